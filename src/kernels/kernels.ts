@@ -1,0 +1,56 @@
+/**
+ * The one small interface between model logic and compute kernels.
+ *
+ * The model (src/model, src/encoders) only ever calls these functions for its heavy math;
+ * `TsKernels` (plain TypeScript, float32) is the readable reference and `WasmKernels`
+ * (AssemblyScript, WASM SIMD) the fast path. Tests hold the second to the first.
+ *
+ * Layouts are row-major. A linear weight follows PyTorch: W is [outDim, inDim], y = x·Wᵀ.
+ */
+
+/** How a linear weight is stored inside a kernel backend. */
+export type WeightFormat = 'f32' | 'q4';
+
+/** An opaque, backend-owned linear weight. */
+export interface LinearWeight {
+  readonly outDim: number;
+  readonly inDim: number;
+  readonly format: WeightFormat;
+}
+
+export interface AttentionParams {
+  /** Queries [T, numHeads*headDim] (already normed and rotated). */
+  q: Float32Array;
+  /** Keys [S, numKvHeads*headDim] and values, the rows of the KV cache visible to this call. */
+  k: Float32Array;
+  v: Float32Array;
+  T: number;
+  S: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Absolute position of query row 0 and of key row 0. */
+  qPos0: number;
+  kPos0: number;
+  /** Sliding window W (a query at p sees keys in (p-W, p]); 0 for full causal attention. */
+  window: number;
+  /** Multiplier on q·k (Gemma 3n uses 1.0: q_norm/k_norm replace 1/sqrt(d)). */
+  scale: number;
+  /** Output [T, numHeads*headDim]. */
+  out: Float32Array;
+}
+
+export interface Kernels {
+  readonly name: string;
+  /**
+   * Builds a backend weight from a row-major [outDim, inDim] float32 matrix.
+   * With format 'q4' it is quantized to group-wise int4 (see src/kernels/q4.ts).
+   */
+  createLinear(w: Float32Array, outDim: number, inDim: number, format?: WeightFormat): LinearWeight;
+  /** y[t, o] = Σ_i x[t, i] · W[o, i] for t < T. x is [T, inDim], y is [T, outDim]. */
+  linear(w: LinearWeight, x: Float32Array, T: number, y: Float32Array): void;
+  /** Causal (optionally sliding-window) multi-head attention with GQA; softmax in float32. */
+  attention(p: AttentionParams): void;
+  /** Frees a weight's backend memory. */
+  release(w: LinearWeight): void;
+}

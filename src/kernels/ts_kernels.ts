@@ -1,0 +1,83 @@
+/**
+ * Plain-TypeScript kernels: the readable reference every faster backend is tested against.
+ */
+import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
+
+export class TsLinear implements LinearWeight {
+  readonly format: WeightFormat = 'f32';
+  constructor(readonly w: Float32Array, readonly outDim: number, readonly inDim: number) {}
+}
+
+/** Dot product of a[ao..ao+n) and b[bo..bo+n), four accumulators for speed and stable rounding. */
+export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[ao + i] * b[bo + i];
+    s1 += a[ao + i + 1] * b[bo + i + 1];
+    s2 += a[ao + i + 2] * b[bo + i + 2];
+    s3 += a[ao + i + 3] * b[bo + i + 3];
+  }
+  for (; i < n; i++) s0 += a[ao + i] * b[bo + i];
+  return s0 + s1 + s2 + s3;
+}
+
+export class TsKernels implements Kernels {
+  readonly name = 'ts';
+  private scores = new Float32Array(0);
+
+  createLinear(w: Float32Array, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+    if (w.length !== outDim * inDim) throw new Error(`createLinear: ${w.length} values for [${outDim}, ${inDim}]`);
+    if (format !== 'f32') throw new Error(`TsKernels: weight format '${format}' is not supported by this backend`);
+    return new TsLinear(w, outDim, inDim);
+  }
+
+  linear(weight: LinearWeight, x: Float32Array, T: number, y: Float32Array): void {
+    const { w, outDim, inDim } = weight as TsLinear;
+    for (let t = 0; t < T; t++) {
+      const xo = t * inDim, yo = t * outDim;
+      for (let o = 0; o < outDim; o++) y[yo + o] = dot(x, xo, w, o * inDim, inDim);
+    }
+  }
+
+  attention(p: AttentionParams): void {
+    const { q, k, v, T, S, numHeads, numKvHeads, headDim: D, qPos0, kPos0, window, scale, out } = p;
+    const group = numHeads / numKvHeads; // GQA: query head h reads kv head floor(h / group)
+    const qStride = numHeads * D, kvStride = numKvHeads * D;
+    if (this.scores.length < S) this.scores = new Float32Array(S);
+    const scores = this.scores;
+    for (let t = 0; t < T; t++) {
+      const qPos = qPos0 + t;
+      // Visible keys: kPos <= qPos, and kPos > qPos - window on sliding layers.
+      const lo = Math.max(0, window > 0 ? qPos - window + 1 - kPos0 : 0);
+      const hi = Math.min(S, qPos - kPos0 + 1);
+      for (let h = 0; h < numHeads; h++) {
+        const qo = t * qStride + h * D;
+        const ko = Math.floor(h / group) * D;
+        const oo = t * qStride + h * D;
+        out.fill(0, oo, oo + D);
+        if (hi <= lo) continue;
+        let max = -Infinity;
+        for (let s = lo; s < hi; s++) {
+          const sc = dot(q, qo, k, s * kvStride + ko, D) * scale;
+          scores[s] = sc;
+          if (sc > max) max = sc;
+        }
+        let sum = 0;
+        for (let s = lo; s < hi; s++) {
+          const e = Math.exp(scores[s] - max);
+          scores[s] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let s = lo; s < hi; s++) {
+          const wgt = scores[s] * inv;
+          const vo = s * kvStride + ko;
+          for (let d = 0; d < D; d++) out[oo + d] += wgt * v[vo + d];
+        }
+      }
+    }
+  }
+
+  release(): void {}
+}

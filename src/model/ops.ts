@@ -1,0 +1,63 @@
+/**
+ * Small element-wise helpers shared by the decoder and the encoders. Each works in place
+ * or into a caller-provided buffer over `rows` rows of `dim` values (row-major).
+ */
+
+/**
+ * Gemma 3n RMSNorm: y = x · (mean(x²) + eps)^-½ · w. Unlike Gemma 1-3 the weight is used as
+ * is, not (1 + w) [modeling_gemma3n.py, Gemma3nRMSNorm]. `weight` null = no scale (v_norm).
+ */
+export function rmsNorm(x: Float32Array, weight: Float32Array | null, rows: number, dim: number, eps: number, out: Float32Array = x): Float32Array {
+  for (let r = 0; r < rows; r++) {
+    const o = r * dim;
+    let ss = 0;
+    for (let i = 0; i < dim; i++) ss += x[o + i] * x[o + i];
+    const inv = Math.fround(1 / Math.sqrt(Math.fround(Math.fround(ss / dim) + eps)));
+    if (weight) for (let i = 0; i < dim; i++) out[o + i] = Math.fround(x[o + i] * inv) * weight[i];
+    else for (let i = 0; i < dim; i++) out[o + i] = x[o + i] * inv;
+  }
+  return out;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** GELU with the tanh approximation (PyTorch `gelu(approximate="tanh")`, "gelu_pytorch_tanh"). */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+}
+
+export function geluTanhInPlace(x: Float32Array, n = x.length): void {
+  for (let i = 0; i < n; i++) x[i] = geluTanh(x[i]);
+}
+
+/** Root-mean-square of one row: sqrt(mean(x²)). */
+export function rowRms(x: Float32Array, offset: number, dim: number): number {
+  let ss = 0;
+  for (let i = 0; i < dim; i++) ss += x[offset + i] * x[offset + i];
+  return Math.sqrt(ss / dim);
+}
+
+/** out = a + b, element-wise. */
+export function add(a: Float32Array, b: Float32Array, out: Float32Array = a, n = out.length): Float32Array {
+  for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+  return out;
+}
+
+/** x *= s, element-wise. */
+export function scale(x: Float32Array, s: number, n = x.length): Float32Array {
+  for (let i = 0; i < n; i++) x[i] *= s;
+  return x;
+}
+
+/** Softmax of x[offset..offset+n) in place, max-subtracted for stability. */
+export function softmaxInPlace(x: Float32Array, offset = 0, n = x.length - offset): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (x[offset + i] > max) max = x[offset + i];
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(x[offset + i] - max);
+    x[offset + i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < n; i++) x[offset + i] /= sum;
+}

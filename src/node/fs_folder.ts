@@ -1,0 +1,53 @@
+/** Node adapter: a model folder on disk, read by offset through a file handle. */
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ByteSource, FileProvider } from '../io/byte_source.js';
+
+export class NodeFileSource implements ByteSource {
+  private constructor(private handle: FileHandle | null, readonly name: string, readonly size: number) {}
+
+  static async open(path: string): Promise<NodeFileSource> {
+    const handle = await open(path, 'r');
+    const { size } = await handle.stat();
+    return new NodeFileSource(handle, path, size);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (!this.handle) throw new Error(`${this.name}: file already closed`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new RangeError(`${this.name}: read of ${length} bytes at offset ${offset} is outside the file (size ${this.size})`);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      // Node caps a single read at 2 GiB.
+      const { bytesRead } = await this.handle.read(out, done, Math.min(length - done, 1 << 30), offset + done);
+      if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at ${offset + done}`);
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const h = this.handle;
+    this.handle = null;
+    await h?.close();
+  }
+}
+
+export class NodeFolder implements FileProvider {
+  constructor(readonly location: string) {}
+  async exists(name: string): Promise<boolean> {
+    try {
+      return (await stat(join(this.location, name))).isFile();
+    } catch {
+      return false;
+    }
+  }
+  open(name: string): Promise<ByteSource> {
+    return NodeFileSource.open(join(this.location, name));
+  }
+  readText(name: string): Promise<string> {
+    return readFile(join(this.location, name), 'utf8');
+  }
+}
