@@ -1,0 +1,61 @@
+/**
+ * Gemma 3n self-attention [modeling_gemma3n.py, Gemma3nTextAttention].
+ *
+ *   q = RoPE(q_norm(q_proj(x)))                       per head, RMSNorm over head_dim
+ *   k = RoPE(k_norm(k_proj(x))), v = v_norm(v_proj(x)) v_norm has no weight
+ *   out = o_proj(softmax(q·kᵀ · 1.0 + mask) · v)     scaling 1.0: the q/k norms replace 1/√d
+ *
+ * GQA: query head h reads kv head ⌊h / (heads/kv_heads)⌋. Sliding layers see the last
+ * `sliding_window` positions, full layers everything before. KV-shared layers compute only q
+ * and attend over the cache of an earlier layer of the same type.
+ */
+import type { Kernels } from '../kernels/kernels.js';
+import type { TextConfig } from './config.js';
+import type { KVCache } from './kv_cache.js';
+import { rmsNorm } from './ops.js';
+import type { RotaryEmbedding } from './rope.js';
+import type { AttentionWeights } from './weights.js';
+
+export function selfAttention(
+  kernels: Kernels,
+  c: TextConfig,
+  w: AttentionWeights,
+  layer: number,
+  x: Float32Array, // [T, H], already input_layernorm'ed
+  T: number,
+  cache: KVCache,
+  rope: RotaryEmbedding,
+  out: Float32Array, // [T, H]
+): void {
+  const D = c.headDim, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
+  const pos0 = cache.position;
+
+  const q = new Float32Array(T * nH * D);
+  kernels.linear(w.q_proj, x, T, q);
+  rmsNorm(q, w.q_norm, T * nH, D, c.rmsNormEps);
+  rope.apply(q, T, nH, pos0);
+
+  const own = cache.layers[layer];
+  if (own) {
+    // This layer produces K/V: project, norm, rotate, and store them in its cache.
+    const k = new Float32Array(T * nKV * D), v = new Float32Array(T * nKV * D);
+    kernels.linear(w.k_proj!, x, T, k);
+    rmsNorm(k, w.k_norm, T * nKV, D, c.rmsNormEps);
+    rope.apply(k, T, nKV, pos0);
+    kernels.linear(w.v_proj!, x, T, v);
+    rmsNorm(v, null, T * nKV, D, c.rmsNormEps);
+    own.append(k, v, T);
+  }
+  const kv = cache.layers[cache.source[layer]]!;
+
+  const ctx = new Float32Array(T * nH * D);
+  kernels.attention({
+    q, k: kv.k, v: kv.v, T, S: kv.length,
+    numHeads: nH, numKvHeads: nKV, headDim: D,
+    qPos0: pos0, kPos0: kv.startPos,
+    window: c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : 0,
+    scale: 1.0,
+    out: ctx,
+  });
+  kernels.linear(w.o_proj, ctx, T, out);
+}

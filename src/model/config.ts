@@ -1,0 +1,259 @@
+/**
+ * Gemma 3n text configuration, parsed from a Hugging Face config.json.
+ *
+ * Two shapes are accepted: a bare `Gemma3nTextConfig` (model_type "gemma3n_text") and a full
+ * `Gemma3nForConditionalGeneration` config (model_type "gemma3n") whose text part sits in
+ * `text_config` next to `vision_config` and `audio_config`. Missing fields take the defaults
+ * of transformers' configuration_gemma3n.py; present fields are type-checked, and a value the
+ * engine does not implement is an error naming the field.
+ */
+import { CheckpointError } from './safetensors.js';
+
+export type LayerType = 'sliding_attention' | 'full_attention';
+
+export interface TextConfig {
+  vocabSize: number;
+  /** Rows of the per-layer embedding table; ids at or above it get row 0 (multimodal ids). */
+  vocabSizePerLayerInput: number;
+  hiddenSize: number;
+  /** P: width of each layer's slice of the per-layer embedding. */
+  hiddenSizePerLayerInput: number;
+  /** FFN width of each layer (MatFormer models may vary it per layer). */
+  intermediateSize: number[];
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  /** RoPE base of full-attention layers and of sliding-window layers. */
+  ropeThetaFull: number;
+  ropeThetaSliding: number;
+  slidingWindow: number;
+  layerTypes: LayerType[];
+  finalLogitSoftcapping: number | null;
+  altupActiveIdx: number;
+  altupCoefClip: number | null;
+  altupCorrectScale: boolean;
+  altupNumInputs: number;
+  numKvSharedLayers: number;
+  laurelRank: number;
+  activationSparsityPattern: number[];
+  maxPositionEmbeddings: number;
+  bosTokenId: number;
+  eosTokenIds: number[];
+  padTokenId: number;
+}
+
+export interface ModelConfig {
+  /** "gemma3n" (full multimodal) or "gemma3n_text". */
+  modelType: string;
+  text: TextConfig;
+  /** Raw sub-configs of the towers, parsed by src/encoders when needed. */
+  visionConfig: Record<string, unknown> | null;
+  audioConfig: Record<string, unknown> | null;
+  /** Special multimodal token ids from the full config (undefined for a bare text config). */
+  imageTokenId?: number;
+  audioTokenId?: number;
+  boiTokenId?: number;
+  eoiTokenId?: number;
+  boaTokenId?: number;
+  eoaTokenId?: number;
+  raw: Record<string, unknown>;
+}
+
+type Json = Record<string, unknown>;
+
+class FieldReader {
+  constructor(private readonly obj: Json, private readonly where: string) {}
+
+  private fail(field: string, msg: string): never {
+    throw new CheckpointError(`${this.where}: field '${field}' ${msg}`);
+  }
+
+  int(field: string, def: number, min = 0): number {
+    const v = this.obj[field] ?? def;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(field, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v as number;
+  }
+
+  num(field: string, def: number, positive = true): number {
+    const v = this.obj[field] ?? def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0)) this.fail(field, `must be a ${positive ? 'positive ' : ''}number, got ${JSON.stringify(v)}`);
+    return v as number;
+  }
+
+  numOrNull(field: string, def: number | null): number | null {
+    const v = field in this.obj ? this.obj[field] : def;
+    if (v === null) return null;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) this.fail(field, `must be a positive number or null, got ${JSON.stringify(v)}`);
+    return v as number;
+  }
+
+  bool(field: string, def: boolean): boolean {
+    const v = this.obj[field] ?? def;
+    if (typeof v !== 'boolean') this.fail(field, `must be true or false, got ${JSON.stringify(v)}`);
+    return v as boolean;
+  }
+
+  str(field: string, def: string, allowed?: readonly string[]): string {
+    const v = this.obj[field] ?? def;
+    if (typeof v !== 'string') this.fail(field, `must be a string, got ${JSON.stringify(v)}`);
+    if (allowed && !allowed.includes(v as string)) this.fail(field, `has unsupported value ${JSON.stringify(v)} (supported: ${allowed.join(', ')})`);
+    return v as string;
+  }
+
+  /** A number or a per-layer list of numbers, expanded to `n` entries. */
+  perLayer(field: string, def: number | number[], n: number, check: (x: number) => boolean, what: string): number[] {
+    const v = this.obj[field] ?? def;
+    const list = Array.isArray(v) ? v : Array.from({ length: n }, () => v);
+    if (list.length !== n) this.fail(field, `has ${list.length} entries but num_hidden_layers is ${n}`);
+    list.forEach((x, i) => {
+      if (typeof x !== 'number' || !check(x)) this.fail(field, `entry ${i} must be ${what}, got ${JSON.stringify(x)}`);
+    });
+    return list as number[];
+  }
+
+  intList(field: string, def: number[]): number[] {
+    const v = this.obj[field] ?? def;
+    const list = Array.isArray(v) ? v : [v];
+    if (!list.every((x) => Number.isSafeInteger(x))) this.fail(field, `must be an integer or a list of integers, got ${JSON.stringify(v)}`);
+    return list as number[];
+  }
+}
+
+/** RoPE bases: prefer the new `rope_parameters`, fall back to legacy rope_theta / rope_local_base_freq. */
+function ropeBases(obj: Json, where: string, r: FieldReader): { full: number; sliding: number } {
+  let full = r.num('rope_theta', 1_000_000);
+  let sliding = r.num('rope_local_base_freq', 10_000);
+  const rs = obj.rope_scaling;
+  if (rs !== undefined && rs !== null) {
+    const type = (rs as Json).rope_type ?? (rs as Json).type;
+    if (type !== 'default') throw new CheckpointError(`${where}: field 'rope_scaling' has unsupported rope_type ${JSON.stringify(type)} (supported: default)`);
+  }
+  const rp = obj.rope_parameters;
+  if (rp !== undefined && rp !== null) {
+    if (typeof rp !== 'object') throw new CheckpointError(`${where}: field 'rope_parameters' must be an object`);
+    for (const [key, value] of Object.entries(rp as Json)) {
+      if (key !== 'full_attention' && key !== 'sliding_attention') continue;
+      const sub = new FieldReader(value as Json, `${where} rope_parameters.${key}`);
+      sub.str('rope_type', 'default', ['default']);
+      const theta = sub.num('rope_theta', key === 'full_attention' ? full : sliding);
+      if (key === 'full_attention') full = theta;
+      else sliding = theta;
+    }
+  }
+  return { full, sliding };
+}
+
+export function parseTextConfig(obj: Json, where = 'config.json'): TextConfig {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new CheckpointError(`${where}: text config is not a JSON object`);
+  const r = new FieldReader(obj, where);
+  const L = r.int('num_hidden_layers', 35, 1);
+  const hiddenSize = r.int('hidden_size', 2048, 1);
+  const numAttentionHeads = r.int('num_attention_heads', 8, 1);
+  const numKeyValueHeads = r.int('num_key_value_heads', 2, 1);
+  if (numAttentionHeads % numKeyValueHeads !== 0) throw new CheckpointError(`${where}: field 'num_key_value_heads' (${numKeyValueHeads}) must divide num_attention_heads (${numAttentionHeads})`);
+  r.str('hidden_activation', 'gelu_pytorch_tanh', ['gelu_pytorch_tanh']);
+  if (obj.attention_bias === true) throw new CheckpointError(`${where}: field 'attention_bias' = true is not supported (Gemma 3n has no attention bias)`);
+  if (obj.tie_word_embeddings === false) throw new CheckpointError(`${where}: field 'tie_word_embeddings' = false is not supported (Gemma 3n ties the LM head to embed_tokens)`);
+  // Default layer pattern of transformers: four sliding layers, then one full.
+  const defaultTypes = Array.from({ length: L }, (_, i) => ((i + 1) % 5 === 0 ? 'full_attention' : 'sliding_attention'));
+  const lt = obj.layer_types ?? defaultTypes;
+  if (!Array.isArray(lt) || lt.length !== L) throw new CheckpointError(`${where}: field 'layer_types' must be a list of ${L} entries`);
+  lt.forEach((t, i) => {
+    if (t !== 'sliding_attention' && t !== 'full_attention') throw new CheckpointError(`${where}: field 'layer_types' entry ${i} has unsupported value ${JSON.stringify(t)} (supported: sliding_attention, full_attention)`);
+  });
+  const rope = ropeBases(obj, where, r);
+  const altupNumInputs = r.int('altup_num_inputs', 4, 1);
+  const altupActiveIdx = r.int('altup_active_idx', 0);
+  if (altupActiveIdx >= altupNumInputs) throw new CheckpointError(`${where}: field 'altup_active_idx' (${altupActiveIdx}) must be < altup_num_inputs (${altupNumInputs})`);
+  const numKvSharedLayers = r.int('num_kv_shared_layers', 15);
+  if (numKvSharedLayers >= L) throw new CheckpointError(`${where}: field 'num_kv_shared_layers' (${numKvSharedLayers}) must be < num_hidden_layers (${L})`);
+  const eos = r.intList('eos_token_id', [1, 106]);
+  const cfg: TextConfig = {
+    vocabSize: r.int('vocab_size', 262_400, 1),
+    vocabSizePerLayerInput: r.int('vocab_size_per_layer_input', 262_144, 1),
+    hiddenSize,
+    hiddenSizePerLayerInput: r.int('hidden_size_per_layer_input', 256, 1),
+    intermediateSize: r.perLayer('intermediate_size', 16_384, L, (x) => Number.isSafeInteger(x) && x > 0, 'a positive integer'),
+    numHiddenLayers: L,
+    numAttentionHeads,
+    numKeyValueHeads,
+    headDim: r.int('head_dim', 256, 1),
+    rmsNormEps: r.num('rms_norm_eps', 1e-6),
+    ropeThetaFull: rope.full,
+    ropeThetaSliding: rope.sliding,
+    slidingWindow: r.int('sliding_window', 512, 1),
+    layerTypes: lt as LayerType[],
+    finalLogitSoftcapping: r.numOrNull('final_logit_softcapping', 30),
+    altupActiveIdx,
+    altupCoefClip: r.numOrNull('altup_coef_clip', 120),
+    altupCorrectScale: r.bool('altup_correct_scale', true),
+    altupNumInputs,
+    numKvSharedLayers,
+    laurelRank: r.int('laurel_rank', 64, 1),
+    activationSparsityPattern: r.perLayer('activation_sparsity_pattern', [...Array(10).fill(0.95), ...Array(Math.max(0, L - 10)).fill(0)].slice(0, L), L, (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    maxPositionEmbeddings: r.int('max_position_embeddings', 32_768, 1),
+    bosTokenId: r.int('bos_token_id', 2),
+    eosTokenIds: eos,
+    padTokenId: r.int('pad_token_id', 0),
+  };
+  return cfg;
+}
+
+/** Parses a config.json text (full multimodal or bare text config). */
+export function parseModelConfig(text: string, where = 'config.json'): ModelConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(`${where}: not a JSON object`);
+  const obj = raw as Json;
+  const modelType = obj.model_type;
+  if (modelType === 'gemma3n_text') return { modelType, text: parseTextConfig(obj, where), visionConfig: null, audioConfig: null, raw: obj };
+  if (modelType === 'gemma3n') {
+    const tc = obj.text_config;
+    if (typeof tc !== 'object' || tc === null) throw new CheckpointError(`${where}: field 'text_config' is missing or not an object`);
+    const optInt = (f: string): number | undefined => {
+      const v = obj[f];
+      if (v === undefined) return undefined;
+      if (!Number.isSafeInteger(v)) throw new CheckpointError(`${where}: field '${f}' must be an integer, got ${JSON.stringify(v)}`);
+      return v as number;
+    };
+    return {
+      modelType,
+      text: parseTextConfig(tc as Json, `${where} text_config`),
+      visionConfig: (obj.vision_config as Json | undefined) ?? null,
+      audioConfig: (obj.audio_config as Json | undefined) ?? null,
+      imageTokenId: optInt('image_token_id'),
+      audioTokenId: optInt('audio_token_id'),
+      boiTokenId: optInt('boi_token_id'),
+      eoiTokenId: optInt('eoi_token_id'),
+      boaTokenId: optInt('boa_token_id'),
+      eoaTokenId: optInt('eoa_token_id'),
+      raw: obj,
+    };
+  }
+  throw new CheckpointError(`${where}: field 'model_type' has unsupported value ${JSON.stringify(modelType)} (supported: gemma3n, gemma3n_text)`);
+}
+
+/** Index of the first KV-shared layer: layers at or after it reuse earlier K/V. */
+export function firstKvSharedLayer(c: TextConfig): number {
+  return c.numHiddenLayers - c.numKvSharedLayers;
+}
+
+/**
+ * For each layer, the layer whose K/V it reads: itself for ordinary layers; for a shared layer,
+ * the last non-shared layer of the same attention type [modeling_gemma3n.py, kv_shared_layer_index].
+ */
+export function kvSourceLayers(c: TextConfig): number[] {
+  const first = firstKvSharedLayer(c);
+  return c.layerTypes.map((type, i) => {
+    if (i < first) return i;
+    const src = c.layerTypes.lastIndexOf(type, first - 1);
+    if (src < 0) throw new CheckpointError(`config: KV-shared layer ${i} (${type}) has no earlier ${type} layer to share from`);
+    return src;
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * One Gemma 3n decoder layer [modeling_gemma3n.py, Gemma3nTextDecoderLayer.forward].
+ *
+ *   pred      = altup.predict(streams)                 [A, T, H]
+ *   a         = pred[active];  n = input_layernorm(a)
+ *   attn_laurel = (a + post_attention_layernorm(attn(n)) + laurel(n)) / √2
+ *   out       = attn_laurel + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(attn_laurel)))
+ *   corrected = altup.correct(pred, out)
+ *   g         = corrected[active] · correct_output_scale
+ *   g         = post_per_layer_input_norm(per_layer_projection(gelu(per_layer_input_gate(g)) · ple[layer]))
+ *   corrected[1:] += g                                  (stream 0 does not get the PLE term)
+ */
+import type { Kernels } from '../kernels/kernels.js';
+import { altupCorrect, altupPredict } from './altup.js';
+import { selfAttention } from './attention.js';
+import type { TextConfig } from './config.js';
+import type { KVCache } from './kv_cache.js';
+import { laurel } from './laurel.js';
+import { mlp } from './mlp.js';
+import { geluTanh, rmsNorm } from './ops.js';
+import type { RotaryEmbedding } from './rope.js';
+import type { StepExplain, Tracer } from './trace.js';
+import type { LayerWeights } from './weights.js';
+
+export function decoderLayer(
+  kernels: Kernels,
+  c: TextConfig,
+  w: LayerWeights,
+  layer: number,
+  streams: Float32Array, // [A, T, H]
+  perLayerInput: Float32Array, // [T, P], this layer's slice
+  T: number,
+  cache: KVCache,
+  rope: RotaryEmbedding,
+  trace?: Tracer,
+  explain?: StepExplain,
+): Float32Array {
+  const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, A = c.altupNumInputs, TH = T * H, eps = c.rmsNormEps;
+  const I = c.intermediateSize[layer];
+  const name = `layers.${layer}`;
+
+  const pred = altupPredict(w.altup, streams, T, c);
+  const active = pred.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH);
+  const normed = rmsNorm(active, w.input_layernorm, T, H, eps, new Float32Array(TH));
+
+  const laurelOut = new Float32Array(TH);
+  laurel(kernels, w.laurel, normed, T, H, c.laurelRank, eps, laurelOut);
+
+  const attn = new Float32Array(TH);
+  selfAttention(kernels, c, w.self_attn, layer, normed, T, cache, rope, attn);
+  rmsNorm(attn, w.post_attention_layernorm, T, H, eps);
+  trace?.(`${name}.self_attn`, attn, [1, T, H]);
+
+  // (a + attn + laurel) / √2: the two residual branches are averaged in norm.
+  const attnLaurel = new Float32Array(TH);
+  for (let i = 0; i < TH; i++) attnLaurel[i] = (active[i] + attn[i] + laurelOut[i]) * Math.SQRT1_2;
+
+  const ffIn = rmsNorm(attnLaurel, w.pre_feedforward_layernorm, T, H, eps, new Float32Array(TH));
+  const ffOut = new Float32Array(TH);
+  const sparsity = c.activationSparsityPattern[layer];
+  mlp(kernels, w.mlp, sparsity, ffIn, T, I, ffOut, explain ? (f) => explain.ffnActiveFraction.set(layer, f) : undefined);
+  rmsNorm(ffOut, w.post_feedforward_layernorm, T, H, eps);
+  for (let i = 0; i < TH; i++) ffOut[i] += attnLaurel[i];
+  trace?.(`${name}.block_output`, ffOut, [1, T, H]);
+
+  const corrected = altupCorrect(w.altup, pred, ffOut, T, c);
+
+  // Per-layer embedding gate: the corrected active stream, scaled, gates this layer's PLE slice.
+  const g = new Float32Array(TH);
+  const activeCorrected = corrected.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) g[t * H + h] = c.altupCorrectScale ? activeCorrected[t * H + h] * w.altup.correct_output_scale[h] : activeCorrected[t * H + h];
+  }
+  const gate = new Float32Array(T * P);
+  kernels.linear(w.per_layer_input_gate, g, T, gate);
+  for (let i = 0; i < T * P; i++) gate[i] = geluTanh(gate[i]) * perLayerInput[i];
+  const ple = new Float32Array(TH);
+  kernels.linear(w.per_layer_projection, gate, T, ple);
+  rmsNorm(ple, w.post_per_layer_input_norm, T, H, eps);
+  for (let s = 1; s < A; s++) {
+    const o = s * TH;
+    for (let i = 0; i < TH; i++) corrected[o + i] += ple[i];
+  }
+  return corrected;
+}

@@ -1,0 +1,107 @@
+/**
+ * The key/value cache: per non-shared layer, the keys and values of past positions
+ * (already normed and rotated), so decoding one token needs only that token's projections.
+ *
+ * Sliding-window layers evict positions no future query can see: after position p, a query
+ * at p+1 sees keys in (p+1-W, p+1], so only the last W-1 positions need to stay.
+ * KV-shared layers (the last num_kv_shared_layers) own no cache: they read their source's.
+ */
+import { kvSourceLayers, type TextConfig } from './config.js';
+
+export class LayerKV {
+  k: Float32Array;
+  v: Float32Array;
+  /** Rows stored, and the absolute position of row 0. */
+  length = 0;
+  startPos = 0;
+
+  constructor(readonly rowWidth: number, capacity = 16) {
+    this.k = new Float32Array(capacity * rowWidth);
+    this.v = new Float32Array(capacity * rowWidth);
+  }
+
+  get capacity(): number {
+    return this.k.length / this.rowWidth;
+  }
+
+  /** Appends T rows of keys and values (each [T, rowWidth]). */
+  append(k: Float32Array, v: Float32Array, T: number): void {
+    const need = this.length + T;
+    if (need > this.capacity) {
+      let cap = this.capacity;
+      while (cap < need) cap *= 2;
+      const nk = new Float32Array(cap * this.rowWidth), nv = new Float32Array(cap * this.rowWidth);
+      nk.set(this.k.subarray(0, this.length * this.rowWidth));
+      nv.set(this.v.subarray(0, this.length * this.rowWidth));
+      this.k = nk;
+      this.v = nv;
+    }
+    this.k.set(k.subarray(0, T * this.rowWidth), this.length * this.rowWidth);
+    this.v.set(v.subarray(0, T * this.rowWidth), this.length * this.rowWidth);
+    this.length = need;
+  }
+
+  /** Drops rows whose position is below `pos`. */
+  evictBefore(pos: number): void {
+    const drop = Math.min(this.length, pos - this.startPos);
+    if (drop <= 0) return;
+    const w = this.rowWidth;
+    this.k.copyWithin(0, drop * w, this.length * w);
+    this.v.copyWithin(0, drop * w, this.length * w);
+    this.length -= drop;
+    this.startPos += drop;
+  }
+
+  /** Drops rows at or after position `pos` (rolls the cache back). */
+  truncateFrom(pos: number): void {
+    this.length = Math.max(0, Math.min(this.length, pos - this.startPos));
+  }
+
+  get bytes(): number {
+    return 2 * this.length * this.rowWidth * 4;
+  }
+}
+
+export class KVCache {
+  /** One entry per layer; null for KV-shared layers. */
+  readonly layers: (LayerKV | null)[];
+  /** For each layer, the index of the layer whose cache it reads. */
+  readonly source: number[];
+  /** Absolute position of the next token to process. */
+  position = 0;
+
+  constructor(readonly config: TextConfig) {
+    this.source = kvSourceLayers(config);
+    const width = config.numKeyValueHeads * config.headDim;
+    this.layers = this.source.map((src, i) => (src === i ? new LayerKV(width) : null));
+  }
+
+  /** Evicts what sliding layers can no longer use, given the next position. */
+  evictSliding(): void {
+    const keepFrom = this.position - (this.config.slidingWindow - 1);
+    this.layers.forEach((kv, i) => {
+      if (kv && this.config.layerTypes[i] === 'sliding_attention') kv.evictBefore(keepFrom);
+    });
+  }
+
+  /** Bytes held by keys and values. */
+  get bytes(): number {
+    return this.layers.reduce((s, kv) => s + (kv?.bytes ?? 0), 0);
+  }
+
+  /**
+   * Rewinds to `pos` (to re-run from a common prefix). Only possible where sliding layers
+   * still hold every position they would need.
+   */
+  rewind(pos: number): boolean {
+    if (pos > this.position) return false;
+    for (let i = 0; i < this.layers.length; i++) {
+      const kv = this.layers[i];
+      if (!kv) continue;
+      if (this.config.layerTypes[i] === 'sliding_attention' && kv.startPos > Math.max(0, pos - (this.config.slidingWindow - 1))) return false;
+    }
+    for (const kv of this.layers) kv?.truncateFrom(pos);
+    this.position = pos;
+    return true;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The Gemma 3n text decoder [modeling_gemma3n.py, Gemma3nTextModel + Gemma3nForCausalLM].
+ *
+ *   e        = embed_tokens(ids) · √H
+ *   ple      = per-layer inputs (per_layer_inputs.ts)               [T, L, P]
+ *   streams  = [e, altup_projections[i](e) rescaled to |e|]          [A, T, H]
+ *   for each layer: streams = decoder_layer(streams, ple[:, layer])
+ *   h        = norm(mean over streams of [s0, altup_unembed_projections[i](s_i) rescaled to |s0|])
+ *   logits   = softcap(h · embed_tokensᵀ),  softcap(x) = c·tanh(x/c)
+ *
+ * `forward` processes T new tokens after the ones already in the KV cache, so one function
+ * serves the prompt (prefill, T = prompt length) and decoding (T = 1).
+ */
+import type { FileProvider } from '../io/byte_source.js';
+import type { Kernels } from '../kernels/kernels.js';
+import { matchMagnitude } from './altup.js';
+import { Checkpoint } from './checkpoint.js';
+import { parseModelConfig, type ModelConfig, type TextConfig } from './config.js';
+import { decoderLayer } from './decoder_layer.js';
+import { KVCache } from './kv_cache.js';
+import { rmsNorm } from './ops.js';
+import { perLayerInputs } from './per_layer_inputs.js';
+import { RotaryEmbedding } from './rope.js';
+import type { StepExplain, Tracer } from './trace.js';
+import { loadTextWeights, type LoadOptions, type TextWeights } from './weights.js';
+
+export interface ForwardOptions {
+  /** Which positions get logits: all T, only the last (default), or none. */
+  logits?: 'all' | 'last' | 'none';
+  /** Replaces the scaled token embeddings [T, H] (multimodal soft tokens are merged here). */
+  inputsEmbeds?: Float32Array;
+  trace?: Tracer;
+  explain?: StepExplain;
+}
+
+export interface ForwardResult {
+  /** [rows, vocab] logits after soft-capping, rows = T, 1 or 0. */
+  logits: Float32Array;
+  rows: number;
+}
+
+export class Gemma3nTextModel {
+  private readonly ropeSliding: RotaryEmbedding;
+  private readonly ropeFull: RotaryEmbedding;
+
+  constructor(readonly config: TextConfig, readonly weights: TextWeights, readonly kernels: Kernels) {
+    this.ropeSliding = new RotaryEmbedding(config.headDim, config.ropeThetaSliding);
+    this.ropeFull = new RotaryEmbedding(config.headDim, config.ropeThetaFull);
+  }
+
+  /** Loads config.json and the text weights of a model folder. */
+  static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string } = {}): Promise<{ model: Gemma3nTextModel; modelConfig: ModelConfig; checkpoint: Checkpoint }> {
+    const modelConfig = parseModelConfig(await folder.readText('config.json'), `${folder.location}/config.json`);
+    const checkpoint = await Checkpoint.open(folder, opts.weightsFile);
+    const weights = await loadTextWeights(checkpoint, modelConfig.text, kernels, opts);
+    return { model: new Gemma3nTextModel(modelConfig.text, weights, kernels), modelConfig, checkpoint };
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.config);
+  }
+
+  /** e = embed_tokens(ids) · √H (the scale is an f32 scalar, as the reference's buffer). */
+  async embed(ids: ArrayLike<number>): Promise<Float32Array> {
+    const H = this.config.hiddenSize;
+    const e = new Float32Array(ids.length * H);
+    await this.weights.embed_tokens.lookup(ids, e);
+    const scale = Math.fround(Math.sqrt(H));
+    for (let i = 0; i < e.length; i++) e[i] *= scale;
+    return e;
+  }
+
+  async forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    const c = this.config, k = this.kernels, w = this.weights;
+    const T = ids.length, H = c.hiddenSize, A = c.altupNumInputs, L = c.numHiddenLayers, P = c.hiddenSizePerLayerInput, TH = T * H;
+    const trace = opts.trace;
+    if (T === 0) throw new RangeError('forward: no tokens');
+    for (let i = 0; i < T; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`forward: token id ${id} at index ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+    }
+    if (cache.position + T > c.maxPositionEmbeddings) throw new RangeError(`forward: ${cache.position + T} positions exceed max_position_embeddings (${c.maxPositionEmbeddings})`);
+
+    const e = opts.inputsEmbeds ?? (await this.embed(ids));
+    if (e.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${e.length} values, expected ${T}x${H}`);
+    trace?.('inputs_embeds', e, [1, T, H]);
+    const ple = await perLayerInputs(k, w, c, ids, e, T); // [T, L, P]
+    trace?.('per_layer_inputs', ple, [1, T, L, P]);
+
+    // AltUp streams: stream 0 is e, the others are learned projections of e at e's magnitude.
+    let streams: Float32Array = new Float32Array(A * TH);
+    streams.set(e, 0);
+    for (let s = 1; s < A; s++) {
+      const view = streams.subarray(s * TH, (s + 1) * TH);
+      k.linear(w.altup_projections[s - 1], e, T, view);
+      matchMagnitude(view, e, T, H);
+    }
+    trace?.('hidden_states.0', streams, [A, 1, T, H]);
+
+    const pleSlice = new Float32Array(T * P);
+    for (let l = 0; l < L; l++) {
+      for (let t = 0; t < T; t++) pleSlice.set(ple.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
+      const rope = c.layerTypes[l] === 'sliding_attention' ? this.ropeSliding : this.ropeFull;
+      streams = decoderLayer(k, c, w.layers[l], l, streams, pleSlice, T, cache, rope, trace, opts.explain);
+      trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
+    }
+    cache.position += T;
+    cache.evictSliding();
+
+    // Un-embed the extra streams back to stream 0's space and average them.
+    const s0 = streams.subarray(0, TH);
+    const h = new Float32Array(s0);
+    const tmp = new Float32Array(TH);
+    for (let s = 1; s < A; s++) {
+      k.linear(w.altup_unembed_projections[s - 1], streams.subarray(s * TH, (s + 1) * TH), T, tmp);
+      matchMagnitude(tmp, s0, T, H);
+      for (let i = 0; i < TH; i++) h[i] += tmp[i];
+    }
+    for (let i = 0; i < TH; i++) h[i] /= A;
+    rmsNorm(h, w.norm, T, H, c.rmsNormEps);
+    trace?.('last_hidden_state', h, [1, T, H]);
+
+    const mode = opts.logits ?? 'last';
+    if (mode === 'none') return { logits: new Float32Array(0), rows: 0 };
+    const rows = mode === 'all' ? T : 1;
+    const logits = new Float32Array(rows * c.vocabSize);
+    k.linear(w.lm_head, mode === 'all' ? h : h.subarray((T - 1) * H), rows, logits);
+    const cap = c.finalLogitSoftcapping;
+    if (cap !== null) for (let i = 0; i < logits.length; i++) logits[i] = Math.tanh(logits[i] / cap) * cap;
+    if (mode === 'all') trace?.('logits', logits, [1, T, c.vocabSize]);
+    return { logits, rows };
+  }
+}

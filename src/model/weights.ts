@@ -1,0 +1,158 @@
+/**
+ * Loads the Gemma 3n text decoder's weights from a checkpoint, checking every shape against
+ * the config. Names are those of the published checkpoints: `model.language_model.*` in a
+ * Gemma3nForConditionalGeneration checkpoint, `model.*` in a Gemma3nForCausalLM one.
+ */
+import type { Kernels, LinearWeight, WeightFormat } from '../kernels/kernels.js';
+import { Checkpoint, checkShape } from './checkpoint.js';
+import { firstKvSharedLayer, type TextConfig } from './config.js';
+import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
+import { CheckpointError } from './safetensors.js';
+
+export interface AttentionWeights {
+  q_proj: LinearWeight; // [heads*head_dim, H]
+  /** K/V projections are absent on KV-shared layers: they reuse an earlier layer's cache. */
+  k_proj: LinearWeight | null; // [kv_heads*head_dim, H]
+  v_proj: LinearWeight | null; // [kv_heads*head_dim, H]
+  o_proj: LinearWeight; // [H, heads*head_dim]
+  q_norm: Float32Array; // [head_dim]
+  k_norm: Float32Array | null; // [head_dim]
+}
+
+export interface LayerWeights {
+  input_layernorm: Float32Array; // [H]
+  post_attention_layernorm: Float32Array; // [H]
+  pre_feedforward_layernorm: Float32Array; // [H]
+  post_feedforward_layernorm: Float32Array; // [H]
+  self_attn: AttentionWeights;
+  mlp: { gate_proj: LinearWeight; up_proj: LinearWeight; down_proj: LinearWeight }; // [I,H] [I,H] [H,I]
+  altup: {
+    correct_output_scale: Float32Array; // [H]
+    correction_coefs: Float32Array; // [A, A]  (clipped to ±altup_coef_clip)
+    prediction_coefs: Float32Array; // [A*A, A]
+    modality_router: Float32Array; // [A, H]
+    router_norm: Float32Array; // [H]
+  };
+  laurel: { linear_left: LinearWeight; linear_right: LinearWeight; post_laurel_norm: Float32Array }; // [r,H] [H,r] [H]
+  per_layer_input_gate: LinearWeight; // [P, H]
+  per_layer_projection: LinearWeight; // [H, P]
+  post_per_layer_input_norm: Float32Array; // [H]
+}
+
+export interface TextWeights {
+  embed_tokens: EmbeddingTable; // [V, H] (unscaled)
+  embed_tokens_per_layer: EmbeddingTable; // [V_ple, L*P]
+  per_layer_model_projection: LinearWeight; // [L*P, H]
+  per_layer_projection_norm: Float32Array; // [P]
+  altup_projections: LinearWeight[]; // A-1 × [H, H]
+  altup_unembed_projections: LinearWeight[]; // A-1 × [H, H]
+  norm: Float32Array; // [H]
+  /** Tied LM head: embed_tokens.weight as a [V, H] linear. */
+  lm_head: LinearWeight;
+  layers: LayerWeights[];
+}
+
+export interface LoadOptions {
+  /** Storage of the big linear weights inside the kernel backend (default f32). */
+  format?: WeightFormat;
+  /** Called after each tensor is loaded: (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Finds the text decoder's name prefix in a checkpoint. */
+export function textPrefix(ckpt: Checkpoint): string {
+  for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`)) return p;
+  throw new CheckpointError(`${ckpt.location}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
+}
+
+export async function loadTextWeights(ckpt: Checkpoint, c: TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<TextWeights> {
+  const prefix = textPrefix(ckpt);
+  const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, L = c.numHiddenLayers, A = c.altupNumInputs;
+  const nQ = c.numAttentionHeads * c.headDim, nKV = c.numKeyValueHeads * c.headDim;
+  const firstShared = firstKvSharedLayer(c);
+  const total = 8 + 2 * (A - 1) + L * 24;
+  let done = 0;
+  const tick = () => opts.onProgress?.(++done, total);
+
+  const vec = async (name: string, shape: number[]) => {
+    const v = await ckpt.readF32(prefix + name, shape);
+    tick();
+    return v;
+  };
+  const linear = async (name: string, out: number, inp: number) => {
+    const w = kernels.createLinear(await ckpt.readF32(prefix + name, [out, inp]), out, inp, opts.format ?? 'f32');
+    tick();
+    return w;
+  };
+  const table = async (name: string, rows: number, cols: number) => {
+    const info = await ckpt.info(prefix + name);
+    checkShape(info.file, info, [rows, cols]);
+    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
+    const t = new InMemoryTable(rows, cols, info.dtype, await ckpt.readBytes(prefix + name));
+    tick();
+    return t;
+  };
+
+  const embed_tokens = await table('embed_tokens.weight', c.vocabSize, H);
+  const embed_tokens_per_layer = await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
+  const lm_head = kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, opts.format ?? 'f32');
+  tick();
+  const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
+  const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);
+  const norm = await vec('norm.weight', [H]);
+  const altup_projections: LinearWeight[] = [];
+  const altup_unembed_projections: LinearWeight[] = [];
+  for (let i = 0; i < A - 1; i++) {
+    altup_projections.push(await linear(`altup_projections.${i}.weight`, H, H));
+    altup_unembed_projections.push(await linear(`altup_unembed_projections.${i}.weight`, H, H));
+  }
+
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < L; l++) {
+    const p = `layers.${l}.`;
+    const I = c.intermediateSize[l];
+    const shared = l >= firstShared;
+    // KV-shared layers may still carry k/v tensors (real checkpoints do); they are unused.
+    const correction = await vec(p + 'altup.correction_coefs.weight', [A, A]);
+    if (c.altupCoefClip !== null) {
+      const clip = c.altupCoefClip; // [modeling_gemma3n.py, Gemma3nTextAltUp.correct: clamp_(-clip, clip)]
+      for (let i = 0; i < correction.length; i++) correction[i] = Math.min(clip, Math.max(-clip, correction[i]));
+    }
+    layers.push({
+      input_layernorm: await vec(p + 'input_layernorm.weight', [H]),
+      post_attention_layernorm: await vec(p + 'post_attention_layernorm.weight', [H]),
+      pre_feedforward_layernorm: await vec(p + 'pre_feedforward_layernorm.weight', [H]),
+      post_feedforward_layernorm: await vec(p + 'post_feedforward_layernorm.weight', [H]),
+      self_attn: {
+        q_proj: await linear(p + 'self_attn.q_proj.weight', nQ, H),
+        k_proj: shared ? null : await linear(p + 'self_attn.k_proj.weight', nKV, H),
+        v_proj: shared ? null : await linear(p + 'self_attn.v_proj.weight', nKV, H),
+        o_proj: await linear(p + 'self_attn.o_proj.weight', H, nQ),
+        q_norm: await vec(p + 'self_attn.q_norm.weight', [c.headDim]),
+        k_norm: shared ? null : await vec(p + 'self_attn.k_norm.weight', [c.headDim]),
+      },
+      mlp: {
+        gate_proj: await linear(p + 'mlp.gate_proj.weight', I, H),
+        up_proj: await linear(p + 'mlp.up_proj.weight', I, H),
+        down_proj: await linear(p + 'mlp.down_proj.weight', H, I),
+      },
+      altup: {
+        correct_output_scale: await vec(p + 'altup.correct_output_scale', [H]),
+        correction_coefs: correction,
+        prediction_coefs: await vec(p + 'altup.prediction_coefs.weight', [A * A, A]),
+        modality_router: await vec(p + 'altup.modality_router.weight', [A, H]),
+        router_norm: await vec(p + 'altup.router_norm.weight', [H]),
+      },
+      laurel: {
+        linear_left: await linear(p + 'laurel.linear_left.weight', c.laurelRank, H),
+        linear_right: await linear(p + 'laurel.linear_right.weight', H, c.laurelRank),
+        post_laurel_norm: await vec(p + 'laurel.post_laurel_norm.weight', [H]),
+      },
+      per_layer_input_gate: await linear(p + 'per_layer_input_gate.weight', P, H),
+      per_layer_projection: await linear(p + 'per_layer_projection.weight', H, P),
+      post_per_layer_input_norm: await vec(p + 'post_per_layer_input_norm.weight', [H]),
+    });
+    done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
+  }
+  return { embed_tokens, embed_tokens_per_layer, per_layer_model_projection, per_layer_projection_norm, altup_projections, altup_unembed_projections, norm, lm_head, layers };
+}
