@@ -127,7 +127,8 @@ export function parseAudioConfig(full: unknown, where = 'config.json'): AudioMod
     const f = `audio_config.${key}`;
     if (field === 'sscpConvChannelSize') {
       if (!Array.isArray(v) || v.length !== 2 || !v.every(isPosInt)) fail(`${f} must be two positive integers, got ${JSON.stringify(v)}`);
-      cfg.sscpConvChannelSize = [v[0], v[1]];
+      const c = v as number[];
+      cfg.sscpConvChannelSize = [c[0], c[1]];
     } else if (field === 'sscpConvKernelSize' || field === 'sscpConvStrideSize') {
       const ok = Array.isArray(v) && v.length === 2 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every(isPosInt));
       if (!ok) fail(`${f} must be [[t, f], [t, f]] positive integers, got ${JSON.stringify(v)}`);
@@ -135,7 +136,7 @@ export function parseAudioConfig(full: unknown, where = 'config.json'): AudioMod
       cfg[field] = [[p[0][0], p[0][1]], [p[1][0], p[1][1]]];
     } else if (INTS.has(field)) {
       if (!isPosInt(v)) fail(`${f} must be a positive integer, got ${JSON.stringify(v)}`);
-      (cfg[field] as number) = v;
+      (cfg[field] as number) = v as number;
     } else if (field === 'confAttentionContextRight' || field === 'vocabOffset') {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${f} must be a non-negative integer, got ${JSON.stringify(v)}`);
       (cfg[field] as number) = v as number;

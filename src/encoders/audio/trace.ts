@@ -1,0 +1,52 @@
+/**
+ * The audio face of `gemma3n trace`: runs the whole audio path on a batch of clips and returns the
+ * named tensors the golden files hold (meanings as in test/golden/audio/README.md):
+ *
+ *   audio.input_features       F32  [B, T, 128]   log-mel, padded to the longest clip
+ *   audio.input_features_mask  BOOL [B, T]        1 = valid frame (the extractor's convention)
+ *   audio.last_hidden_state    F32  [B, T', D]    encoder output, zero at padded steps
+ *   audio.mask                 BOOL [B, T']       1 = PADDED (the encoder's convention)
+ *   audio.embed_soft           F32  [B, T', H]    embed_audio of last_hidden_state
+ *
+ * With `intermediates: true` it also returns every encoder intermediate as `audio.<name>`
+ * (e.g. `audio.conformer.0.attention_out` [B, T_sub, D]), stacked over the batch.
+ */
+import type { DType } from '../../model/dtype.js';
+import type { AudioModel } from './model.js';
+
+export interface TracedTensor {
+  dtype: DType;
+  shape: number[];
+  data: Float32Array | Uint8Array;
+}
+
+export interface TraceOptions {
+  /** Also record the per-module intermediates of the encoder. */
+  intermediates?: boolean;
+}
+
+/** `waveforms`: 16 kHz mono clips (see `decodeAudioFile`). */
+export function traceAudio(model: AudioModel, waveforms: readonly Float32Array[], opts: TraceOptions = {}): Map<string, TracedTensor> {
+  const out = new Map<string, TracedTensor>();
+  const f = model.extractFeatures(waveforms);
+  out.set('audio.input_features', { dtype: 'F32', shape: [f.batch, f.frames, f.featureSize], data: f.features });
+  out.set('audio.input_features_mask', { dtype: 'BOOL', shape: [f.batch, f.frames], data: f.mask });
+  const parts = new Map<string, { shape: number[]; items: Float32Array[] }>();
+  const hook = opts.intermediates
+    ? (name: string, b: number, shape: number[], data: Float32Array) => {
+        let p = parts.get(name);
+        if (!p) parts.set(name, (p = { shape, items: [] }));
+        p.items[b] = Float32Array.from(data);
+      }
+    : undefined;
+  const enc = model.encode(f, hook);
+  for (const [name, p] of parts) {
+    const per = p.items[0].length, data = new Float32Array(per * f.batch);
+    p.items.forEach((it, b) => data.set(it, b * per));
+    out.set(`audio.${name}`, { dtype: 'F32', shape: [f.batch, ...p.shape], data });
+  }
+  out.set('audio.last_hidden_state', { dtype: 'F32', shape: [enc.batch, enc.steps, enc.hiddenSize], data: enc.hidden });
+  out.set('audio.mask', { dtype: 'BOOL', shape: [enc.batch, enc.steps], data: enc.paddedMask });
+  out.set('audio.embed_soft', { dtype: 'F32', shape: [enc.batch, enc.steps, model.config.textHiddenSize], data: model.embed(enc) });
+  return out;
+}
