@@ -24,3 +24,17 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return m;
 }
+
+import { checkShape } from '../../../src/model/checkpoint.js';
+import type { TensorReader } from '../../../src/encoders/vision/tensor.js';
+
+/** A shape-checking TensorReader over one safetensors file. */
+export function stReader(st: SafetensorsFile): TensorReader {
+  return {
+    readF32: async (name, shape) => {
+      if (shape) checkShape(st.name, st.info(name), shape);
+      return st.readF32(name);
+    },
+    has: (name) => st.tensors.has(name),
+  };
+}

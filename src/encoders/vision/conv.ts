@@ -1,0 +1,166 @@
+/**
+ * Convolutions of the MobileNet-V5 tower, on channels-last maps (see tensor.ts).
+ *
+ *   - PointwiseConv: a 1×1 conv is a linear over the H·W pixel rows → `kernels.linear`.
+ *   - Conv2d: a full (groups = 1) k×k conv, lowered a few output rows at a time to a patch
+ *     matrix (im2col) and one `kernels.linear` call, so fast backends accelerate it too.
+ *   - DepthwiseConv2d: groups = channels, direct loop with channels innermost (contiguous).
+ *
+ * Padding follows timm's `pad_type='same'`: TensorFlow "SAME" (Conv2dSame / pad_same), output
+ * ceil(in / stride), the extra row/column going to the bottom/right. For stride 1 and odd k
+ * this is the ordinary symmetric (k−1)/2; for stride 2 it is asymmetric: k3 on even input →
+ * (0, 1), k5 → (1, 2) [timm/layers/padding.py get_same_padding, pad_same].
+ */
+import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
+import { featureMap, type FeatureMap } from './tensor.js';
+
+export interface SamePadding {
+  /** Output size ceil(in / stride). */
+  readonly out: number;
+  /** Zero rows/columns added before (top/left) and after (bottom/right). */
+  readonly before: number;
+  readonly after: number;
+}
+
+/** TF "SAME": total = max((ceil(in/s) − 1)·s + (k − 1)·d + 1 − in, 0), split floor/ceil. */
+export function samePadding(inSize: number, kernel: number, stride: number, dilation = 1): SamePadding {
+  const out = Math.ceil(inSize / stride);
+  const total = Math.max((out - 1) * stride + (kernel - 1) * dilation + 1 - inSize, 0);
+  const before = Math.floor(total / 2);
+  return { out, before, after: total - before };
+}
+
+/** 1×1 convolution (no bias): y[p, o] = Σ_i W[o, i] · x[p, i]. Weight [O, I, 1, 1] = [O, I]. */
+export class PointwiseConv {
+  private constructor(private readonly kernels: Kernels, readonly weight: LinearWeight, readonly inChs: number, readonly outChs: number) {}
+
+  static create(kernels: Kernels, w: Float32Array, outChs: number, inChs: number): PointwiseConv {
+    return new PointwiseConv(kernels, kernels.createLinear(w, outChs, inChs), inChs, outChs);
+  }
+
+  forward(x: FeatureMap): FeatureMap {
+    if (x.c !== this.inChs) throw new Error(`PointwiseConv: input has ${x.c} channels, expected ${this.inChs}`);
+    const y = featureMap(x.h, x.w, this.outChs);
+    this.kernels.linear(this.weight, x.data, x.h * x.w, y.data);
+    return y;
+  }
+
+  release(): void {
+    this.kernels.release(this.weight);
+  }
+}
+
+/** Largest patch matrix built at once by Conv2d (values): bounds memory, keeps T large. */
+const IM2COL_BUDGET = 1 << 21;
+
+/**
+ * Full k×k convolution with stride and SAME padding, optional bias. The weight
+ * [O, I, kh, kw] is reordered to [O, kh, kw, I] so a patch row (ky, kx, c) lines up with it.
+ */
+export class Conv2d {
+  private constructor(
+    private readonly kernels: Kernels,
+    private readonly weight: LinearWeight,
+    private readonly bias: Float32Array | null,
+    readonly inChs: number,
+    readonly outChs: number,
+    readonly kernel: number,
+    readonly stride: number,
+  ) {}
+
+  /** `w` is PyTorch's [O, I, k, k]. */
+  static create(kernels: Kernels, w: Float32Array, bias: Float32Array | null, outChs: number, inChs: number, kernel: number, stride: number): Conv2d {
+    const kk = kernel * kernel;
+    if (w.length !== outChs * inChs * kk) throw new Error(`Conv2d: ${w.length} weights for [${outChs}, ${inChs}, ${kernel}, ${kernel}]`);
+    const r = new Float32Array(w.length); // [O, I, kh, kw] → [O, kh, kw, I]
+    for (let o = 0; o < outChs; o++)
+      for (let i = 0; i < inChs; i++)
+        for (let t = 0; t < kk; t++) r[(o * kk + t) * inChs + i] = w[(o * inChs + i) * kk + t];
+    return new Conv2d(kernels, kernels.createLinear(r, outChs, kk * inChs), bias, inChs, outChs, kernel, stride);
+  }
+
+  forward(x: FeatureMap): FeatureMap {
+    const { h, w, c } = x;
+    if (c !== this.inChs) throw new Error(`Conv2d: input has ${c} channels, expected ${this.inChs}`);
+    const k = this.kernel, s = this.stride;
+    const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
+    const oh = ph.out, ow = pw.out, O = this.outChs;
+    const y = featureMap(oh, ow, O);
+    const patchLen = k * k * c;
+    const rowsPerChunk = Math.max(1, Math.floor(IM2COL_BUDGET / (ow * patchLen)));
+    const patches = new Float32Array(Math.min(rowsPerChunk, oh) * ow * patchLen);
+    const src = x.data;
+    for (let oy0 = 0; oy0 < oh; oy0 += rowsPerChunk) {
+      const oy1 = Math.min(oh, oy0 + rowsPerChunk);
+      // im2col: one patch row per output pixel, (ky, kx, c) order, zeros outside the input.
+      patches.fill(0);
+      let p = 0;
+      for (let oy = oy0; oy < oy1; oy++) {
+        for (let ox = 0; ox < ow; ox++, p += patchLen) {
+          for (let ky = 0; ky < k; ky++) {
+            const iy = oy * s - ph.before + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < k; kx++) {
+              const ix = ox * s - pw.before + kx;
+              if (ix < 0 || ix >= w) continue;
+              const from = (iy * w + ix) * c;
+              patches.set(src.subarray(from, from + c), p + (ky * k + kx) * c);
+            }
+          }
+        }
+      }
+      const T = (oy1 - oy0) * ow;
+      this.kernels.linear(this.weight, patches.subarray(0, T * patchLen), T, y.data.subarray(oy0 * ow * O, oy1 * ow * O));
+    }
+    if (this.bias) {
+      const b = this.bias, d = y.data;
+      for (let q = 0; q < oh * ow; q++) for (let o = 0; o < O; o++) d[q * O + o] += b[o];
+    }
+    return y;
+  }
+
+  release(): void {
+    this.kernels.release(this.weight);
+  }
+}
+
+/** Depthwise k×k convolution (groups = channels, no bias), stride and SAME padding. */
+export class DepthwiseConv2d {
+  /** Taps-major weights [kh·kw, C]: the inner loop runs over contiguous channels. */
+  private readonly taps: Float32Array;
+
+  constructor(w: Float32Array, readonly channels: number, readonly kernel: number, readonly stride: number) {
+    const kk = kernel * kernel;
+    if (w.length !== channels * kk) throw new Error(`DepthwiseConv2d: ${w.length} weights for [${channels}, 1, ${kernel}, ${kernel}]`);
+    this.taps = new Float32Array(w.length);
+    for (let ch = 0; ch < channels; ch++) for (let t = 0; t < kk; t++) this.taps[t * channels + ch] = w[ch * kk + t];
+  }
+
+  forward(x: FeatureMap): FeatureMap {
+    const { h, w, c } = x;
+    if (c !== this.channels) throw new Error(`DepthwiseConv2d: input has ${c} channels, expected ${this.channels}`);
+    const k = this.kernel, s = this.stride;
+    const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
+    const y = featureMap(ph.out, pw.out, c);
+    const src = x.data, dst = y.data, taps = this.taps;
+    const acc = new Float64Array(c);
+    for (let oy = 0; oy < ph.out; oy++) {
+      for (let ox = 0; ox < pw.out; ox++) {
+        acc.fill(0);
+        for (let ky = 0; ky < k; ky++) {
+          const iy = oy * s - ph.before + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < k; kx++) {
+            const ix = ox * s - pw.before + kx;
+            if (ix < 0 || ix >= w) continue;
+            const xo = (iy * w + ix) * c, wo = (ky * k + kx) * c;
+            for (let ch = 0; ch < c; ch++) acc[ch] += taps[wo + ch] * src[xo + ch];
+          }
+        }
+        const yo = (oy * pw.out + ox) * c;
+        for (let ch = 0; ch < c; ch++) dst[yo + ch] = acc[ch];
+      }
+    }
+    return y;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * MobileAttention with multi-query attention and down-sampled keys/values [MobileNetV4,
+ * arXiv:2404.10518 §3.3 "Mobile MQA"; timm/layers/attention2d.py MultiQueryAttention2d,
+ * timm/models/_efficientnet_blocks.py MobileAttention].
+ *
+ *   x → norm (RmsNorm2d, no act) → attn → layer_scale → + x   (always a residual, stride 1)
+ *
+ * attn: one query head per `numHeads`, ONE key head and ONE value head shared by all of them
+ * (multi-query, arXiv:1911.02150). Keys and values may first be spatially down-sampled by a
+ * depthwise k×k stride-`kvStride` SAME conv + RmsNorm2d (stage 2: 48×48 → 24×24, so 2304
+ * queries attend to 576 keys), then projected 1×1 to key_dim / value_dim:
+ *   q = query.proj(x)                          [N, heads·kd]  (channel = head·kd + j)
+ *   k = key.proj(key.norm(key.down_conv(x)))   [M, kd]
+ *   v = value.proj(value.norm(...))            [M, vd]
+ *   o[n, head] = softmax((q[n, head] · kd^-½) kᵀ) v   over all M keys (no mask, no positions)
+ *   out = output.proj(o)                        [N, heads·vd] → C
+ *
+ * Because K and V are shared, the queries of all heads form one [N·heads, kd] matrix (which is
+ * exactly the channels-last layout of q), so attention is two matrix products through
+ * `kernels.linear`: scores = Q·Kᵀ (weight K [M, kd]) and o = P·V (weight Vᵀ [vd, M]).
+ */
+import type { Kernels } from '../../kernels/kernels.js';
+import { softmaxInPlace } from '../../model/ops.js';
+import type { MqaArgs } from './arch.js';
+import { DepthwiseConv2d, PointwiseConv } from './conv.js';
+import { addInPlace, layerScale, rmsNorm2d } from './norm_act.js';
+import { featureMap, type FeatureMap, type TensorReader } from './tensor.js';
+
+/** Query rows (of one head each) processed per score block: bounds the [rows, M] scratch. */
+const SCORE_BUDGET = 1 << 21;
+
+/** attn.key / attn.value: optional down_conv + norm, then proj. */
+class KvProjection {
+  constructor(
+    private readonly downConv: DepthwiseConv2d | null,
+    private readonly norm: Float32Array | null,
+    private readonly proj: PointwiseConv,
+  ) {}
+
+  static async load(r: TensorReader, prefix: string, inChs: number, dim: number, a: MqaArgs, kernels: Kernels): Promise<KvProjection> {
+    let downConv: DepthwiseConv2d | null = null, norm: Float32Array | null = null;
+    if (a.kvStride > 1) {
+      downConv = new DepthwiseConv2d(await r.readF32(`${prefix}down_conv.weight`, [inChs, 1, a.dwKernel, a.dwKernel]), inChs, a.dwKernel, a.kvStride);
+      norm = await r.readF32(`${prefix}norm.weight`, [inChs]);
+    }
+    const proj = PointwiseConv.create(kernels, await r.readF32(`${prefix}proj.weight`, [dim, inChs, 1, 1]), dim, inChs);
+    return new KvProjection(downConv, norm, proj);
+  }
+
+  forward(x: FeatureMap): FeatureMap {
+    const y = this.downConv ? rmsNorm2d(this.downConv.forward(x), this.norm!) : x;
+    return this.proj.forward(y);
+  }
+}
+
+export class MobileAttention {
+  private constructor(
+    readonly args: MqaArgs,
+    private readonly kernels: Kernels,
+    private readonly norm: Float32Array,
+    private readonly query: PointwiseConv,
+    private readonly key: KvProjection,
+    private readonly value: KvProjection,
+    private readonly output: PointwiseConv,
+    private readonly gamma: Float32Array | null,
+  ) {}
+
+  static async load(r: TensorReader, prefix: string, inChs: number, a: MqaArgs, kernels: Kernels): Promise<MobileAttention> {
+    if (inChs !== a.outChs || a.stride !== 1) throw new Error(`${prefix}: MobileAttention here needs in == out channels and stride 1`);
+    const { numHeads: h, keyDim: kd, valueDim: vd } = a;
+    const norm = await r.readF32(`${prefix}norm.weight`, [inChs]);
+    const query = PointwiseConv.create(kernels, await r.readF32(`${prefix}attn.query.proj.weight`, [h * kd, inChs, 1, 1]), h * kd, inChs);
+    const key = await KvProjection.load(r, `${prefix}attn.key.`, inChs, kd, a, kernels);
+    const value = await KvProjection.load(r, `${prefix}attn.value.`, inChs, vd, a, kernels);
+    const output = PointwiseConv.create(kernels, await r.readF32(`${prefix}attn.output.proj.weight`, [a.outChs, h * vd, 1, 1]), a.outChs, h * vd);
+    const gamma = a.layerScale ? await r.readF32(`${prefix}layer_scale.gamma`, [a.outChs]) : null;
+    return new MobileAttention(a, kernels, norm, query, key, value, output, gamma);
+  }
+
+  forward(x: FeatureMap): FeatureMap {
+    const { numHeads: heads, keyDim: kd, valueDim: vd } = this.args;
+    const xn = rmsNorm2d(featureMap(x.h, x.w, x.c, x.data.slice()), this.norm); // pre-norm
+    const q = this.query.forward(xn); // [N, heads·kd] = [N·heads, kd]
+    const k = this.key.forward(xn); // [M, kd]
+    const v = this.value.forward(xn); // [M, vd]
+    const N = x.h * x.w, M = k.h * k.w;
+
+    const scale = kd ** -0.5; // timm: self.scale = key_dim ** -0.5, applied to q before q·kᵀ
+    const qs = q.data;
+    for (let i = 0; i < qs.length; i++) qs[i] *= scale;
+
+    const kW = this.kernels.createLinear(k.data, M, kd); // scores[r, m] = Σ_j q[r, j] k[m, j]
+    const vT = new Float32Array(vd * M); // o[r, j] = Σ_m p[r, m] v[m, j] → weight vᵀ [vd, M]
+    for (let m = 0; m < M; m++) for (let j = 0; j < vd; j++) vT[j * M + m] = v.data[m * vd + j];
+    const vW = this.kernels.createLinear(vT, vd, M);
+
+    const rows = N * heads;
+    const o = featureMap(x.h, x.w, heads * vd); // [N·heads, vd] = [N, heads·vd], channel = head·vd + j
+    const block = Math.max(1, Math.min(rows, Math.floor(SCORE_BUDGET / M)));
+    const scores = new Float32Array(block * M);
+    for (let r0 = 0; r0 < rows; r0 += block) {
+      const nr = Math.min(block, rows - r0);
+      const s = scores.subarray(0, nr * M);
+      this.kernels.linear(kW, qs.subarray(r0 * kd, (r0 + nr) * kd), nr, s);
+      for (let r = 0; r < nr; r++) softmaxInPlace(s, r * M, M);
+      this.kernels.linear(vW, s, nr, o.data.subarray(r0 * vd, (r0 + nr) * vd));
+    }
+    this.kernels.release(kW);
+    this.kernels.release(vW);
+
+    const y = this.output.forward(o);
+    if (this.gamma) layerScale(y, this.gamma);
+    return addInPlace(y, x);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The vision tower works on one image at a time in channels-last layout: a feature map is
+ * [H, W, C] row-major (PyTorch's NCHW with N = 1, transposed). Channels-last makes every 1×1
+ * convolution a plain linear over H·W rows and every per-pixel RMSNorm a row norm, so both
+ * go through the shared kernels. Pixel (y, x) is row y·W + x: the same row-major token order
+ * timm uses when it flattens a map for attention and the soft tokens.
+ */
+export interface FeatureMap {
+  readonly h: number;
+  readonly w: number;
+  readonly c: number;
+  /** h · w · c values, [H, W, C]. */
+  readonly data: Float32Array;
+}
+
+export function featureMap(h: number, w: number, c: number, data = new Float32Array(h * w * c)): FeatureMap {
+  if (data.length !== h * w * c) throw new Error(`featureMap: ${data.length} values for [${h}, ${w}, ${c}]`);
+  return { h, w, c, data };
+}
+
+/** [C, H, W] (PyTorch NCHW, batch 1) → channels-last map. */
+export function fromCHW(chw: Float32Array, c: number, h: number, w: number): FeatureMap {
+  if (chw.length !== c * h * w) throw new Error(`fromCHW: ${chw.length} values for [${c}, ${h}, ${w}]`);
+  const out = new Float32Array(chw.length);
+  const hw = h * w;
+  for (let ch = 0; ch < c; ch++) {
+    const src = ch * hw;
+    for (let p = 0; p < hw; p++) out[p * c + ch] = chw[src + p];
+  }
+  return { h, w, c, data: out };
+}
+
+/** Channels-last map → [C, H, W] (to compare with, or hand back as, PyTorch NCHW). */
+export function toCHW(x: FeatureMap): Float32Array {
+  const { h, w, c, data } = x;
+  const hw = h * w;
+  const out = new Float32Array(data.length);
+  for (let p = 0; p < hw; p++) {
+    const src = p * c;
+    for (let ch = 0; ch < c; ch++) out[ch * hw + p] = data[src + ch];
+  }
+  return out;
+}
+
+/** Something that yields float32 tensors by name, checking the shape (a Checkpoint, a safetensors file). */
+export interface TensorReader {
+  readF32(name: string, expectedShape?: readonly number[]): Promise<Float32Array>;
+  has?(name: string): boolean;
+}
+
+/** A reader that prepends `prefix` to every name (e.g. "model.vision_tower.timm_model."). */
+export function prefixed(reader: TensorReader, prefix: string): TensorReader {
+  if (!prefix) return reader;
+  return {
+    readF32: (name, shape) => reader.readF32(prefix + name, shape),
+    has: reader.has ? (name) => reader.has!(prefix + name) : undefined,
+  };
+}
