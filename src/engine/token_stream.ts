@@ -1,0 +1,108 @@
+/**
+ * The decoding loop with everything a caller needs around it: sampling, stop tokens,
+ * cancellation, a reusable KV cache, and timing metrics. Text-level concerns (tokenizer,
+ * chat template, stop strings) sit one level up, in engine.ts.
+ */
+import type { KVCache } from '../model/kv_cache.js';
+import { Sampler, type SamplingOptions } from '../model/sampling.js';
+import type { Gemma3nTextModel } from '../model/text_model.js';
+
+export interface TokenStreamOptions extends SamplingOptions {
+  maxTokens: number;
+  /** Generation stops after emitting one of these (it is yielded, then the loop ends). */
+  stopTokens?: readonly number[];
+  signal?: AbortSignal;
+  /** Keeps the KV cache between calls: a chat turn only runs the tokens that are new. */
+  session?: CacheSession;
+  /** Replaces the prompt's scaled embeddings (multimodal prompts). */
+  inputsEmbeds?: Float32Array;
+}
+
+/** A KV cache and the ids it holds, carried across the turns of one conversation. */
+export interface CacheSession {
+  cache: KVCache | null;
+  ids: number[];
+}
+
+export interface GenerationMetrics {
+  promptTokens: number;
+  /** Prompt tokens actually run (the rest came from the reused cache). */
+  prefillTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  timeToFirstTokenMs: number;
+  prefillTokPerS: number;
+  decodeTokPerS: number;
+  stopReason: 'max_tokens' | 'stop_token' | 'aborted';
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** Longest common prefix of the cached ids and the new prompt, so a chat turn only runs what's new. */
+function reusablePrefix(cache: KVCache, cached: readonly number[], prompt: ArrayLike<number>): number {
+  if (cached.length !== cache.position) return -1;
+  let n = 0;
+  while (n < cached.length && n < prompt.length - 1 && cached[n] === prompt[n]) n++;
+  return n;
+}
+
+/**
+ * Yields generated token ids one by one. `metrics` is filled in as it goes and complete
+ * when the iterator finishes.
+ */
+export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayLike<number>, opts: TokenStreamOptions, metrics: Partial<GenerationMetrics> = {}): AsyncGenerator<number, GenerationMetrics> {
+  if (promptIds.length === 0) throw new RangeError('generate: the prompt is empty (give at least one token)');
+  if (!(Number.isInteger(opts.maxTokens) && opts.maxTokens >= 0)) throw new RangeError(`generate: maxTokens=${opts.maxTokens} must be an integer >= 0`);
+  const ctx = model.config.maxPositionEmbeddings;
+  if (promptIds.length + opts.maxTokens > ctx) throw new RangeError(`generate: prompt (${promptIds.length} tokens) + maxTokens (${opts.maxTokens}) exceeds the context of ${ctx} tokens`);
+  const sampler = new Sampler(opts);
+  const stop = new Set(opts.stopTokens ?? []);
+
+  // Reuse the session's cache for the longest prefix it already holds (not with soft tokens,
+  // whose embeddings the ids alone do not identify).
+  const session = opts.session;
+  let cache = model.newCache();
+  let start = 0;
+  if (session?.cache && !opts.inputsEmbeds) {
+    const keep = reusablePrefix(session.cache, session.ids, promptIds);
+    if (keep >= 0 && session.cache.rewind(keep)) {
+      cache = session.cache;
+      start = keep;
+    }
+  }
+  if (session) { session.cache = cache; session.ids = []; }
+  const history: number[] = Array.from(promptIds);
+  Object.assign(metrics, { promptTokens: promptIds.length, prefillTokens: promptIds.length - start, generatedTokens: 0, stopReason: 'max_tokens' as const });
+
+  const t0 = now();
+  let input: ArrayLike<number> = Array.from(promptIds).slice(start);
+  let embeds = opts.inputsEmbeds;
+  if (embeds && start > 0) throw new Error('generate: inputsEmbeds cannot be combined with a reused cache');
+  let tFirst = t0;
+  for (let step = 0; step < opts.maxTokens; step++) {
+    if (opts.signal?.aborted) { metrics.stopReason = 'aborted'; break; }
+    const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds });
+    embeds = undefined;
+    const next = sampler.sample(logits, history);
+    if (step === 0) {
+      tFirst = now();
+      metrics.prefillMs = tFirst - t0;
+      metrics.timeToFirstTokenMs = tFirst - t0;
+    }
+    history.push(next);
+    metrics.generatedTokens = step + 1;
+    yield next;
+    if (stop.has(next)) { metrics.stopReason = 'stop_token'; break; }
+    input = [next];
+  }
+  const tEnd = now();
+  metrics.prefillMs ??= tEnd - t0;
+  metrics.timeToFirstTokenMs ??= metrics.prefillMs;
+  // Decode time covers the steps after the first token (the first comes out of the prefill).
+  metrics.decodeMs = metrics.generatedTokens! > 1 ? tEnd - tFirst : 0;
+  metrics.prefillTokPerS = metrics.prefillTokens! / (metrics.prefillMs / 1000 || Infinity);
+  metrics.decodeTokPerS = metrics.generatedTokens! > 1 ? (metrics.generatedTokens! - 1) / (metrics.decodeMs / 1000) : 0;
+  if (session) session.ids = history.slice(0, cache.position);
+  return metrics as GenerationMetrics;
+}
