@@ -40,13 +40,16 @@ export interface AttentionParams {
   out: Float32Array;
 }
 
+import type { Q4Matrix } from './q4.js';
+
 export interface Kernels {
   readonly name: string;
   /**
    * Builds a backend weight from a row-major [outDim, inDim] float32 matrix.
-   * With format 'q4' it is quantized to group-wise int4 (see src/kernels/q4.ts).
+   * With format 'q4' it is quantized to group-wise int4 (see src/kernels/q4.ts). A Q4Matrix
+   * (e.g. from Q4Matrix.fromBytes of a saved model) is taken as is, without re-quantizing.
    */
-  createLinear(w: Float32Array, outDim: number, inDim: number, format?: WeightFormat): LinearWeight;
+  createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format?: WeightFormat): LinearWeight;
   /** y[t, o] = Σ_i x[t, i] · W[o, i] for t < T. x is [T, inDim], y is [T, outDim]. */
   linear(w: LinearWeight, x: Float32Array, T: number, y: Float32Array): void;
   /** Causal (optionally sliding-window) multi-head attention with GQA; softmax in float32. */

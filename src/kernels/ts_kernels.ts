@@ -2,10 +2,22 @@
  * Plain-TypeScript kernels: the readable reference every faster backend is tested against.
  */
 import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
+import { Q4Matrix, q4Linear } from './q4.js';
 
 export class TsLinear implements LinearWeight {
   readonly format: WeightFormat = 'f32';
   constructor(readonly w: Float32Array, readonly outDim: number, readonly inDim: number) {}
+}
+
+/** A q4 weight: the packed matrix itself, multiplied by the reference `q4Linear`. */
+export class TsQ4Linear implements LinearWeight {
+  readonly format: WeightFormat = 'q4';
+  readonly outDim: number;
+  readonly inDim: number;
+  constructor(readonly q: Q4Matrix) {
+    this.outDim = q.outDim;
+    this.inDim = q.inDim;
+  }
 }
 
 /** Dot product of a[ao..ao+n) and b[bo..bo+n), four accumulators for speed and stable rounding. */
@@ -26,13 +38,19 @@ export class TsKernels implements Kernels {
   readonly name = 'ts';
   private scores = new Float32Array(0);
 
-  createLinear(w: Float32Array, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+  createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+    if (w instanceof Q4Matrix) {
+      if (w.outDim !== outDim || w.inDim !== inDim) throw new Error(`createLinear: Q4Matrix is [${w.outDim}, ${w.inDim}], expected [${outDim}, ${inDim}]`);
+      return new TsQ4Linear(w);
+    }
     if (w.length !== outDim * inDim) throw new Error(`createLinear: ${w.length} values for [${outDim}, ${inDim}]`);
+    if (format === 'q4') return new TsQ4Linear(Q4Matrix.quantize(w, outDim, inDim));
     if (format !== 'f32') throw new Error(`TsKernels: weight format '${format}' is not supported by this backend`);
     return new TsLinear(w, outDim, inDim);
   }
 
   linear(weight: LinearWeight, x: Float32Array, T: number, y: Float32Array): void {
+    if (weight instanceof TsQ4Linear) return q4Linear(weight.q, x, T, y);
     const { w, outDim, inDim } = weight as TsLinear;
     for (let t = 0; t < T; t++) {
       const xo = t * inDim, yo = t * outDim;

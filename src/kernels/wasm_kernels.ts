@@ -1,0 +1,426 @@
+/**
+ * WasmKernels: the Kernels interface on the AssemblyScript kernels in assembly/ (WASM SIMD).
+ *
+ * Runtime-neutral: the .wasm bytes and (optionally) worker threads come from a small host
+ * adapter (src/node/wasm_loader.ts for Node; a browser/Deno adapter supplies the same
+ * `WasmHost`). Weights live in WASM memory, placed by a bump + free-list allocator over
+ * memory.grow (wasm32: at most 4 GiB; an E2B decoder in q4 is ~1.5 GB). Inputs and outputs are
+ * copied through a scratch region per call, so callers keep ordinary Float32Arrays.
+ *
+ * Threads: with SharedArrayBuffer and a host that can start workers, the memory is shared and
+ * each linear/attention call is split by output rows (or heads) between the calling thread and
+ * `threads - 1` workers, which spin briefly and then sleep in Atomics.wait on a job descriptor
+ * in WASM memory. The calls stay synchronous: the caller does its share, then waits for the
+ * workers (Atomics.wait where allowed, a spin loop on a browser main thread).
+ */
+import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
+import { Q4Matrix, Q4_GROUP } from './q4.js';
+
+export type WasmVariant = 'simd' | 'relaxed' | 'simd_mt' | 'relaxed_mt';
+
+/** A started worker, as the host adapter exposes it. */
+export interface WorkerLike {
+  postMessage(msg: unknown): void;
+  onMessage(cb: (msg: unknown) => void): void;
+  terminate(): void;
+}
+
+/** What the runtime provides: the wasm bytes and, optionally, workers. */
+export interface WasmHost {
+  /** Bytes of build/kernels_<variant>.wasm. */
+  loadWasm(variant: WasmVariant): Promise<Uint8Array | ArrayBuffer>;
+  /** Starts a worker running WORKER_SOURCE's function on a port; absent means single thread. */
+  startWorker?(workerFunctionSource: string): WorkerLike;
+  /** False on a browser main thread (no Atomics.wait there): waiting then spins. Default true. */
+  canBlock?: boolean;
+  /** Called before probing Relaxed SIMD (Node 20 enables its V8 flag here). */
+  enableRelaxedSimd?(): void;
+  /** Default thread count when the caller does not choose one. */
+  defaultThreads?: number;
+}
+
+export interface WasmKernelsOptions {
+  host: WasmHost;
+  /** Threads including the caller's (default host.defaultThreads ?? 1). */
+  threads?: number;
+  /** 'auto' (default): Relaxed SIMD where the probe module compiles and computes correctly. */
+  relaxed?: 'auto' | boolean;
+  /** Cap on the per-call scratch for activations (default 64 MiB); longer inputs go in token chunks. */
+  maxScratchBytes?: number;
+}
+
+// A minimal module using i16x8.relaxed_dot_i8x16_i7x16_s: p() returns lane 0 of dot(1s, 2s) = 4.
+const RELAXED_PROBE = new Uint8Array([
+  0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7f, 3, 2, 1, 0, 7, 5, 1, 1, 0x70, 0, 0,
+  0x0a, 0x2e, 1, 0x2c, 0, 0xfd, 0x0c, ...new Array<number>(16).fill(1), 0xfd, 0x0c, ...new Array<number>(16).fill(2),
+  0xfd, 0x92, 0x02, 0xfd, 0x18, 0, 0x0b,
+]);
+
+/** True if this runtime compiles Relaxed SIMD and the probe computes the right dot product. */
+export function relaxedSimdSupported(): boolean {
+  try {
+    if (!WebAssembly.validate(RELAXED_PROBE)) return false;
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE));
+    return (inst.exports.p as () => number)() === 4;
+  } catch {
+    return false;
+  }
+}
+
+/** True if WebAssembly shared memory (threads) is available here. */
+export function sharedMemorySupported(): boolean {
+  try {
+    if (typeof SharedArrayBuffer === 'undefined') return false;
+    return new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
+  } catch {
+    return false;
+  }
+}
+
+// Job descriptor words (assembly/index.ts): [0] generation [1] done [2] op [3] threads
+// [4] scratch base [5] scratch bytes per thread [6..31] args [32 + tid] per-thread result.
+const JOB_BYTES = 256;
+const MAX_THREADS = 32;
+const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
+const SPIN = 200_000; // busy-wait iterations before sleeping (~tens of µs): decode issues ~300 calls per token
+
+/** The worker's whole program; adapters call it with a port ({ on, post }). */
+export const WORKER_SOURCE = `function gemma3nKernelWorker(port) {
+  port.on(async (msg) => {
+    const { module, memory, job, tid, spin } = msg;
+    const inst = await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('wasm abort'); } } });
+    const run = inst.exports.run;
+    const ctl = new Int32Array(memory.buffer, job, 64);
+    let seen = Atomics.load(ctl, 0);
+    port.post('ready');
+    for (;;) {
+      let g, n = 0;
+      while ((g = Atomics.load(ctl, 0)) === seen) { if (++n > spin) Atomics.wait(ctl, 0, seen); }
+      seen = g;
+      if (Atomics.load(ctl, 2) === -1) break;
+      run(job, tid);
+      Atomics.add(ctl, 1, 1);
+      Atomics.notify(ctl, 1);
+    }
+  });
+}`;
+
+interface KernelExports {
+  run(job: number, tid: number): void;
+  q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
+  q4_xb(): number;
+  heap_base(): number;
+  attention_scratch_floats(D: number): number;
+}
+
+/** Bump allocator with a first-fit, coalescing free list, 64-byte aligned, over memory.grow. */
+class Heap {
+  private top: number;
+  private free: { p: number; n: number }[] = [];
+  readonly sizes = new Map<number, number>();
+  constructor(private memory: WebAssembly.Memory, base: number) {
+    this.top = align(base);
+  }
+  get used(): number {
+    return this.top - this.free.reduce((s, f) => s + f.n, 0);
+  }
+  alloc(bytes: number): number {
+    const n = align(Math.max(bytes, 64));
+    for (let i = 0; i < this.free.length; i++) {
+      const f = this.free[i];
+      if (f.n >= n) {
+        const p = f.p;
+        if (f.n === n) this.free.splice(i, 1);
+        else { f.p += n; f.n -= n; }
+        this.sizes.set(p, n);
+        return p;
+      }
+    }
+    const p = this.top, end = p + n;
+    if (end > 2 ** 32) throw new RangeError(`WasmKernels: out of wasm32 memory (${(end / 2 ** 30).toFixed(2)} GiB requested)`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / 65536);
+      try {
+        this.memory.grow(pages);
+      } catch (e) {
+        throw new RangeError(`WasmKernels: cannot grow wasm memory to ${(end / 2 ** 20).toFixed(0)} MiB: ${(e as Error).message}`);
+      }
+    }
+    this.top = end;
+    this.sizes.set(p, n);
+    return p;
+  }
+  release(p: number): void {
+    const n = this.sizes.get(p);
+    if (n === undefined) throw new Error(`WasmKernels: double free or foreign pointer ${p}`);
+    this.sizes.delete(p);
+    if (p + n === this.top) {
+      this.top = p;
+      // give back a free block that now touches the top
+      const last = this.free[this.free.length - 1];
+      if (last && last.p + last.n === this.top) { this.top = last.p; this.free.pop(); }
+      return;
+    }
+    let i = 0;
+    while (i < this.free.length && this.free[i].p < p) i++;
+    this.free.splice(i, 0, { p, n });
+    // coalesce with neighbours
+    if (i + 1 < this.free.length && p + n === this.free[i + 1].p) { this.free[i].n += this.free[i + 1].n; this.free.splice(i + 1, 1); }
+    if (i > 0 && this.free[i - 1].p + this.free[i - 1].n === p) { this.free[i - 1].n += this.free[i].n; this.free.splice(i, 1); }
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+class WasmLinear implements LinearWeight {
+  released = false;
+  constructor(
+    readonly format: WeightFormat,
+    readonly outDim: number,
+    readonly inDim: number,
+    /** f32: the [outDim, inDim] matrix; q4: packed codes. */
+    readonly ptr: number,
+    /** q4: scales. */
+    readonly scalesPtr: number,
+    readonly byteLength: number,
+  ) {}
+}
+
+export class WasmKernels implements Kernels {
+  readonly name: string;
+  private heap: Heap;
+  private job: number;
+  private ctl: Int32Array;
+  private scratchPtr = 0;
+  private scratchBytes = 0;
+  private u8!: Uint8Array;
+  private f32!: Float32Array;
+  private readonly xb: number;
+
+  private constructor(
+    private exports: KernelExports,
+    readonly memory: WebAssembly.Memory,
+    readonly threads: number,
+    readonly relaxed: boolean,
+    private workers: WorkerLike[],
+    private canBlock: boolean,
+    private maxScratch: number,
+  ) {
+    this.name = `wasm-${relaxed ? 'relaxed' : 'simd128'}-${threads}t`;
+    this.heap = new Heap(memory, exports.heap_base());
+    this.job = this.heap.alloc(JOB_BYTES);
+    this.ctl = new Int32Array(memory.buffer, this.job, JOB_BYTES / 4);
+    this.xb = exports.q4_xb();
+    this.refreshViews();
+  }
+
+  static async create(opts: WasmKernelsOptions): Promise<WasmKernels> {
+    const { host } = opts;
+    let relaxed = false;
+    if (opts.relaxed !== false) {
+      host.enableRelaxedSimd?.();
+      relaxed = relaxedSimdSupported();
+      if (opts.relaxed === true && !relaxed) throw new Error('WasmKernels: Relaxed SIMD requested but not supported by this runtime');
+    }
+    let threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? host.defaultThreads ?? 1)));
+    const shared = sharedMemorySupported() && (threads === 1 || host.startWorker !== undefined);
+    if (!shared || !host.startWorker) threads = 1;
+    const variant: WasmVariant = `${relaxed ? 'relaxed' : 'simd'}${shared ? '_mt' : ''}` as WasmVariant;
+    const module = await WebAssembly.compile(await host.loadWasm(variant) as BufferSource);
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared });
+    const instance = await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('wasm abort'); } } });
+    const k = new WasmKernels(instance.exports as unknown as KernelExports, memory, threads, relaxed, [], host.canBlock ?? true, opts.maxScratchBytes ?? 64 << 20);
+    for (let tid = 1; tid < threads; tid++) {
+      const w = host.startWorker!(WORKER_SOURCE);
+      const ready = new Promise<void>((resolve) => w.onMessage((m) => { if (m === 'ready') resolve(); }));
+      w.postMessage({ module, memory, job: k.job, tid, spin: SPIN });
+      await ready;
+      k.workers.push(w);
+    }
+    return k;
+  }
+
+  /** Stops the workers; the instance must not be used afterwards. */
+  dispose(): void {
+    if (this.workers.length) {
+      this.view();
+      Atomics.store(this.ctl, 2, OP_QUIT);
+      Atomics.add(this.ctl, 0, 1);
+      Atomics.notify(this.ctl, 0);
+      for (const w of this.workers) w.terminate();
+      this.workers = [];
+    }
+  }
+
+  /** Bytes of WASM memory in use (weights + scratch). */
+  get heapBytes(): number {
+    return this.heap.used;
+  }
+
+  // Views over memory.buffer: re-created whenever memory.grow replaced (or extended) the buffer.
+  private refreshViews(): void {
+    const buf = this.memory.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.f32 = new Float32Array(buf);
+    this.ctl = new Int32Array(buf, this.job, JOB_BYTES / 4);
+  }
+  private view(): void {
+    if (this.u8.byteLength !== this.memory.buffer.byteLength) this.refreshViews();
+  }
+
+  private alloc(bytes: number): number {
+    const p = this.heap.alloc(bytes);
+    this.view();
+    return p;
+  }
+
+  /** The per-call scratch region, grown (never shrunk) to at least `bytes`. */
+  private scratch(bytes: number): number {
+    if (bytes > this.scratchBytes) {
+      if (this.scratchBytes) this.heap.release(this.scratchPtr);
+      this.scratchBytes = align(Math.max(bytes, this.scratchBytes * 1.5));
+      this.scratchPtr = this.alloc(this.scratchBytes);
+    }
+    return this.scratchPtr;
+  }
+
+  createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+    if (w instanceof Q4Matrix) {
+      if (w.outDim !== outDim || w.inDim !== inDim) throw new Error(`createLinear: Q4Matrix is [${w.outDim}, ${w.inDim}], expected [${outDim}, ${inDim}]`);
+      return this.uploadQ4(w);
+    }
+    if (w.length !== outDim * inDim) throw new Error(`createLinear: ${w.length} values for [${outDim}, ${inDim}]`);
+    if (format === 'q4') return this.uploadQ4(Q4Matrix.quantize(w, outDim, inDim));
+    if (format !== 'f32') throw new Error(`WasmKernels: weight format '${format}' is not supported`);
+    const bytes = outDim * inDim * 4;
+    const p = this.alloc(bytes);
+    this.f32.set(w, p / 4);
+    return new WasmLinear('f32', outDim, inDim, p, 0, bytes);
+  }
+
+  private uploadQ4(q: Q4Matrix): WasmLinear {
+    const p = this.alloc(q.nibbles.length);
+    const s = this.alloc(q.scales.length * 4);
+    this.u8.set(q.nibbles, p);
+    this.f32.set(q.scales, s / 4);
+    return new WasmLinear('q4', q.outDim, q.inDim, p, s, q.byteLength);
+  }
+
+  /** The packed int4 matrix of a q4 weight, copied out of WASM memory (for saving). */
+  exportQ4(weight: LinearWeight): Q4Matrix {
+    const w = this.own(weight);
+    if (w.format !== 'q4') throw new Error('exportQ4: not a q4 weight');
+    const G = Math.ceil(w.inDim / Q4_GROUP), B = Math.ceil(w.outDim / 4);
+    this.view();
+    return new Q4Matrix(w.outDim, w.inDim, this.u8.slice(w.ptr, w.ptr + B * G * 64), this.f32.slice(w.scalesPtr / 4, w.scalesPtr / 4 + B * G * 4));
+  }
+
+  release(weight: LinearWeight): void {
+    const w = this.own(weight);
+    if (w.released) return;
+    w.released = true;
+    this.heap.release(w.ptr);
+    if (w.format === 'q4') this.heap.release(w.scalesPtr);
+  }
+
+  private own(weight: LinearWeight): WasmLinear {
+    if (!(weight instanceof WasmLinear)) throw new Error('WasmKernels: weight was not created by this backend');
+    if (weight.released) throw new Error('WasmKernels: weight used after release()');
+    return weight;
+  }
+
+  linear(weight: LinearWeight, x: Float32Array, T: number, y: Float32Array): void {
+    const w = this.own(weight);
+    const { outDim, inDim } = w;
+    if (x.length < T * inDim || y.length < T * outDim) throw new Error(`linear: x has ${x.length} (need ${T * inDim}), y has ${y.length} (need ${T * outDim})`);
+    const G = Math.ceil(inDim / Q4_GROUP);
+    // Bytes per token of scratch; tokens go in chunks so the LM head (262144 outputs) stays bounded.
+    const perT = (inDim + outDim) * 4 + (w.format === 'q4' ? G * (this.xb + 8) : 0);
+    const chunk = Math.max(1, Math.min(T, Math.floor(this.maxScratch / perT)));
+    const base = this.scratch(chunk * perT + 256);
+    for (let t0 = 0; t0 < T; t0 += chunk) {
+      const n = Math.min(chunk, T - t0);
+      const xp = base, yp = align(xp + n * inDim * 4);
+      this.view();
+      this.f32.set(x.subarray(t0 * inDim, (t0 + n) * inDim), xp / 4);
+      if (w.format === 'f32') {
+        this.dispatch(OP_F32_GEMM, [w.ptr, xp, yp, n, outDim, inDim]);
+      } else {
+        const xq = align(yp + n * outDim * 4), xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
+        this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
+        this.dispatch(OP_Q4_GEMM, [w.ptr, w.scalesPtr, G, xq, xs, xc, n, yp, outDim]);
+      }
+      this.view();
+      y.set(this.f32.subarray(yp / 4, yp / 4 + n * outDim), t0 * outDim);
+    }
+  }
+
+  attention(p: AttentionParams): void {
+    const { T, S, numHeads: H, numKvHeads: KVH, headDim: D } = p;
+    if (H % KVH !== 0) throw new Error(`attention: ${H} heads not a multiple of ${KVH} kv heads`);
+    const qn = T * H * D, kn = S * KVH * D;
+    const perThread = align(this.exportsScratchFloats(D) * 4);
+    const qp = this.scratch(align(qn * 4) * 2 + align(kn * 4) * 2 + perThread * this.threads);
+    const kp = qp + align(qn * 4), vp = kp + align(kn * 4), op = vp + align(kn * 4), sp = op + align(qn * 4);
+    this.view();
+    this.f32.set(p.q.subarray(0, qn), qp / 4);
+    this.f32.set(p.k.subarray(0, kn), kp / 4);
+    this.f32.set(p.v.subarray(0, kn), vp / 4);
+    const scaleBits = new Int32Array(new Float32Array([p.scale]).buffer)[0];
+    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread);
+    this.view();
+    p.out.set(this.f32.subarray(op / 4, op / 4 + qn));
+  }
+
+  private exportsScratchFloats(D: number): number {
+    return this.exports.attention_scratch_floats(D);
+  }
+
+  /**
+   * Streams `bytes` of WASM memory through all threads (bench: memory read bandwidth).
+   * Returns a checksum so the reads cannot be skipped.
+   */
+  readStream(ptr: number, bytes: number): number {
+    this.dispatch(OP_READ, [ptr, bytes - (bytes % (64 * this.threads))]);
+    return this.ctl[32];
+  }
+
+  /** Raw allocation in WASM memory (bench and tests); free with freeBytes. */
+  allocBytes(bytes: number): number {
+    return this.alloc(bytes);
+  }
+  freeBytes(ptr: number): void {
+    this.heap.release(ptr);
+  }
+  /** A fresh Uint8Array view of [ptr, ptr+bytes) (invalid after the next allocation on unshared memory). */
+  bytesAt(ptr: number, bytes: number): Uint8Array {
+    this.view();
+    return this.u8.subarray(ptr, ptr + bytes);
+  }
+
+  /** Writes the job descriptor, runs share 0 here and waits for the workers' shares. */
+  private dispatch(op: number, args: number[], scratchBase = 0, scratchStride = 0): void {
+    this.view();
+    const c = this.ctl, nt = this.threads;
+    c[2] = op;
+    c[3] = nt;
+    c[4] = scratchBase;
+    c[5] = scratchStride;
+    for (let i = 0; i < args.length; i++) c[6 + i] = args[i];
+    if (nt === 1) {
+      this.exports.run(this.job, 0);
+      return;
+    }
+    Atomics.store(c, 1, 0);
+    Atomics.add(c, 0, 1); // new generation: workers start
+    Atomics.notify(c, 0);
+    this.exports.run(this.job, 0);
+    let n = 0, done: number;
+    while ((done = Atomics.load(c, 1)) < nt - 1) {
+      if (++n > SPIN && this.canBlock) Atomics.wait(c, 1, done, 1);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/** Node adapter for WasmKernels: reads build/kernels_*.wasm and starts worker_threads. */
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import type { WasmHost, WasmVariant, WorkerLike } from '../kernels/wasm_kernels.js';
+import { WasmKernels, type WasmKernelsOptions } from '../kernels/wasm_kernels.js';
+
+/** build/ at the package root, from src/node (ts via vitest) or dist/src/node (compiled). */
+function buildDir(): URL {
+  const here = fileURLToPath(import.meta.url);
+  const up = here.includes('/dist/') ? '../../../build/' : '../../build/';
+  return new URL(up, import.meta.url);
+}
+
+export interface NodeHostOptions {
+  /** Node 20 ships Relaxed SIMD behind --experimental-wasm-relaxed-simd; set it at run time (default true). */
+  relaxedFlag?: boolean;
+}
+
+export function nodeWasmHost(opts: NodeHostOptions = {}): WasmHost {
+  return {
+    loadWasm: (variant: WasmVariant) => readFile(new URL(`kernels_${variant}.wasm`, buildDir())),
+    startWorker(source: string): WorkerLike {
+      const glue = `const { parentPort } = require('node:worker_threads');
+        (${source})({ on: (f) => parentPort.on('message', f), post: (m) => parentPort.postMessage(m) });`;
+      const w = new Worker(glue, { eval: true });
+      w.unref();
+      return {
+        postMessage: (m) => w.postMessage(m),
+        onMessage: (cb) => { w.on('message', cb); },
+        terminate: () => { void w.terminate(); },
+      };
+    },
+    canBlock: true,
+    enableRelaxedSimd() {
+      if (opts.relaxedFlag !== false) setFlagsFromString('--experimental-wasm-relaxed-simd');
+    },
+    defaultThreads: availableParallelism(),
+  };
+}
+
+/** WasmKernels on Node with build/*.wasm; options as WasmKernels.create. */
+export function createNodeWasmKernels(opts: Omit<WasmKernelsOptions, 'host'> & NodeHostOptions = {}): Promise<WasmKernels> {
+  return WasmKernels.create({ ...opts, host: nodeWasmHost(opts) });
+}

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AttentionParams } from '../../src/kernels/kernels.js';
+import { Q4Matrix, q4Linear } from '../../src/kernels/q4.js';
+import { TsKernels } from '../../src/kernels/ts_kernels.js';
+import { relaxedSimdSupported, type WasmKernels } from '../../src/kernels/wasm_kernels.js';
+import { createNodeWasmKernels, nodeWasmHost } from '../../src/node/wasm_loader.js';
+import { closeness, ensureWasmBuilt, rand } from './helpers.js';
+
+ensureWasmBuilt();
+nodeWasmHost().enableRelaxedSimd!(); // Node 20: --experimental-wasm-relaxed-simd at run time
+const haveRelaxed = relaxedSimdSupported();
+const variants: { relaxed: boolean; threads: number }[] = [
+  { relaxed: false, threads: 1 },
+  { relaxed: false, threads: 2 },
+  ...(haveRelaxed ? [{ relaxed: true, threads: 1 }, { relaxed: true, threads: 2 }] : []),
+];
+
+it('relaxed SIMD is available on this runtime (with the flag set at run time)', () => {
+  expect(haveRelaxed).toBe(true);
+});
+
+const ts = new TsKernels();
+
+describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ relaxed, threads }) => {
+  let k: WasmKernels;
+  beforeAll(async () => {
+    k = await createNodeWasmKernels({ relaxed, threads });
+    expect(k.relaxed).toBe(relaxed);
+    expect(k.threads).toBe(threads);
+  });
+  afterAll(() => k.dispose());
+
+  const shapes: [number, number, number][] = [
+    [1, 1, 1], [1, 5, 3], [1, 64, 32], [1, 37, 75], [2, 8, 16], [3, 19, 33], [5, 130, 257], [1, 1001, 96], [4, 3, 2048],
+  ];
+
+  it.each(shapes)('f32 linear T=%i out=%i in=%i matches TsKernels', (T, outDim, inDim) => {
+    const w = rand(outDim * inDim, outDim + 7 * inDim), x = rand(T * inDim, T + 3 * inDim);
+    const y = new Float32Array(T * outDim).fill(NaN), ref = new Float32Array(T * outDim);
+    ts.linear(ts.createLinear(w, outDim, inDim), x, T, ref);
+    const lw = k.createLinear(w, outDim, inDim);
+    k.linear(lw, x, T, y);
+    k.release(lw);
+    expect(closeness(y, ref, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+  });
+
+  it.each(shapes)('q4 linear T=%i out=%i in=%i matches the TS q4 reference', (T, outDim, inDim) => {
+    const q = Q4Matrix.quantize(rand(outDim * inDim, 3 * outDim + inDim), outDim, inDim);
+    const x = rand(T * inDim, 5 * T + inDim, 2);
+    const y = new Float32Array(T * outDim).fill(NaN), ref = new Float32Array(T * outDim);
+    q4Linear(q, x, T, ref);
+    const lw = k.createLinear(q, outDim, inDim);
+    k.linear(lw, x, T, y);
+    expect(closeness(y, ref, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    // exportQ4 gives back the same packed matrix (for saving)
+    const back = k.exportQ4(lw);
+    expect(back.nibbles).toEqual(q.nibbles);
+    k.release(lw);
+  });
+
+  it('q4 via createLinear(f32, format q4) equals quantize-then-upload', () => {
+    const w = rand(24 * 96, 99);
+    const x = rand(96, 98);
+    const a = new Float32Array(24), b = new Float32Array(24);
+    k.linear(k.createLinear(w, 24, 96, 'q4'), x, 1, a);
+    q4Linear(Q4Matrix.quantize(w, 24, 96), x, 1, b);
+    expect(closeness(a, b, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+  });
+
+  it('LM-head shape: 262144 rows, 3 tokens chunked through a bounded scratch', async () => {
+    const outDim = 262144, inDim = 64, T = 3;
+    const k = await createNodeWasmKernels({ relaxed, threads, maxScratchBytes: 2 << 20 }); // 1 token per chunk
+    const q = Q4Matrix.quantize(rand(outDim * inDim, 1), outDim, inDim);
+    const x = rand(T * inDim, 2);
+    const y = new Float32Array(T * outDim), ref = new Float32Array(T * outDim);
+    const lw = k.createLinear(q, outDim, inDim);
+    k.linear(lw, x, T, y);
+    k.release(lw);
+    k.dispose();
+    q4Linear(q, x, T, ref);
+    expect(closeness(y, ref, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+  });
+
+  const attn: [string, Partial<AttentionParams>][] = [
+    ['decode GQA 8/2 D=256 full', { T: 1, S: 40, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 39, kPos0: 0, window: 0 }],
+    ['prefill causal T=S=70 (block edge) D=16', { T: 70, S: 70, numHeads: 4, numKvHeads: 1, headDim: 16, qPos0: 0, kPos0: 0, window: 0 }],
+    ['sliding window 5, ragged D=7', { T: 9, S: 20, numHeads: 3, numKvHeads: 3, headDim: 7, qPos0: 11, kPos0: 0, window: 5 }],
+    ['window with kPos0 > 0 (ring cache) and rows that see nothing', { T: 6, S: 10, numHeads: 2, numKvHeads: 1, headDim: 12, qPos0: 13, kPos0: 16, window: 4 }],
+    ['long context S=300 window 128 scale 0.3', { T: 3, S: 300, numHeads: 4, numKvHeads: 2, headDim: 32, qPos0: 297, kPos0: 0, window: 128, scale: 0.3 }],
+  ];
+  it.each(attn)('attention %s matches TsKernels', (_name, shape) => {
+    const { T, S, numHeads, numKvHeads, headDim } = shape as AttentionParams;
+    const p: AttentionParams = {
+      scale: 1, ...shape as AttentionParams,
+      q: rand(T * numHeads * headDim, T + S, 0.5), k: rand(S * numKvHeads * headDim, S, 0.5), v: rand(S * numKvHeads * headDim, S + 1),
+      out: new Float32Array(T * numHeads * headDim).fill(NaN),
+    };
+    const ref = new Float32Array(T * numHeads * headDim);
+    ts.attention({ ...p, out: ref });
+    k.attention(p);
+    expect(closeness(p.out, ref, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+  });
+
+  it('memory: freed weights are reused and release is checked', () => {
+    const before = k.heapBytes;
+    const a = k.createLinear(rand(100 * 100, 1), 100, 100);
+    k.release(a);
+    const b = k.createLinear(rand(100 * 100, 1), 100, 100);
+    k.release(b);
+    expect(k.heapBytes).toBe(before);
+    expect(() => k.linear(b, new Float32Array(100), 1, new Float32Array(100))).toThrow(/after release/);
+  });
+});
