@@ -1,7 +1,9 @@
 /** Shared test helpers: open golden files, compare arrays. */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NodeFolder, NodeFileSource } from '../src/node/fs_folder.js';
+import { readFileSync } from 'node:fs';
+import { NodeFolder } from '../src/node/fs_folder.js';
+import { MemorySource } from '../src/io/byte_source.js';
 import { SafetensorsFile } from '../src/model/safetensors.js';
 
 export const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -10,8 +12,9 @@ export function goldenFolder(name: string): NodeFolder {
   return new NodeFolder(join(GOLDEN, name));
 }
 
+/** Opens a (small) safetensors file held in memory, so no file handle is left open. */
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
-  return SafetensorsFile.open(await NodeFileSource.open(path));
+  return SafetensorsFile.open(new MemorySource(readFileSync(path), path));
 }
 
 /** Max |a - b| over all elements; throws on a length mismatch. */

@@ -1,0 +1,77 @@
+/**
+ * The command-line contracts other runtimes test against: `gemma3n trace` and
+ * `gemma3n generate --json` on the golden folders (run from the compiled CLI, as users do).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { GOLDEN, maxAbsDiff, openSafetensors } from '../helpers.js';
+
+const run = promisify(execFile);
+const BIN = join(GOLDEN, '..', '..', 'bin', 'gemma3n.js');
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 26 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('gemma3n CLI', () => {
+  it('trace writes the golden tensors with the golden meanings, and --compare passes', async () => {
+    const golden = await openSafetensors(join(GOLDEN, 'text-tiny-b', 'golden.safetensors'));
+    const ids = Array.from(await golden.readF32('input_ids.1'));
+    const out = join(mkdtempSync(join(tmpdir(), 'g3n-')), 'trace.safetensors');
+    const r = await cli(['trace', '--model', join(GOLDEN, 'text-tiny-b'), '--ids', ids.join(','), '--out', out, '--compare', join(GOLDEN, 'text-tiny-b', 'golden.safetensors')]);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ok +logits .* vs logits\.1/);
+    const traced = await openSafetensors(out);
+    expect(traced.info('logits').shape).toEqual([1, ids.length, 384]);
+    expect(traced.info('hidden_states').shape).toEqual([8, 4, 1, ids.length, 96]);
+    expect(traced.info('last_hidden_state').shape).toEqual([1, ids.length, 96]);
+    expect(maxAbsDiff(await traced.readF32('logits'), await golden.readF32('logits.1'))).toBeLessThan(5e-4);
+    expect(maxAbsDiff(await traced.readF32('hidden_states'), await golden.readF32('hidden_states.1'))).toBeLessThan(2e-3);
+  });
+
+  it('trace --compare exits 1 and names the tensor when a difference exceeds the tolerance', async () => {
+    const golden = await openSafetensors(join(GOLDEN, 'text-tiny-a', 'golden.safetensors'));
+    const ids = Array.from(await golden.readF32('input_ids.0'));
+    // f32 rounding differs from the reference by ~1e-5, so a 1e-12 tolerance must fail.
+    const r = await cli(['trace', '--model', join(GOLDEN, 'text-tiny-a'), '--ids', ids.join(','), '--compare', join(GOLDEN, 'text-tiny-a', 'golden.safetensors'), '--tolerance', '1e-12']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL logits +max_abs_diff/);
+  });
+
+  it('generate --json prints the greedy continuation as its last line', async () => {
+    const gen = JSON.parse(readFileSync(join(GOLDEN, 'text-tiny-a', 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[]; generated_ids: number[] }[] };
+    for (const p of gen.prompts) {
+      const r = await cli(['generate', '--model', join(GOLDEN, 'text-tiny-a'), '--ids', p.prompt_ids.join(','), '--max-tokens', '16', '--greedy', '--json']);
+      expect(r.code).toBe(0);
+      const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as { generated_ids: number[]; prefill_tok_s: number; decode_tok_s: number };
+      expect(last.generated_ids).toEqual(p.generated_ids);
+      expect(last.decode_tok_s).toBeGreaterThan(0);
+      expect(last.prefill_tok_s).toBeGreaterThan(0);
+    }
+  });
+
+  it('bad flags and folders give clear errors', async () => {
+    const a = await cli(['generate', '--model', '/nonexistent', '--ids', '1']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/'\/nonexistent' is not a folder/);
+    const b = await cli(['generate', '--model', join(GOLDEN, 'text-tiny-a'), '--ids', '1,x']);
+    expect(b.stderr).toMatch(/'x' is not a non-negative integer/);
+    const c = await cli(['generate', '--model', join(GOLDEN, 'text-tiny-a'), '--ids', '1,600']);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/token id 600 .* outside the vocabulary/);
+    const d = await cli(['frobnicate']);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
