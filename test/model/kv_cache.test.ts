@@ -1,0 +1,41 @@
+/**
+ * The incremental path (prefill + one token at a time, with sliding-window eviction and
+ * KV-shared layers) must equal a full re-run over the same tokens, at every position.
+ */
+import { describe, expect, it } from 'vitest';
+import { TsKernels } from '../../src/kernels/ts_kernels.js';
+import { Gemma3nTextModel } from '../../src/model/text_model.js';
+import { goldenFolder, maxAbsDiff } from '../helpers.js';
+
+describe('KV cache vs full re-run', () => {
+  for (const name of ['text-tiny-a', 'text-tiny-b']) {
+    it(`${name}: chunked prefill and single-token steps equal one full pass`, async () => {
+      const { model, checkpoint } = await Gemma3nTextModel.load(goldenFolder(name), new TsKernels());
+      const c = model.config;
+      const T = 3 * c.slidingWindow + 5; // well past the window, so eviction happens
+      const ids = Array.from({ length: T }, (_, i) => (i * 7919 + 13) % c.vocabSize);
+      const full = await model.forward(ids, model.newCache(), { logits: 'all' });
+      const V = c.vocabSize;
+
+      // Prefill of 5 tokens, a chunk of 4, then single tokens.
+      const cache = model.newCache();
+      const rows: Float32Array[] = [];
+      const feed = async (chunk: number[]) => rows.push((await model.forward(chunk, cache, { logits: 'all' })).logits);
+      await feed(ids.slice(0, 5));
+      await feed(ids.slice(5, 9));
+      for (let i = 9; i < T; i++) await feed([ids[i]]);
+      const inc = new Float32Array(T * V);
+      let off = 0;
+      for (const r of rows) { inc.set(r, off); off += r.length; }
+      expect(maxAbsDiff(inc, full.logits)).toBeLessThan(1e-4);
+
+      // Sliding layers hold at most W-1 positions after eviction; shared layers hold nothing.
+      cache.layers.forEach((kv, i) => {
+        if (i >= c.numHiddenLayers - c.numKvSharedLayers) expect(kv).toBeNull();
+        else if (c.layerTypes[i] === 'sliding_attention') expect(kv!.length).toBe(c.slidingWindow - 1);
+        else expect(kv!.length).toBe(T);
+      });
+      await checkpoint.close();
+    });
+  }
+});
