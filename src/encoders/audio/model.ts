@@ -28,7 +28,7 @@ export class AudioModel {
     return new AudioModel(config, encoder, embedder);
   }
 
-  /** Opens `config.json` and the checkpoint of a model folder. */
+  /** Opens `config.json` and the checkpoint of a model folder, loads the audio weights and closes the files. */
   static async open(folder: FileProvider, kernels: Kernels): Promise<AudioModel> {
     let cfg: unknown;
     try {
@@ -36,7 +36,12 @@ export class AudioModel {
     } catch (e) {
       throw new CheckpointError(`${folder.location}/config.json: cannot read (${(e as Error).message})`);
     }
-    return AudioModel.load(await Checkpoint.open(folder), cfg, kernels);
+    const ckpt = await Checkpoint.open(folder);
+    try {
+      return await AudioModel.load(ckpt, cfg, kernels);
+    } finally {
+      await ckpt.close(); // every weight is in memory now
+    }
   }
 
   /** 16 kHz mono waveforms → log-mel batch (padded to the longest, as the reference). */

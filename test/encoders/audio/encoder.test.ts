@@ -108,3 +108,21 @@ describe('audio path end to end from the waveform', () => {
     expect(() => traceAudio(model, [new Float32Array(100)])).toThrow(/too short/);
   });
 });
+
+describe('traceAudioFiles (the CLI face)', () => {
+  it('decodes WAVs, batches them and returns the five tensors', async () => {
+    const { traceAudioFiles, encodeWav } = await import('../../../src/encoders/audio/index.js');
+    const { writeSafetensors } = await import('../../../src/model/safetensors.js');
+    const chirp = Float32Array.from(get(feats, 'chirp_1p0s.waveform').data);
+    const two = Float32Array.from(get(feats, 'twotone_2p37s.waveform').data);
+    const files = [
+      { name: 'a.wav', bytes: encodeWav([chirp], 16000, 'float32') },
+      { name: 'b.wav', bytes: encodeWav([two], 16000, 'float32') },
+    ];
+    const t = await traceAudioFiles(new NodeFolder(join(GOLDEN_DIR, 'encoder-tiny')), files);
+    expect([...t.keys()]).toEqual(['audio.input_features', 'audio.input_features_mask', 'audio.last_hidden_state', 'audio.mask', 'audio.embed_soft']);
+    expect(maxAbsDiff(t.get('audio.last_hidden_state')!.data, get(g, 'A.last_hidden_state').data)).toBeLessThan(ATOL_END_TO_END);
+    const bytes = writeSafetensors([...t].map(([name, x]) => ({ name, ...x })));
+    expect(bytes.length).toBeGreaterThan(2 * 235 * 128 * 4);
+  });
+});
