@@ -37,6 +37,9 @@ export interface GenerationMetrics {
   stopReason: 'max_tokens' | 'stop_token' | 'aborted';
 }
 
+/** How far back a chat turn may rewind sliding-window layers without a full re-run. */
+const REWIND_SLACK = 256;
+
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** Longest common prefix of the cached ids and the new prompt, so a chat turn only runs what's new. */
@@ -62,7 +65,8 @@ export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayL
   // Reuse the session's cache for the longest prefix it already holds (not with soft tokens,
   // whose embeddings the ids alone do not identify).
   const session = opts.session;
-  let cache = model.newCache();
+  // Sessions keep some positions past the sliding window so a turn can rewind into the reply.
+  let cache = model.newCache(session ? REWIND_SLACK : 0);
   let start = 0;
   if (session?.cache && !opts.inputsEmbeds) {
     const keep = reusablePrefix(session.cache, session.ids, promptIds);

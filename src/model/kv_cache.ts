@@ -70,7 +70,11 @@ export class KVCache {
   /** Absolute position of the next token to process. */
   position = 0;
 
-  constructor(readonly config: TextConfig) {
+  /**
+   * `rewindSlack`: extra past positions sliding layers keep beyond the window, so a chat can
+   * rewind that far (to re-run a re-tokenized reply) without rebuilding the cache.
+   */
+  constructor(readonly config: TextConfig, readonly rewindSlack = 0) {
     this.source = kvSourceLayers(config);
     const width = config.numKeyValueHeads * config.headDim;
     this.layers = this.source.map((src, i) => (src === i ? new LayerKV(width) : null));
@@ -78,7 +82,7 @@ export class KVCache {
 
   /** Evicts what sliding layers can no longer use, given the next position. */
   evictSliding(): void {
-    const keepFrom = this.position - (this.config.slidingWindow - 1);
+    const keepFrom = this.position - (this.config.slidingWindow - 1) - this.rewindSlack;
     this.layers.forEach((kv, i) => {
       if (kv && this.config.layerTypes[i] === 'sliding_attention') kv.evictBefore(keepFrom);
     });

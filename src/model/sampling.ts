@@ -49,19 +49,22 @@ export class Sampler {
     }
     if (temperature === 0) return argmax(logits);
 
-    // Candidates sorted by logit (top-k first narrows the sort when set).
+    // Candidates, most likely first. Top-k keeps the k best with a small heap; otherwise tokens
+    // more than 40 temperature-scaled nats below the best (probability ratio < 5e-18) are
+    // dropped before sorting: together they weigh less than 1e-12 of the mass.
     const V = logits.length;
-    let n = topK > 0 ? Math.min(topK, V) : V;
     if (this.idx.length < V) { this.idx = new Int32Array(V); this.probs = new Float32Array(V); }
-    const idx = this.idx.subarray(0, V);
-    for (let i = 0; i < V; i++) idx[i] = i;
-    if (n < V) {
-      // Partial selection: keep the n best, then sort only those.
-      const best = Array.from(idx).sort((a, b) => logits[b] - logits[a]).slice(0, n);
-      idx.set(best);
-    } else {
-      idx.sort((a, b) => logits[b] - logits[a]);
+    let n: number;
+    if (topK > 0 && topK < V) n = topKIndices(logits, topK, this.idx);
+    else {
+      let best = -Infinity;
+      for (let i = 0; i < V; i++) if (logits[i] > best) best = logits[i];
+      const floor = best - 40 * temperature;
+      n = 0;
+      for (let i = 0; i < V; i++) if (logits[i] >= floor) this.idx[n++] = i;
     }
+    const idx = this.idx.subarray(0, n);
+    idx.sort((a, b) => logits[b] - logits[a] || a - b);
     const max = logits[idx[0]];
     let sum = 0;
     for (let i = 0; i < n; i++) {
@@ -94,4 +97,39 @@ export class Sampler {
     }
     return idx[n - 1];
   }
+}
+
+/** Writes the indices of the k largest logits into out[0..k) (unordered); returns k. */
+function topKIndices(logits: Float32Array, k: number, out: Int32Array): number {
+  // Min-heap of size k over logits: the root is the smallest kept value.
+  const heap = out;
+  let size = 0;
+  const less = (a: number, b: number) => logits[a] < logits[b] || (logits[a] === logits[b] && a > b);
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < size && less(heap[l], heap[m])) m = l;
+      if (r < size && less(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let i = 0; i < logits.length; i++) {
+    if (size < k) {
+      heap[size] = i;
+      let j = size++;
+      while (j > 0) {
+        const p = (j - 1) >> 1;
+        if (!less(heap[j], heap[p])) break;
+        [heap[j], heap[p]] = [heap[p], heap[j]];
+        j = p;
+      }
+    } else if (less(heap[0], i)) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return size;
 }

@@ -56,8 +56,9 @@ export class Gemma3nTextModel {
     return { model: new Gemma3nTextModel(modelConfig.text, weights, kernels), modelConfig, checkpoint };
   }
 
-  newCache(): KVCache {
-    return new KVCache(this.config);
+  /** A fresh KV cache; `rewindSlack` lets a chat rewind that many positions cheaply. */
+  newCache(rewindSlack = 0): KVCache {
+    return new KVCache(this.config, rewindSlack);
   }
 
   /** e = embed_tokens(ids) · √H (the scale is an f32 scalar, as the reference's buffer). */

@@ -1,0 +1,201 @@
+/**
+ * The library API: load a model folder, then generate from a prompt or chat messages,
+ * streaming text as an async iterator or through a callback.
+ *
+ *   const g3n = await Gemma3n.load(folder);
+ *   for await (const chunk of g3n.stream([{ role: 'user', content: 'Hi' }], { maxTokens: 64 })) ...
+ *   const chat = g3n.chat(); await chat.send('Hello'); await chat.send('And then?');
+ */
+import type { FileProvider } from '../io/byte_source.js';
+import type { Kernels, WeightFormat } from '../kernels/kernels.js';
+import { TsKernels } from '../kernels/ts_kernels.js';
+import type { ModelConfig } from '../model/config.js';
+import { validateSampling, type SamplingOptions } from '../model/sampling.js';
+import { Gemma3nTextModel } from '../model/text_model.js';
+import { GemmaTokenizer, loadTokenizerFromFiles, renderChat, type ChatMessage } from '../tokenizer/index.js';
+import { StopStringFilter } from './stop_strings.js';
+import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
+
+export interface EngineLoadOptions {
+  kernels?: Kernels;
+  format?: WeightFormat;
+  weightsFile?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Default 256. */
+  maxTokens?: number;
+  /** Generation ends before any of these strings (not included in the text). */
+  stop?: string[];
+  /** Extra stop ids (EOS and <end_of_turn> are always on for text prompts). */
+  stopTokens?: number[];
+  signal?: AbortSignal;
+  /** Called with each piece of text as it becomes complete. */
+  onText?: (text: string) => void;
+}
+
+export interface GenerationResult {
+  text: string;
+  ids: number[];
+  metrics: GenerationMetrics & { peakMemoryMb: number | null };
+}
+
+/** A prompt: raw text (BOS is added), chat messages (rendered by the chat template), or raw ids. */
+export type PromptInput = string | readonly ChatMessage[] | { ids: readonly number[] };
+
+const memoryMb = (): number | null => {
+  const p = (globalThis as { process?: { memoryUsage?: () => { rss: number } } }).process;
+  return p?.memoryUsage ? p.memoryUsage().rss / 2 ** 20 : null;
+};
+
+export class Gemma3n {
+  private chatTemplate: string | undefined;
+
+  private constructor(
+    readonly model: Gemma3nTextModel,
+    readonly tokenizer: GemmaTokenizer | null,
+    readonly config: ModelConfig,
+    private readonly tokenizerConfig: object | undefined,
+  ) {}
+
+  /** Loads config, weights and tokenizer (tokenizer.json, else tokenizer.model) from a folder. */
+  static async load(folder: FileProvider, opts: EngineLoadOptions = {}): Promise<Gemma3n> {
+    const kernels = opts.kernels ?? new TsKernels();
+    const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
+    await checkpoint.close();
+    let tokenizer: GemmaTokenizer | null = null;
+    let tokenizerConfig: object | undefined;
+    if (await folder.exists('tokenizer_config.json')) tokenizerConfig = JSON.parse(await folder.readText('tokenizer_config.json')) as object;
+    if (await folder.exists('tokenizer.json')) {
+      tokenizer = loadTokenizerFromFiles({ tokenizerJson: await folder.readText('tokenizer.json') });
+    } else if (await folder.exists('tokenizer.model')) {
+      const src = await folder.open('tokenizer.model');
+      tokenizer = loadTokenizerFromFiles({ tokenizerModel: await src.read(0, src.size), tokenizerConfig });
+      await src.close?.();
+    }
+    const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig);
+    if (await folder.exists('chat_template.jinja')) engine.chatTemplate = await folder.readText('chat_template.jinja');
+    return engine;
+  }
+
+  private requireTokenizer(): GemmaTokenizer {
+    if (!this.tokenizer) throw new Error('this model folder has no tokenizer.json or tokenizer.model: give token ids instead of text');
+    return this.tokenizer;
+  }
+
+  /** Turns a prompt into ids (chat messages through the chat template). */
+  encodePrompt(input: PromptInput): number[] {
+    if (typeof input === 'string') {
+      if (input.length === 0) throw new RangeError('the prompt is empty');
+      // Text typed by a user: control-token text stays plain text.
+      return this.requireTokenizer().encode(input, { addBos: true });
+    }
+    if (Array.isArray(input)) {
+      const text = renderChat(input as ChatMessage[], { template: this.chatTemplate, tokenizerConfig: this.tokenizerConfig });
+      return this.requireTokenizer().encode(text, { parseSpecial: true });
+    }
+    const ids = (input as { ids: readonly number[] }).ids;
+    if (!Array.isArray(ids) || ids.length === 0) throw new RangeError('the prompt is empty');
+    return [...ids];
+  }
+
+  /** Ids that end a turn: EOS ids of the config and <end_of_turn>. */
+  defaultStopTokens(): number[] {
+    const ids = new Set(this.model.config.eosTokenIds);
+    const eot = this.tokenizer?.specialIds.endOfTurn;
+    if (eot !== undefined) ids.add(eot);
+    return [...ids];
+  }
+
+  /** Streams generated text. The return value of the iterator is the full result. */
+  async *stream(input: PromptInput, opts: GenerateOptions = {}, session?: CacheSession): AsyncGenerator<string, GenerationResult> {
+    validateSampling(opts);
+    const ids = this.encodePrompt(input);
+    const rawIds = !Array.isArray(input) && typeof input !== 'string';
+    const stopTokens = [...(rawIds ? [] : this.defaultStopTokens()), ...(opts.stopTokens ?? [])];
+    const metrics: Partial<GenerationMetrics> = {};
+    const decoder = this.tokenizer?.createStreamDecoder();
+    const stops = new StopStringFilter(opts.stop ?? []);
+    const stopSet = new Set(stopTokens);
+    const out: number[] = [];
+    let text = '';
+    const emit = (piece: string) => {
+      if (!piece) return;
+      text += piece;
+      opts.onText?.(piece);
+    };
+    const gen = generateTokens(this.model, ids, { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session }, metrics);
+    for (;;) {
+      const r = await gen.next();
+      if (r.done) break;
+      const id = r.value;
+      out.push(id);
+      if (stopSet.has(id) || !decoder) continue; // the stop token itself is not text
+      const piece = stops.push(decoder.push(id));
+      if (piece) {
+        emit(piece);
+        yield piece;
+      }
+      if (stops.stopped) {
+        await gen.return(undefined as never);
+        break;
+      }
+    }
+    if (decoder && !stops.stopped) {
+      const tail = stops.push(decoder.flush()) + stops.flush();
+      if (tail) {
+        emit(tail);
+        yield tail;
+      }
+    }
+    const m = metrics as GenerationMetrics;
+    if (stops.stopped) m.stopReason = 'stop_token';
+    return { text, ids: out, metrics: { ...m, peakMemoryMb: memoryMb() } };
+  }
+
+  /** Generates to completion; `onText` streams pieces as they come. */
+  async generate(input: PromptInput, opts: GenerateOptions = {}, session?: CacheSession): Promise<GenerationResult> {
+    const it = this.stream(input, opts, session);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** A multi-turn conversation that keeps its KV cache between turns. */
+  chat(system?: string): ChatSession {
+    return new ChatSession(this, system);
+  }
+}
+
+export class ChatSession {
+  readonly messages: ChatMessage[] = [];
+  private readonly cache: CacheSession = { cache: null, ids: [] };
+
+  constructor(private readonly engine: Gemma3n, system?: string) {
+    if (system) this.messages.push({ role: 'system', content: system });
+  }
+
+  /** Sends a user message and streams the model's reply; the reply joins the history. */
+  async *stream(content: ChatMessage['content'], opts: GenerateOptions = {}): AsyncGenerator<string, GenerationResult> {
+    this.messages.push({ role: 'user', content });
+    let result: GenerationResult;
+    try {
+      result = yield* this.engine.stream(this.messages, opts, this.cache);
+    } catch (e) {
+      this.messages.pop(); // a failed turn leaves the history as it was
+      throw e;
+    }
+    this.messages.push({ role: 'assistant', content: result.text });
+    return result;
+  }
+
+  async send(content: ChatMessage['content'], opts: GenerateOptions = {}): Promise<GenerationResult> {
+    const it = this.stream(content, opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+}
