@@ -11,6 +11,8 @@ export class Checkpoint {
 
   private constructor(
     private readonly folder: FileProvider,
+    /** The file that lists the tensors: model.safetensors or the index (for error messages). */
+    readonly file: string,
     /** tensor name -> shard file name */
     readonly weightMap: ReadonlyMap<string, string>,
   ) {}
@@ -27,7 +29,7 @@ export class Checkpoint {
     const name = file ?? 'model.safetensors';
     if (!(await folder.exists(name))) throw new CheckpointError(`${folder.location}: no ${name} and no ${index}`);
     const st = await SafetensorsFile.open(await folder.open(name));
-    const ckpt = new Checkpoint(folder, new Map([...st.tensors.keys()].map((k) => [k, name])));
+    const ckpt = new Checkpoint(folder, name, new Map([...st.tensors.keys()].map((k) => [k, name])));
     ckpt.shards.set(name, Promise.resolve(st));
     return ckpt;
   }
@@ -47,7 +49,7 @@ export class Checkpoint {
       weightMap.set(k, v);
     }
     // Every shard must exist and actually hold what the index says it holds.
-    const ckpt = new Checkpoint(folder, weightMap);
+    const ckpt = new Checkpoint(folder, index, weightMap);
     for (const shard of new Set(weightMap.values())) {
       if (!(await folder.exists(shard))) throw new CheckpointError(`${folder.location}/${index}: shard '${shard}' is missing`);
       const st = await ckpt.shard(shard);
@@ -75,7 +77,7 @@ export class Checkpoint {
 
   private async fileOf(name: string): Promise<SafetensorsFile> {
     const file = this.weightMap.get(name);
-    if (file === undefined) throw new CheckpointError(`${this.location}: missing tensor '${name}'`);
+    if (file === undefined) throw new CheckpointError(`${this.location}/${this.file}: missing tensor '${name}'`);
     return this.shard(file);
   }
 

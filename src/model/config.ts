@@ -63,6 +63,9 @@ export interface ModelConfig {
 
 type Json = Record<string, unknown>;
 
+/** Far above any real Gemma 3n (35 layers); a larger num_hidden_layers is a corrupt config. */
+const MAX_LAYERS = 1000;
+
 class FieldReader {
   constructor(private readonly obj: Json, private readonly where: string) {}
 
@@ -70,9 +73,11 @@ class FieldReader {
     throw new CheckpointError(`${this.where}: field '${field}' ${msg}`);
   }
 
-  int(field: string, def: number, min = 0): number {
+  int(field: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.obj[field] ?? def;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(field, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+      this.fail(field, `must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got ${JSON.stringify(v)}`);
+    }
     return v as number;
   }
 
@@ -135,6 +140,7 @@ function ropeBases(obj: Json, where: string, r: FieldReader): { full: number; sl
     if (typeof rp !== 'object') throw new CheckpointError(`${where}: field 'rope_parameters' must be an object`);
     for (const [key, value] of Object.entries(rp as Json)) {
       if (key !== 'full_attention' && key !== 'sliding_attention') continue;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CheckpointError(`${where}: field 'rope_parameters.${key}' must be an object`);
       const sub = new FieldReader(value as Json, `${where} rope_parameters.${key}`);
       sub.str('rope_type', 'default', ['default']);
       const theta = sub.num('rope_theta', key === 'full_attention' ? full : sliding);
@@ -148,7 +154,8 @@ function ropeBases(obj: Json, where: string, r: FieldReader): { full: number; sl
 export function parseTextConfig(obj: Json, where = 'config.json'): TextConfig {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new CheckpointError(`${where}: text config is not a JSON object`);
   const r = new FieldReader(obj, where);
-  const L = r.int('num_hidden_layers', 35, 1);
+  // Bounded so a corrupt value fails here rather than in building per-layer lists of that length.
+  const L = r.int('num_hidden_layers', 35, 1, MAX_LAYERS);
   const hiddenSize = r.int('hidden_size', 2048, 1);
   const numAttentionHeads = r.int('num_attention_heads', 8, 1);
   const numKeyValueHeads = r.int('num_key_value_heads', 2, 1);
@@ -192,12 +199,13 @@ export function parseTextConfig(obj: Json, where = 'config.json'): TextConfig {
     altupNumInputs,
     numKvSharedLayers,
     laurelRank: r.int('laurel_rank', 64, 1),
-    activationSparsityPattern: r.perLayer('activation_sparsity_pattern', [...Array(10).fill(0.95), ...Array(Math.max(0, L - 10)).fill(0)].slice(0, L), L, (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    activationSparsityPattern: r.perLayer('activation_sparsity_pattern', [...Array(10).fill(0.95), ...Array(Math.max(0, L - 10)).fill(0)].slice(0, L), L, (x) => x === 0 || (Math.fround(x) > 0 && Math.fround(x) < 1), '0 or in (0, 1) at float32 precision'),
     maxPositionEmbeddings: r.int('max_position_embeddings', 32_768, 1),
     bosTokenId: r.int('bos_token_id', 2),
     eosTokenIds: eos,
     padTokenId: r.int('pad_token_id', 0),
   };
+  kvSourceLayers(cfg, where); // every KV-shared layer needs an earlier layer of its type
   return cfg;
 }
 
@@ -248,12 +256,12 @@ export function firstKvSharedLayer(c: TextConfig): number {
  * For each layer, the layer whose K/V it reads: itself for ordinary layers; for a shared layer,
  * the last non-shared layer of the same attention type [modeling_gemma3n.py, kv_shared_layer_index].
  */
-export function kvSourceLayers(c: TextConfig): number[] {
+export function kvSourceLayers(c: TextConfig, where = 'config'): number[] {
   const first = firstKvSharedLayer(c);
   return c.layerTypes.map((type, i) => {
     if (i < first) return i;
     const src = c.layerTypes.lastIndexOf(type, first - 1);
-    if (src < 0) throw new CheckpointError(`config: KV-shared layer ${i} (${type}) has no earlier ${type} layer to share from`);
+    if (src < 0) throw new CheckpointError(`${where}: field 'num_kv_shared_layers' (${c.numKvSharedLayers}): KV-shared layer ${i} (${type}) has no earlier ${type} layer to share from`);
     return src;
   });
 }

@@ -30,6 +30,12 @@ export class CheckpointError extends Error {
 /** Headers larger than this are refused: real ones are a few hundred KB. */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
+/** A header value for an error message, cut short: a corrupt header can hold anything. */
+function brief(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -75,10 +81,10 @@ export class SafetensorsFile {
       const t = `tensor '${name}'`;
       if (typeof raw !== 'object' || raw === null) fail(`${t}: entry is not an object`);
       const { dtype, shape, data_offsets: offs } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (!isDType(dtype)) fail(`${t}: unknown dtype ${JSON.stringify(dtype)}`);
+      if (!isDType(dtype)) fail(`${t}: unknown dtype ${brief(dtype)}`);
       const dt = dtype as DType;
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${t}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) fail(`${t}: data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${t}: shape ${brief(shape)} is not a list of non-negative integers`);
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) fail(`${t}: data_offsets ${brief(offs)} is not [begin, end]`);
       const [begin, end] = offs as [number, number];
       const count = numel(shape as number[]);
       const bytes = count * DTYPE_BYTES[dt];

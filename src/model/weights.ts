@@ -62,7 +62,7 @@ export interface LoadOptions {
 /** Finds the text decoder's name prefix in a checkpoint. */
 export function textPrefix(ckpt: Checkpoint): string {
   for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`)) return p;
-  throw new CheckpointError(`${ckpt.location}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
+  throw new CheckpointError(`${ckpt.location}/${ckpt.file}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
 }
 
 export async function loadTextWeights(ckpt: Checkpoint, c: TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<TextWeights> {
@@ -74,13 +74,20 @@ export async function loadTextWeights(ckpt: Checkpoint, c: TextConfig, kernels: 
   let done = 0;
   const tick = () => opts.onProgress?.(++done, total);
 
+  /** A float tensor of the expected shape; integer dtypes are refused, not reinterpreted. */
+  const readWeight = async (name: string, shape: number[]) => {
+    const info = await ckpt.info(prefix + name);
+    checkShape(info.file, info, shape);
+    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype)) throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; a weight must be F32, BF16, F16 or F64`);
+    return ckpt.readF32(prefix + name);
+  };
   const vec = async (name: string, shape: number[]) => {
-    const v = await ckpt.readF32(prefix + name, shape);
+    const v = await readWeight(name, shape);
     tick();
     return v;
   };
   const linear = async (name: string, out: number, inp: number) => {
-    const w = kernels.createLinear(await ckpt.readF32(prefix + name, [out, inp]), out, inp, opts.format ?? 'f32');
+    const w = kernels.createLinear(await readWeight(name, [out, inp]), out, inp, opts.format ?? 'f32');
     tick();
     return w;
   };
