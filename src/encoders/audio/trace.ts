@@ -30,7 +30,6 @@ export function traceAudio(model: AudioModel, waveforms: readonly Float32Array[]
   const out = new Map<string, TracedTensor>();
   const f = model.extractFeatures(waveforms);
   out.set('audio.input_features', { dtype: 'F32', shape: [f.batch, f.frames, f.featureSize], data: f.features });
-  out.set('audio.input_features_mask', { dtype: 'BOOL', shape: [f.batch, f.frames], data: f.mask });
   const parts = new Map<string, { shape: number[]; items: Float32Array[] }>();
   const hook = opts.intermediates
     ? (name: string, b: number, shape: number[], data: Float32Array) => {
@@ -46,7 +45,10 @@ export function traceAudio(model: AudioModel, waveforms: readonly Float32Array[]
     out.set(`audio.${name}`, { dtype: 'F32', shape: [f.batch, ...p.shape], data });
   }
   out.set('audio.last_hidden_state', { dtype: 'F32', shape: [enc.batch, enc.steps, enc.hiddenSize], data: enc.hidden });
-  out.set('audio.mask', { dtype: 'BOOL', shape: [enc.batch, enc.steps], data: enc.paddedMask });
   out.set('audio.embed_soft', { dtype: 'F32', shape: [enc.batch, enc.steps, model.config.textHiddenSize], data: model.embed(enc) });
+  // One-byte BOOL tensors go last, so every F32 tensor of a file written in this order stays
+  // 4-byte aligned (src/model/safetensors.ts refuses misaligned data offsets).
+  out.set('audio.input_features_mask', { dtype: 'BOOL', shape: [f.batch, f.frames], data: f.mask });
+  out.set('audio.mask', { dtype: 'BOOL', shape: [enc.batch, enc.steps], data: enc.paddedMask });
   return out;
 }
