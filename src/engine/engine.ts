@@ -12,7 +12,8 @@ import { TsKernels } from '../kernels/ts_kernels.js';
 import type { ModelConfig } from '../model/config.js';
 import { validateSampling, type SamplingOptions } from '../model/sampling.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
-import { GemmaTokenizer, loadTokenizerFromFiles, renderChat, type ChatMessage } from '../tokenizer/index.js';
+import { renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';
+import { loadFolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
 import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
 
@@ -64,18 +65,9 @@ export class Gemma3n {
     const kernels = opts.kernels ?? new TsKernels();
     const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
     await checkpoint.close();
-    let tokenizer: GemmaTokenizer | null = null;
-    let tokenizerConfig: object | undefined;
-    if (await folder.exists('tokenizer_config.json')) tokenizerConfig = JSON.parse(await folder.readText('tokenizer_config.json')) as object;
-    if (await folder.exists('tokenizer.json')) {
-      tokenizer = loadTokenizerFromFiles({ tokenizerJson: await folder.readText('tokenizer.json') });
-    } else if (await folder.exists('tokenizer.model')) {
-      const src = await folder.open('tokenizer.model');
-      tokenizer = loadTokenizerFromFiles({ tokenizerModel: await src.read(0, src.size), tokenizerConfig });
-      await src.close?.();
-    }
+    const { tokenizer, tokenizerConfig, chatTemplate } = await loadFolderTokenizer(folder);
     const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig);
-    if (await folder.exists('chat_template.jinja')) engine.chatTemplate = await folder.readText('chat_template.jinja');
+    engine.chatTemplate = chatTemplate;
     return engine;
   }
 

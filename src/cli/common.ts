@@ -1,0 +1,52 @@
+/** What every command shares: flag parsing, model folder resolution, kernel choice, loading. */
+import { existsSync, statSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Gemma3n } from '../engine/engine.js';
+import type { Kernels } from '../kernels/kernels.js';
+import { TsKernels } from '../kernels/ts_kernels.js';
+import { ensureDefaultModel } from '../node/default_model.js';
+import { NodeFolder } from '../node/fs_folder.js';
+import { UsageError } from './args.js';
+import { progressBar } from './progress.js';
+
+export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export function parse(argv: string[], options: ParseArgsConfig['options']): Values {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values as Values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export const modelFlags = {
+  model: { type: 'string' },
+  weights: { type: 'string' },
+  kernels: { type: 'string' },
+} as const;
+
+export const str = (v: Values, k: string): string | undefined => v[k] as string | undefined;
+
+/** --model DIR, or the embedded default model (generated on first use). */
+export async function resolveModelDir(v: Values): Promise<string> {
+  const dir = str(v, 'model');
+  if (dir === undefined) return ensureDefaultModel((m) => process.stderr.write(m + '\n'));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model: '${dir}' is not a folder`);
+  if (!existsSync(`${dir}/config.json`)) throw new UsageError(`--model: '${dir}' has no config.json (is it a Gemma 3n model folder?)`);
+  return dir;
+}
+
+export async function makeKernels(v: Values): Promise<Kernels> {
+  const name = str(v, 'kernels') ?? 'ts';
+  if (name === 'ts') return new TsKernels();
+  throw new UsageError(`--kernels: unknown backend '${name}' (available: ts)`);
+}
+
+export async function loadEngine(v: Values): Promise<Gemma3n> {
+  const dir = await resolveModelDir(v);
+  return Gemma3n.load(new NodeFolder(dir), {
+    kernels: await makeKernels(v),
+    weightsFile: str(v, 'weights'),
+    onProgress: progressBar('loading'),
+  });
+}

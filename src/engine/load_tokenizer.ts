@@ -1,0 +1,34 @@
+/** Finds and loads the tokenizer of a model folder: tokenizer.json, else tokenizer.model. */
+import type { FileProvider } from '../io/byte_source.js';
+import { GemmaTokenizer, loadTokenizerFromFiles } from '../tokenizer/index.js';
+
+export interface FolderTokenizer {
+  tokenizer: GemmaTokenizer | null;
+  tokenizerConfig: object | undefined;
+  chatTemplate: string | undefined;
+}
+
+export async function loadFolderTokenizer(folder: FileProvider): Promise<FolderTokenizer> {
+  let tokenizerConfig: object | undefined;
+  if (await folder.exists('tokenizer_config.json')) {
+    try {
+      tokenizerConfig = JSON.parse(await folder.readText('tokenizer_config.json')) as object;
+    } catch (e) {
+      throw new Error(`${folder.location}/tokenizer_config.json: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  let tokenizer: GemmaTokenizer | null = null;
+  try {
+    if (await folder.exists('tokenizer.json')) {
+      tokenizer = loadTokenizerFromFiles({ tokenizerJson: await folder.readText('tokenizer.json') });
+    } else if (await folder.exists('tokenizer.model')) {
+      const src = await folder.open('tokenizer.model');
+      tokenizer = loadTokenizerFromFiles({ tokenizerModel: await src.read(0, src.size), tokenizerConfig });
+      await src.close?.();
+    }
+  } catch (e) {
+    throw new Error(`${folder.location}: cannot load the tokenizer: ${(e as Error).message}`);
+  }
+  const chatTemplate = (await folder.exists('chat_template.jinja')) ? await folder.readText('chat_template.jinja') : undefined;
+  return { tokenizer, tokenizerConfig, chatTemplate };
+}
