@@ -81,6 +81,12 @@ export class Checkpoint {
     return this.shard(file);
   }
 
+  /** The byte source holding a tensor (for reading parts of it, e.g. single table rows). */
+  async sourceOf(name: string): Promise<{ info: TensorInfo; source: import('../io/byte_source.js').ByteSource }> {
+    const st = await this.fileOf(name);
+    return { info: st.info(name), source: st.source };
+  }
+
   async info(name: string): Promise<TensorInfo & { file: string }> {
     const st = await this.fileOf(name);
     return { ...st.info(name), file: st.name };

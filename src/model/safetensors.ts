@@ -3,8 +3,8 @@
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then raw data.
  * Offsets are relative to the first byte after the header.
  *
- * The reader validates the whole header up front (dtype, shape, sizes, bounds, overlap,
- * alignment) so a bad file fails once with a message naming the file and the tensor,
+ * The reader validates the whole header up front (dtype, shape, sizes, bounds, and that the
+ * tensors are packed back to back with no overlap or gap, as the reference library requires) so a bad file fails once with a message naming the file and the tensor,
  * and then reads tensors lazily, one at a time, so a 10 GB shard is never held in memory.
  */
 import type { ByteSource } from '../io/byte_source.js';
@@ -91,14 +91,21 @@ export class SafetensorsFile {
       if (end < begin) fail(`${t}: data_offsets [${begin}, ${end}] end before they begin`);
       if (end > dataSize) fail(`${t}: data_offsets [${begin}, ${end}] point past the end of the data (${dataSize} bytes; file truncated?)`);
       if (end - begin !== bytes) fail(`${t}: ${dt}${JSON.stringify(shape)} needs ${bytes} bytes but data_offsets span ${end - begin}`);
-      if (begin % DTYPE_BYTES[dt] !== 0) fail(`${t}: data offset ${begin} is misaligned for ${dt} (must be a multiple of ${DTYPE_BYTES[dt]})`);
       tensors.set(name, { name, dtype: dt, shape: shape as number[], offset: dataStart + begin, byteLength: bytes });
     }
-    // Tensors must not share bytes: sort by start and check each ends before the next begins.
+    // Tensors are packed back to back from offset 0: no shared bytes, no holes. (Element
+    // alignment is not required: reads copy into aligned buffers, and the reference writer
+    // places 1-byte BOOL tensors between F32 ones.)
     const sorted = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
     for (let i = 1; i < sorted.length; i++) {
       const prev = sorted[i - 1], cur = sorted[i];
       if (prev.offset + prev.byteLength > cur.offset) fail(`tensors '${prev.name}' and '${cur.name}' overlap in the data section`);
+    }
+    let prevEnd = dataStart, prevName = '';
+    for (const cur of sorted) {
+      if (cur.offset > prevEnd) fail(`tensor '${cur.name}' (${cur.dtype}) is misaligned: its data begins at ${cur.offset - dataStart} but ${prevName ? `'${prevName}' ends` : 'the data section starts'} at ${prevEnd - dataStart} (tensors must be packed back to back)`);
+      prevEnd = cur.offset + cur.byteLength;
+      prevName = cur.name;
     }
     return new SafetensorsFile(source, tensors, metadata);
   }

@@ -8,6 +8,7 @@ import { Checkpoint, checkShape } from './checkpoint.js';
 import { firstKvSharedLayer, type TextConfig } from './config.js';
 import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
 import { CheckpointError } from './safetensors.js';
+import { StreamedTable } from './streamed_table.js';
 
 export interface AttentionWeights {
   q_proj: LinearWeight; // [heads*head_dim, H]
@@ -55,8 +56,23 @@ export interface TextWeights {
 export interface LoadOptions {
   /** Storage of the big linear weights inside the kernel backend (default f32). */
   format?: WeightFormat;
+  /**
+   * Where the per-layer embedding table lives: 'memory' (default) or 'stream' (rows read from
+   * the checkpoint file on demand, with an LRU cache of `pleCacheRows` rows). Streaming
+   * keeps the checkpoint open: close it when the model is released.
+   */
+  ple?: 'memory' | 'stream';
+  pleCacheRows?: number;
   /** Called after each tensor is loaded: (done, total). */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** A table left in the checkpoint file, read row by row. */
+async function streamedTable(ckpt: Checkpoint, name: string, rows: number, cols: number, cacheRows?: number): Promise<StreamedTable> {
+  const { info, source } = await ckpt.sourceOf(name);
+  checkShape(source.name, info, [rows, cols]);
+  if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${source.name}: tensor '${name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
+  return new StreamedTable(source, info.offset, rows, cols, info.dtype, cacheRows);
 }
 
 /** Finds the text decoder's name prefix in a checkpoint. */
@@ -101,7 +117,10 @@ export async function loadTextWeights(ckpt: Checkpoint, c: TextConfig, kernels: 
   };
 
   const embed_tokens = await table('embed_tokens.weight', c.vocabSize, H);
-  const embed_tokens_per_layer = await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
+  const embed_tokens_per_layer = opts.ple === 'stream'
+    ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
+    : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
+  if (opts.ple === 'stream') tick();
   const lm_head = kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, opts.format ?? 'f32');
   tick();
   const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);

@@ -143,12 +143,16 @@ describe('bad safetensors files', () => {
     await expectError(load({ [ST]: build(fresh.header, fresh.data) }), `${LOC}/${ST}`, `${PREFIX}layers.1.input_layernorm.weight`, 'overlap');
   });
 
-  it('misaligned offsets (F32 at offset 2)', async () => {
+  it('misaligned offsets: a tensor that does not start where the previous one ends', async () => {
     const { header, data } = parts();
-    const e = entry(header, 'altup_projections.0.weight');
-    expect(e.data_offsets[0]).toBe(0);
-    e.data_offsets = [2, e.data_offsets[1] + 2];
-    await expectError(load({ [ST]: build(header, data) }), `${LOC}/${ST}`, `'${PREFIX}altup_projections.0.weight'`, 'misaligned', 'F32');
+    // Shift the last tensor in the data section by 2 bytes (and grow the data to match),
+    // leaving a hole the reference library rejects.
+    const last = Object.entries(header).filter(([k]) => k !== '__metadata__').sort((a, b) => (b[1] as Entry).data_offsets[0] - (a[1] as Entry).data_offsets[0])[0];
+    const e = last[1] as Entry;
+    e.data_offsets = [e.data_offsets[0] + 2, e.data_offsets[1] + 2];
+    const grown = new Uint8Array(data.length + 2);
+    grown.set(data);
+    await expectError(load({ [ST]: build(header, grown) }), `${LOC}/${ST}`, `'${last[0]}'`, 'misaligned', 'F32');
   });
 
   it('an unknown dtype', async () => {
@@ -188,11 +192,13 @@ describe('bad safetensors files', () => {
   });
 
   it('a missing tensor', async () => {
+    // Renaming keeps the file itself valid (its bytes stay packed); the name the config needs is gone.
+    const rename = (h: Record<string, unknown>, from: string) => { h['unused.' + from] = h[PREFIX + from]; delete h[PREFIX + from]; };
     const { header, data } = parts();
-    delete header[PREFIX + 'layers.3.mlp.up_proj.weight'];
+    rename(header, 'layers.3.mlp.up_proj.weight');
     await expectError(load({ [ST]: build(header, data) }), `${LOC}/${ST}`, `missing tensor '${PREFIX}layers.3.mlp.up_proj.weight'`);
     const fresh = parts();
-    delete fresh.header[PREFIX + 'embed_tokens.weight'];
+    rename(fresh.header, 'embed_tokens.weight');
     await expectError(load({ [ST]: build(fresh.header, fresh.data) }), `${LOC}/${ST}`, 'embed_tokens.weight');
   });
 

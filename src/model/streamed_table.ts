@@ -1,0 +1,70 @@
+/**
+ * An embedding table that stays on disk: rows are read on demand by byte offset (Node file
+ * reads, browser Blob slices) and kept in a small LRU cache.
+ *
+ * This is Gemma 3n's "selective parameter activation" made concrete for the per-layer
+ * embedding table: E2B's embed_tokens_per_layer holds ~2 B parameters, but each token
+ * touches one row (L·P = 7680 values), so the working set is the rows of recent tokens.
+ */
+import type { ByteSource } from '../io/byte_source.js';
+import { DTYPE_BYTES, toFloat32, type DType } from './dtype.js';
+import type { EmbeddingTable } from './embedding_table.js';
+
+export interface TableStats {
+  lookups: number;
+  hits: number;
+  misses: number;
+  bytesRead: number;
+  /** Ids read from storage by the last lookup() call. */
+  lastFetched: number[];
+}
+
+export class StreamedTable implements EmbeddingTable {
+  private readonly cache = new Map<number, Float32Array>();
+  private readonly rowBytes: number;
+  readonly stats: TableStats = { lookups: 0, hits: 0, misses: 0, bytesRead: 0, lastFetched: [] };
+
+  constructor(
+    private readonly source: ByteSource,
+    /** Absolute byte offset of row 0. */
+    private readonly offset: number,
+    readonly rows: number,
+    readonly cols: number,
+    readonly dtype: DType,
+    /** Rows kept in the LRU cache. */
+    readonly cacheRows = 4096,
+  ) {
+    this.rowBytes = cols * DTYPE_BYTES[dtype];
+  }
+
+  async lookup(ids: ArrayLike<number>, out: Float32Array): Promise<void> {
+    const c = this.cols;
+    this.stats.lastFetched = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!(id >= 0 && id < this.rows)) throw new RangeError(`embedding lookup: id ${id} outside [0, ${this.rows})`);
+      this.stats.lookups++;
+      let row = this.cache.get(id);
+      if (row) {
+        this.stats.hits++;
+        this.cache.delete(id); // re-insert: Map order is the LRU order
+      } else {
+        this.stats.misses++;
+        const bytes = await this.source.read(this.offset + id * this.rowBytes, this.rowBytes);
+        this.stats.bytesRead += this.rowBytes;
+        this.stats.lastFetched.push(id);
+        row = toFloat32(bytes, this.dtype, c);
+        if (this.cache.size >= this.cacheRows) this.cache.delete(this.cache.keys().next().value as number);
+      }
+      this.cache.set(id, row);
+      out.set(row, i * c);
+    }
+  }
+
+  /** Bytes held by the row cache. */
+  get residentBytes(): number {
+    return this.cache.size * c4(this.cols);
+  }
+}
+
+const c4 = (cols: number): number => cols * 4;
