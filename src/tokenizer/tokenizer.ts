@@ -514,30 +514,47 @@ export function specFromTokenizerJson(input: string | object): TokenizerSpec {
   const merges = model['merges'];
   if (!Array.isArray(merges)) fail('model.merges must be an array');
 
-  // id -> piece, from the vocab and the added tokens.
-  const pieces: string[] = [];
-  const pieceIds = new Map<string, number>();
-  for (const piece in vocab) {
-    const id = vocab[piece];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`model.vocab[${JSON.stringify(piece)}] must be a non-negative integer id, got ${JSON.stringify(id)}`);
-    if (pieces[id] !== undefined) fail(`model.vocab: id ${id} is used by both ${JSON.stringify(pieces[id])} and ${JSON.stringify(piece)}`);
-    pieces[id] = piece;
-    pieceIds.set(piece, id);
-  }
+  // id -> piece, from the vocab and the added tokens. One pass over the vocab
+  // (a 262k-key object); `pieces` is preallocated so it stays a packed array.
   const addedRaw = root['added_tokens'] ?? [];
   if (!Array.isArray(addedRaw)) fail('added_tokens must be an array');
+  const entries = Object.entries(vocab);
+  let maxId = -1;
+  for (const [piece, id] of entries) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`model.vocab[${JSON.stringify(piece)}] must be a non-negative integer id, got ${JSON.stringify(id)}`);
+    if (id > maxId) maxId = id;
+  }
+  for (const t of addedRaw) if (isObject(t) && typeof t['id'] === 'number' && t['id'] > maxId) maxId = t['id'];
+  const pieces: string[] = new Array<string>(maxId + 1).fill('');
+  const has = new Uint8Array(maxId + 1);
+  const pieceIds = new Map<string, number>();
+  const charIds = new Map<number, number>();
+  const byteIds = model['byte_fallback'] === true ? new Int32Array(256).fill(-1) : null;
+  for (const [piece, idv] of entries) {
+    const id = idv as number;
+    if (has[id] === 1) fail(`model.vocab: id ${id} is used by both ${JSON.stringify(pieces[id])} and ${JSON.stringify(piece)}`);
+    has[id] = 1;
+    pieces[id] = piece;
+    pieceIds.set(piece, id);
+    const cp = piece.codePointAt(0)!;
+    if (piece.length === (cp > 0xffff ? 2 : 1)) charIds.set(cp, id);
+    else if (byteIds !== null && piece.length === 6 && cp === 0x3c) {
+      const m = BYTE_PIECE.exec(piece);
+      if (m) byteIds[parseInt(m[1]!, 16)] = id;
+    }
+  }
   const added: AddedTokenSpec[] = addedRaw.map((t, i) => {
     if (!isObject(t)) fail(`added_tokens[${i}] must be an object`);
     const id = t['id'], content = t['content'];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`added_tokens[${i}].id must be a non-negative integer`);
     if (typeof content !== 'string' || content.length === 0) fail(`added_tokens[${i}].content must be a non-empty string`);
     if (t['normalized'] === true) fail(`added_tokens[${i}] (${JSON.stringify(content)}): normalized added tokens are not supported`);
-    if (pieces[id] !== undefined && pieces[id] !== content) fail(`added_tokens[${i}]: id ${id} is ${JSON.stringify(pieces[id])} in model.vocab but ${JSON.stringify(content)} here`);
+    if (has[id] === 1 && pieces[id] !== content) fail(`added_tokens[${i}]: id ${id} is ${JSON.stringify(pieces[id])} in model.vocab but ${JSON.stringify(content)} here`);
     pieces[id] = content;
+    has[id] = 1;
     if (!pieceIds.has(content)) pieceIds.set(content, id);
     return { id, content, special: t['special'] === true };
   });
-  for (let i = 0; i < pieces.length; i++) if (pieces[i] === undefined) pieces[i] = '';
   const special = new Uint8Array(pieces.length);
   for (const t of added) if (t.special) special[t.id] = 1;
 
@@ -561,19 +578,7 @@ export function specFromTokenizerJson(input: string | object): TokenizerSpec {
     mergeLeft[i] = l; mergeRight[i] = r; mergeResult[i] = res; mergePriority[i] = i;
   }
 
-  const charIds = new Map<number, number>();
-  for (const piece in vocab) {
-    const cp = piece.codePointAt(0)!;
-    if (piece.length === (cp > 0xffff ? 2 : 1)) charIds.set(cp, vocab[piece] as number);
-  }
-
-  let byteIds: Int32Array | null = null;
-  if (model['byte_fallback'] === true) {
-    byteIds = new Int32Array(256).fill(-1);
-    for (const piece in vocab) {
-      const m = BYTE_PIECE.exec(piece);
-      if (m) byteIds[parseInt(m[1]!, 16)] = vocab[piece] as number;
-    }
+  if (byteIds !== null) {
     const missing = byteIds.indexOf(-1);
     if (missing >= 0) fail(`model.byte_fallback is true but <0x${missing.toString(16).toUpperCase().padStart(2, '0')}> is not in model.vocab`);
   }
