@@ -18,7 +18,7 @@ import tempfile
 
 import sentencepiece as spm
 
-OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'tokenizer')
+OUT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'tokenizer'))
 
 WORDS = ('the of and to in is you that it he was for on are as with his they at be this have from or one had by '
          'word but not what all were we when your can said there use an each which she do how their if will up '
@@ -70,16 +70,31 @@ INPUTS = [
 ]
 
 
+def random_inputs(rng, n):
+    """Random mixtures of seen words, unseen characters, whitespace runs and symbols."""
+    pool = WORDS + KOREAN + JAPANESE + ['<tag>', '</tag>', '<start_of_turn>', '\t', '\n', '\n\n\n', '  ', '     ',
+                                        'Ωμέγα', '😀', '👩\u200d💻', '€', '\x00', '\u2581', 'x' * 40]
+    out = []
+    for _ in range(n):
+        parts = [rng.choice(pool) for _ in range(rng.randint(1, 10))]
+        if rng.random() < 0.3:
+            parts.append(''.join(chr(rng.randint(0x20, 0x2fff)) for _ in range(rng.randint(1, 6))))
+        out.append((' ' if rng.random() < 0.5 else '').join(parts))
+    return out
+
+
 def main():
     rng = random.Random(1234)
     os.makedirs(OUT, exist_ok=True)
+    cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
-        corpus_path = os.path.join(tmp, 'corpus.txt')
-        with open(corpus_path, 'w', encoding='utf-8') as f:
+        # Relative names: the trainer spec stored in the model records them, keep the file reproducible.
+        os.chdir(tmp)
+        with open('corpus.txt', 'w', encoding='utf-8') as f:
             f.write('\n'.join(corpus(rng)) + '\n')
-        prefix = os.path.join(tmp, 'spm-bpe')
+        prefix = 'spm-bpe'
         spm.SentencePieceTrainer.train(
-            input=corpus_path,
+            input='corpus.txt',
             model_prefix=prefix,
             model_type='bpe',
             vocab_size=800,
@@ -98,12 +113,13 @@ def main():
         )
         with open(prefix + '.model', 'rb') as f:
             model_bytes = f.read()
+        os.chdir(cwd)
     with open(os.path.join(OUT, 'spm-bpe.model'), 'wb') as f:
         f.write(model_bytes)
 
     sp = spm.SentencePieceProcessor(model_proto=model_bytes)
     cases = []
-    for text in INPUTS:
+    for text in INPUTS + random_inputs(random.Random(99), 300):
         ids = sp.encode(text, out_type=int)
         cases.append({
             'input': text,
