@@ -9,13 +9,14 @@ import { Checkpoint } from '../../model/checkpoint.js';
 import { CheckpointError } from '../../model/safetensors.js';
 import { parseAudioConfig, type AudioModelConfig } from './config.js';
 import { AudioEmbedder } from './embedder.js';
+import type { MultimodalEmbedder } from '../multimodal_embedder.js';
 import { AudioEncoder, type AudioEncoding, type EncoderHook } from './encoder.js';
 import { FeatureExtractor, type AudioFeatures } from './feature_extractor.js';
 
 export class AudioModel {
   readonly featureExtractor = new FeatureExtractor();
 
-  constructor(readonly config: AudioModelConfig, readonly encoder: AudioEncoder, readonly embedder: AudioEmbedder) {}
+  constructor(readonly config: AudioModelConfig, readonly encoder: AudioEncoder, readonly embedder: MultimodalEmbedder) {}
 
   /** Loads the audio tower and embedder of a checkpoint given its full gemma3n config object. */
   static async load(ckpt: Checkpoint, fullConfig: unknown, kernels: Kernels): Promise<AudioModel> {
