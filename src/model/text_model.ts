@@ -39,7 +39,19 @@ export interface ForwardResult {
   rows: number;
 }
 
+/**
+ * Embeds the reserved ids of a tower ("hard tokens", e.g. end-of-image) in place of the
+ * text table: Gemma3nMultimodalEmbedder's input_ids path (src/encoders/multimodal_embedder.ts).
+ */
+export interface HardTokenEmbedder {
+  owns(id: number): boolean;
+  /** [ids.length, H] embeddings (no √H scale). */
+  embedIds(ids: ArrayLike<number>): Float32Array;
+}
+
 export class Gemma3nTextModel {
+  /** Vision/audio embedders for their reserved ids (set by the multimodal wrapper). */
+  hardEmbedders: HardTokenEmbedder[] = [];
   private readonly ropeSliding: RotaryEmbedding;
   private readonly ropeFull: RotaryEmbedding;
 
@@ -61,13 +73,23 @@ export class Gemma3nTextModel {
     return new KVCache(this.config, rewindSlack);
   }
 
-  /** e = embed_tokens(ids) · √H (the scale is an f32 scalar, as the reference's buffer). */
+  /**
+   * e = embed_tokens(ids) · √H (the scale is an f32 scalar, as the reference's buffer), then
+   * ids owned by a vision/audio embedder are replaced by its hard embedding [Gemma3nModel.forward].
+   */
   async embed(ids: ArrayLike<number>): Promise<Float32Array> {
     const H = this.config.hiddenSize;
     const e = new Float32Array(ids.length * H);
     await this.weights.embed_tokens.lookup(ids, e);
     const scale = Math.fround(Math.sqrt(H));
     for (let i = 0; i < e.length; i++) e[i] *= scale;
+    for (const emb of this.hardEmbedders) {
+      const pos: number[] = [];
+      for (let i = 0; i < ids.length; i++) if (emb.owns(ids[i])) pos.push(i);
+      if (pos.length === 0) continue;
+      const hard = emb.embedIds(pos.map((p) => ids[p]));
+      pos.forEach((p, j) => e.set(hard.subarray(j * H, (j + 1) * H), p * H));
+    }
     return e;
   }
 
