@@ -23,46 +23,100 @@ export const OP_Q4_GEMM = 2;
 export const OP_ATTENTION = 3;
 export const OP_READ = 4;
 
-// Job descriptor: i32 words at `job`: [0] generation, [1] done count, [2] op, [3] threads,
-// [4] scratch base, [5] scratch bytes per thread, [6..) op arguments, [32 + tid] per-thread result.
+// Job descriptor (written by src/kernels/wasm_kernels.ts), i32 words at `job`:
+//   [0] job id (workers wait on it)  [1] chunks done  [2] op  [3] threads  [4] scratch base
+//   [5] scratch bytes per thread  [6..29] op arguments  [30..31] claim word (i64: job id << 32 | next chunk)
+//   [32 + tid] per-thread result.
+// Work is cut into chunks that threads claim with a compare-and-swap on the claim word, so a
+// descheduled worker never holds up the caller: whoever is running takes the next chunk.
+// A claim only succeeds while the word still carries this job's id, and the caller rewrites
+// the arguments only after every chunk is done, so a claimed chunk always sees its own job.
 // @ts-ignore: decorator
 @inline function arg(job: usize, i: i32): i32 {
   return load<i32>(job + <usize>(24 + i * 4));
 }
 
-/** [lo, hi) share of n items for thread tid of nt. */
+/** Start of part c of n items cut into parts equal parts. */
 // @ts-ignore: decorator
-@inline function share(n: i32, tid: i32, nt: i32, hiSide: bool): i32 {
-  return <i32>((<i64>n * (tid + (hiSide ? 1 : 0))) / nt);
+@inline function cut(n: i32, c: i32, parts: i32): i32 {
+  return <i32>((<i64>n * c) / parts);
 }
 
-/** Runs this thread's share of the job described at `job`. */
-export function run(job: usize, tid: i32): void {
+const CLAIM: usize = 120;
+const CHUNKS_PER_THREAD = 8;
+
+/** Claims the next chunk of job `id`, or returns -1 when none is left (or the job is over). */
+// @ts-ignore: decorator
+@inline function claim(job: usize, id: i32, nchunks: i32): i32 {
+  if (ASC_FEATURE_THREADS) {
+    for (;;) {
+      const w = atomic.load<i64>(job + CLAIM);
+      if (<i32>(w >>> 32) != id) return -1;
+      const c = <i32>(w & 0xffffffff);
+      if (c >= nchunks) return -1;
+      if (atomic.cmpxchg<i64>(job + CLAIM, w, w + 1) == w) return c;
+    }
+    return -1;
+  } else {
+    const c = load<i32>(job + CLAIM);
+    if (c >= nchunks) return -1;
+    store<i32>(job + CLAIM, c + 1);
+    return c;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function finished(job: usize): void {
+  if (ASC_FEATURE_THREADS) atomic.add<i32>(job + 4, 1);
+  else store<i32>(job + 4, load<i32>(job + 4) + 1);
+}
+
+/** Number of chunks job `op` is cut into (same on every thread). */
+function chunksOf(job: usize, op: i32, nt: i32): i32 {
+  let units = 0;
+  if (op == OP_F32_GEMM) units = (arg(job, 4) + 3) >> 2; // row quads
+  else if (op == OP_Q4_GEMM) units = (arg(job, 8) + 3) >> 2; // row blocks
+  else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 6); // (token, head) pairs
+  else if (op == OP_READ) units = arg(job, 1) >>> 20; // MiB
+  return nt == 1 ? min(units, 1) : min(units, nt * CHUNKS_PER_THREAD);
+}
+
+/**
+ * Runs chunks of job `id` until none is left; returns the job's chunk count (the caller waits
+ * until word [1] reaches it).
+ */
+export function run(job: usize, tid: i32, id: i32): i32 {
   const op = load<i32>(job + 8);
   const nt = load<i32>(job + 12);
-  if (op == OP_F32_GEMM) {
-    // w, x, y, T, outDim, inDim
-    const outDim = arg(job, 4);
-    const quads = (outDim + 3) >> 2;
-    const r0 = share(quads, tid, nt, false) * 4, r1 = min(outDim, share(quads, tid, nt, true) * 4);
-    if (r1 > r0) f32_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), outDim, arg(job, 5), r0, r1);
-  } else if (op == OP_Q4_GEMM) {
-    // wq, ws, G, xq, xs, xc, T, y, outDim
-    const outDim = arg(job, 8);
-    const blocks = (outDim + 3) >> 2;
-    const b0 = share(blocks, tid, nt, false), b1 = share(blocks, tid, nt, true);
-    if (b1 > b0) q4_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7), outDim, b0, b1);
-  } else if (op == OP_ATTENTION) {
-    // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale(f32 bits)
-    const items = arg(job, 4) * arg(job, 6);
-    const i0 = share(items, tid, nt, false), i1 = share(items, tid, nt, true);
-    const scratch = <usize>load<i32>(job + 16) + <usize>tid * <usize>load<i32>(job + 20);
-    if (i1 > i0) attention(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7),
-      arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11), reinterpret<f32>(arg(job, 12)), scratch, i0, i1);
-  } else if (op == OP_READ) {
-    // p, n (bytes, multiple of 64 per thread share)
-    const chunks = arg(job, 1) >>> 6;
-    const c0 = share(chunks, tid, nt, false), c1 = share(chunks, tid, nt, true);
-    store<i32>(job + <usize>(128 + tid * 4), read_stream(<usize>arg(job, 0) + (<usize>c0 << 6), <usize>(c1 - c0) << 6));
+  const nchunks = chunksOf(job, op, nt);
+  for (;;) {
+    const c = claim(job, id, nchunks);
+    if (c < 0) break;
+    if (op == OP_F32_GEMM) {
+      // w, x, y, T, outDim, inDim
+      const outDim = arg(job, 4), quads = (outDim + 3) >> 2;
+      const r0 = cut(quads, c, nchunks) * 4, r1 = min(outDim, cut(quads, c + 1, nchunks) * 4);
+      f32_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), outDim, arg(job, 5), r0, r1);
+    } else if (op == OP_Q4_GEMM) {
+      // wq, ws, G, xq, xs, xc, T, y, outDim
+      const outDim = arg(job, 8), blocks = (outDim + 3) >> 2;
+      q4_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7), outDim,
+        cut(blocks, c, nchunks), cut(blocks, c + 1, nchunks));
+    } else if (op == OP_ATTENTION) {
+      // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale (f32 bits)
+      const items = arg(job, 4) * arg(job, 6);
+      const scratch = <usize>load<i32>(job + 16) + <usize>tid * <usize>load<i32>(job + 20);
+      attention(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7),
+        arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11), reinterpret<f32>(arg(job, 12)), scratch,
+        cut(items, c, nchunks), cut(items, c + 1, nchunks));
+    } else if (op == OP_READ) {
+      // p, n bytes (a multiple of 1 MiB)
+      const mib = arg(job, 1) >>> 20;
+      const m0 = cut(mib, c, nchunks), m1 = cut(mib, c + 1, nchunks);
+      const p = job + <usize>(128 + tid * 4);
+      store<i32>(p, load<i32>(p) ^ read_stream(<usize>arg(job, 0) + (<usize>m0 << 20), <usize>(m1 - m0) << 20));
+    }
+    finished(job);
   }
+  return nchunks;
 }

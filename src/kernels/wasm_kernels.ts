@@ -77,12 +77,13 @@ export function sharedMemorySupported(): boolean {
   }
 }
 
-// Job descriptor words (assembly/index.ts): [0] generation [1] done [2] op [3] threads
-// [4] scratch base [5] scratch bytes per thread [6..31] args [32 + tid] per-thread result.
+// Job descriptor words (assembly/index.ts): [0] job id [1] chunks done [2] op [3] threads
+// [4] scratch base [5] scratch bytes per thread [6..29] args [30..31] claim word (i64)
+// [32 + tid] per-thread result.
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
-const SPIN = 200_000; // busy-wait iterations before sleeping (~tens of µs): decode issues ~300 calls per token
+const SPIN = 20_000; // busy-wait iterations before sleeping (~tens of µs): decode issues ~300 calls per token
 
 /** The worker's whole program; adapters call it with a port ({ on, post }). */
 export const WORKER_SOURCE = `function gemma3nKernelWorker(port) {
@@ -94,19 +95,18 @@ export const WORKER_SOURCE = `function gemma3nKernelWorker(port) {
     let seen = Atomics.load(ctl, 0);
     port.post('ready');
     for (;;) {
-      let g, n = 0;
-      while ((g = Atomics.load(ctl, 0)) === seen) { if (++n > spin) Atomics.wait(ctl, 0, seen); }
-      seen = g;
+      let id, n = 0;
+      while ((id = Atomics.load(ctl, 0)) === seen) { if (++n > spin) Atomics.wait(ctl, 0, seen); }
+      seen = id;
       if (Atomics.load(ctl, 2) === -1) break;
-      run(job, tid);
-      Atomics.add(ctl, 1, 1);
+      run(job, tid, id);
       Atomics.notify(ctl, 1);
     }
   });
 }`;
 
 interface KernelExports {
-  run(job: number, tid: number): void;
+  run(job: number, tid: number, id: number): number;
   q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
   q4_xb(): number;
   heap_base(): number;
@@ -194,11 +194,15 @@ export class WasmKernels implements Kernels {
   private heap: Heap;
   private job: number;
   private ctl: Int32Array;
+  private claimWord!: BigInt64Array;
+  private jobId = 0;
   private scratchPtr = 0;
   private scratchBytes = 0;
   private u8!: Uint8Array;
   private f32!: Float32Array;
   private readonly xb: number;
+  /** Threads the next calls use (1..threads); the bench compares 1 and 2 on one instance. */
+  activeThreads: number;
 
   private constructor(
     private exports: KernelExports,
@@ -208,12 +212,14 @@ export class WasmKernels implements Kernels {
     private workers: WorkerLike[],
     private canBlock: boolean,
     private maxScratch: number,
+    private shared: boolean,
   ) {
     this.name = `wasm-${relaxed ? 'relaxed' : 'simd128'}-${threads}t`;
     this.heap = new Heap(memory, exports.heap_base());
     this.job = this.heap.alloc(JOB_BYTES);
     this.ctl = new Int32Array(memory.buffer, this.job, JOB_BYTES / 4);
     this.xb = exports.q4_xb();
+    this.activeThreads = threads;
     this.refreshViews();
   }
 
@@ -232,7 +238,7 @@ export class WasmKernels implements Kernels {
     const module = await WebAssembly.compile(await host.loadWasm(variant) as BufferSource);
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared });
     const instance = await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('wasm abort'); } } });
-    const k = new WasmKernels(instance.exports as unknown as KernelExports, memory, threads, relaxed, [], host.canBlock ?? true, opts.maxScratchBytes ?? 64 << 20);
+    const k = new WasmKernels(instance.exports as unknown as KernelExports, memory, threads, relaxed, [], host.canBlock ?? true, opts.maxScratchBytes ?? 64 << 20, shared);
     for (let tid = 1; tid < threads; tid++) {
       const w = host.startWorker!(WORKER_SOURCE);
       const ready = new Promise<void>((resolve) => w.onMessage((m) => { if (m === 'ready') resolve(); }));
@@ -248,7 +254,7 @@ export class WasmKernels implements Kernels {
     if (this.workers.length) {
       this.view();
       Atomics.store(this.ctl, 2, OP_QUIT);
-      Atomics.add(this.ctl, 0, 1);
+      Atomics.store(this.ctl, 0, (this.jobId = (this.jobId + 1) | 0));
       Atomics.notify(this.ctl, 0);
       for (const w of this.workers) w.terminate();
       this.workers = [];
@@ -266,6 +272,7 @@ export class WasmKernels implements Kernels {
     this.u8 = new Uint8Array(buf);
     this.f32 = new Float32Array(buf);
     this.ctl = new Int32Array(buf, this.job, JOB_BYTES / 4);
+    this.claimWord = new BigInt64Array(buf, this.job + 120, 1);
   }
   private view(): void {
     if (this.u8.byteLength !== this.memory.buffer.byteLength) this.refreshViews();
@@ -384,7 +391,7 @@ export class WasmKernels implements Kernels {
    * Returns a checksum so the reads cannot be skipped.
    */
   readStream(ptr: number, bytes: number): number {
-    this.dispatch(OP_READ, [ptr, bytes - (bytes % (64 * this.threads))]);
+    this.dispatch(OP_READ, [ptr, bytes - (bytes % (1 << 20))]);
     return this.ctl[32];
   }
 
@@ -401,26 +408,36 @@ export class WasmKernels implements Kernels {
     return this.u8.subarray(ptr, ptr + bytes);
   }
 
-  /** Writes the job descriptor, runs share 0 here and waits for the workers' shares. */
+  /**
+   * Writes the job descriptor and runs it: the caller claims chunks like any worker, then waits
+   * until every chunk is done (chunks a sleeping worker never claimed are simply taken here).
+   */
   private dispatch(op: number, args: number[], scratchBase = 0, scratchStride = 0): void {
     this.view();
-    const c = this.ctl, nt = this.threads;
+    const c = this.ctl, nt = Math.max(1, Math.min(this.threads, this.activeThreads));
+    const id = (this.jobId = (this.jobId + 1) | 0);
     c[2] = op;
     c[3] = nt;
     c[4] = scratchBase;
     c[5] = scratchStride;
     for (let i = 0; i < args.length; i++) c[6 + i] = args[i];
-    if (nt === 1) {
-      this.exports.run(this.job, 0);
+    if (!this.shared) {
+      c[1] = 0;
+      c[30] = 0;
+      this.exports.run(this.job, 0, id);
       return;
     }
     Atomics.store(c, 1, 0);
-    Atomics.add(c, 0, 1); // new generation: workers start
-    Atomics.notify(c, 0);
-    this.exports.run(this.job, 0);
+    Atomics.store(this.claimWord, 0, BigInt(id) << 32n); // opens the job's chunks
+    if (nt > 1) {
+      Atomics.store(c, 0, id); // wake the workers
+      Atomics.notify(c, 0);
+    }
+    const chunks = this.exports.run(this.job, 0, id);
     let n = 0, done: number;
-    while ((done = Atomics.load(c, 1)) < nt - 1) {
+    while ((done = Atomics.load(c, 1)) < chunks) {
       if (++n > SPIN && this.canBlock) Atomics.wait(c, 1, done, 1);
     }
   }
+
 }

@@ -1,0 +1,97 @@
+/**
+ * End-to-end prefill/decode timing hook.
+ *
+ * Until the real decoder (src/model/) is wired in, this is a SYNTHETIC int4 model with the
+ * exact Gemma 3n E2B text-decoder shapes: per token it runs every linear of every layer
+ * (random q4 weights) and the attention over the KV cache, but no norms, RoPE, AltUp/Laurel
+ * elementwise math or sampling. To switch to the real model, make `createE2eModel` return an
+ * object that runs the lead's decoder (prefill of `tokens` prompt tokens, one decode step).
+ */
+import type { LinearWeight } from '../src/kernels/kernels.js';
+import type { WasmKernels } from '../src/kernels/wasm_kernels.js';
+import { randomQ4 } from './kernels.js';
+
+export interface E2eModel {
+  description: string;
+  /** Bytes of weights one decode step reads (for decode_limit_tok_s). */
+  weightBytesPerToken: number;
+  /** Runs the prompt of `tokens` tokens (logits for the last one only). */
+  prefill(tokens: number): void;
+  /** One decode step at the current position. */
+  decode(): void;
+}
+
+// Gemma 3n E2B text config (config.json of google/gemma-3n-E2B-it).
+export const E2B = {
+  hidden: 2048, ffn: 8192, layers: 30, heads: 8, kvHeads: 2, headDim: 256, vocab: 262144,
+  ple: 256, kvShared: 10, laurelRank: 64, altupInputs: 4, slidingWindow: 512, fullEvery: 5,
+};
+
+export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
+  const c = E2B;
+  const qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim;
+  let seed = 1;
+  let bytes = 0;
+  const lin = (outDim: number, inDim: number): LinearWeight => {
+    const q = randomQ4(outDim, inDim, seed++);
+    bytes += q.byteLength;
+    return k.createLinear(q, outDim, inDim);
+  };
+  const layers = Array.from({ length: c.layers }, (_, i) => ({
+    q: lin(qDim, c.hidden),
+    k: i < c.layers - c.kvShared ? lin(kvDim, c.hidden) : null, // last 10 layers reuse earlier KV
+    v: i < c.layers - c.kvShared ? lin(kvDim, c.hidden) : null,
+    o: lin(c.hidden, qDim),
+    gate: lin(c.ffn, c.hidden), up: lin(c.ffn, c.hidden), down: lin(c.hidden, c.ffn),
+    laurelL: lin(c.laurelRank, c.hidden), laurelR: lin(c.hidden, c.laurelRank),
+    pleGate: lin(c.ple, c.hidden), pleProj: lin(c.hidden, c.ple),
+    window: (i + 1) % c.fullEvery === 0 ? 0 : c.slidingWindow,
+  }));
+  const altupIn = [0, 1, 2].map(() => lin(c.hidden, c.hidden));
+  const altupOut = [0, 1, 2].map(() => lin(c.hidden, c.hidden));
+  const pleModelProj = lin(c.layers * c.ple, c.hidden);
+  const lmHead = lin(c.vocab, c.hidden); // tied embedding, int4
+
+  const maxT = 128, maxS = 4096;
+  const buf = (n: number) => new Float32Array(n).map((_, i) => Math.sin(i) * 0.1);
+  const h = buf(maxT * c.hidden), qb = buf(maxT * qDim), ao = buf(maxT * qDim), ffa = buf(maxT * c.ffn), ffb = buf(maxT * c.ffn);
+  const small = buf(maxT * c.layers * c.ple), logits = new Float32Array(c.vocab), tmp = buf(maxT * c.hidden);
+  const kCache = Array.from({ length: c.layers - c.kvShared }, () => buf(maxS * kvDim));
+  const vCache = Array.from({ length: c.layers - c.kvShared }, () => buf(maxS * kvDim));
+  let pos = 0;
+
+  const step = (T: number) => {
+    k.linear(pleModelProj, h, T, small);
+    for (const w of altupIn) k.linear(w, h, T, tmp);
+    layers.forEach((L, i) => {
+      const own = c.layers - c.kvShared; // layers 20..29 read the KV of the last layer of their kind
+      const kvLayer = i < own ? i : L.window ? own - 2 : own - 1;
+      k.linear(L.laurelL, h, T, small);
+      k.linear(L.laurelR, small, T, tmp);
+      k.linear(L.q, h, T, qb);
+      if (L.k && L.v) {
+        k.linear(L.k, h, T, kCache[i].subarray(pos * kvDim));
+        k.linear(L.v, h, T, vCache[i].subarray(pos * kvDim));
+      }
+      const S = pos + T;
+      k.attention({ q: qb, k: kCache[kvLayer], v: vCache[kvLayer], T, S, numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim,
+        qPos0: pos, kPos0: 0, window: L.window, scale: 1, out: ao });
+      k.linear(L.o, ao, T, tmp);
+      k.linear(L.gate, h, T, ffa);
+      k.linear(L.up, h, T, ffb);
+      k.linear(L.down, ffa, T, tmp);
+      k.linear(L.pleGate, h, T, small);
+      k.linear(L.pleProj, small, T, tmp);
+    });
+    for (const w of altupOut) k.linear(w, h, T, tmp);
+    k.linear(lmHead, h.subarray((T - 1) * c.hidden), 1, logits);
+    pos += T;
+    if (pos + maxT > maxS) pos = 0;
+  };
+  return {
+    description: 'synthetic E2B-shape int4 decoder (linears + attention only)',
+    weightBytesPerToken: bytes,
+    prefill(tokens: number) { pos = 0; step(Math.min(tokens, maxT)); },
+    decode() { step(1); },
+  };
+}
