@@ -221,8 +221,7 @@ export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMess
 
 /** POST /v1/chat/completions body. */
 export function parseChatCompletion(body: Json, caps: ModelCapabilities): ParsedCompletion {
-  const n = num(body, 'n', (x) => x === 1, 'must be 1 (one choice per request is supported)', true);
-  void n;
+  num(body, 'n', (x) => x === 1, 'must be 1 (one choice per request is supported)', true);
   if (body.model !== undefined && typeof body.model !== 'string') throw badRequest('model', `'model' must be a string, got ${typeName(body.model)}`, 'invalid_type');
   const messages = parseMessages(body.messages, caps);
   const opts = parseSampling(body);

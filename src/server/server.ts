@@ -216,11 +216,10 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
     } catch (e) {
       throw badRequest('messages', `cannot build the prompt: ${(e as Error).message}`);
     }
-    const paramName = 'max_tokens';
     if (n >= ctx) throw badRequest('messages', `the prompt is ${n} tokens, but this model's context is ${ctx} tokens`, 'context_length_exceeded');
     if (opts.maxTokens === undefined) opts.maxTokens = Math.min(defaultMaxTokens, ctx - n);
     else if (n + opts.maxTokens > ctx) {
-      throw badRequest(paramName, `this model's context is ${ctx} tokens, but ${n + opts.maxTokens} were requested (${n} in the messages, ${opts.maxTokens} in the completion); lower max_tokens or shorten the messages`, 'context_length_exceeded');
+      throw badRequest('max_tokens', `this model's context is ${ctx} tokens, but ${n + opts.maxTokens} were requested (${n} in the messages, ${opts.maxTokens} in the completion); lower max_tokens or shorten the messages`, 'context_length_exceeded');
     }
     return n;
   }
