@@ -3,10 +3,28 @@
  * (`{"weight_map": {tensor name: shard file}}`), as Hugging Face publishes them.
  * Shards are opened (headers only) on first use; tensors are read one at a time.
  */
-import type { FileProvider } from '../io/byte_source.js';
+import type { ByteSource, FileProvider } from '../io/byte_source.js';
 import { CheckpointError, SafetensorsFile, type TensorInfo } from './safetensors.js';
 
-export class Checkpoint {
+/**
+ * What model loaders read from: a checkpoint on disk, or a view of one (a MatFormer slice,
+ * src/model/matformer.ts).
+ */
+export interface TensorStore {
+  readonly location: string;
+  /** The file that lists the tensors (for error messages). */
+  readonly file: string;
+  has(name: string): boolean;
+  names(): string[];
+  info(name: string): Promise<TensorInfo & { file: string }>;
+  readF32(name: string, expectedShape?: readonly number[]): Promise<Float32Array>;
+  readBytes(name: string): Promise<Uint8Array>;
+  /** The byte source and absolute offset of a tensor, when it is stored contiguously as-is. */
+  sourceOf(name: string): Promise<{ info: TensorInfo; source: ByteSource }>;
+  close(): Promise<void>;
+}
+
+export class Checkpoint implements TensorStore {
   private readonly shards = new Map<string, Promise<SafetensorsFile>>();
 
   private constructor(
@@ -82,7 +100,7 @@ export class Checkpoint {
   }
 
   /** The byte source holding a tensor (for reading parts of it, e.g. single table rows). */
-  async sourceOf(name: string): Promise<{ info: TensorInfo; source: import('../io/byte_source.js').ByteSource }> {
+  async sourceOf(name: string): Promise<{ info: TensorInfo; source: ByteSource }> {
     const st = await this.fileOf(name);
     return { info: st.info(name), source: st.source };
   }

@@ -14,7 +14,8 @@
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { matchMagnitude } from './altup.js';
-import { Checkpoint } from './checkpoint.js';
+import { Checkpoint, type TensorStore } from './checkpoint.js';
+import { SlicedStore, slicedConfig, type SliceSpec } from './matformer.js';
 import { parseModelConfig, type ModelConfig, type TextConfig } from './config.js';
 import { decoderLayer } from './decoder_layer.js';
 import { KVCache } from './kv_cache.js';
@@ -60,10 +61,20 @@ export class Gemma3nTextModel {
     this.ropeFull = new RotaryEmbedding(config.headDim, config.ropeThetaFull);
   }
 
-  /** Loads config.json and the text weights of a model folder. */
-  static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string } = {}): Promise<{ model: Gemma3nTextModel; modelConfig: ModelConfig; checkpoint: Checkpoint }> {
-    const modelConfig = parseModelConfig(await folder.readText('config.json'), `${folder.location}/config.json`);
-    const checkpoint = await Checkpoint.open(folder, opts.weightsFile);
+  /**
+   * Loads config.json and the text weights of a model folder. With `slice`, a MatFormer
+   * sub-model is cut from the checkpoint on the fly (src/model/matformer.ts).
+   */
+  static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string; slice?: SliceSpec } = {}): Promise<{ model: Gemma3nTextModel; modelConfig: ModelConfig; checkpoint: TensorStore }> {
+    const where = `${folder.location}/config.json`;
+    let configText = await folder.readText('config.json');
+    let checkpoint: TensorStore = await Checkpoint.open(folder, opts.weightsFile);
+    if (opts.slice) {
+      const raw = parseModelConfig(configText, where).raw;
+      checkpoint = await SlicedStore.create(checkpoint, raw, opts.slice);
+      configText = JSON.stringify(slicedConfig(raw, opts.slice));
+    }
+    const modelConfig = parseModelConfig(configText, where);
     const weights = await loadTextWeights(checkpoint, modelConfig.text, kernels, opts);
     return { model: new Gemma3nTextModel(modelConfig.text, weights, kernels), modelConfig, checkpoint };
   }

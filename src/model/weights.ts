@@ -4,7 +4,7 @@
  * Gemma3nForConditionalGeneration checkpoint, `model.*` in a Gemma3nForCausalLM one.
  */
 import type { Kernels, LinearWeight, WeightFormat } from '../kernels/kernels.js';
-import { Checkpoint, checkShape } from './checkpoint.js';
+import { checkShape, type TensorStore } from './checkpoint.js';
 import { firstKvSharedLayer, type TextConfig } from './config.js';
 import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
 import { CheckpointError } from './safetensors.js';
@@ -68,7 +68,7 @@ export interface LoadOptions {
 }
 
 /** A table left in the checkpoint file, read row by row. */
-async function streamedTable(ckpt: Checkpoint, name: string, rows: number, cols: number, cacheRows?: number): Promise<StreamedTable> {
+async function streamedTable(ckpt: TensorStore, name: string, rows: number, cols: number, cacheRows?: number): Promise<StreamedTable> {
   const { info, source } = await ckpt.sourceOf(name);
   checkShape(source.name, info, [rows, cols]);
   if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${source.name}: tensor '${name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
@@ -76,12 +76,12 @@ async function streamedTable(ckpt: Checkpoint, name: string, rows: number, cols:
 }
 
 /** Finds the text decoder's name prefix in a checkpoint. */
-export function textPrefix(ckpt: Checkpoint): string {
+export function textPrefix(ckpt: TensorStore): string {
   for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`)) return p;
   throw new CheckpointError(`${ckpt.location}/${ckpt.file}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
 }
 
-export async function loadTextWeights(ckpt: Checkpoint, c: TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<TextWeights> {
+export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<TextWeights> {
   const prefix = textPrefix(ckpt);
   const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, L = c.numHiddenLayers, A = c.altupNumInputs;
   const nQ = c.numAttentionHeads * c.headDim, nKV = c.numKeyValueHeads * c.headDim;
