@@ -93,6 +93,8 @@ function pngHeader(bytes: Uint8Array, opts: DecodeOptions, name: string): { widt
   if (!(colorType in PNG_DEPTHS)) throw new ImageDecodeError(`${name}: unsupported PNG colour type ${colorType}`);
   if (!PNG_DEPTHS[colorType].includes(depth)) throw new ImageDecodeError(`${name}: invalid PNG bit depth ${depth} for colour type ${colorType}`);
   if (bytes[26] !== 0 || bytes[27] !== 0 || interlace > 1) throw new ImageDecodeError(`${name}: unsupported PNG compression/filter/interlace method (${bytes[26]}, ${bytes[27]}, ${interlace})`);
+  // fast-png de-interlaces whole bytes only, so sub-byte Adam7 images would come out scrambled.
+  if (interlace === 1 && depth < 8) throw new ImageDecodeError(`${name}: unsupported PNG: interlaced (Adam7) with bit depth ${depth}`);
   checkSize(width, height, opts, name);
   return { width, height, depth, colorType };
 }
@@ -111,7 +113,7 @@ export function decodePng(bytes: Uint8Array, opts: DecodeOptions = {}, name = '<
   const src = png.data;
   const out = new Uint8Array(n * 3);
   if (png.palette) {
-    // Indexed: data holds palette indices (unpacked to one per pixel by fast-png? check below).
+    // Indexed: one palette index per pixel after unpacking (rows are packed below 8 bits).
     const pal = png.palette;
     const idx = unpackSamples(src, n, width, height, depth, 1, name);
     for (let i = 0; i < n; i++) {
@@ -123,6 +125,10 @@ export function decodePng(bytes: Uint8Array, opts: DecodeOptions = {}, name = '<
   }
   if (channels !== PNG_CHANNELS[hdr.colorType]) throw new ImageDecodeError(`${name}: corrupt PNG: ${channels} channels for colour type ${hdr.colorType}`);
   const s = unpackSamples(src, n, width, height, depth, channels, name);
+  if (depth < 8) {
+    const k = 255 / ((1 << depth) - 1); // 1-bit 0/255, 2-bit 0/85/170/255, 4-bit ·17
+    for (let i = 0; i < n; i++) s[i] *= k;
+  }
   if (channels === 1 || channels === 2) {
     for (let i = 0; i < n; i++) { const g = s[i * channels]; out[3 * i] = g; out[3 * i + 1] = g; out[3 * i + 2] = g; }
   } else {
@@ -133,8 +139,8 @@ export function decodePng(bytes: Uint8Array, opts: DecodeOptions = {}, name = '<
 
 /**
  * fast-png returns 8-bit samples as Uint8Array, 16-bit as Uint16Array, and packed rows for
- * depths below 8 (each row starts on a byte boundary). Returns one 8-bit value per sample;
- * palette indices (channels 1, isIndex) stay unscaled.
+ * depths below 8 (each row starts on a byte boundary). Returns one 8-bit value per sample
+ * (16-bit: high byte; below 8 bits: the raw value, which the caller scales or looks up).
  */
 function unpackSamples(data: ArrayLike<number>, n: number, width: number, height: number, depth: number, channels: number, name: string): Uint8Array | Uint8ClampedArray {
   if (depth === 8) {
