@@ -1,12 +1,12 @@
 /** `gemma3n trace`: named intermediates to a safetensors file, optionally compared with a reference. */
 import { writeFile } from 'node:fs/promises';
-import { SafetensorsFile, writeSafetensors } from '../../model/safetensors.js';
-import { Gemma3nTextModel } from '../../model/text_model.js';
+import { traceRun } from '../../engine/trace_run.js';
+import { SafetensorsFile } from '../../model/safetensors.js';
 import { NodeFileSource, NodeFolder } from '../../node/fs_folder.js';
 import { parseIds, parseNumFlag, UsageError } from '../args.js';
 import { makeKernels, modelFlags, parse, resolveModelDir, str } from '../common.js';
 import { progressBar } from '../progress.js';
-import { compareWithGolden, traceText } from '../trace.js';
+import { compareWithGolden } from '../trace.js';
 
 export async function cmdTrace(argv: string[]): Promise<number> {
   const v = parse(argv, { ...modelFlags, ids: { type: 'string' }, out: { type: 'string' }, compare: { type: 'string' }, tolerance: { type: 'string' } });
@@ -15,11 +15,9 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   const ids = parseIds(str(v, 'ids')!);
   const tolerance = parseNumFlag(str(v, 'tolerance'), '--tolerance');
   const dir = await resolveModelDir(v);
-  const { model, checkpoint } = await Gemma3nTextModel.load(new NodeFolder(dir), await makeKernels(v), { weightsFile: str(v, 'weights'), onProgress: progressBar('loading') });
-  await checkpoint.close();
-  const tensors = await traceText(model, ids);
+  const { tensors, bytes } = await traceRun(new NodeFolder(dir), { ids, weightsFile: str(v, 'weights'), kernels: await makeKernels(v), onProgress: progressBar('loading') });
   if (v.out !== undefined) {
-    await writeFile(str(v, 'out')!, writeSafetensors(tensors));
+    await writeFile(str(v, 'out')!, bytes);
     process.stderr.write(`wrote ${tensors.length} tensors to ${str(v, 'out')}\n`);
   }
   if (v.compare === undefined) return 0;
