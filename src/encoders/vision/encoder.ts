@@ -68,19 +68,43 @@ export class MobileNetV5Encoder {
 
   /** `forward_features`: pixel map [H, W, 3] → [res, res, numFeatures]. */
   forward(pixels: FeatureMap, trace?: EncoderTrace): FeatureMap {
+    const steps = this.steps(pixels, trace);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * The same, giving the event loop a turn after every block (a 768² image takes seconds to
+   * minutes): keeps a browser page or a test runner responsive.
+   */
+  async forwardAsync(pixels: FeatureMap, trace?: EncoderTrace): Promise<FeatureMap> {
+    const steps = this.steps(pixels, trace);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  /** The forward pass as a generator that pauses after each block. */
+  private *steps(pixels: FeatureMap, trace?: EncoderTrace): Generator<void, FeatureMap> {
     if (pixels.c !== 3) throw new Error(`vision encoder: input has ${pixels.c} channels, expected 3 (RGB)`);
     const feats: FeatureMap[] = [];
-    let x = this.stem.forward(pixels);
+    let x = this.stem.forward(pixels); // conv_stem
     trace?.('stem', x);
     if (this.msfaFeatureIndices.includes(0)) feats.push(x);
     for (const [s, blocks] of this.stages.entries()) {
       for (const [j, block] of blocks.entries()) {
+        yield;
         x = block.forward(x);
         trace?.(`blocks.${s}.${j}`, x);
       }
       trace?.(`stage${s}`, x);
-      if (this.msfaFeatureIndices.includes(s + 1)) feats.push(x);
+      if (this.msfaFeatureIndices.includes(s + 1)) feats.push(x); // stage 2 and 3 for Gemma 3n
     }
+    yield;
     const out = this.msfa.forward(feats, trace && ((name, m) => trace(`msfa.${name}`, m)));
     trace?.('features', out);
     return out;

@@ -96,6 +96,12 @@ export function encodeImage(tower: VisionTower, pixelValues: Float32Array, trace
   return tower.encoder.forward(fromCHW(pixelValues, 3, size, size), trace).data;
 }
 
+/** `encodeImage` that yields to the event loop between blocks (browsers, servers). */
+export async function encodeImageAsync(tower: VisionTower, pixelValues: Float32Array, trace?: EncoderTrace): Promise<Float32Array> {
+  const size = pixelSide(pixelValues);
+  return (await tower.encoder.forwardAsync(fromCHW(pixelValues, 3, size, size), trace)).data;
+}
+
 /** Soft tokens [N, 2048] → embed_vision → [N, text hidden] (applies the √2048 scale first). */
 export function embedVision(tower: VisionTower, softTokens: Float32Array, N = VISION_SOFT_TOKENS): Float32Array {
   if (!tower.embedder) throw new Error('embedVision: the checkpoint has no model.embed_vision.* weights');

@@ -81,7 +81,7 @@ describe.runIf(process.env.VISION_FULL === '1')('vision: whole encoder at 768×7
     const enc = await MobileNetV5Encoder.load(formulaWeights(), kernels);
     const errors: string[] = [];
     let worst = 0;
-    const y = enc.forward(await pixels(), (name, x) => {
+    const y = await enc.forwardAsync(await pixels(), (name, x) => {
       const s = summaries.summaries[name];
       if (!s) return;
       const e = summaryError(toCHW(x), s);
