@@ -6,7 +6,9 @@ import type { Kernels } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
 import { ensureDefaultModel } from '../node/default_model.js';
 import { NodeFolder } from '../node/fs_folder.js';
-import { UsageError } from './args.js';
+import { parseIntFlag, UsageError } from './args.js';
+import { parseModelConfig } from '../model/config.js';
+import { sliceSpecFromFlags } from './commands/slice.js';
 import { progressBar } from './progress.js';
 
 export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
@@ -23,6 +25,11 @@ export const modelFlags = {
   model: { type: 'string' },
   weights: { type: 'string' },
   kernels: { type: 'string' },
+  'stream-ple': { type: 'boolean' },
+  'ple-cache-rows': { type: 'string' },
+  preset: { type: 'string' },
+  'layers-to-skip': { type: 'string' },
+  ffn: { type: 'string' },
 } as const;
 
 export const str = (v: Values, k: string): string | undefined => v[k] as string | undefined;
@@ -44,9 +51,14 @@ export async function makeKernels(v: Values): Promise<Kernels> {
 
 export async function loadEngine(v: Values): Promise<Gemma3n> {
   const dir = await resolveModelDir(v);
-  return Gemma3n.load(new NodeFolder(dir), {
+  const folder = new NodeFolder(dir);
+  const config = parseModelConfig(await folder.readText('config.json'), `${dir}/config.json`);
+  return Gemma3n.load(folder, {
     kernels: await makeKernels(v),
     weightsFile: str(v, 'weights'),
     onProgress: progressBar('loading'),
+    ple: v['stream-ple'] ? 'stream' : 'memory',
+    pleCacheRows: v['ple-cache-rows'] === undefined ? undefined : parseIntFlag(str(v, 'ple-cache-rows'), '--ple-cache-rows', 1, 1),
+    slice: sliceSpecFromFlags(v, () => config.text.numHiddenLayers),
   });
 }

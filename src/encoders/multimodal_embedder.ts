@@ -9,7 +9,7 @@
  * All norms are Gemma 3n RMSNorms (x · rsqrt(mean(x²)+eps) · w, not 1+w); no √hidden scale.
  */
 import type { Kernels, LinearWeight } from '../kernels/kernels.js';
-import type { Checkpoint } from '../model/checkpoint.js';
+import type { TensorStore } from '../model/checkpoint.js';
 import { rmsNorm } from '../model/ops.js';
 
 export interface EmbedderShape {
@@ -37,7 +37,7 @@ export class MultimodalEmbedder {
   get vocabSize(): number { return this.shape.vocabSize; }
   get eps(): number { return this.shape.eps; }
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, shape: EmbedderShape): Promise<MultimodalEmbedder> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, shape: EmbedderShape): Promise<MultimodalEmbedder> {
     const D = shape.hiddenSize;
     const proj = await ckpt.readF32(`${prefix}.embedding_projection.weight`, [shape.textHiddenSize, D]);
     return new MultimodalEmbedder(

@@ -10,18 +10,26 @@ import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels, WeightFormat } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
 import type { ModelConfig } from '../model/config.js';
+import type { StepExplain } from '../model/trace.js';
 import { validateSampling, type SamplingOptions } from '../model/sampling.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
-import { renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';
+import { expandMultimodalPlaceholders, renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';
+import type { ImageInput } from '../encoders/vision/index.js';
+import type { AudioFeatures } from '../encoders/audio/index.js';
+import type { TensorStore } from '../model/checkpoint.js';
+import type { SliceSpec } from '../model/matformer.js';
+import type { LoadOptions } from '../model/weights.js';
+import { Towers, type MediaInput } from './towers.js';
 import { loadFolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
 import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
 
-export interface EngineLoadOptions {
+export interface EngineLoadOptions extends LoadOptions {
   kernels?: Kernels;
   format?: WeightFormat;
   weightsFile?: string;
-  onProgress?: (done: number, total: number) => void;
+  /** Cut a MatFormer sub-model on the fly (src/model/matformer.ts). */
+  slice?: SliceSpec;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -34,6 +42,8 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** Called with each piece of text as it becomes complete. */
   onText?: (text: string) => void;
+  /** The explain trace: what the model did to produce each token (see formatExplain). */
+  onExplain?: (explain: StepExplain, token: number) => void;
 }
 
 export interface GenerationResult {
@@ -43,7 +53,7 @@ export interface GenerationResult {
 }
 
 /** A prompt: raw text (BOS is added), chat messages (rendered by the chat template), or raw ids. */
-export type PromptInput = string | readonly ChatMessage[] | { ids: readonly number[] };
+export type PromptInput = string | readonly ChatMessage[] | { ids: readonly number[]; media?: readonly MediaInput[] };
 
 const memoryMb = (): number | null => {
   const p = (globalThis as { process?: { memoryUsage?: () => { rss: number } } }).process;
@@ -58,22 +68,77 @@ export class Gemma3n {
     readonly tokenizer: GemmaTokenizer | null,
     readonly config: ModelConfig,
     private readonly tokenizerConfig: object | undefined,
+    /** The audio/vision towers (null for a text-only checkpoint). */
+    readonly towers: Towers | null,
+    /** The open checkpoint, while towers or a streamed PLE table still read from it. */
+    private store: TensorStore | null,
   ) {}
 
-  /** Loads config, weights and tokenizer (tokenizer.json, else tokenizer.model) from a folder. */
+  /**
+   * Loads config, text weights, tokenizer (tokenizer.json, else tokenizer.model) and, for a
+   * full Gemma 3n checkpoint, the multimodal embedders; the towers load on first use.
+   */
   static async load(folder: FileProvider, opts: EngineLoadOptions = {}): Promise<Gemma3n> {
     const kernels = opts.kernels ?? new TsKernels();
     const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
-    await checkpoint.close();
+    const towers = modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels) : null;
+    if (towers) model.hardEmbedders = [towers.visionEmbedder, towers.audioEmbedder].filter((e) => e !== null);
+    const keepOpen = opts.ple === 'stream' || (towers !== null && (towers.hasAudio || towers.hasVision));
+    if (!keepOpen) await checkpoint.close();
     const { tokenizer, tokenizerConfig, chatTemplate } = await loadFolderTokenizer(folder);
-    const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig);
+    const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig, towers, keepOpen ? checkpoint : null);
     engine.chatTemplate = chatTemplate;
     return engine;
+  }
+
+  /** Whether image / audio parts can be given in messages. */
+  get supportsImages(): boolean { return this.towers?.hasVision ?? false; }
+  get supportsAudio(): boolean { return this.towers?.hasAudio ?? false; }
+
+  /** Frees the audio and vision towers (they reload when a request needs them). */
+  releaseTowers(): void {
+    this.towers?.release();
+  }
+
+  /** Closes the checkpoint files; the engine must not be used afterwards. */
+  async dispose(): Promise<void> {
+    this.towers?.release();
+    await this.store?.close();
+    this.store = null;
   }
 
   private requireTokenizer(): GemmaTokenizer {
     if (!this.tokenizer) throw new Error('this model folder has no tokenizer.json or tokenizer.model: give token ids instead of text');
     return this.tokenizer;
+  }
+
+  /** Image and audio parts of chat messages, in prompt order. */
+  private mediaOf(input: PromptInput): MediaInput[] {
+    if (typeof input === 'object' && !Array.isArray(input) && 'ids' in input) {
+      const media = [...((input as { media?: readonly MediaInput[] }).media ?? [])];
+      if (media.some((m) => m.kind === 'image') && !this.supportsImages) throw new Error('this model has no vision tower: images cannot be used');
+      if (media.some((m) => m.kind === 'audio') && !this.supportsAudio) throw new Error('this model has no audio tower: audio cannot be used');
+      return media;
+    }
+    if (!Array.isArray(input)) return [];
+    const media: MediaInput[] = [];
+    for (const m of input as ChatMessage[]) {
+      if (typeof m.content === 'string') continue;
+      for (const part of m.content) {
+        if (part.type === 'image') {
+          if (!this.supportsImages) throw new Error('this model has no vision tower: image parts cannot be used');
+          const p = part as { image?: ImageInput; pixelValues?: Float32Array };
+          if (!p.image && !p.pixelValues) throw new Error('an image part needs `image` (PNG/JPEG bytes or RGB pixels) or `pixelValues`');
+          media.push({ kind: 'image', image: p.image, pixelValues: p.pixelValues });
+        } else if (part.type === 'audio') {
+          if (!this.supportsAudio) throw new Error('this model has no audio tower: audio parts cannot be used');
+          const p = part as { audio?: Uint8Array | Float32Array; features?: AudioFeatures };
+          if (!p.audio && !p.features) throw new Error('an audio part needs `audio` (WAV bytes or 16 kHz mono samples) or `features`');
+          media.push({ kind: 'audio', audio: p.audio, features: p.features });
+        }
+      }
+    }
+    return media;
   }
 
   /** Turns a prompt into ids (chat messages through the chat template). */
@@ -85,7 +150,9 @@ export class Gemma3n {
     }
     if (Array.isArray(input)) {
       const text = renderChat(input as ChatMessage[], { template: this.chatTemplate, tokenizerConfig: this.tokenizerConfig });
-      return this.requireTokenizer().encode(text, { parseSpecial: true });
+      // Each image/audio placeholder becomes begin marker + N soft-token ids + end marker.
+      const expanded = this.towers ? expandMultimodalPlaceholders(text, { imageTokens: this.towers.imageTokens, audioTokens: this.towers.audioTokens }) : text;
+      return this.requireTokenizer().encode(expanded, { parseSpecial: true });
     }
     const ids = (input as { ids: readonly number[] }).ids;
     if (!Array.isArray(ids) || ids.length === 0) throw new RangeError('the prompt is empty');
@@ -103,7 +170,9 @@ export class Gemma3n {
   /** Streams generated text. The return value of the iterator is the full result. */
   async *stream(input: PromptInput, opts: GenerateOptions = {}, session?: CacheSession): AsyncGenerator<string, GenerationResult> {
     validateSampling(opts);
+    const media = this.mediaOf(input);
     const ids = this.encodePrompt(input);
+    const inputsEmbeds = media.length > 0 ? await this.towers!.mergedEmbeddings(this.model, ids, media) : undefined;
     const rawIds = !Array.isArray(input) && typeof input !== 'string';
     const stopTokens = [...(rawIds ? [] : this.defaultStopTokens()), ...(opts.stopTokens ?? [])];
     const metrics: Partial<GenerationMetrics> = {};
@@ -117,7 +186,7 @@ export class Gemma3n {
       text += piece;
       opts.onText?.(piece);
     };
-    const gen = generateTokens(this.model, ids, { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session }, metrics);
+    const gen = generateTokens(this.model, ids, { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session, inputsEmbeds }, metrics);
     for (;;) {
       const r = await gen.next();
       if (r.done) break;

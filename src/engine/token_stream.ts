@@ -6,6 +6,7 @@
 import type { KVCache } from '../model/kv_cache.js';
 import { Sampler, type SamplingOptions } from '../model/sampling.js';
 import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { StepExplain } from '../model/trace.js';
 
 export interface TokenStreamOptions extends SamplingOptions {
   maxTokens: number;
@@ -14,6 +15,8 @@ export interface TokenStreamOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** Keeps the KV cache between calls: a chat turn only runs the tokens that are new. */
   session?: CacheSession;
+  /** Called after each forward step with what the model did (the explain trace) and the token it chose. */
+  onExplain?: (explain: StepExplain, token: number) => void;
   /** Replaces the prompt's scaled embeddings (multimodal prompts). */
   inputsEmbeds?: Float32Array;
 }
@@ -86,9 +89,11 @@ export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayL
   let tFirst = t0;
   for (let step = 0; step < opts.maxTokens; step++) {
     if (opts.signal?.aborted) { metrics.stopReason = 'aborted'; break; }
-    const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds });
+    const explain: StepExplain | undefined = opts.onExplain ? {} : undefined;
+    const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds, explain });
     embeds = undefined;
     const next = sampler.sample(logits, history);
+    if (explain) opts.onExplain!(explain, next);
     if (step === 0) {
       tFirst = now();
       metrics.prefillMs = tFirst - t0;

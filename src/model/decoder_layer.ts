@@ -58,12 +58,26 @@ export function decoderLayer(
   const ffIn = rmsNorm(attnLaurel, w.pre_feedforward_layernorm, T, H, eps, new Float32Array(TH));
   const ffOut = new Float32Array(TH);
   const sparsity = c.activationSparsityPattern[layer];
-  mlp(kernels, w.mlp, sparsity, ffIn, T, I, ffOut, explain ? (f) => explain.ffnActiveFraction.set(layer, f) : undefined);
+  let activeFraction = 1;
+  mlp(kernels, w.mlp, sparsity, ffIn, T, I, ffOut, explain ? (f) => { activeFraction = f; } : undefined);
   rmsNorm(ffOut, w.post_feedforward_layernorm, T, H, eps);
   for (let i = 0; i < TH; i++) ffOut[i] += attnLaurel[i];
   trace?.(`${name}.block_output`, ffOut, [1, T, H]);
 
   const corrected = altupCorrect(w.altup, pred, ffOut, T, c);
+  if (explain) {
+    const kv = cache.layers[cache.source[layer]]!;
+    const window = c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : Infinity;
+    explain.layers ??= [];
+    explain.layers.push({
+      index: layer,
+      type: c.layerTypes[layer] === 'sliding_attention' ? 'sliding' : 'full',
+      kvSource: cache.source[layer],
+      keysAttended: Math.min(window, kv.startPos + kv.length),
+      ffnWidth: I,
+      ffnActiveFraction: activeFraction,
+    });
+  }
 
   // Per-layer embedding gate: the corrected active stream, scaled, gates this layer's PLE slice.
   const g = new Float32Array(TH);

@@ -21,7 +21,8 @@ export interface TableStats {
 
 export class StreamedTable implements EmbeddingTable {
   private readonly cache = new Map<number, Float32Array>();
-  private readonly rowBytes: number;
+  /** Bytes of one stored row. */
+  readonly rowBytes: number;
   readonly stats: TableStats = { lookups: 0, hits: 0, misses: 0, bytesRead: 0, lastFetched: [] };
 
   constructor(

@@ -20,7 +20,8 @@ import { parseModelConfig, type ModelConfig, type TextConfig } from './config.js
 import { decoderLayer } from './decoder_layer.js';
 import { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
-import { perLayerInputs } from './per_layer_inputs.js';
+import { perLayerIds, perLayerInputs } from './per_layer_inputs.js';
+import { StreamedTable } from './streamed_table.js';
 import { RotaryEmbedding } from './rope.js';
 import type { StepExplain, Tracer } from './trace.js';
 import { loadTextWeights, type LoadOptions, type TextWeights } from './weights.js';
@@ -119,6 +120,17 @@ export class Gemma3nTextModel {
     if (e.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${e.length} values, expected ${T}x${H}`);
     trace?.('inputs_embeds', e, [1, T, H]);
     const ple = await perLayerInputs(k, w, c, ids, e, T); // [T, L, P]
+    const ex = opts.explain;
+    if (ex) {
+      ex.position = cache.position;
+      ex.tokens = T;
+      ex.layers = [];
+      ex.pleRowsLookedUp = Array.from(perLayerIds(ids, c));
+      const table = w.embed_tokens_per_layer;
+      ex.pleRowsFetched = table instanceof StreamedTable ? [...table.stats.lastFetched] : null;
+      ex.pleBytesFetched = table instanceof StreamedTable ? table.stats.lastFetched.length * table.rowBytes : 0;
+      ex.kvSharedLayers = cache.source.map((src, l) => ({ layer: l, source: src })).filter((x) => x.layer !== x.source);
+    }
     trace?.('per_layer_inputs', ple, [1, T, L, P]);
 
     // AltUp streams: stream 0 is e, the others are learned projections of e at e's magnitude.
@@ -140,6 +152,7 @@ export class Gemma3nTextModel {
     }
     cache.position += T;
     cache.evictSliding();
+    if (ex) ex.kvCacheBytes = cache.bytes;
 
     // Un-embed the extra streams back to stream 0's space and average them.
     const s0 = streams.subarray(0, TH);

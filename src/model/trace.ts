@@ -5,8 +5,32 @@
  */
 export type Tracer = (name: string, data: Float32Array, shape: number[]) => void;
 
-/** Per-token facts about one forward step, collected for the explain trace. */
+/** What one layer did in a forward step (the explain trace). */
+export interface LayerExplain {
+  index: number;
+  type: 'sliding' | 'full';
+  /** The layer whose K/V this layer attended over (itself unless KV-shared). */
+  kvSource: number;
+  /** Keys visible to the last query of the step. */
+  keysAttended: number;
+  ffnWidth: number;
+  /** Fraction of FFN gate activations left nonzero by gaussian top-k (1 where not sparsified). */
+  ffnActiveFraction: number;
+}
+
+/**
+ * Per-forward-step facts for learners: which layers ran and how, which per-layer-embedding
+ * rows were fetched, and how big the KV cache is. Pass an empty object; forward() fills it.
+ */
 export interface StepExplain {
-  /** Fraction of nonzero gate activations per sparsified layer (layer -> fraction). */
-  ffnActiveFraction: Map<number, number>;
+  position?: number;
+  tokens?: number;
+  layers?: LayerExplain[];
+  /** Token ids whose PLE rows were looked up, and those read from storage (not cached). */
+  pleRowsLookedUp?: number[];
+  pleRowsFetched?: number[] | null;
+  pleBytesFetched?: number;
+  kvCacheBytes?: number;
+  /** Layers that own a KV cache entry, and shared layers with their source. */
+  kvSharedLayers?: { layer: number; source: number }[];
 }

@@ -12,7 +12,7 @@
  * sites and is part of the math. Every RMSNorm here uses its weight as is (not 1 + w).
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../model/checkpoint.js';
 import { rmsNorm } from '../../model/ops.js';
 import { AudioAttention } from './attention.js';
 import type { AudioConfig } from './config.js';
@@ -34,7 +34,7 @@ export class ConformerFeedForward {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerFeedForward> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerFeedForward> {
     const D = cfg.hiddenSize;
     return new ConformerFeedForward(
       await loadVector(ckpt, `${prefix}.pre_layer_norm.weight`, D),
@@ -77,7 +77,7 @@ export class ConformerAttention {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerAttention> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerAttention> {
     const D = cfg.hiddenSize;
     return new ConformerAttention(
       await loadVector(ckpt, `${prefix}.pre_attn_norm.weight`, D),
@@ -122,7 +122,7 @@ export class ConformerLightConv1d {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerLightConv1d> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerLightConv1d> {
     const D = cfg.hiddenSize, K = cfg.confConvKernelSize;
     return new ConformerLightConv1d(
       await loadVector(ckpt, `${prefix}.pre_layer_norm.weight`, D),
@@ -181,7 +181,7 @@ export class ConformerBlock {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerBlock> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerBlock> {
     return new ConformerBlock(
       await ConformerFeedForward.load(ckpt, kernels, `${prefix}.ffw_layer_start`, cfg),
       await ConformerAttention.load(ckpt, kernels, `${prefix}.attention`, cfg),

@@ -13,7 +13,7 @@
 import type { FileProvider } from '../../io/byte_source.js';
 import type { Kernels } from '../../kernels/kernels.js';
 import { TsKernels } from '../../kernels/ts_kernels.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../model/checkpoint.js';
 import { FeatureExtractor, type AudioFeatures } from './feature_extractor.js';
 import { decodeAudioFile } from './load.js';
 import { AudioModel } from './model.js';
@@ -30,7 +30,7 @@ export { Resampler, resample } from './resample.js';
 export { decodeAudioFile, fromAudioBuffer, AUDIO_SAMPLE_RATE, type AudioBufferLike } from './load.js';
 
 /** Loads `model.audio_tower.*` and `model.embed_audio.*` given the parsed full gemma3n config.json. */
-export function loadAudioEncoder(checkpoint: Checkpoint, fullConfig: unknown, kernels: Kernels = new TsKernels()): Promise<AudioModel> {
+export function loadAudioEncoder(checkpoint: TensorStore, fullConfig: unknown, kernels: Kernels = new TsKernels()): Promise<AudioModel> {
   return AudioModel.load(checkpoint, fullConfig, kernels);
 }
 

@@ -5,7 +5,7 @@
  */
 import type { FileProvider } from '../../io/byte_source.js';
 import type { Kernels } from '../../kernels/kernels.js';
-import { Checkpoint } from '../../model/checkpoint.js';
+import { Checkpoint, type TensorStore } from '../../model/checkpoint.js';
 import { CheckpointError } from '../../model/safetensors.js';
 import { parseAudioConfig, type AudioModelConfig } from './config.js';
 import { AudioEmbedder } from './embedder.js';
@@ -19,7 +19,7 @@ export class AudioModel {
   constructor(readonly config: AudioModelConfig, readonly encoder: AudioEncoder, readonly embedder: MultimodalEmbedder) {}
 
   /** Loads the audio tower and embedder of a checkpoint given its full gemma3n config object. */
-  static async load(ckpt: Checkpoint, fullConfig: unknown, kernels: Kernels): Promise<AudioModel> {
+  static async load(ckpt: TensorStore, fullConfig: unknown, kernels: Kernels): Promise<AudioModel> {
     const config = parseAudioConfig(fullConfig, `${ckpt.location}/config.json`);
     if (config.audio.inputFeatSize !== new FeatureExtractor().opts.featureSize) {
       throw new CheckpointError(`${ckpt.location}/config.json: audio_config.input_feat_size ${config.audio.inputFeatSize} differs from the 128 mel bins of the feature extractor`);

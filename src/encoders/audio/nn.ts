@@ -4,13 +4,13 @@
  * uses (clamp, SiLU, sigmoid). Activations are float32 row-major [T, dim].
  */
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../model/checkpoint.js';
 
 /** An `nn.Linear(in, out, bias=False)`: y = x·Wᵀ, W stored [out, in] as in PyTorch. */
 export class Linear {
   constructor(private readonly kernels: Kernels, readonly weight: LinearWeight) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, name: string, outDim: number, inDim: number): Promise<Linear> {
+  static async load(ckpt: TensorStore, kernels: Kernels, name: string, outDim: number, inDim: number): Promise<Linear> {
     const w = await ckpt.readF32(name, [outDim, inDim]);
     return new Linear(kernels, kernels.createLinear(w, outDim, inDim));
   }
@@ -30,7 +30,7 @@ export class Linear {
 }
 
 /** Reads a 1-D parameter (norm weight, per_dim_scale) checking its length. */
-export function loadVector(ckpt: Checkpoint, name: string, dim: number): Promise<Float32Array> {
+export function loadVector(ckpt: TensorStore, name: string, dim: number): Promise<Float32Array> {
   return ckpt.readF32(name, [dim]);
 }
 

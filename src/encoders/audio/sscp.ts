@@ -8,7 +8,7 @@
  * and the flatten), so each conv is an im2col followed by one `kernels.linear`.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { Checkpoint } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../model/checkpoint.js';
 import type { AudioConfig } from './config.js';
 import { Linear, loadVector } from './nn.js';
 
@@ -30,7 +30,7 @@ export class SSCPConvBlock {
     readonly eps: number,
   ) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, cfg: AudioConfig, idx: number, inFreq: number): Promise<SSCPConvBlock> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig, idx: number, inFreq: number): Promise<SSCPConvBlock> {
     const cin = idx === 0 ? 1 : cfg.sscpConvChannelSize[idx - 1];
     const cout = cfg.sscpConvChannelSize[idx];
     const [kh, kw] = cfg.sscpConvKernelSize[idx];
@@ -110,7 +110,7 @@ export function cumulativeGroupNorm(x: Float32Array, T: number, G: number, C: nu
 export class SubSampleConvProjection {
   private constructor(readonly conv0: SSCPConvBlock, readonly conv1: SSCPConvBlock, readonly inputProj: Linear, readonly inFeat: number) {}
 
-  static async load(ckpt: Checkpoint, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<SubSampleConvProjection> {
+  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<SubSampleConvProjection> {
     const conv0 = await SSCPConvBlock.load(ckpt, kernels, `${prefix}.conv_0`, cfg, 0, cfg.inputFeatSize);
     const conv1 = await SSCPConvBlock.load(ckpt, kernels, `${prefix}.conv_1`, cfg, 1, conv0.outFreq);
     const inputProj = await Linear.load(ckpt, kernels, `${prefix}.input_proj_linear.weight`, cfg.hiddenSize, conv1.outFreq * conv1.outChannels);
