@@ -14,7 +14,7 @@ import { chooseKernels, type KernelChoice } from './browser_kernels.js';
 import { HttpFolder } from './folders.js';
 
 async function post(url: string, bytes: Uint8Array): Promise<void> {
-  const r = await fetch(url, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const r = await fetch(url, { method: 'POST', body: bytes as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/octet-stream' } });
   if (!r.ok) throw new Error(`POST ${url}: HTTP ${r.status}`);
 }
 
