@@ -9,13 +9,14 @@
 import type { Gemma3nTextModel } from '../model/text_model.js';
 import { numel, type SafetensorsFile, type TensorToWrite } from '../model/safetensors.js';
 
-export async function traceText(model: Gemma3nTextModel, ids: number[]): Promise<TensorToWrite[]> {
+export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEmbeds?: Float32Array): Promise<TensorToWrite[]> {
   const c = model.config;
   const T = ids.length, L = c.numHiddenLayers, A = c.altupNumInputs, H = c.hiddenSize;
   const got = new Map<string, { data: Float32Array; shape: number[] }>();
   const hidden = new Float32Array((L + 1) * A * T * H);
   await model.forward(ids, model.newCache(), {
     logits: 'all',
+    inputsEmbeds,
     trace: (name, data, shape) => {
       const m = /^hidden_states\.(\d+)$/.exec(name);
       if (m) hidden.set(data, Number(m[1]) * A * T * H);

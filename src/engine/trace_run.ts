@@ -11,6 +11,11 @@ import { TsKernels } from '../kernels/ts_kernels.js';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
 import { traceText } from '../cli/trace.js';
+import { Checkpoint } from '../model/checkpoint.js';
+import { parseModelConfig } from '../model/config.js';
+import { traceAudioFiles } from '../encoders/audio/index.js';
+import { GEMMA3N_VISION, MobileNetV5Encoder, prefixed, traceVision, VISION_TOWER_PREFIX } from '../encoders/vision/index.js';
+import { Towers, type MediaInput } from './towers.js';
 
 export interface TraceRunOptions {
   /** Token ids to run (no BOS is added). */
@@ -20,14 +25,58 @@ export interface TraceRunOptions {
   /** Default: TsKernels (the float32 reference, the same bits in every runtime). */
   kernels?: Kernels;
   onProgress?: (done: number, total: number) => void;
+  /** Images / audio whose soft tokens replace the placeholder ids in `ids` (full gemma3n folders). */
+  media?: MediaInput[];
 }
 
-/** Loads the model, traces it on the ids and returns the tensors (for --compare) and file bytes. */
+/**
+ * Loads the model, traces it on the ids and returns the tensors (for --compare) and file bytes.
+ * With media, `inputs_embeds` is the merged embedding (text, hard and soft tokens).
+ */
 export async function traceRun(folder: FileProvider, opts: TraceRunOptions): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
-  const { model, checkpoint } = await Gemma3nTextModel.load(folder, opts.kernels ?? new TsKernels(), { weightsFile: opts.weightsFile, onProgress: opts.onProgress });
-  await checkpoint.close();
-  const tensors = await traceText(model, opts.ids);
+  const kernels = opts.kernels ?? new TsKernels();
+  const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, { weightsFile: opts.weightsFile, onProgress: opts.onProgress });
+  try {
+    let merged: Float32Array | undefined;
+    if (modelConfig.modelType === 'gemma3n') {
+      const towers = await Towers.load(checkpoint, modelConfig, kernels);
+      model.hardEmbedders = [towers.visionEmbedder, towers.audioEmbedder].filter((e) => e !== null);
+      if (opts.media?.length) merged = await towers.mergedEmbeddings(model, opts.ids, opts.media);
+    } else if (opts.media?.length) {
+      throw new Error(`${folder.location}: images/audio need a full gemma3n config (model_type gemma3n), this is ${modelConfig.modelType}`);
+    }
+    const tensors = await traceText(model, opts.ids, merged);
+    return { tensors, bytes: writeSafetensors(tensors) };
+  } finally {
+    await checkpoint.close();
+  }
+}
+
+/** The audio face: clips (WAV bytes) batched as the feature extractor does → audio.* tensors. */
+export async function traceAudioRun(folder: FileProvider, files: { name: string; bytes: Uint8Array }[], kernels: Kernels = new TsKernels()): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
+  const traced = await traceAudioFiles(folder, files, kernels);
+  const tensors = [...traced].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }) as TensorToWrite);
   return { tensors, bytes: writeSafetensors(tensors) };
+}
+
+/**
+ * The vision face: one image (file bytes) or preprocessed pixel_values [1,3,768,768] →
+ * vision.pixel_values, vision.soft_tokens [1,256,2048] and, with embed_vision weights,
+ * vision.embed_soft. The text part of the config is not loaded.
+ */
+export async function traceVisionRun(folder: FileProvider, input: { image: Uint8Array } | { pixelValues: Float32Array }, kernels: Kernels = new TsKernels()): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
+  const config = parseModelConfig(await folder.readText('config.json'), `${folder.location}/config.json`);
+  if (!config.visionConfig) throw new Error(`${folder.location}/config.json: no vision_config (not a full gemma3n checkpoint)`);
+  const store = await Checkpoint.open(folder);
+  try {
+    const towers = await Towers.load(store, config, kernels);
+    const encoder = await MobileNetV5Encoder.load(prefixed(store, VISION_TOWER_PREFIX), kernels, GEMMA3N_VISION);
+    const traced = traceVision('image' in input ? { imageBytes: input.image } : input, { encoder, embedder: towers.visionEmbedder });
+    const tensors = [...traced].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }) as TensorToWrite);
+    return { tensors, bytes: writeSafetensors(tensors) };
+  } finally {
+    await store.close();
+  }
 }
 
 /** The subset of trace flags every runtime understands: --model DIR --ids a,b,c --out FILE [--weights F]. */

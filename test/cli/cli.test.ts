@@ -116,3 +116,39 @@ describe('gemma3n CLI', () => {
     expect(d.stderr).toMatch(/unknown command 'frobnicate'/);
   });
 });
+
+describe('gemma3n trace, audio and vision faces', () => {
+  it('trace --audio writes the batched features, masks, encoder output and embedder output', async () => {
+    const { encodeWav } = await import('../../src/encoders/audio/index.js');
+    const features = await openSafetensors(join(GOLDEN, 'audio', 'features', 'features.safetensors'));
+    const dir = mkdtempSync(join(tmpdir(), 'g3n-audio-'));
+    const wavs: string[] = [];
+    for (const n of ['chirp_1p0s', 'twotone_2p37s']) {
+      const p = join(dir, `${n}.wav`);
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(p, encodeWav([await features.readF32(`${n}.waveform`)], 16000, 'float32'));
+      wavs.push(p);
+    }
+    const out = join(dir, 'audio.safetensors');
+    const r = await cli(['trace', '--model', join(GOLDEN, 'audio', 'encoder-tiny'), '--audio', wavs[0], '--audio', wavs[1], '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const t = await openSafetensors(out);
+    expect(t.info('audio.input_features').shape).toEqual([2, 235, 128]); // padded to the longest clip
+    expect(t.info('audio.last_hidden_state').shape).toEqual([2, 15, 32]);
+    expect(t.info('audio.embed_soft').shape).toEqual([2, 15, 24]);
+    // The second clip is the longest: its features equal the golden ones (README tolerance 2e-3).
+    const f = await t.readF32('audio.input_features');
+    expect(maxAbsDiff(f.subarray(235 * 128), await features.readF32('twotone_2p37s.input_features'))).toBeLessThan(2e-3);
+    // Masks as the reference batches them (golden `batch.*` holds chirp, twotone, int16range).
+    const mask = await t.readF32('audio.input_features_mask');
+    const goldenMask = await features.readF32('batch.input_features_mask');
+    expect(Array.from(mask)).toEqual(Array.from(goldenMask.subarray(0, 2 * 235)));
+    expect(maxAbsDiff(f, (await features.readF32('batch.input_features')).subarray(0, 2 * 235 * 128))).toBeLessThan(2e-3);
+  });
+
+  it('trace without ids or media explains what to give', async () => {
+    const r = await cli(['trace', '--model', join(GOLDEN, 'text-tiny-a'), '--out', '/tmp/x.safetensors']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/give --ids \(text\), --audio FILE/);
+  });
+});

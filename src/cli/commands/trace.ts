@@ -1,7 +1,8 @@
 /** `gemma3n trace`: named intermediates to a safetensors file, optionally compared with a reference. */
-import { writeFile } from 'node:fs/promises';
-import { traceRun } from '../../engine/trace_run.js';
-import { SafetensorsFile } from '../../model/safetensors.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { traceAudioRun, traceRun, traceVisionRun } from '../../engine/trace_run.js';
+import { SafetensorsFile, type TensorToWrite } from '../../model/safetensors.js';
+import { mediaFlags, readMedia } from '../media.js';
 import { NodeFileSource, NodeFolder } from '../../node/fs_folder.js';
 import { parseIds, parseNumFlag, UsageError } from '../args.js';
 import { makeKernels, modelFlags, parse, resolveModelDir, str } from '../common.js';
@@ -9,13 +10,29 @@ import { progressBar } from '../progress.js';
 import { compareWithGolden } from '../trace.js';
 
 export async function cmdTrace(argv: string[]): Promise<number> {
-  const v = parse(argv, { ...modelFlags, ids: { type: 'string' }, out: { type: 'string' }, compare: { type: 'string' }, tolerance: { type: 'string' } });
-  if (v.ids === undefined) throw new UsageError('trace: --ids is required');
+  const v = parse(argv, { ...modelFlags, ...mediaFlags, ids: { type: 'string' }, out: { type: 'string' }, compare: { type: 'string' }, tolerance: { type: 'string' } });
   if (v.out === undefined && v.compare === undefined) throw new UsageError('trace: give --out FILE.safetensors and/or --compare GOLDEN.safetensors');
-  const ids = parseIds(str(v, 'ids')!);
   const tolerance = parseNumFlag(str(v, 'tolerance'), '--tolerance');
   const dir = await resolveModelDir(v);
-  const { tensors, bytes } = await traceRun(new NodeFolder(dir), { ids, weightsFile: str(v, 'weights'), kernels: await makeKernels(v), onProgress: progressBar('loading') });
+  const folder = new NodeFolder(dir);
+  const kernels = await makeKernels(v);
+  const media = await readMedia(v);
+  let result: { tensors: TensorToWrite[]; bytes: Uint8Array };
+  if (v.ids !== undefined) {
+    // The text face (with any images/audio merged into the prompt at their placeholder ids).
+    result = await traceRun(folder, { ids: parseIds(str(v, 'ids')!), weightsFile: str(v, 'weights'), kernels, onProgress: progressBar('loading'), media });
+  } else if (v.audio !== undefined) {
+    // The audio face: clips batched as the feature extractor does.
+    if (v.image !== undefined || v['pixel-values'] !== undefined) throw new UsageError('trace: without --ids, give either --audio or an image, not both');
+    const files = await Promise.all((v.audio as string[]).map(async (p) => ({ name: p, bytes: new Uint8Array(await readFile(p)) })));
+    result = await traceAudioRun(folder, files, kernels);
+  } else if (media.length === 1 && media[0].kind === 'image') {
+    const m = media[0];
+    result = await traceVisionRun(folder, m.pixelValues ? { pixelValues: m.pixelValues } : { image: m.image as Uint8Array }, kernels);
+  } else {
+    throw new UsageError('trace: give --ids (text), --audio FILE... (audio encoder), or one --image / --pixel-values FILE (vision tower)');
+  }
+  const { tensors, bytes } = result;
   if (v.out !== undefined) {
     await writeFile(str(v, 'out')!, bytes);
     process.stderr.write(`wrote ${tensors.length} tensors to ${str(v, 'out')}\n`);
