@@ -14,6 +14,7 @@
  * `maxPixels` from the header before any pixel buffer is allocated, so a forged 100000×100000
  * header costs nothing.
  */
+import { Unzlib } from 'fflate';
 import { decode as decodePngLib } from 'fast-png';
 import jpeg from 'jpeg-js';
 
@@ -79,10 +80,9 @@ const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
 /**
  * Reads and validates IHDR before the library allocates anything: signature, IHDR first with
- * length 13, legal colour type / depth, size within limits. Also bounds the compressed data a
- * file may carry (a zlib stream expands at most ~1032×, so the input size bounds the output).
+ * length 13, legal colour type / depth, size within limits.
  */
-function pngHeader(bytes: Uint8Array, opts: DecodeOptions, name: string): { width: number; height: number; depth: number; colorType: number } {
+function pngHeader(bytes: Uint8Array, opts: DecodeOptions, name: string): { width: number; height: number; depth: number; colorType: number; interlaced: boolean } {
   if (bytes.length < 8 + 8 + 13 + 4) throw new ImageDecodeError(`${name}: truncated PNG (${bytes.length} bytes)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = dv.getUint32(8);
@@ -96,11 +96,51 @@ function pngHeader(bytes: Uint8Array, opts: DecodeOptions, name: string): { widt
   // fast-png de-interlaces whole bytes only, so sub-byte Adam7 images would come out scrambled.
   if (interlace === 1 && depth < 8) throw new ImageDecodeError(`${name}: unsupported PNG: interlaced (Adam7) with bit depth ${depth}`);
   checkSize(width, height, opts, name);
-  return { width, height, depth, colorType };
+  return { width, height, depth, colorType, interlaced: interlace === 1 };
+}
+
+/** Filtered-scanline bytes an image of this header needs (the inflated IDAT size). */
+function pngRawSize(width: number, height: number, channels: number, depth: number, interlaced: boolean): number {
+  const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * channels * depth) / 8)) : 0);
+  if (!interlaced) return rows(width, height);
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+  return passes.reduce((sum, [x, y, dx, dy]) => sum + rows(Math.ceil((width - x) / dx), Math.ceil((height - y) / dy)), 0);
+}
+
+/**
+ * Inflates the IDAT stream once, discarding the output, and stops as soon as it exceeds what the
+ * header allows: a deflate "bomb" (up to ~1032× expansion) is refused before fast-png would
+ * allocate for it. Input is fed in 16 KB slices so no single step can produce more than ~16 MB.
+ */
+function checkPngDataSize(bytes: Uint8Array, limit: number, name: string): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let total = 0;
+  const z = new Unzlib((chunk) => {
+    total += chunk.length;
+    if (total > limit) throw new ImageDecodeError(`${name}: corrupt PNG: image data inflates past the ${limit} bytes its header allows`);
+  });
+  for (let p = 8; p + 8 <= bytes.length;) {
+    const len = dv.getUint32(p);
+    const type = String.fromCharCode(bytes[p + 4], bytes[p + 5], bytes[p + 6], bytes[p + 7]);
+    const end = Math.min(bytes.length, p + 8 + len);
+    if (type === 'IDAT') {
+      for (let q = p + 8; q < end; q += 16384) {
+        try {
+          z.push(bytes.subarray(q, Math.min(end, q + 16384)));
+        } catch (e) {
+          if (e instanceof ImageDecodeError) throw e;
+          return; // a broken stream: let the decoder report it
+        }
+      }
+    }
+    if (type === 'IEND') break;
+    p = p + 12 + len;
+  }
 }
 
 export function decodePng(bytes: Uint8Array, opts: DecodeOptions = {}, name = '<png>'): RgbImage {
   const hdr = pngHeader(bytes, opts, name);
+  checkPngDataSize(bytes, pngRawSize(hdr.width, hdr.height, PNG_CHANNELS[hdr.colorType], hdr.depth, hdr.interlaced) + 65536, name);
   let png: ReturnType<typeof decodePngLib>;
   try {
     png = decodePngLib(bytes, { checkCrc: false });

@@ -2,7 +2,8 @@
  * The whole mobilenetv5_300m_enc at 768×768 with the golden README's formula weights, against
  * full/features.safetensors (atol 5e-5, README) and the per-block summaries.
  *
- * ~435 G multiply-adds: minutes in plain TypeScript, so it runs only with VISION_FULL=1.
+ * ~435 G multiply-adds: minutes in plain TypeScript, so it runs only with VISION_FULL=1
+ * (VISION_KERNELS=wasm to run it on the WASM kernels).
  * The default suite runs the stem at full size against the summaries, and the MSFA at full size
  * from the golden stage-2/3 maps (msfa_inputs.safetensors) against the golden features.
  */
@@ -78,7 +79,9 @@ describe('vision: full-size pieces (default suite)', () => {
 
 describe.runIf(process.env.VISION_FULL === '1')('vision: whole encoder at 768×768 (VISION_FULL=1)', () => {
   it('features and every traced intermediate match the golden', async () => {
-    const enc = await MobileNetV5Encoder.load(formulaWeights(), kernels);
+    // VISION_KERNELS=wasm runs the tower on the WASM kernels (needs build/*.wasm).
+    const k = process.env.VISION_KERNELS === 'wasm' ? await (await import('../../../src/node/wasm_loader.js')).createNodeWasmKernels({}) : kernels;
+    const enc = await MobileNetV5Encoder.load(formulaWeights(), k);
     const errors: string[] = [];
     let worst = 0;
     const y = await enc.forwardAsync(await pixels(), (name, x) => {

@@ -112,6 +112,15 @@ describe('errors', () => {
     expect(() => decodeImage(forged)).toThrow(/exceeds the limit/);
     expect(() => decodeImage(png, { maxPixels: 10 })).toThrow(/exceeds the limit/);
   });
+  it('a deflate bomb (IDAT inflating far past the header size) is refused', () => {
+    // A 4×4 header with 50 MB of zeros as image data (a valid zlib stream of ~50 KB).
+    const big = encodePng({ width: 2000, height: 2000, channels: 3, depth: 8, data: new Uint8Array(2000 * 2000 * 3) });
+    const bomb = big.slice();
+    new DataView(bomb.buffer).setUint32(16, 4);
+    new DataView(bomb.buffer).setUint32(20, 4);
+    expect(big.length).toBeLessThan(200_000);
+    expect(() => decodeImage(bomb)).toThrow(/inflates past/);
+  });
   it('forged JPEG size is refused before decoding', () => {
     const jpg = new Uint8Array(jpeg.encode({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 4) }, 90).data);
     // Find SOF0 (FFC0) and set height/width to 65535.
