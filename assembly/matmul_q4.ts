@@ -48,28 +48,46 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
   }
 }
 
-/** i32x4 whose lanes sum to Σ_j xq[j] · (q[j] + 8) for one group of one row. */
+// A group of one row, unpacked once and reused for every token: two v128 in the relaxed build
+// (codes 0..15 and 16..31 as u8), four in the simd128 build (i16 lanes, see q4_quantize_act).
 // @ts-ignore: decorator
-@inline function dotGroup(xp: usize, w: v128): v128 {
-  const m = i8x16.splat(0x0f);
+@inline function unpackA(w: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.and(w, i8x16.splat(0x0f));
+  return v128.and(w, i16x8.splat(0x000f));
+}
+// @ts-ignore: decorator
+@inline function unpackB(w: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.and(i16x8.shr_u(w, 4), i8x16.splat(0x0f));
+  return v128.and(i16x8.shr_u(w, 4), i16x8.splat(0x000f));
+}
+// @ts-ignore: decorator
+@inline function unpackC(w: v128): v128 {
+  return v128.and(i16x8.shr_u(w, 8), i16x8.splat(0x000f));
+}
+// @ts-ignore: decorator
+@inline function unpackD(w: v128): v128 {
+  return i16x8.shr_u(w, 12);
+}
+
+/** i32x4 whose lanes sum to Σ_j xq[j] · (q[j] + 8) for one group of one row, from its unpacked parts. */
+// @ts-ignore: decorator
+@inline function dotU(xp: usize, a: v128, b: v128, c: v128, d: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    const lo = v128.and(w, m);
-    const hi = v128.and(i16x8.shr_u(w, 4), m);
     return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo),
-      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi)));
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), a),
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), b)));
   } else {
-    // unpack16: each i16 lane holds bytes (b2l, b2l+1) = 4 nibbles: values 2l, 2l+16, 2l+1, 2l+17
-    const m16 = i16x8.splat(0x000f);
-    const a = v128.and(w, m16);
-    const b = v128.and(i16x8.shr_u(w, 4), m16);
-    const c = v128.and(i16x8.shr_u(w, 8), m16);
-    const d = i16x8.shr_u(w, 12);
     let s = i32x4.dot_i16x8_s(v128.load(xp), a);
     s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(xp, 16), b));
     s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(xp, 32), c));
     return i32x4.add(s, i32x4.dot_i16x8_s(v128.load(xp, 48), d));
   }
+}
+
+// @ts-ignore: decorator
+@inline function dotGroup(xp: usize, w: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return dotU(xp, unpackA(w), unpackB(w), w, w);
+  return dotU(xp, unpackA(w), unpackB(w), unpackC(w), unpackD(w));
 }
 
 /** [Σ lanes of a, Σ b, Σ c, Σ d] */
@@ -108,6 +126,39 @@ export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: 
     const wBlk = wq + <usize>b * G * 64;
     const sBlk = ws + <usize>b * G * 16;
     let t = 0;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // four tokens per unpacked group: prefill is compute-bound, the unpack is shared
+      for (; t + 4 <= T; t += 4) {
+        let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+        let xp = xq + <usize>t * xStride;
+        const sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
+        const gs = <usize>G * 4;
+        for (let g = 0; g < G; g++) {
+          const wp = wBlk + <usize>g * 64;
+          const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+          const a0 = unpackA(w0), b0 = unpackB(w0), a1 = unpackA(w1), b1 = unpackB(w1);
+          const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
+          const sw = v128.load(sBlk + <usize>g * 16);
+          const g4 = <usize>g * 4;
+          let s0 = hsum4(dotU(xp, a0, b0, w0, w0), dotU(xp, a1, b1, w1, w1), dotU(xp, a2, b2, w2, w2), dotU(xp, a3, b3, w3, w3));
+          acc0 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + g4))), f32x4.mul(sw, v128.load32_splat(sp + g4)), acc0);
+          let xp1 = xp + xStride;
+          s0 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          acc1 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + gs + g4)), acc1);
+          xp1 += xStride;
+          s0 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          acc2 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + 2 * gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + 2 * gs + g4)), acc2);
+          xp1 += xStride;
+          s0 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          acc3 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + 3 * gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + 3 * gs + g4)), acc3);
+          xp += Q4_XB;
+        }
+        store4(y + <usize>t * outDim * 4, b * 4, outDim, acc0);
+        store4(y + <usize>(t + 1) * outDim * 4, b * 4, outDim, acc1);
+        store4(y + <usize>(t + 2) * outDim * 4, b * 4, outDim, acc2);
+        store4(y + <usize>(t + 3) * outDim * 4, b * 4, outDim, acc3);
+      }
+    }
     for (; t + 2 <= T; t += 2) {
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       let xp0 = xq + <usize>t * xStride;
@@ -119,10 +170,18 @@ export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: 
         const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
         const sw = v128.load(sBlk + <usize>g * 16);
         const g4 = <usize>g * 4;
-        let s0 = hsum4(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
+        let s0: v128, s1: v128;
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          const a0 = unpackA(w0), b0 = unpackB(w0), a1 = unpackA(w1), b1 = unpackB(w1);
+          const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
+          s0 = hsum4(dotU(xp0, a0, b0, w0, w0), dotU(xp0, a1, b1, w1, w1), dotU(xp0, a2, b2, w2, w2), dotU(xp0, a3, b3, w3, w3));
+          s1 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+        } else {
+          s0 = hsum4(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
+          s1 = hsum4(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
+        }
         s0 = i32x4.sub(s0, v128.load32_splat(cp0 + g4));
         acc0 = fma(f32x4.convert_i32x4_s(s0), f32x4.mul(sw, v128.load32_splat(sp0 + g4)), acc0);
-        let s1 = hsum4(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
         s1 = i32x4.sub(s1, v128.load32_splat(cp1 + g4));
         acc1 = fma(f32x4.convert_i32x4_s(s1), f32x4.mul(sw, v128.load32_splat(sp1 + g4)), acc1);
         xp0 += Q4_XB;

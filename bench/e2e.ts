@@ -56,9 +56,11 @@ export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
   const buf = (n: number) => new Float32Array(n).map((_, i) => Math.sin(i) * 0.1);
   const h = buf(maxT * c.hidden), qb = buf(maxT * qDim), ao = buf(maxT * qDim), ffa = buf(maxT * c.ffn), ffb = buf(maxT * c.ffn);
   const small = buf(maxT * c.layers * c.ple), logits = new Float32Array(c.vocab), tmp = buf(maxT * c.hidden);
-  const kCache = Array.from({ length: c.layers - c.kvShared }, () => buf(maxS * kvDim));
-  const vCache = Array.from({ length: c.layers - c.kvShared }, () => buf(maxS * kvDim));
-  let pos = 0;
+  // KV cache inside WASM memory (zero-copy attention), as the real model should allocate it.
+  const kvBuf = () => k.allocF32(maxS * kvDim).fill(0.01);
+  const kCache = Array.from({ length: c.layers - c.kvShared }, kvBuf);
+  const vCache = Array.from({ length: c.layers - c.kvShared }, kvBuf);
+  let pos = 0, prompt = 0;
 
   const step = (T: number) => {
     k.linear(pleModelProj, h, T, small);
@@ -86,12 +88,12 @@ export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
     for (const w of altupOut) k.linear(w, h, T, tmp);
     k.linear(lmHead, h.subarray((T - 1) * c.hidden), 1, logits);
     pos += T;
-    if (pos + maxT > maxS) pos = 0;
   };
   return {
     description: 'synthetic E2B-shape int4 decoder (linears + attention only)',
     weightBytesPerToken: bytes,
-    prefill(tokens: number) { pos = 0; step(Math.min(tokens, maxT)); },
-    decode() { step(1); },
+    prefill(tokens: number) { pos = 0; step(Math.min(tokens, maxT)); prompt = pos; },
+    // decode at positions prompt .. prompt+63 over and over, so the context stays ~prompt long
+    decode() { if (pos >= prompt + 64) pos = prompt; step(1); },
   };
 }

@@ -83,6 +83,7 @@ export function sharedMemorySupported(): boolean {
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
+const SMALL_JOB = 1 << 20; // multiply-adds below which a call stays on one thread
 const SPIN = 20_000; // busy-wait iterations before sleeping (~tens of µs): decode issues ~300 calls per token
 
 /** The worker's whole program; adapters call it with a port ({ on, post }). */
@@ -195,6 +196,8 @@ export class WasmKernels implements Kernels {
   private job: number;
   private ctl: Int32Array;
   private claimWord!: BigInt64Array;
+  /** Every buffer object memory.buffer has returned: a Float32Array on one of them lives in WASM memory. */
+  private buffers = new WeakSet<ArrayBufferLike>();
   private jobId = 0;
   private scratchPtr = 0;
   private scratchBytes = 0;
@@ -269,6 +272,7 @@ export class WasmKernels implements Kernels {
   // Views over memory.buffer: re-created whenever memory.grow replaced (or extended) the buffer.
   private refreshViews(): void {
     const buf = this.memory.buffer;
+    this.buffers.add(buf);
     this.u8 = new Uint8Array(buf);
     this.f32 = new Float32Array(buf);
     this.ctl = new Int32Array(buf, this.job, JOB_BYTES / 4);
@@ -354,11 +358,11 @@ export class WasmKernels implements Kernels {
       this.view();
       this.f32.set(x.subarray(t0 * inDim, (t0 + n) * inDim), xp / 4);
       if (w.format === 'f32') {
-        this.dispatch(OP_F32_GEMM, [w.ptr, xp, yp, n, outDim, inDim]);
+        this.dispatch(OP_F32_GEMM, [w.ptr, xp, yp, n, outDim, inDim], 0, 0, n * outDim * inDim);
       } else {
         const xq = align(yp + n * outDim * 4), xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
-        this.dispatch(OP_Q4_GEMM, [w.ptr, w.scalesPtr, G, xq, xs, xc, n, yp, outDim]);
+        this.dispatch(OP_Q4_GEMM, [w.ptr, w.scalesPtr, G, xq, xs, xc, n, yp, outDim], 0, 0, n * outDim * inDim);
       }
       this.view();
       y.set(this.f32.subarray(yp / 4, yp / 4 + n * outDim), t0 * outDim);
@@ -369,17 +373,46 @@ export class WasmKernels implements Kernels {
     const { T, S, numHeads: H, numKvHeads: KVH, headDim: D } = p;
     if (H % KVH !== 0) throw new Error(`attention: ${H} heads not a multiple of ${KVH} kv heads`);
     const qn = T * H * D, kn = S * KVH * D;
+    if (p.q.length < qn || p.k.length < kn || p.v.length < kn || p.out.length < qn) throw new Error('attention: q/k/v/out shorter than T, S and the head shapes say');
     const perThread = align(this.exportsScratchFloats(D) * 4);
-    const qp = this.scratch(align(qn * 4) * 2 + align(kn * 4) * 2 + perThread * this.threads);
-    const kp = qp + align(qn * 4), vp = kp + align(kn * 4), op = vp + align(kn * 4), sp = op + align(qn * 4);
+    // A KV cache allocated with allocF32 is used in place; otherwise K and V are copied in.
+    const kIn = this.inMemory(p.k), vIn = this.inMemory(p.v);
+    const qp = this.scratch(align(qn * 4) * 2 + (kIn ? 0 : align(kn * 4)) + (vIn ? 0 : align(kn * 4)) + perThread * this.threads);
+    let next = qp + align(qn * 4);
+    const op = next; next += align(qn * 4);
+    const sp = next; next += perThread * this.threads;
+    const kp = kIn ? p.k.byteOffset : next; if (!kIn) next += align(kn * 4);
+    const vp = vIn ? p.v.byteOffset : next;
     this.view();
     this.f32.set(p.q.subarray(0, qn), qp / 4);
-    this.f32.set(p.k.subarray(0, kn), kp / 4);
-    this.f32.set(p.v.subarray(0, kn), vp / 4);
+    if (!kIn) this.f32.set(p.k.subarray(0, kn), kp / 4);
+    if (!vIn) this.f32.set(p.v.subarray(0, kn), vp / 4);
     const scaleBits = new Int32Array(new Float32Array([p.scale]).buffer)[0];
-    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread);
+    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread, T * H * S * D);
     this.view();
     p.out.set(this.f32.subarray(op / 4, op / 4 + qn));
+  }
+
+  private inMemory(a: Float32Array): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  /**
+   * A Float32Array of n zeros inside WASM memory (e.g. a KV cache, which attention then reads in
+   * place instead of copying). Only with shared memory, where views survive memory.grow;
+   * otherwise an ordinary Float32Array. Free with freeF32.
+   */
+  allocF32(n: number): Float32Array {
+    if (!this.shared) return new Float32Array(n);
+    const p = this.alloc(n * 4);
+    const buf = this.memory.buffer;
+    this.buffers.add(buf);
+    const v = new Float32Array(buf, p, n);
+    v.fill(0);
+    return v;
+  }
+  freeF32(a: Float32Array): void {
+    if (this.inMemory(a)) this.heap.release(a.byteOffset);
   }
 
   private exportsScratchFloats(D: number): number {
@@ -412,9 +445,10 @@ export class WasmKernels implements Kernels {
    * Writes the job descriptor and runs it: the caller claims chunks like any worker, then waits
    * until every chunk is done (chunks a sleeping worker never claimed are simply taken here).
    */
-  private dispatch(op: number, args: number[], scratchBase = 0, scratchStride = 0): void {
+  private dispatch(op: number, args: number[], scratchBase = 0, scratchStride = 0, work = Infinity): void {
     this.view();
-    const c = this.ctl, nt = Math.max(1, Math.min(this.threads, this.activeThreads));
+    // Small jobs (Laurel, PLE projections) run here alone: waking a worker costs more than it saves.
+    const c = this.ctl, nt = work < SMALL_JOB ? 1 : Math.max(1, Math.min(this.threads, this.activeThreads));
     const id = (this.jobId = (this.jobId + 1) | 0);
     c[2] = op;
     c[3] = nt;

@@ -111,3 +111,58 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     expect(() => k.linear(b, new Float32Array(100), 1, new Float32Array(100))).toThrow(/after release/);
   });
 });
+
+describe('WasmKernels threading', () => {
+  it('thousands of back-to-back calls on 2 threads stay exact (job hand-off, chunk claims)', async () => {
+    const k = await createNodeWasmKernels({ threads: 2 });
+    try {
+      const outDim = 1024, inDim = 1056; // above the small-job threshold: both threads work
+      const q = Q4Matrix.quantize(rand(outDim * inDim, 77), outDim, inDim);
+      const lw = k.createLinear(q, outDim, inDim);
+      const f = k.createLinear(rand(outDim * inDim, 78), outDim, inDim);
+      const ref = new Float32Array(outDim), refF = new Float32Array(outDim), y = new Float32Array(outDim);
+      const x = rand(inDim, 79);
+      k.activeThreads = 1;
+      k.linear(lw, x, 1, ref);
+      k.linear(f, x, 1, refF);
+      k.activeThreads = 2;
+      for (let i = 0; i < 1500; i++) {
+        k.linear(i % 2 ? lw : f, x, 1, y);
+        if (y.some((v, j) => v !== (i % 2 ? ref : refF)[j])) throw new Error(`call ${i}: result differs from the single-thread run`);
+      }
+    } finally {
+      k.dispose();
+    }
+  });
+
+  it('falls back to one thread when the host cannot start workers', async () => {
+    const host = { ...nodeWasmHost(), startWorker: undefined };
+    const { WasmKernels } = await import('../../src/kernels/wasm_kernels.js');
+    const k = await WasmKernels.create({ host, threads: 4 });
+    expect(k.threads).toBe(1);
+    const y = new Float32Array(3);
+    k.linear(k.createLinear(new Float32Array([1, 2, 3, 4, 5, 6]), 3, 2), new Float32Array([1, 1]), 1, y);
+    expect(Array.from(y)).toEqual([3, 7, 11]);
+  });
+});
+
+describe('WasmKernels KV cache in WASM memory', () => {
+  it('attention reads an allocF32 KV cache in place, also after memory.grow', async () => {
+    const k = await createNodeWasmKernels({ threads: 2 });
+    try {
+      const S = 50, KVH = 2, D = 32, H = 4, T = 2;
+      const kc = k.allocF32(S * KVH * D), vc = k.allocF32(S * KVH * D);
+      kc.set(rand(S * KVH * D, 1)); vc.set(rand(S * KVH * D, 2));
+      const big = k.createLinear(new Float32Array(4096 * 1024), 4096, 1024); // grows memory
+      const p: AttentionParams = { q: rand(T * H * D, 3), k: kc, v: vc, T, S, numHeads: H, numKvHeads: KVH, headDim: D, qPos0: 48, kPos0: 0, window: 0, scale: 1, out: new Float32Array(T * H * D) };
+      const ref = new Float32Array(T * H * D);
+      ts.attention({ ...p, k: kc.slice(), v: vc.slice(), out: ref });
+      k.attention(p);
+      expect(closeness(p.out, ref, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+      k.release(big);
+      k.freeF32(kc); k.freeF32(vc);
+    } finally {
+      k.dispose();
+    }
+  });
+});
