@@ -6,9 +6,12 @@
  *   embed_vision: RMSNorm(soft_embedding_norm, eps 1e-6) → Linear(2048 → H) → RMSNorm(no scale)
  */
 import { describe, expect, it } from 'vitest';
-import { loadVisionTower, traceVision, type EncoderConfig, type VisionWeights } from '../../../src/encoders/vision/index.js';
+import { encodeImage, loadVisionTower, preprocessImage, preprocessRgb, traceVision, decodeImage, type EncoderConfig, type VisionWeights } from '../../../src/encoders/vision/index.js';
+import { MemoryFolder } from '../../../src/io/byte_source.js';
 import { TsKernels } from '../../../src/kernels/ts_kernels.js';
-import { maxAbsDiff, openGolden, stReader } from './helpers.js';
+import { Checkpoint } from '../../../src/model/checkpoint.js';
+import { writeSafetensors } from '../../../src/model/safetensors.js';
+import { goldenBytes, maxAbsDiff, openGolden, stReader } from './helpers.js';
 
 const MINI: EncoderConfig = {
   archDef: [['er_r1_k3_s2_e4_c16', 'er_r1_k3_s1_e4_c16'], ['uir_r1_a3_k5_s2_e6_c24', 'uir_r1_a5_k0_s1_e4_c24', 'uir_r1_a3_k0_s1_e4_c24'],
@@ -86,5 +89,46 @@ describe('vision API on the mini encoder', () => {
     const io = await openGolden('blocks/mini_encoder/io.safetensors');
     const out = traceVision({ pixelValues: await io.readF32('input') }, tower);
     expect([...out.keys()]).toEqual(['vision.pixel_values', 'vision.soft_tokens']);
+  });
+});
+
+describe('vision API: real checkpoint names, sharded checkpoint, image inputs', () => {
+  it('loads model.vision_tower.timm_model.* from a two-shard checkpoint with an index and matches the golden', async () => {
+    const st = await openGolden('blocks/mini_encoder/weights.safetensors');
+    const names = [...st.tensors.keys()];
+    const shards: Record<string, string> = {};
+    const files = new Map<string, Uint8Array>();
+    for (const [k, part] of [names.slice(0, 40), names.slice(40)].entries()) {
+      const file = `model-0000${k + 1}-of-00002.safetensors`;
+      const tensors = [];
+      for (const n of part) {
+        const info = st.info(n);
+        tensors.push({ name: `model.vision_tower.timm_model.${n}`, dtype: info.dtype, shape: info.shape, data: await st.readBytes(n) });
+        shards[`model.vision_tower.timm_model.${n}`] = file;
+      }
+      files.set(file, writeSafetensors(tensors));
+    }
+    files.set('model.safetensors.index.json', new TextEncoder().encode(JSON.stringify({ weight_map: shards })));
+    const ckpt = await Checkpoint.open(new MemoryFolder(files));
+    const tower = await loadVisionTower(ckpt, new TsKernels(), { config: MINI });
+    expect(tower.embedder).toBeNull();
+    const io = await openGolden('blocks/mini_encoder/io.safetensors');
+    const soft = encodeImage(tower, await io.readF32('input'));
+    const feats = await io.readF32('output'); // [1, 2048, 2, 2]
+    let err = 0;
+    for (let t = 0; t < 4; t++) for (let c = 0; c < 2048; c++) err = Math.max(err, Math.abs(soft[t * 2048 + c] - feats[c * 4 + t]));
+    expect(err).toBeLessThan(1e-5);
+  });
+
+  it('preprocessImage takes file bytes, an RgbImage or canvas-style RGBA ImageData alike', () => {
+    const bytes = goldenBytes('preprocess/rgb_64x48.png');
+    const rgb = decodeImage(bytes);
+    const rgba = new Uint8ClampedArray(rgb.width * rgb.height * 4);
+    for (let i = 0; i < rgb.width * rgb.height; i++) rgba.set([rgb.data[3 * i], rgb.data[3 * i + 1], rgb.data[3 * i + 2], 77], 4 * i);
+    const want = preprocessRgb(rgb);
+    // (maxAbsDiff, not toEqual: deep-equal over 1.7 M floats takes minutes)
+    expect(maxAbsDiff(preprocessImage(bytes), want)).toBe(0);
+    expect(maxAbsDiff(preprocessImage(rgb), want)).toBe(0);
+    expect(maxAbsDiff(preprocessImage({ width: rgb.width, height: rgb.height, data: rgba }), want)).toBe(0);
   });
 });
