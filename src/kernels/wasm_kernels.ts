@@ -47,6 +47,8 @@ export interface WasmKernelsOptions {
   relaxed?: 'auto' | boolean;
   /** Cap on the per-call scratch for activations (default 64 MiB); longer inputs go in token chunks. */
   maxScratchBytes?: number;
+  /** Calls with fewer multiply-adds than this stay on the calling thread (default 4 M; tests use 0). */
+  smallJobMacs?: number;
 }
 
 // A minimal module using i16x8.relaxed_dot_i8x16_i7x16_s: p() returns lane 0 of dot(1s, 2s) = 4.
@@ -83,7 +85,7 @@ export function sharedMemorySupported(): boolean {
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
-const SMALL_JOB = 1 << 20; // multiply-adds below which a call stays on one thread
+const SMALL_JOB = 1 << 22; // multiply-adds below which a call stays on one thread
 const SPIN = 20_000; // busy-wait iterations before sleeping (~tens of µs): decode issues ~300 calls per token
 
 /** The worker's whole program; adapters call it with a port ({ on, post }). */
@@ -206,6 +208,8 @@ export class WasmKernels implements Kernels {
   private readonly xb: number;
   /** Threads the next calls use (1..threads); the bench compares 1 and 2 on one instance. */
   activeThreads: number;
+  /** See WasmKernelsOptions.smallJobMacs. */
+  smallJob: number;
 
   private constructor(
     private exports: KernelExports,
@@ -223,6 +227,7 @@ export class WasmKernels implements Kernels {
     this.ctl = new Int32Array(memory.buffer, this.job, JOB_BYTES / 4);
     this.xb = exports.q4_xb();
     this.activeThreads = threads;
+    this.smallJob = SMALL_JOB;
     this.refreshViews();
   }
 
@@ -249,6 +254,7 @@ export class WasmKernels implements Kernels {
       await ready;
       k.workers.push(w);
     }
+    if (opts.smallJobMacs !== undefined) k.smallJob = opts.smallJobMacs;
     return k;
   }
 
@@ -448,7 +454,7 @@ export class WasmKernels implements Kernels {
   private dispatch(op: number, args: number[], scratchBase = 0, scratchStride = 0, work = Infinity): void {
     this.view();
     // Small jobs (Laurel, PLE projections) run here alone: waking a worker costs more than it saves.
-    const c = this.ctl, nt = work < SMALL_JOB ? 1 : Math.max(1, Math.min(this.threads, this.activeThreads));
+    const c = this.ctl, nt = work < this.smallJob ? 1 : Math.max(1, Math.min(this.threads, this.activeThreads));
     const id = (this.jobId = (this.jobId + 1) | 0);
     c[2] = op;
     c[3] = nt;

@@ -24,7 +24,7 @@ const ts = new TsKernels();
 describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ relaxed, threads }) => {
   let k: WasmKernels;
   beforeAll(async () => {
-    k = await createNodeWasmKernels({ relaxed, threads });
+    k = await createNodeWasmKernels({ relaxed, threads, smallJobMacs: 0 }); // every call uses all threads
     expect(k.relaxed).toBe(relaxed);
     expect(k.threads).toBe(threads);
   });
@@ -69,7 +69,7 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
 
   it('LM-head shape: 262144 rows, 3 tokens chunked through a bounded scratch', async () => {
     const outDim = 262144, inDim = 64, T = 3;
-    const k = await createNodeWasmKernels({ relaxed, threads, maxScratchBytes: 2 << 20 }); // 1 token per chunk
+    const k = await createNodeWasmKernels({ relaxed, threads, maxScratchBytes: 2 << 20, smallJobMacs: 0 }); // 1 token per chunk
     const q = Q4Matrix.quantize(rand(outDim * inDim, 1), outDim, inDim);
     const x = rand(T * inDim, 2);
     const y = new Float32Array(T * outDim), ref = new Float32Array(T * outDim);
@@ -114,9 +114,9 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
 
 describe('WasmKernels threading', () => {
   it('thousands of back-to-back calls on 2 threads stay exact (job hand-off, chunk claims)', async () => {
-    const k = await createNodeWasmKernels({ threads: 2 });
+    const k = await createNodeWasmKernels({ threads: 2, smallJobMacs: 0 });
     try {
-      const outDim = 1024, inDim = 1056; // above the small-job threshold: both threads work
+      const outDim = 1024, inDim = 1056;
       const q = Q4Matrix.quantize(rand(outDim * inDim, 77), outDim, inDim);
       const lw = k.createLinear(q, outDim, inDim);
       const f = k.createLinear(rand(outDim * inDim, 78), outDim, inDim);
