@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Gemma3n } from '../engine/engine.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
+import { createNodeWasmKernels } from '../node/wasm_loader.js';
 import { ensureDefaultModel } from '../node/default_model.js';
 import { NodeFolder } from '../node/fs_folder.js';
 import { parseIntFlag, UsageError } from './args.js';
@@ -25,6 +26,8 @@ export const modelFlags = {
   model: { type: 'string' },
   weights: { type: 'string' },
   kernels: { type: 'string' },
+  threads: { type: 'string' },
+  q4: { type: 'boolean' },
   'stream-ple': { type: 'boolean' },
   'ple-cache-rows': { type: 'string' },
   preset: { type: 'string' },
@@ -43,10 +46,30 @@ export async function resolveModelDir(v: Values): Promise<string> {
   return dir;
 }
 
+/**
+ * --kernels wasm (default: WASM SIMD, threads where available, falling back to TS when the
+ * .wasm build is missing) or ts (the plain-TypeScript reference).
+ */
 export async function makeKernels(v: Values): Promise<Kernels> {
-  const name = str(v, 'kernels') ?? 'ts';
-  if (name === 'ts') return new TsKernels();
-  throw new UsageError(`--kernels: unknown backend '${name}' (available: ts)`);
+  const name = str(v, 'kernels') ?? 'wasm';
+  const threads = v.threads === undefined ? undefined : parseIntFlag(str(v, 'threads'), '--threads', 1, 1);
+  if (name === 'ts') {
+    if (v.q4) throw new UsageError('--q4 needs --kernels wasm');
+    return new TsKernels();
+  }
+  if (name !== 'wasm') throw new UsageError(`--kernels: unknown backend '${name}' (available: wasm, ts)`);
+  try {
+    return await createNodeWasmKernels({ threads });
+  } catch (e) {
+    if (str(v, 'kernels') === 'wasm' || v.q4) throw new Error(`--kernels wasm: cannot start the WASM kernels (${(e as Error).message}); run npm run build:wasm`);
+    process.stderr.write(`note: WASM kernels unavailable (${(e as Error).message}); using the TypeScript kernels\n`);
+    return new TsKernels();
+  }
+}
+
+/** The weight format for the model's linears: --q4 quantizes them to int4 on load. */
+export function weightFormat(v: Values): 'f32' | 'q4' {
+  return v.q4 ? 'q4' : 'f32';
 }
 
 export async function loadEngine(v: Values): Promise<Gemma3n> {
@@ -55,6 +78,7 @@ export async function loadEngine(v: Values): Promise<Gemma3n> {
   const config = parseModelConfig(await folder.readText('config.json'), `${dir}/config.json`);
   return Gemma3n.load(folder, {
     kernels: await makeKernels(v),
+    format: weightFormat(v),
     weightsFile: str(v, 'weights'),
     onProgress: progressBar('loading'),
     ple: v['stream-ple'] ? 'stream' : 'memory',
