@@ -2,8 +2,9 @@
  * The whole mobilenetv5_300m_enc at 768×768 with the golden README's formula weights, against
  * full/features.safetensors (atol 5e-5, README) and the per-block summaries.
  *
- * ~435 G multiply-adds: minutes in plain TypeScript, so it runs only with VISION_FULL=1
- * (VISION_KERNELS=wasm to run it on the WASM kernels).
+ * ~435 G multiply-adds: ≈ 40 s on the WASM kernels, minutes in plain TypeScript. So by default it
+ * runs on WasmKernels when build/*.wasm exists (`npm test` builds it) and is skipped otherwise;
+ * VISION_FULL=0 skips it, VISION_FULL=1 forces it, VISION_KERNELS=ts|wasm picks the kernels.
  * The default suite runs the stem at full size against the summaries, and the MSFA at full size
  * from the golden stage-2/3 maps (msfa_inputs.safetensors) against the golden features.
  */
@@ -77,10 +78,13 @@ describe('vision: full-size pieces (default suite)', () => {
   }, 300_000);
 });
 
-describe.runIf(process.env.VISION_FULL === '1')('vision: whole encoder at 768×768 (VISION_FULL=1)', () => {
+const HAVE_WASM = existsSync(join(GOLDEN, '../../../build/kernels_simd.wasm'));
+const FULL_KERNELS = process.env.VISION_KERNELS ?? (HAVE_WASM ? 'wasm' : 'ts');
+const RUN_FULL = process.env.VISION_FULL === '1' || (process.env.VISION_FULL !== '0' && FULL_KERNELS === 'wasm');
+
+describe.runIf(RUN_FULL)(`vision: whole encoder at 768×768 (${FULL_KERNELS} kernels)`, () => {
   it('features and every traced intermediate match the golden', async () => {
-    // VISION_KERNELS=wasm runs the tower on the WASM kernels (needs build/*.wasm).
-    const k = process.env.VISION_KERNELS === 'wasm' ? await (await import('../../../src/node/wasm_loader.js')).createNodeWasmKernels({}) : kernels;
+    const k = FULL_KERNELS === 'wasm' ? await (await import('../../../src/node/wasm_loader.js')).createNodeWasmKernels({}) : kernels;
     const enc = await MobileNetV5Encoder.load(formulaWeights(), k);
     const errors: string[] = [];
     let worst = 0;
