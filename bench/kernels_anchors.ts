@@ -1,6 +1,6 @@
 /** Anchors: onnxruntime-node (MatMulNBits int4 acc. level 4, f32 MatMul) and tfjs (wasm backend). */
 import { GEMV_COPIES, GEMV_SHAPE, type Case } from './kernels.js';
-import { matMulModel, matMulNBitsModel } from './onnx_graph.js';
+import { matMulModel, matMulNBitsModel } from './kernels_onnx.js';
 
 export async function ortCases(): Promise<Case[]> {
   let ort: typeof import('onnxruntime-node');
