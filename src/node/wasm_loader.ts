@@ -26,10 +26,11 @@ export function nodeWasmHost(opts: NodeHostOptions = {}): WasmHost {
       const glue = `const { parentPort } = require('node:worker_threads');
         (${source})({ on: (f) => parentPort.on('message', f), post: (m) => parentPort.postMessage(m) });`;
       const w = new Worker(glue, { eval: true });
-      w.unref();
       return {
         postMessage: (m) => w.postMessage(m),
-        onMessage: (cb) => { w.on('message', cb); },
+        // Ref'd until the worker reports 'ready' (so create() can await it), then unref'd: idle
+        // workers sleep in Atomics.wait and must not keep the process alive.
+        onMessage: (cb) => { w.on('message', (m) => { cb(m); if (m === 'ready') w.unref(); }); },
         terminate: () => { void w.terminate(); },
       };
     },
