@@ -56,6 +56,8 @@ export interface TextWeights {
 export interface LoadOptions {
   /** Storage of the big linear weights inside the kernel backend (default f32). */
   format?: WeightFormat;
+  /** With format 'q4': linears (by name, without prefix) to keep in f32 anyway. */
+  keepF32?: (name: string) => boolean;
   /**
    * Where the per-layer embedding table lives: 'memory' (default) or 'stream' (rows read from
    * the checkpoint file on demand, with an LRU cache of `pleCacheRows` rows). Streaming
@@ -102,8 +104,9 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     tick();
     return v;
   };
+  const formatOf = (name: string): WeightFormat => (opts.format === 'q4' && !(opts.keepF32?.(name) ?? false) ? 'q4' : 'f32');
   const linear = async (name: string, out: number, inp: number) => {
-    const w = kernels.createLinear(await readWeight(name, [out, inp]), out, inp, opts.format ?? 'f32');
+    const w = kernels.createLinear(await readWeight(name, [out, inp]), out, inp, formatOf(name));
     tick();
     return w;
   };
@@ -121,7 +124,7 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
     : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
   if (opts.ple === 'stream') tick();
-  const lm_head = kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, opts.format ?? 'f32');
+  const lm_head = kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
   tick();
   const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
   const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);
