@@ -7,6 +7,7 @@ import { cmdChat } from './commands/chat.js';
 import { cmdGenerate } from './commands/generate.js';
 import { cmdInspect } from './commands/inspect.js';
 import { cmdSlice } from './commands/slice.js';
+import { cmdQuantize } from './commands/quantize.js';
 import { cmdServe } from './commands/serve.js';
 import { cmdTokenize } from './commands/tokenize.js';
 import { cmdTrace } from './commands/trace.js';
@@ -21,6 +22,7 @@ Usage:
   gemma3n trace    --model DIR --ids 2,105,9 --out FILE.safetensors [--compare GOLDEN.safetensors] [--tolerance X]
   gemma3n tokenize --model DIR --jsonl FILE [--decode] [--parse-special] [--skip-special]
   gemma3n inspect  [--model DIR] [--json]
+  gemma3n quantize --model DIR --out DIR [--keep-f32 REGEX]   (packed int4 checkpoint, loads without re-quantizing)
   gemma3n slice    --model DIR (--preset NAME | --layers-to-skip 20,21 --ffn 8192*30) --out DIR   [--list-presets]
   gemma3n serve    [--model DIR] [--port 8080] [--host 127.0.0.1] [--max-queue 16] [--max-body-mb 20] [--max-tokens 1024]
 
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   tokenize: cmdTokenize,
   inspect: cmdInspect,
   slice: cmdSlice,
+  quantize: cmdQuantize,
   serve: cmdServe,
 };
 

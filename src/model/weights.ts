@@ -9,6 +9,8 @@ import { firstKvSharedLayer, type TextConfig } from './config.js';
 import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
 import { CheckpointError } from './safetensors.js';
 import { StreamedTable } from './streamed_table.js';
+import { Q4_SUFFIX, readPackedQ4 } from './packed_q4.js';
+import type { Q4Matrix } from '../kernels/q4.js';
 
 export interface AttentionWeights {
   q_proj: LinearWeight; // [heads*head_dim, H]
@@ -105,8 +107,16 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     return v;
   };
   const formatOf = (name: string): WeightFormat => (opts.format === 'q4' && !(opts.keepF32?.(name) ?? false) ? 'q4' : 'f32');
+  /** A weight saved already packed (`NAME.q4`, see packed_q4.ts) loads as is, without re-quantizing. */
+  const packed = async (name: string, out: number, inp: number): Promise<Q4Matrix | null> => {
+    if (!ckpt.has(prefix + name + Q4_SUFFIX)) return null;
+    const q = readPackedQ4(await ckpt.readBytes(prefix + name + Q4_SUFFIX), `${ckpt.file}: tensor '${prefix + name + Q4_SUFFIX}'`);
+    if (q.outDim !== out || q.inDim !== inp) throw new CheckpointError(`${ckpt.file}: packed tensor '${prefix + name + Q4_SUFFIX}' is [${q.outDim}, ${q.inDim}] but the config implies [${out}, ${inp}]`);
+    return q;
+  };
   const linear = async (name: string, out: number, inp: number) => {
-    const w = kernels.createLinear(await readWeight(name, [out, inp]), out, inp, formatOf(name));
+    const q = await packed(name, out, inp);
+    const w = q ? kernels.createLinear(q, out, inp, 'q4') : kernels.createLinear(await readWeight(name, [out, inp]), out, inp, formatOf(name));
     tick();
     return w;
   };
@@ -124,7 +134,8 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
     : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
   if (opts.ple === 'stream') tick();
-  const lm_head = kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
+  const packedHead = await packed('lm_head.weight', c.vocabSize, H);
+  const lm_head = packedHead ? kernels.createLinear(packedHead, c.vocabSize, H, 'q4') : kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
   tick();
   const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
   const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);

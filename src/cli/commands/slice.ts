@@ -2,19 +2,14 @@
  * `gemma3n slice --model DIR (--preset NAME | --layers-to-skip 20,21 --ffn 8192,...) --out DIR`:
  * writes a standalone MatFormer sub-model (config.json, shards + index, tokenizer files).
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Checkpoint } from '../../model/checkpoint.js';
 import { parseModelConfig } from '../../model/config.js';
 import { MATFORMER_PRESETS, SlicedStore, slicedConfig, type SliceSpec } from '../../model/matformer.js';
-import { numel, writeSafetensors, type TensorToWrite } from '../../model/safetensors.js';
+import type { TensorToWrite } from '../../model/safetensors.js';
+import { writeModelFolder } from '../write_checkpoint.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str, type Values } from '../common.js';
-
-/** Shards stay under this size so each fits comfortably in one buffer. */
-const SHARD_BYTES = 1 << 30;
 
 function parseList(text: string, flag: string): number[] {
   if (text.trim() === '') return [];
@@ -60,36 +55,14 @@ export async function cmdSlice(argv: string[]): Promise<number> {
   if (!spec) throw new UsageError('slice: give --preset NAME or --layers-to-skip ... --ffn ...');
   const newConfig = slicedConfig(config.raw, spec);
   const store = await SlicedStore.create(await Checkpoint.open(folder, str(v, 'weights')), config.raw, spec);
-  await mkdir(out, { recursive: true });
-
-  // Group tensors into shards, then write each shard and the index.
-  const shards: string[][] = [[]];
-  let size = 0;
-  for (const name of store.names()) {
-    const info = await store.info(name);
-    if (size > 0 && size + info.byteLength > SHARD_BYTES) { shards.push([]); size = 0; }
-    shards[shards.length - 1].push(name);
-    size += info.byteLength;
-  }
-  const weightMap: Record<string, string> = {};
-  let total = 0;
-  for (const [i, names] of shards.entries()) {
-    const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
-    const tensors: TensorToWrite[] = [];
-    for (const name of names) {
+  async function* tensors(): AsyncGenerator<TensorToWrite> {
+    for (const name of store.names()) {
       const info = await store.info(name);
-      tensors.push({ name, dtype: info.dtype, shape: info.shape, data: await store.readBytes(name) });
-      weightMap[name] = file;
-      total += numel(info.shape);
+      yield { name, dtype: info.dtype, shape: info.shape, data: await store.readBytes(name) };
     }
-    await writeFile(join(out, file), writeSafetensors(tensors));
   }
-  await writeFile(join(out, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_parameters: total, matformer_slice: spec }, weight_map: weightMap }, null, 1));
-  await writeFile(join(out, 'config.json'), JSON.stringify(newConfig, null, 2));
-  for (const f of ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json', 'preprocessor_config.json', 'processor_config.json', 'generation_config.json']) {
-    if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(out, f));
-  }
+  const written = await writeModelFolder(out, newConfig, tensors(), dir, { matformer_slice: spec });
   await store.close();
-  process.stderr.write(`wrote a ${spec.ffnHiddenDims.length}-layer slice (${(total / 1e6).toFixed(2)} M parameters, ${shards.length} shard(s)) to ${out}\n`);
+  process.stderr.write(`wrote a ${spec.ffnHiddenDims.length}-layer slice (${(written.parameters / 1e6).toFixed(2)} M parameters, ${written.shards} shard(s)) to ${out}\n`);
   return 0;
 }
