@@ -138,3 +138,47 @@ export class SyntheticE2BStore implements TensorStore {
 
   close(): Promise<void> { return this.ple.close(); }
 }
+
+/** Several stores seen as one (the first that has a tensor serves it). */
+class UnionStore implements TensorStore {
+  readonly location: string;
+  readonly file: string;
+  constructor(private readonly stores: TensorStore[]) {
+    this.location = stores.map((s) => s.location).join(' + ');
+    this.file = stores.map((s) => s.file).join(' + ');
+  }
+  private of(name: string): TensorStore {
+    const s = this.stores.find((x) => x.has(name));
+    if (!s) throw new Error(`${this.location}: missing tensor '${name}'`);
+    return s;
+  }
+  has(name: string): boolean { return this.stores.some((s) => s.has(name)); }
+  names(): string[] { return [...new Set(this.stores.flatMap((s) => s.names()))]; }
+  info(name: string) { return this.of(name).info(name); }
+  readF32(name: string, shape?: readonly number[]) { return this.of(name).readF32(name, shape); }
+  readBytes(name: string) { return this.of(name).readBytes(name); }
+  sourceOf(name: string) { return this.of(name).sourceOf(name); }
+  async close(): Promise<void> { for (const s of this.stores) await s.close(); }
+}
+
+/**
+ * The synthetic E2B model as a packed int4 checkpoint (gemma3n quantize's format), written
+ * once into .cache/ so benchmarks load it in seconds instead of generating and quantizing
+ * 2 B parameters every run. The PLE table stays in its own file.
+ */
+export async function packedE2B(log: (s: string) => void = () => {}): Promise<{ store: TensorStore; config: TextConfig }> {
+  const { packQ4 } = await import('../src/model/packed_q4.js');
+  const { writeModelFolder } = await import('../src/cli/write_checkpoint.js');
+  const dir = join(packageRoot(), '.cache', 'e2b-synthetic-q4');
+  const synthetic = await SyntheticE2BStore.open(log);
+  if (!existsSync(join(dir, 'model.safetensors.index.json'))) {
+    log(`packing the synthetic E2B model to int4 in ${dir} (once) ...`);
+    const withoutPle: TensorStore = new UnionStore([synthetic]);
+    const names = synthetic.names().filter((n) => n !== PLE);
+    const view: TensorStore = { ...withoutPle, location: withoutPle.location, file: withoutPle.file, names: () => names, has: (n) => n !== PLE && synthetic.has(n),
+      info: (n) => synthetic.info(n), readF32: (n, s) => synthetic.readF32(n, s), readBytes: (n) => synthetic.readBytes(n), sourceOf: (n) => synthetic.sourceOf(n), close: async () => {} };
+    await writeModelFolder(dir, E2B_TEXT_CONFIG, packQ4(view, JSON.stringify(E2B_TEXT_CONFIG)), dir);
+  }
+  const packed = await Checkpoint.open(new NodeFolder(dir));
+  return { store: new UnionStore([packed, synthetic]), config: synthetic.config };
+}

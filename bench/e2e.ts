@@ -16,9 +16,43 @@ export interface E2eModel {
   /** Bytes of weights one decode step reads (for decode_limit_tok_s). */
   weightBytesPerToken: number;
   /** Runs the prompt of `tokens` tokens (logits for the last one only). */
-  prefill(tokens: number): void;
+  prefill(tokens: number): void | Promise<void>;
   /** One decode step at the current position. */
-  decode(): void;
+  decode(): void | Promise<void>;
+}
+
+/**
+ * The real decoder (src/model/) on the synthetic E2B checkpoint in int4: every norm, RoPE,
+ * AltUp, LAuReL, PLE lookup (table streamed from disk), sparsity and the soft-capped LM head.
+ */
+export async function createRealE2eModel(k: WasmKernels, log: (s: string) => void = () => {}): Promise<E2eModel> {
+  const { packedE2B } = await import('./e2b_synthetic.js');
+  const { loadTextWeights } = await import('../src/model/weights.js');
+  const { Gemma3nTextModel } = await import('../src/model/text_model.js');
+  const { store, config } = await packedE2B(log);
+  const weights = await loadTextWeights(store, config, k, { format: 'q4', ple: 'stream' });
+  const model = new Gemma3nTextModel(config, weights, k);
+  // Bytes one decode step reads: every int4 linear the token passes through (KV-shared layers
+  // have no k/v), plus one PLE row; the embedding row is negligible.
+  let bytes = 0;
+  for (const n of store.names()) if (n.endsWith('.q4') && !/layers\.(2\d)\.self_attn\.[kv]_proj/.test(n)) bytes += (await store.info(n)).byteLength;
+  let cache = model.newCache();
+  let prompt = 0;
+  const ids = (T: number, base: number) => Array.from({ length: T }, (_, i) => ((base + i) * 7919 + 11) % 262_144);
+  return {
+    description: 'real decoder, synthetic E2B-shape int4 weights, PLE streamed',
+    weightBytesPerToken: bytes,
+    async prefill(tokens: number) {
+      cache = model.newCache();
+      await model.forward(ids(tokens, 0), cache);
+      prompt = cache.position;
+    },
+    // decode at positions prompt .. prompt+63 over and over, so the context stays ~prompt long
+    async decode() {
+      if (cache.position >= prompt + 64) cache.rewind(prompt);
+      await model.forward(ids(1, cache.position), cache);
+    },
+  };
 }
 
 // Gemma 3n E2B text config (config.json of google/gemma-3n-E2B-it).

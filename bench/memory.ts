@@ -14,7 +14,7 @@ import { loadTextWeights } from '../src/model/weights.js';
 import { Gemma3nTextModel } from '../src/model/text_model.js';
 import { argmax } from '../src/model/generate.js';
 import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
-import { SyntheticE2BStore } from './e2b_synthetic.js';
+import { packedE2B, SyntheticE2BStore } from './e2b_synthetic.js';
 
 const MB = 2 ** 20;
 
@@ -35,19 +35,22 @@ interface ChildResult {
 async function child(mode: 'resident' | 'streamed', tokens: number): Promise<ChildResult> {
   const t0 = performance.now();
   const kernels = await createNodeWasmKernels({ threads: 2 });
-  const store = await SyntheticE2BStore.open();
-  const weights = await loadTextWeights(store, store.config, kernels, { format: 'q4', ple: mode === 'streamed' ? 'stream' : 'memory', pleCacheRows: 1024 });
-  const model = new Gemma3nTextModel(store.config, weights, kernels);
+  const { store, config } = await packedE2B((s) => process.stderr.write(s + '\n'));
+  const weights = await loadTextWeights(store, config, kernels, { format: 'q4', ple: mode === 'streamed' ? 'stream' : 'memory', pleCacheRows: 1024 });
+  const model = new Gemma3nTextModel(config, weights, kernels);
   const loadS = (performance.now() - t0) / 1000;
   (globalThis as { gc?: () => void }).gc?.();
   const rssAfterLoad = process.memoryUsage().rss;
 
+  // As stored in the original (bf16) checkpoint: the generated store's sizes.
+  const original = await SyntheticE2BStore.open();
   let effective = 0, ple = 0;
-  for (const n of store.names()) {
-    const b = (await store.info(n)).byteLength;
+  for (const n of original.names()) {
+    const b = (await original.info(n)).byteLength;
     if (n.includes('embed_tokens_per_layer')) ple += b;
     else effective += b;
   }
+  await original.close();
 
   const cache = model.newCache();
   const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919 + 11) % 262_144);
