@@ -5,7 +5,7 @@
  */
 import { Gemma3n } from '../src/engine/engine.js';
 import { traceRun } from '../src/engine/trace_run.js';
-import { compareWithGolden, traceText } from '../src/cli/trace.js';
+import { compareWithGolden, traceText } from '../src/engine/trace_text.js';
 import { TsKernels } from '../src/kernels/ts_kernels.js';
 import { greedyGenerate } from '../src/model/generate.js';
 import { SafetensorsFile } from '../src/model/safetensors.js';

@@ -10,7 +10,7 @@ import type { Kernels } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
-import { traceText } from '../cli/trace.js';
+import { traceText } from './trace_text.js';
 import { Checkpoint } from '../model/checkpoint.js';
 import { parseModelConfig } from '../model/config.js';
 import { traceAudioFiles } from '../encoders/audio/index.js';

@@ -7,7 +7,7 @@ import { NodeFileSource, NodeFolder } from '../../node/fs_folder.js';
 import { parseIds, parseNumFlag, UsageError } from '../args.js';
 import { makeKernels, modelFlags, parse, resolveModelDir, str } from '../common.js';
 import { progressBar } from '../progress.js';
-import { compareWithGolden } from '../trace.js';
+import { compareWithGolden } from '../../engine/trace_text.js';
 
 export async function cmdTrace(argv: string[]): Promise<number> {
   const v = parse(argv, { ...modelFlags, ...mediaFlags, ids: { type: 'string' }, out: { type: 'string' }, compare: { type: 'string' }, tolerance: { type: 'string' } });
