@@ -50,8 +50,8 @@ export async function resolveModelDir(v: Values): Promise<string> {
  * --kernels wasm (default: WASM SIMD, threads where available, falling back to TS when the
  * .wasm build is missing) or ts (the plain-TypeScript reference).
  */
-export async function makeKernels(v: Values): Promise<Kernels> {
-  const name = str(v, 'kernels') ?? 'wasm';
+export async function makeKernels(v: Values, defaultName: 'wasm' | 'ts' = 'wasm'): Promise<Kernels> {
+  const name = str(v, 'kernels') ?? defaultName;
   const threads = v.threads === undefined ? undefined : parseIntFlag(str(v, 'threads'), '--threads', 1, 1);
   if (name === 'ts') {
     if (v.q4) throw new UsageError('--q4 needs --kernels wasm');

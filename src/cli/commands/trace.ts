@@ -15,7 +15,8 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   const tolerance = parseNumFlag(str(v, 'tolerance'), '--tolerance');
   const dir = await resolveModelDir(v);
   const folder = new NodeFolder(dir);
-  const kernels = await makeKernels(v);
+  // The float32 TypeScript reference by default: the same bits in Node, Deno and browsers.
+  const kernels = await makeKernels(v, 'ts');
   const media = await readMedia(v);
   let result: { tensors: TensorToWrite[]; bytes: Uint8Array };
   if (v.ids !== undefined) {
