@@ -3,35 +3,43 @@ import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ByteSource, FileProvider } from '../io/byte_source.js';
 
+/**
+ * A file read by offset. Each read opens, reads and closes the file, so no descriptor outlives
+ * a call (a forgotten close can never leak one); opening costs microseconds, reads are tensor-
+ * or row-sized.
+ */
 export class NodeFileSource implements ByteSource {
-  private constructor(private handle: FileHandle | null, readonly name: string, readonly size: number) {}
+  private closed = false;
+  private constructor(private readonly path: string, readonly name: string, readonly size: number) {}
 
   static async open(path: string): Promise<NodeFileSource> {
-    const handle = await open(path, 'r');
-    const { size } = await handle.stat();
-    return new NodeFileSource(handle, path, size);
+    const { size } = await stat(path);
+    return new NodeFileSource(path, path, size);
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (!this.handle) throw new Error(`${this.name}: file already closed`);
+    if (this.closed) throw new Error(`${this.name}: file already closed`);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new RangeError(`${this.name}: read of ${length} bytes at offset ${offset} is outside the file (size ${this.size})`);
     }
     const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      // Node caps a single read at 2 GiB.
-      const { bytesRead } = await this.handle.read(out, done, Math.min(length - done, 1 << 30), offset + done);
-      if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at ${offset + done}`);
-      done += bytesRead;
+    const handle: FileHandle = await open(this.path, 'r');
+    try {
+      let done = 0;
+      while (done < length) {
+        // Node caps a single read at 2 GiB.
+        const { bytesRead } = await handle.read(out, done, Math.min(length - done, 1 << 30), offset + done);
+        if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at ${offset + done} (was it truncated while open?)`);
+        done += bytesRead;
+      }
+    } finally {
+      await handle.close();
     }
     return out;
   }
 
   async close(): Promise<void> {
-    const h = this.handle;
-    this.handle = null;
-    await h?.close();
+    this.closed = true;
   }
 }
 
