@@ -40,7 +40,11 @@ export const str = (v: Values, k: string): string | undefined => v[k] as string 
 /** --model DIR, or the embedded default model (generated on first use). */
 export async function resolveModelDir(v: Values): Promise<string> {
   const dir = str(v, 'model');
-  if (dir === undefined) return ensureDefaultModel((m) => process.stderr.write(m + '\n'));
+  if (dir === undefined) {
+    const d = await ensureDefaultModel((m) => process.stderr.write(m + '\n'));
+    process.stderr.write('[embedded default model: tiny Gemma 3n with RANDOM weights — its text is meaningless; --model DIR runs a real checkpoint]\n');
+    return d;
+  }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model: '${dir}' is not a folder`);
   if (!existsSync(`${dir}/config.json`)) throw new UsageError(`--model: '${dir}' has no config.json (is it a Gemma 3n model folder?)`);
   return dir;
