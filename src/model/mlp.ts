@@ -82,6 +82,10 @@ export function mlp(
     gaussianTopK(gate, T, I, Math.fround(normalIcdf(Math.fround(sparsity))));
     onSparsity?.(nonzeroFraction(gate, T * I));
   }
-  for (let i = 0; i < T * I; i++) gate[i] = geluTanh(gate[i]) * up[i];
+  // gelu(0) = 0: after gaussian top-k most gate values are exactly 0, so skip the tanh there.
+  for (let i = 0; i < T * I; i++) {
+    const g = gate[i];
+    gate[i] = g === 0 ? 0 : geluTanh(g) * up[i];
+  }
   kernels.linear(w.down_proj, gate, T, out);
 }
