@@ -1,0 +1,35 @@
+/**
+ * `node --no-liftoff dist/bench/decode_profile.js [--steps N] [--threads N]`: times decode steps of
+ * the real decoder on the synthetic E2B int4 model and splits each step into kernel calls
+ * (linears by shape, attention) and the JavaScript around them. A developer's tool: the
+ * headline numbers come from `npm run bench`.
+ */
+import type { AttentionParams, LinearWeight } from '../src/kernels/kernels.js';
+import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createRealE2eModel } from './e2e.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, d: number) => { const a = args.find((x) => x.startsWith(`--${name}=`)); return a ? Number(a.split('=')[1]) : d; };
+const steps = opt('steps', 24), threads = opt('threads', 2);
+
+async function main(): Promise<void> {
+  const k = await createNodeWasmKernels({ threads, relaxed: 'auto' });
+  const model = await createRealE2eModel(k, (s) => console.error(s));
+  await model.prefill(128);
+  for (let i = 0; i < 4; i++) await model.decode();
+  // Wrap the kernel calls to attribute time.
+  const acc = new Map<string, { ms: number; n: number }>();
+  const add = (key: string, ms: number) => { const e = acc.get(key) ?? { ms: 0, n: 0 }; e.ms += ms; e.n++; acc.set(key, e); };
+  const lin = k.linear.bind(k), att = k.attention.bind(k);
+  k.linear = (w: LinearWeight, x: Float32Array, T: number, y: Float32Array) => { const t0 = performance.now(); lin(w, x, T, y); add(`linear ${w.outDim}x${w.inDim}`, performance.now() - t0); };
+  k.attention = (p: AttentionParams) => { const t0 = performance.now(); att(p); add('attention', performance.now() - t0); };
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) await model.decode();
+  const total = (performance.now() - t0) / steps;
+  let kernels = 0;
+  const rows = [...acc].sort((a, b) => b[1].ms - a[1].ms);
+  for (const [key, e] of rows) { kernels += e.ms / steps; console.log(`${key.padEnd(24)} ${(e.ms / steps).toFixed(2).padStart(7)} ms/token  ${(e.n / steps).toFixed(0).padStart(4)} calls  ${(1000 * e.ms / e.n).toFixed(0).padStart(6)} µs/call`); }
+  console.log(`kernels ${kernels.toFixed(1)} ms, other JS ${(total - kernels).toFixed(1)} ms, total ${total.toFixed(1)} ms/token = ${(1000 / total).toFixed(2)} tok/s (${threads} threads)`);
+  k.dispose();
+}
+main().catch((e) => { console.error(e); process.exit(1); });
