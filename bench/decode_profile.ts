@@ -10,10 +10,11 @@ import { createRealE2eModel } from './e2e.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number) => { const a = args.find((x) => x.startsWith(`--${name}=`)); return a ? Number(a.split('=')[1]) : d; };
-const steps = opt('steps', 24), threads = opt('threads', 2);
+const steps = opt('steps', 24), threads = opt('threads', 2), smallJob = opt('small-job-macs', -1);
 
 async function main(): Promise<void> {
   const k = await createNodeWasmKernels({ threads, relaxed: 'auto' });
+  if (smallJob >= 0) k.smallJob = smallJob;
   const model = await createRealE2eModel(k, (s) => console.error(s));
   await model.prefill(128);
   for (let i = 0; i < 4; i++) await model.decode();

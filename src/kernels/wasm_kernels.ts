@@ -47,7 +47,7 @@ export interface WasmKernelsOptions {
   relaxed?: 'auto' | boolean;
   /** Cap on the per-call scratch for activations (default 64 MiB); longer inputs go in token chunks. */
   maxScratchBytes?: number;
-  /** Calls with fewer multiply-adds than this stay on the calling thread (default 4 M; tests use 0). */
+  /** Calls with fewer multiply-adds than this stay on the calling thread (default 256 K; tests use 0). */
   smallJobMacs?: number;
 }
 
@@ -85,8 +85,13 @@ export function sharedMemorySupported(): boolean {
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
-const SMALL_JOB = 1 << 22; // multiply-adds below which a call stays on one thread
-const SPIN = 20_000; // busy-wait iterations before sleeping (~tens of µs): decode issues ~300 calls per token
+const SMALL_JOB = 1 << 18; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
+const SPIN = 20_000; // caller's busy-wait iterations for the workers to finish before it sleeps
+// Workers busy-wait this many iterations (~1-2 ms) for the next job before sleeping: a decode
+// step issues ~300 calls with up to a millisecond of JavaScript between them, and waking a
+// sleeping worker (futex) costs ~40 µs per call, measured (bench/decode_profile.ts). On 2 cores
+// with 2 threads the spinning core would otherwise be idle.
+const WORKER_SPIN = 400_000;
 
 /** The worker's whole program; adapters call it with a port ({ on, post }). */
 export const WORKER_SOURCE = `function gemma3nKernelWorker(port) {
@@ -250,7 +255,7 @@ export class WasmKernels implements Kernels {
     for (let tid = 1; tid < threads; tid++) {
       const w = host.startWorker!(WORKER_SOURCE);
       const ready = new Promise<void>((resolve) => w.onMessage((m) => { if (m === 'ready') resolve(); }));
-      w.postMessage({ module, memory, job: k.job, tid, spin: SPIN });
+      w.postMessage({ module, memory, job: k.job, tid, spin: WORKER_SPIN });
       await ready;
       k.workers.push(w);
     }
