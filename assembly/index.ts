@@ -75,7 +75,7 @@ const CHUNKS_PER_THREAD = 8;
 function chunksOf(job: usize, op: i32, nt: i32): i32 {
   let units = 0;
   if (op == OP_F32_GEMM) units = (arg(job, 4) + 3) >> 2; // row quads
-  else if (op == OP_Q4_GEMM) units = (arg(job, 8) + 3) >> 2; // row blocks
+  else if (op == OP_Q4_GEMM) units = (arg(job, 7) + 3) >> 2; // row blocks
   else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 6); // (token, head) pairs
   else if (op == OP_READ) units = arg(job, 1) >>> 20; // MiB
   return nt == 1 ? min(units, 1) : min(units, nt * CHUNKS_PER_THREAD);
@@ -98,9 +98,9 @@ export function run(job: usize, tid: i32, id: i32): i32 {
       const r0 = cut(quads, c, nchunks) * 4, r1 = min(outDim, cut(quads, c + 1, nchunks) * 4);
       f32_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), outDim, arg(job, 5), r0, r1);
     } else if (op == OP_Q4_GEMM) {
-      // wq, ws, G, xq, xs, xc, T, y, outDim
-      const outDim = arg(job, 8), blocks = (outDim + 3) >> 2;
-      q4_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7), outDim,
+      // w (codes + scales interleaved), G, xq, xs, xc, T, y, outDim
+      const outDim = arg(job, 7), blocks = (outDim + 3) >> 2;
+      q4_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), outDim,
         cut(blocks, c, nchunks), cut(blocks, c + 1, nchunks));
     } else if (op == OP_ATTENTION) {
       // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale (f32 bits)

@@ -2,10 +2,11 @@
 // src/kernels/q4.ts and x quantized on the fly to int8 per group of 32 (like onnxruntime's
 // MatMulNBits accuracy_level 4 and llama.cpp's Q8 activations).
 //
-// Weight layout (per block of 4 output rows, per group g of 32 inputs):
-//   nibbles: [outDim/4][G][4 rows][16 bytes]; byte j holds value j (low nibble) and j+16 (high),
-//            each stored as q + 8 with q in [-7, 7]
-//   scales:  [outDim/4][G][4 rows] f32
+// Weight layout in WASM memory: Q4Matrix's nibbles and scales (src/kernels/q4.ts) interleaved
+// per group, so decode reads one sequential stream: [outDim/4 blocks][G groups][80 bytes] with
+//   bytes 0..63:  4 rows × 16 bytes; byte j holds value j (low nibble) and j+16 (high),
+//                 each stored as q + 8 with q in [-7, 7]
+//   bytes 64..79: the 4 rows' f32 scales
 // Activation scratch per token, per group: XB bytes of quantized x, then per group an f32 scale
 // and an i32 correction 8·Σxq (the weights are stored unsigned, so dot(xq, q+8) - 8·Σxq = dot(xq, q)).
 //   relaxed build: 32 × i8 in natural order (fed to i16x8.relaxed_dot_i8x16_i7x16_s, weights are the i7 side)
@@ -14,9 +15,12 @@
 // Decode streams every weight byte once from DRAM while doing ~50 SIMD instructions per 80
 // bytes, which leaves too few misses in flight for the hardware prefetcher alone (measured on a
 // 2-core Xeon VM: 7.6 GB/s per thread against 12.3 for a bare read loop). WebAssembly has no
-// prefetch instruction, so the GEMV loop touches one byte this far ahead in each stream
-// (clamped to the rows the thread owns), which brought it to ~8.8 GB/s.
-const PF_W: usize = 2048, PF_S: usize = 512;
+// prefetch instruction, so the GEMV loop touches one byte this far ahead (clamped to the rows
+// the thread owns), which brought it to ~8.8 GB/s.
+const PF: usize = 2048;
+
+/** Bytes of one group of a 4-row block: 64 of codes, then 4 f32 scales. */
+export const GROUP_BYTES: usize = 80;
 let prefetchSink: u32 = 0;
 
 /** Activation bytes per group of 32 in this build. */
@@ -150,12 +154,11 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
  * Row blocks [b0, b1) of y[T, outDim] = x · Wᵀ, x already quantized by q4_quantize_act.
  * Tokens are taken two at a time so each unpacked weight group serves both.
  */
-export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32): void {
+export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32): void {
   const xStride = <usize>G * Q4_XB;
-  const pfW = wq + <usize>b1 * G * 64 - 1, pfS = ws + <usize>b1 * G * 16 - 1;
+  const pfEnd = wq + <usize>b1 * G * GROUP_BYTES - 1;
   for (let b = b0; b < b1; b++) {
-    const wBlk = wq + <usize>b * G * 64;
-    const sBlk = ws + <usize>b * G * 16;
+    const wBlk = wq + <usize>b * G * GROUP_BYTES;
     let t = 0;
     if (ASC_FEATURE_RELAXED_SIMD) {
       // four tokens per unpacked group: prefill is compute-bound, the unpack is shared
@@ -165,11 +168,11 @@ export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: 
         const sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
         const gs = <usize>G * 4;
         for (let g = 0; g < G; g++) {
-          const wp = wBlk + <usize>g * 64;
+          const wp = wBlk + <usize>g * GROUP_BYTES;
           const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
           const a0 = unpackA(w0), b0 = unpackB(w0), a1 = unpackA(w1), b1 = unpackB(w1);
           const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
-          const sw = v128.load(sBlk + <usize>g * 16);
+          const sw = v128.load(wp, 64);
           const g4 = <usize>g * 4;
           let s0 = hsum4(dotU(xp, a0, b0, w0, w0), dotU(xp, a1, b1, w1, w1), dotU(xp, a2, b2, w2, w2), dotU(xp, a3, b3, w3, w3));
           acc0 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + g4))), f32x4.mul(sw, v128.load32_splat(sp + g4)), acc0);
@@ -197,9 +200,9 @@ export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: 
       const sp0 = xs + <usize>t * G * 4, cp0 = xc + <usize>t * G * 4;
       const sp1 = sp0 + <usize>G * 4, cp1 = cp0 + <usize>G * 4;
       for (let g = 0; g < G; g++) {
-        const wp = wBlk + <usize>g * 64;
+        const wp = wBlk + <usize>g * GROUP_BYTES;
         const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-        const sw = v128.load(sBlk + <usize>g * 16);
+        const sw = v128.load(wp, 64);
         const g4 = <usize>g * 4;
         let s0: v128, s1: v128;
         if (ASC_FEATURE_RELAXED_SIMD) {
@@ -228,11 +231,10 @@ export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: 
       if (ASC_FEATURE_RELAXED_SIMD) {
         // decode (one token): pointers step through the groups; this loop is the GEMV
         const m = i8x16.splat(0x0f);
-        let swp = sBlk;
-        const wEnd = wBlk + <usize>G * 64;
+        const wEnd = wBlk + <usize>G * GROUP_BYTES;
         let pf: u32 = 0;
-        for (let wp = wBlk; wp < wEnd; wp += 64) {
-          pf |= load<u8>(min(wp + PF_W, pfW)) | load<u8>(min(swp + PF_S, pfS));
+        for (let wp = wBlk; wp < wEnd; wp += GROUP_BYTES) {
+          pf |= load<u8>(min(wp + PF, pfEnd));
           const x0 = v128.load(xp), x1 = v128.load(xp, 16);
           const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
           const s = rowSums4(
@@ -240,17 +242,17 @@ export function q4_gemm(wq: usize, ws: usize, G: i32, xq: usize, xs: usize, xc: 
             dot16(x0, x1, v128.and(w1, m), v128.and(i16x8.shr_u(w1, 4), m)),
             dot16(x0, x1, v128.and(w2, m), v128.and(i16x8.shr_u(w2, 4), m)),
             dot16(x0, x1, v128.and(w3, m), v128.and(i16x8.shr_u(w3, 4), m)));
-          acc = fma(f32x4.convert_i32x4_s(i32x4.sub(s, v128.load32_splat(cp))), f32x4.mul(v128.load(swp), v128.load32_splat(sp)), acc);
-          xp += Q4_XB; swp += 16; sp += 4; cp += 4;
+          acc = fma(f32x4.convert_i32x4_s(i32x4.sub(s, v128.load32_splat(cp))), f32x4.mul(v128.load(wp, 64), v128.load32_splat(sp)), acc);
+          xp += Q4_XB; sp += 4; cp += 4;
         }
         if (pf == 0xdeadbeef) prefetchSink = pf; // keeps the touch loads; never true for bytes
       } else {
         for (let g = 0; g < G; g++) {
-          const wp = wBlk + <usize>g * 64;
+          const wp = wBlk + <usize>g * GROUP_BYTES;
           const g4 = <usize>g * 4;
           let s = hsum4(dotGroup(xp, v128.load(wp)), dotGroup(xp, v128.load(wp, 16)), dotGroup(xp, v128.load(wp, 32)), dotGroup(xp, v128.load(wp, 48)));
           s = i32x4.sub(s, v128.load32_splat(cp + g4));
-          acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(sBlk + <usize>g * 16), v128.load32_splat(sp + g4)), acc);
+          acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(wp, 64), v128.load32_splat(sp + g4)), acc);
           xp += Q4_XB;
         }
       }

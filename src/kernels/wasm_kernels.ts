@@ -84,6 +84,7 @@ export function sharedMemorySupported(): boolean {
 // [32 + tid] per-thread result.
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
+const Q4_GROUP_BYTES = 80; // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
 const SMALL_JOB = 1 << 18; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
 const SPIN = 20_000; // caller's busy-wait iterations for the workers to finish before it sleeps
@@ -189,10 +190,8 @@ class WasmLinear implements LinearWeight {
     readonly format: WeightFormat,
     readonly outDim: number,
     readonly inDim: number,
-    /** f32: the [outDim, inDim] matrix; q4: packed codes. */
+    /** f32: the [outDim, inDim] matrix; q4: packed codes and scales, interleaved per group. */
     readonly ptr: number,
-    /** q4: scales. */
-    readonly scalesPtr: number,
     readonly byteLength: number,
   ) {}
 }
@@ -320,24 +319,40 @@ export class WasmKernels implements Kernels {
     const bytes = outDim * inDim * 4;
     const p = this.alloc(bytes);
     this.f32.set(w, p / 4);
-    return new WasmLinear('f32', outDim, inDim, p, 0, bytes);
+    return new WasmLinear('f32', outDim, inDim, p, bytes);
   }
 
+  /**
+   * Uploads a packed int4 matrix with each group's codes and scales side by side
+   * ([blocks][groups][64 code bytes + 4 f32 scales], assembly/matmul_q4.ts), so a GEMV reads
+   * one sequential stream.
+   */
   private uploadQ4(q: Q4Matrix): WasmLinear {
-    const p = this.alloc(q.nibbles.length);
-    const s = this.alloc(q.scales.length * 4);
-    this.u8.set(q.nibbles, p);
-    this.f32.set(q.scales, s / 4);
-    return new WasmLinear('q4', q.outDim, q.inDim, p, s, q.byteLength);
+    const n = q.blocks * q.groups;
+    const p = this.alloc(n * Q4_GROUP_BYTES);
+    const scaleBytes = new Uint8Array(q.scales.buffer, q.scales.byteOffset, n * 16);
+    for (let i = 0; i < n; i++) {
+      const d = p + i * Q4_GROUP_BYTES;
+      this.u8.set(q.nibbles.subarray(i * 64, i * 64 + 64), d);
+      this.u8.set(scaleBytes.subarray(i * 16, i * 16 + 16), d + 64);
+    }
+    return new WasmLinear('q4', q.outDim, q.inDim, p, q.byteLength);
   }
 
   /** The packed int4 matrix of a q4 weight, copied out of WASM memory (for saving). */
   exportQ4(weight: LinearWeight): Q4Matrix {
     const w = this.own(weight);
     if (w.format !== 'q4') throw new Error('exportQ4: not a q4 weight');
-    const G = Math.ceil(w.inDim / Q4_GROUP), B = Math.ceil(w.outDim / 4);
+    const G = Math.ceil(w.inDim / Q4_GROUP), B = Math.ceil(w.outDim / 4), n = B * G;
     this.view();
-    return new Q4Matrix(w.outDim, w.inDim, this.u8.slice(w.ptr, w.ptr + B * G * 64), this.f32.slice(w.scalesPtr / 4, w.scalesPtr / 4 + B * G * 4));
+    const nibbles = new Uint8Array(n * 64), scales = new Float32Array(n * 4);
+    const scaleBytes = new Uint8Array(scales.buffer);
+    for (let i = 0; i < n; i++) {
+      const s = w.ptr + i * Q4_GROUP_BYTES;
+      nibbles.set(this.u8.subarray(s, s + 64), i * 64);
+      scaleBytes.set(this.u8.subarray(s + 64, s + 80), i * 16);
+    }
+    return new Q4Matrix(w.outDim, w.inDim, nibbles, scales);
   }
 
   release(weight: LinearWeight): void {
@@ -345,7 +360,6 @@ export class WasmKernels implements Kernels {
     if (w.released) return;
     w.released = true;
     this.heap.release(w.ptr);
-    if (w.format === 'q4') this.heap.release(w.scalesPtr);
   }
 
   private own(weight: LinearWeight): WasmLinear {
@@ -373,7 +387,7 @@ export class WasmKernels implements Kernels {
       } else {
         const xq = align(yp + n * outDim * 4), xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
-        this.dispatch(OP_Q4_GEMM, [w.ptr, w.scalesPtr, G, xq, xs, xc, n, yp, outDim], 0, 0, n * outDim * inDim);
+        this.dispatch(OP_Q4_GEMM, [w.ptr, G, xq, xs, xc, n, yp, outDim], 0, 0, n * outDim * inDim);
       }
       this.view();
       y.set(this.f32.subarray(yp / 4, yp / 4 + n * outDim), t0 * outDim);
