@@ -43,6 +43,7 @@ export async function createRealE2eModel(k: WasmKernels, log: (s: string) => voi
     description: 'real decoder, synthetic E2B-shape int4 weights, PLE streamed',
     weightBytesPerToken: bytes,
     async prefill(tokens: number) {
+      cache.release();
       cache = model.newCache();
       await model.forward(ids(tokens, 0), cache);
       prompt = cache.position;

@@ -69,7 +69,7 @@ export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayL
   // whose embeddings the ids alone do not identify).
   const session = opts.session;
   // Sessions keep some positions past the sliding window so a turn can rewind into the reply.
-  let cache = model.newCache(session ? REWIND_SLACK : 0);
+  let cache: KVCache | null = null;
   let start = 0;
   if (session?.cache && !opts.inputsEmbeds) {
     const keep = reusablePrefix(session.cache, session.ids, promptIds);
@@ -77,6 +77,10 @@ export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayL
       cache = session.cache;
       start = keep;
     }
+  }
+  if (!cache) {
+    session?.cache?.release(); // a cache that cannot be reused gives its (WASM) memory back now
+    cache = model.newCache(session ? REWIND_SLACK : 0);
   }
   if (session) { session.cache = cache; session.ids = []; }
   const history: number[] = Array.from(promptIds);
@@ -87,23 +91,27 @@ export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayL
   let embeds = opts.inputsEmbeds;
   if (embeds && start > 0) throw new Error('generate: inputsEmbeds cannot be combined with a reused cache');
   let tFirst = t0;
-  for (let step = 0; step < opts.maxTokens; step++) {
-    if (opts.signal?.aborted) { metrics.stopReason = 'aborted'; break; }
-    const explain: StepExplain | undefined = opts.onExplain ? {} : undefined;
-    const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds, explain });
-    embeds = undefined;
-    const next = sampler.sample(logits, history);
-    if (explain) opts.onExplain!(explain, next);
-    if (step === 0) {
-      tFirst = now();
-      metrics.prefillMs = tFirst - t0;
-      metrics.timeToFirstTokenMs = tFirst - t0;
+  try {
+    for (let step = 0; step < opts.maxTokens; step++) {
+      if (opts.signal?.aborted) { metrics.stopReason = 'aborted'; break; }
+      const explain: StepExplain | undefined = opts.onExplain ? {} : undefined;
+      const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds, explain });
+      embeds = undefined;
+      const next = sampler.sample(logits, history);
+      if (explain) opts.onExplain!(explain, next);
+      if (step === 0) {
+        tFirst = now();
+        metrics.prefillMs = tFirst - t0;
+        metrics.timeToFirstTokenMs = tFirst - t0;
+      }
+      history.push(next);
+      metrics.generatedTokens = step + 1;
+      yield next;
+      if (stop.has(next)) { metrics.stopReason = 'stop_token'; break; }
+      input = [next];
     }
-    history.push(next);
-    metrics.generatedTokens = step + 1;
-    yield next;
-    if (stop.has(next)) { metrics.stopReason = 'stop_token'; break; }
-    input = [next];
+  } finally {
+    if (!session) cache.release(); // one-shot generation: the cache dies here
   }
   const tEnd = now();
   metrics.prefillMs ??= tEnd - t0;

@@ -14,7 +14,8 @@ export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEm
   const T = ids.length, L = c.numHiddenLayers, A = c.altupNumInputs, H = c.hiddenSize;
   const got = new Map<string, { data: Float32Array; shape: number[] }>();
   const hidden = new Float32Array((L + 1) * A * T * H);
-  await model.forward(ids, model.newCache(), {
+  const cache = model.newCache();
+  await model.forward(ids, cache, {
     logits: 'all',
     inputsEmbeds,
     trace: (name, data, shape) => {
@@ -23,6 +24,7 @@ export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEm
       else got.set(name, { data: new Float32Array(data), shape });
     },
   });
+  cache.release();
   const out: TensorToWrite[] = [{ name: 'input_ids', dtype: 'I32', shape: [1, T], data: Int32Array.from(ids) }];
   for (const name of ['logits', 'last_hidden_state', 'inputs_embeds', 'per_layer_inputs']) {
     const t = got.get(name);

@@ -56,4 +56,10 @@ export interface Kernels {
   attention(p: AttentionParams): void;
   /** Frees a weight's backend memory. */
   release(w: LinearWeight): void;
+  /**
+   * Optional: n zeros in memory the backend's kernels read in place (WasmKernels: inside WASM
+   * memory), for buffers passed on every call such as the KV cache. Free with freeF32.
+   */
+  allocF32?(n: number): Float32Array;
+  freeF32?(a: Float32Array): void;
 }

@@ -434,11 +434,17 @@ export class WasmKernels implements Kernels {
     this.buffers.add(buf);
     const v = new Float32Array(buf, p, n);
     v.fill(0);
+    // A view dropped without freeF32 (a KV cache nobody released) gives its block back when
+    // the garbage collector reclaims it.
+    this.unfreed.register(v, p, v);
     return v;
   }
   freeF32(a: Float32Array): void {
-    if (this.inMemory(a)) this.heap.release(a.byteOffset);
+    if (!this.inMemory(a)) return;
+    this.unfreed.unregister(a);
+    this.heap.release(a.byteOffset);
   }
+  private readonly unfreed = new FinalizationRegistry<number>((p) => this.heap.release(p));
 
   private exportsScratchFloats(D: number): number {
     return this.exports.attention_scratch_floats(D);

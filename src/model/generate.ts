@@ -26,13 +26,17 @@ export async function greedyGenerate(model: Gemma3nTextModel, promptIds: ArrayLi
   const cache = opts.cache ?? model.newCache();
   const out: number[] = [];
   let input: ArrayLike<number> = promptIds;
-  for (let s = 0; s < maxTokens; s++) {
-    const { logits } = await model.forward(input, cache, { logits: 'last' });
-    opts.onLogits?.(logits);
-    const next = argmax(logits);
-    out.push(next);
-    opts.onToken?.(next);
-    input = [next];
+  try {
+    for (let s = 0; s < maxTokens; s++) {
+      const { logits } = await model.forward(input, cache, { logits: 'last' });
+      opts.onLogits?.(logits);
+      const next = argmax(logits);
+      out.push(next);
+      opts.onToken?.(next);
+      input = [next];
+    }
+  } finally {
+    if (!opts.cache) cache.release();
   }
   return out;
 }

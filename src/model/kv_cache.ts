@@ -5,8 +5,15 @@
  * Sliding-window layers evict positions no future query can see: after position p, a query
  * at p+1 sees keys in (p+1-W, p+1], so only the last W-1 positions need to stay.
  * KV-shared layers (the last num_kv_shared_layers) own no cache: they read their source's.
+ *
+ * The buffers come from the kernel backend when it offers memory its attention kernel reads in
+ * place (WasmKernels: WASM memory), so a decode step copies no past keys or values.
  */
+import type { Kernels } from '../kernels/kernels.js';
 import { kvSourceLayers, type TextConfig } from './config.js';
+
+/** Where cache buffers live: the kernels' own memory, or ordinary arrays. */
+export type FloatAllocator = Pick<Kernels, 'allocF32' | 'freeF32'>;
 
 export class LayerKV {
   k: Float32Array;
@@ -15,13 +22,27 @@ export class LayerKV {
   length = 0;
   startPos = 0;
 
-  constructor(readonly rowWidth: number, capacity = 16) {
-    this.k = new Float32Array(capacity * rowWidth);
-    this.v = new Float32Array(capacity * rowWidth);
+  constructor(readonly rowWidth: number, capacity = 16, private readonly memory: FloatAllocator = {}) {
+    this.k = this.alloc(capacity * rowWidth);
+    this.v = this.alloc(capacity * rowWidth);
+  }
+
+  private alloc(n: number): Float32Array {
+    return this.memory.allocF32?.(n) ?? new Float32Array(n);
+  }
+
+  /** Gives the buffers back to the kernels' memory; the layer is empty afterwards. */
+  release(): void {
+    this.memory.freeF32?.(this.k);
+    this.memory.freeF32?.(this.v);
+    this.k = new Float32Array(0);
+    this.v = new Float32Array(0);
+    this.length = 0;
+    this.startPos = 0;
   }
 
   get capacity(): number {
-    return this.k.length / this.rowWidth;
+    return Math.max(1, this.k.length / this.rowWidth);
   }
 
   /** Appends T rows of keys and values (each [T, rowWidth]). */
@@ -30,9 +51,11 @@ export class LayerKV {
     if (need > this.capacity) {
       let cap = this.capacity;
       while (cap < need) cap *= 2;
-      const nk = new Float32Array(cap * this.rowWidth), nv = new Float32Array(cap * this.rowWidth);
+      const nk = this.alloc(cap * this.rowWidth), nv = this.alloc(cap * this.rowWidth);
       nk.set(this.k.subarray(0, this.length * this.rowWidth));
       nv.set(this.v.subarray(0, this.length * this.rowWidth));
+      this.memory.freeF32?.(this.k);
+      this.memory.freeF32?.(this.v);
       this.k = nk;
       this.v = nv;
     }
@@ -73,11 +96,21 @@ export class KVCache {
   /**
    * `rewindSlack`: extra past positions sliding layers keep beyond the window, so a chat can
    * rewind that far (to re-run a re-tokenized reply) without rebuilding the cache.
+   * `memory`: where the buffers live (Gemma3nTextModel.newCache passes its kernels).
    */
-  constructor(readonly config: TextConfig, readonly rewindSlack = 0) {
+  constructor(readonly config: TextConfig, readonly rewindSlack = 0, memory: FloatAllocator = {}) {
     this.source = kvSourceLayers(config);
     const width = config.numKeyValueHeads * config.headDim;
-    this.layers = this.source.map((src, i) => (src === i ? new LayerKV(width) : null));
+    this.layers = this.source.map((src, i) => (src === i ? new LayerKV(width, 16, memory) : null));
+  }
+
+  /**
+   * Frees the buffers now (they are also reclaimed when the cache is garbage collected);
+   * the cache is empty afterwards and can be filled again from position 0.
+   */
+  release(): void {
+    for (const kv of this.layers) kv?.release();
+    this.position = 0;
   }
 
   /** Evicts what sliding layers can no longer use, given the next position. */

@@ -82,7 +82,7 @@ export class Gemma3nTextModel {
 
   /** A fresh KV cache; `rewindSlack` lets a chat rewind that many positions cheaply. */
   newCache(rewindSlack = 0): KVCache {
-    return new KVCache(this.config, rewindSlack);
+    return new KVCache(this.config, rewindSlack, this.kernels);
   }
 
   /**

@@ -39,3 +39,37 @@ describe('KV cache vs full re-run', () => {
     });
   }
 });
+
+describe('KV cache in WASM memory', () => {
+  it('WasmKernels (2 threads): the cache lives in WASM memory, steps equal a full pass, release() frees it', async () => {
+    const { createNodeWasmKernels } = await import('../../src/node/wasm_loader.js');
+    const k = await createNodeWasmKernels({ threads: 2, smallJobMacs: 0 });
+    const { model, checkpoint } = await Gemma3nTextModel.load(goldenFolder('text-tiny-a'), k);
+    const c = model.config, V = c.vocabSize;
+    const T = 2 * c.slidingWindow + 3;
+    const ids = Array.from({ length: T }, (_, i) => (i * 104729 + 7) % V);
+    const fullCache = model.newCache();
+    const full = await model.forward(ids, fullCache, { logits: 'all' });
+    fullCache.release();
+
+    const heapBefore = k.heapBytes;
+    const cache = model.newCache();
+    const rows: Float32Array[] = [(await model.forward(ids.slice(0, 4), cache, { logits: 'all' })).logits];
+    for (let i = 4; i < T; i++) rows.push((await model.forward([ids[i]], cache, { logits: 'all' })).logits);
+    const inc = new Float32Array(T * V);
+    rows.reduce((off, r) => (inc.set(r, off), off + r.length), 0);
+    expect(maxAbsDiff(inc, full.logits)).toBeLessThan(1e-4);
+
+    // every owned layer's K/V are views of the kernels' shared WASM memory (read in place)
+    for (const kv of cache.layers) if (kv) expect(kv.k.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(k.heapBytes).toBeGreaterThan(heapBefore);
+    cache.release();
+    expect(k.heapBytes).toBe(heapBefore);
+    // a released cache is empty and usable again
+    const again = await model.forward(ids.slice(0, 4), cache, { logits: 'all' });
+    expect(maxAbsDiff(again.logits, full.logits.subarray(0, 4 * V))).toBeLessThan(1e-4);
+    cache.release();
+    k.dispose();
+    await checkpoint.close();
+  });
+});
