@@ -4,9 +4,9 @@
 
 const BLK: i32 = 64;
 
-/** Scratch floats one thread needs for head dim D. */
-export function attention_scratch_floats(D: i32): i32 {
-  return D + BLK;
+/** Scratch floats one thread needs for head dim D and `group` query heads per KV head. */
+export function attention_scratch_floats(D: i32, group: i32): i32 {
+  return group * (D + BLK + 2);
 }
 
 // @ts-ignore: decorator
@@ -25,65 +25,80 @@ export function attention_scratch_floats(D: i32): i32 {
   return s;
 }
 
-/** acc[0..n) += p · v[0..n) */
+/** acc[0..n) = acc · c + p · v[0..n) */
 // @ts-ignore: decorator
-@inline function axpy(acc: usize, p: f32, v: usize, n: i32): void {
-  const pv = f32x4.splat(p);
+@inline function scaleAxpy(acc: usize, c: f32, p: f32, v: usize, n: i32): void {
+  const cv = f32x4.splat(c), pv = f32x4.splat(p);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i * 4;
-    v128.store(acc + o, f32x4.add(v128.load(acc + o), f32x4.mul(v128.load(v + o), pv)));
+    v128.store(acc + o, f32x4.add(f32x4.mul(v128.load(acc + o), cv), f32x4.mul(v128.load(v + o), pv)));
   }
-  for (; i < n; i++) store<f32>(acc + <usize>i * 4, load<f32>(acc + <usize>i * 4) + load<f32>(v + <usize>i * 4) * p);
+  for (; i < n; i++) store<f32>(acc + <usize>i * 4, load<f32>(acc + <usize>i * 4) * c + load<f32>(v + <usize>i * 4) * p);
 }
 
 /**
- * Work items [i0, i1) of the T·numHeads (query row, head) pairs; item i is t = i / H, h = i % H.
- * scratch holds attention_scratch_floats(D) floats private to the calling thread.
+ * Work items [i0, i1) of the T·KVH (query row, KV head) pairs; item i is t = i / KVH, g = i % KVH.
+ * An item serves every query head that reads KV head g (GQA), so each key and value row is
+ * read from memory once per item, not once per query head. scratch holds
+ * attention_scratch_floats(D, H / KVH) floats private to the calling thread.
  */
 export function attention(q: usize, k: usize, v: usize, out: usize, T: i32, S: i32, H: i32, KVH: i32, D: i32,
   qPos0: i32, kPos0: i32, window: i32, scale: f32, scratch: usize, i0: i32, i1: i32): void {
-  const group = H / KVH; // GQA: query head h reads kv head h / group
+  const group = H / KVH;
   const qStride = <usize>H * D, kvStride = <usize>KVH * D;
-  const acc = scratch, sc = scratch + <usize>D * 4;
+  // scratch: acc [group][D], scores [group][BLK], running max m [group], running sum l [group]
+  const acc = scratch, sc = acc + <usize>(group * D) * 4, mp = sc + <usize>(group * BLK) * 4, lp = mp + <usize>group * 4;
   for (let it = i0; it < i1; it++) {
-    const t = it / H, h = it % H;
+    const t = it / KVH, g = it % KVH;
     const qPos = qPos0 + t;
     const lo = max(0, window > 0 ? qPos - window + 1 - kPos0 : 0);
     const hi = min(S, qPos - kPos0 + 1);
-    const qp = q + (<usize>t * qStride + <usize>h * D) * 4;
-    const op = out + (<usize>t * qStride + <usize>h * D) * 4;
-    const kvo = <usize>(h / group) * D;
-    memory.fill(acc, 0, <usize>D * 4);
-    let m: f32 = -Infinity, l: f32 = 0;
+    const q0 = q + (<usize>t * qStride + <usize>(g * group) * D) * 4; // the group's query heads are consecutive
+    const kvo = <usize>g * D;
+    memory.fill(acc, 0, <usize>(group * D) * 4);
+    for (let hh = 0; hh < group; hh++) { store<f32>(mp + <usize>hh * 4, -Infinity); store<f32>(lp + <usize>hh * 4, 0); }
     for (let s0 = lo; s0 < hi; s0 += BLK) {
       const n = min(BLK, hi - s0);
-      let bmax: f32 = -Infinity;
+      // scores of this block for every head of the group: the key row stays in L1 across heads
       for (let j = 0; j < n; j++) {
-        const s = dot(qp, k + ((<usize>(s0 + j)) * kvStride + kvo) * 4, D) * scale;
-        store<f32>(sc + <usize>j * 4, s);
-        bmax = max(bmax, s);
+        const kr = k + ((<usize>(s0 + j)) * kvStride + kvo) * 4;
+        for (let hh = 0; hh < group; hh++) store<f32>(sc + <usize>(hh * BLK + j) * 4, dot(q0 + <usize>(hh * D) * 4, kr, D) * scale);
       }
-      if (bmax > m) {
-        const c = m == -Infinity ? <f32>0 : Mathf.exp(m - bmax);
-        l *= c;
-        // rescale the running sum once per block
-        const cv = f32x4.splat(c);
-        let i = 0;
-        for (; i + 4 <= D; i += 4) v128.store(acc + <usize>i * 4, f32x4.mul(v128.load(acc + <usize>i * 4), cv));
-        for (; i < D; i++) store<f32>(acc + <usize>i * 4, load<f32>(acc + <usize>i * 4) * c);
-        m = bmax;
+      // online softmax: new running max per head; c rescales what was accumulated so far
+      for (let hh = 0; hh < group; hh++) {
+        const sh = sc + <usize>(hh * BLK) * 4;
+        let bmax: f32 = -Infinity;
+        for (let j = 0; j < n; j++) bmax = max(bmax, load<f32>(sh + <usize>j * 4));
+        const m = load<f32>(mp + <usize>hh * 4);
+        const mNew = max(m, bmax);
+        const c: f32 = m == -Infinity ? 0 : Mathf.exp(m - mNew);
+        let l = load<f32>(lp + <usize>hh * 4) * c;
+        for (let j = 0; j < n; j++) {
+          const p = Mathf.exp(load<f32>(sh + <usize>j * 4) - mNew);
+          store<f32>(sh + <usize>j * 4, p);
+          l += p;
+        }
+        store<f32>(mp + <usize>hh * 4, mNew);
+        store<f32>(lp + <usize>hh * 4, l);
+        // fold the rescale into the first value row's update
+        const vr = v + ((<usize>s0) * kvStride + kvo) * 4;
+        scaleAxpy(acc + <usize>(hh * D) * 4, c, load<f32>(sh), vr, D);
       }
-      for (let j = 0; j < n; j++) {
-        const p = Mathf.exp(load<f32>(sc + <usize>j * 4) - m);
-        l += p;
-        axpy(acc, p, v + ((<usize>(s0 + j)) * kvStride + kvo) * 4, D);
+      for (let j = 1; j < n; j++) {
+        const vr = v + ((<usize>(s0 + j)) * kvStride + kvo) * 4;
+        for (let hh = 0; hh < group; hh++) scaleAxpy(acc + <usize>(hh * D) * 4, 1, load<f32>(sc + <usize>(hh * BLK + j) * 4), vr, D);
       }
     }
-    const inv: f32 = hi > lo ? <f32>1 / l : 0;
-    const iv = f32x4.splat(inv);
-    let i = 0;
-    for (; i + 4 <= D; i += 4) v128.store(op + <usize>i * 4, f32x4.mul(v128.load(acc + <usize>i * 4), iv));
-    for (; i < D; i++) store<f32>(op + <usize>i * 4, load<f32>(acc + <usize>i * 4) * inv);
+    for (let hh = 0; hh < group; hh++) {
+      const l = load<f32>(lp + <usize>hh * 4);
+      const inv: f32 = hi > lo ? <f32>1 / l : 0;
+      const iv = f32x4.splat(inv);
+      const ap = acc + <usize>(hh * D) * 4;
+      const op = out + (<usize>t * qStride + <usize>(g * group + hh) * D) * 4;
+      let i = 0;
+      for (; i + 4 <= D; i += 4) v128.store(op + <usize>i * 4, f32x4.mul(v128.load(ap + <usize>i * 4), iv));
+      for (; i < D; i++) store<f32>(op + <usize>i * 4, load<f32>(ap + <usize>i * 4) * inv);
+    }
   }
 }

@@ -76,7 +76,7 @@ function chunksOf(job: usize, op: i32, nt: i32): i32 {
   let units = 0;
   if (op == OP_F32_GEMM) units = (arg(job, 4) + 3) >> 2; // row quads
   else if (op == OP_Q4_GEMM) units = (arg(job, 7) + 3) >> 2; // row blocks
-  else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 6); // (token, head) pairs
+  else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 7); // (token, KV head) pairs
   else if (op == OP_READ) units = arg(job, 1) >>> 20; // MiB
   return nt == 1 ? min(units, 1) : min(units, nt * CHUNKS_PER_THREAD);
 }
@@ -104,7 +104,7 @@ export function run(job: usize, tid: i32, id: i32): i32 {
         cut(blocks, c, nchunks), cut(blocks, c + 1, nchunks));
     } else if (op == OP_ATTENTION) {
       // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale (f32 bits)
-      const items = arg(job, 4) * arg(job, 6);
+      const items = arg(job, 4) * arg(job, 7);
       const scratch = <usize>load<i32>(job + 16) + <usize>tid * <usize>load<i32>(job + 20);
       attention(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7),
         arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11), reinterpret<f32>(arg(job, 12)), scratch,

@@ -119,7 +119,7 @@ interface KernelExports {
   q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
   q4_xb(): number;
   heap_base(): number;
-  attention_scratch_floats(D: number): number;
+  attention_scratch_floats(D: number, group: number): number;
 }
 
 /** Bump allocator with a first-fit, coalescing free list, 64-byte aligned, over memory.grow. */
@@ -399,7 +399,7 @@ export class WasmKernels implements Kernels {
     if (H % KVH !== 0) throw new Error(`attention: ${H} heads not a multiple of ${KVH} kv heads`);
     const qn = T * H * D, kn = S * KVH * D;
     if (p.q.length < qn || p.k.length < kn || p.v.length < kn || p.out.length < qn) throw new Error('attention: q/k/v/out shorter than T, S and the head shapes say');
-    const perThread = align(this.exportsScratchFloats(D) * 4);
+    const perThread = align(this.exports.attention_scratch_floats(D, H / KVH) * 4);
     // A KV cache allocated with allocF32 is used in place; otherwise K and V are copied in.
     const kIn = this.inMemory(p.k), vIn = this.inMemory(p.v);
     const qp = this.scratch(align(qn * 4) * 2 + (kIn ? 0 : align(kn * 4)) + (vIn ? 0 : align(kn * 4)) + perThread * this.threads);
@@ -413,7 +413,7 @@ export class WasmKernels implements Kernels {
     if (!kIn) this.f32.set(p.k.subarray(0, kn), kp / 4);
     if (!vIn) this.f32.set(p.v.subarray(0, kn), vp / 4);
     const scaleBits = new Int32Array(new Float32Array([p.scale]).buffer)[0];
-    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread, T * H * S * D);
+    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread, 2 * T * H * S * D);
     this.view();
     p.out.set(this.f32.subarray(op / 4, op / 4 + qn));
   }
@@ -445,10 +445,6 @@ export class WasmKernels implements Kernels {
     this.heap.release(a.byteOffset);
   }
   private readonly unfreed = new FinalizationRegistry<number>((p) => this.heap.release(p));
-
-  private exportsScratchFloats(D: number): number {
-    return this.exports.attention_scratch_floats(D);
-  }
 
   /**
    * Streams `bytes` of WASM memory through all threads (bench: memory read bandwidth).

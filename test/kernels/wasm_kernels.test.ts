@@ -83,6 +83,7 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
 
   const attn: [string, Partial<AttentionParams>][] = [
     ['decode GQA 8/2 D=256 full', { T: 1, S: 40, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 39, kPos0: 0, window: 0 }],
+    ['decode GQA 8/2 D=256 over 3 blocks of keys, scale 2', { T: 1, S: 150, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 149, kPos0: 0, window: 0, scale: 2 }],
     ['prefill causal T=S=70 (block edge) D=16', { T: 70, S: 70, numHeads: 4, numKvHeads: 1, headDim: 16, qPos0: 0, kPos0: 0, window: 0 }],
     ['sliding window 5, ragged D=7', { T: 9, S: 20, numHeads: 3, numKvHeads: 3, headDim: 7, qPos0: 11, kPos0: 0, window: 5 }],
     ['window with kPos0 > 0 (ring cache) and rows that see nothing', { T: 6, S: 10, numHeads: 2, numKvHeads: 1, headDim: 12, qPos0: 13, kPos0: 16, window: 4 }],
