@@ -132,6 +132,13 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
   return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, a), i16x8.relaxed_dot_i8x16_i7x16_s(x1, b));
 }
 
+/** Relaxed build: the four rows' integer dot products of one group, from their unpacked codes. */
+// @ts-ignore: decorator
+@inline function dot4rows(xp: usize, a0: v128, b0: v128, a1: v128, b1: v128, a2: v128, b2: v128, a3: v128, b3: v128): v128 {
+  const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+  return rowSums4(dot16(x0, x1, a0, b0), dot16(x0, x1, a1, b1), dot16(x0, x1, a2, b2), dot16(x0, x1, a3, b3));
+}
+
 // @ts-ignore: decorator
 @inline function fma(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
@@ -174,16 +181,16 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
           const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
           const sw = v128.load(wp, 64);
           const g4 = <usize>g * 4;
-          let s0 = hsum4(dotU(xp, a0, b0, w0, w0), dotU(xp, a1, b1, w1, w1), dotU(xp, a2, b2, w2, w2), dotU(xp, a3, b3, w3, w3));
+          let s0 = dot4rows(xp, a0, b0, a1, b1, a2, b2, a3, b3);
           acc0 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + g4))), f32x4.mul(sw, v128.load32_splat(sp + g4)), acc0);
           let xp1 = xp + xStride;
-          s0 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          s0 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
           acc1 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + gs + g4)), acc1);
           xp1 += xStride;
-          s0 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          s0 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
           acc2 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + 2 * gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + 2 * gs + g4)), acc2);
           xp1 += xStride;
-          s0 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          s0 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
           acc3 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + 3 * gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + 3 * gs + g4)), acc3);
           xp += Q4_XB;
         }
@@ -208,8 +215,8 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
         if (ASC_FEATURE_RELAXED_SIMD) {
           const a0 = unpackA(w0), b0 = unpackB(w0), a1 = unpackA(w1), b1 = unpackB(w1);
           const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
-          s0 = hsum4(dotU(xp0, a0, b0, w0, w0), dotU(xp0, a1, b1, w1, w1), dotU(xp0, a2, b2, w2, w2), dotU(xp0, a3, b3, w3, w3));
-          s1 = hsum4(dotU(xp1, a0, b0, w0, w0), dotU(xp1, a1, b1, w1, w1), dotU(xp1, a2, b2, w2, w2), dotU(xp1, a3, b3, w3, w3));
+          s0 = dot4rows(xp0, a0, b0, a1, b1, a2, b2, a3, b3);
+          s1 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
         } else {
           s0 = hsum4(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
           s1 = hsum4(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
@@ -230,18 +237,12 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
       let sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
       if (ASC_FEATURE_RELAXED_SIMD) {
         // decode (one token): pointers step through the groups; this loop is the GEMV
-        const m = i8x16.splat(0x0f);
         const wEnd = wBlk + <usize>G * GROUP_BYTES;
         let pf: u32 = 0;
         for (let wp = wBlk; wp < wEnd; wp += GROUP_BYTES) {
           pf |= load<u8>(min(wp + PF, pfEnd));
-          const x0 = v128.load(xp), x1 = v128.load(xp, 16);
           const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-          const s = rowSums4(
-            dot16(x0, x1, v128.and(w0, m), v128.and(i16x8.shr_u(w0, 4), m)),
-            dot16(x0, x1, v128.and(w1, m), v128.and(i16x8.shr_u(w1, 4), m)),
-            dot16(x0, x1, v128.and(w2, m), v128.and(i16x8.shr_u(w2, 4), m)),
-            dot16(x0, x1, v128.and(w3, m), v128.and(i16x8.shr_u(w3, 4), m)));
+          const s = dot4rows(xp, unpackA(w0), unpackB(w0), unpackA(w1), unpackB(w1), unpackA(w2), unpackB(w2), unpackA(w3), unpackB(w3));
           acc = fma(f32x4.convert_i32x4_s(i32x4.sub(s, v128.load32_splat(cp))), f32x4.mul(v128.load(wp, 64), v128.load32_splat(sp)), acc);
           xp += Q4_XB; sp += 4; cp += 4;
         }
