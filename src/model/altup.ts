@@ -11,45 +11,45 @@
  * projection of the normed active stream.
  */
 import type { TextConfig } from './config.js';
-import { rmsNorm } from './ops.js';
+import { dot, rmsNorm } from './ops.js';
+import type { Scratch } from './scratch.js';
 import type { LayerWeights } from './weights.js';
 
 type AltUpWeights = LayerWeights['altup'];
 
 /** modalities[t, a] = tanh(modality_router(router_norm(x[t]) · 1/H)), shape [T, A]. */
-export function routerModalities(w: AltUpWeights, x: Float32Array, T: number, c: TextConfig): Float32Array {
+export function routerModalities(w: AltUpWeights, x: Float32Array, T: number, c: TextConfig, work: Scratch): Float32Array {
   const H = c.hiddenSize, A = c.altupNumInputs;
-  const normed = rmsNorm(x, w.router_norm, T, H, c.rmsNormEps, new Float32Array(T * H));
+  const normed = rmsNorm(x, w.router_norm, T, H, c.rmsNormEps, work.take('altup.normed', T * H));
   const inputScale = Math.fround(1 / H); // router_input_scale = hidden_size**-1.0 (not -0.5)
-  const out = new Float32Array(T * A);
+  for (let i = 0; i < T * H; i++) normed[i] = Math.fround(normed[i] * inputScale);
+  const out = work.take('altup.modalities', T * A);
   for (let t = 0; t < T; t++) {
-    for (let a = 0; a < A; a++) {
-      let s = 0;
-      for (let h = 0; h < H; h++) s += Math.fround(normed[t * H + h] * inputScale) * w.modality_router[a * H + h];
-      out[t * A + a] = Math.tanh(s);
-    }
+    for (let a = 0; a < A; a++) out[t * A + a] = Math.tanh(dot(normed, t * H, w.modality_router, a * H, H));
   }
   return out;
 }
 
-/** pred[j] = x[j] + Σ_i C[j, i]·x[i], with C = prediction_coefs(modalities) reshaped [A, A]. */
-export function altupPredict(w: AltUpWeights, streams: Float32Array, T: number, c: TextConfig): Float32Array {
+/**
+ * pred[j] = x[j] + Σ_i C[j, i]·x[i], with C = prediction_coefs(modalities) reshaped [A, A].
+ * Returns a work buffer [A, T, H].
+ */
+export function altupPredict(w: AltUpWeights, streams: Float32Array, T: number, c: TextConfig, work: Scratch): Float32Array {
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H;
-  const mod = routerModalities(w, streams.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH), T, c);
-  const pred = new Float32Array(streams); // starts as x (the "+ x" residual)
-  const coefs = new Float32Array(A * A);
+  const mod = routerModalities(w, streams.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH), T, c, work);
+  const pred = work.take('altup.pred', A * TH);
+  const coefs = work.take('altup.coefs', A * A); // f32, as the reference's Linear output
   for (let t = 0; t < T; t++) {
     // coefs = prediction_coefs(modalities[t]) : [A*A] = W[A*A, A] · m[A]
-    for (let k = 0; k < A * A; k++) {
-      let s = 0;
-      for (let a = 0; a < A; a++) s += w.prediction_coefs[k * A + a] * mod[t * A + a];
-      coefs[k] = s;
-    }
+    for (let k = 0; k < A * A; k++) coefs[k] = dot(w.prediction_coefs, k * A, mod, t * A, A);
     for (let j = 0; j < A; j++) {
       const po = j * TH + t * H;
-      for (let i = 0; i < A; i++) {
-        const cji = coefs[j * A + i], xo = i * TH + t * H;
-        for (let h = 0; h < H; h++) pred[po + h] += cji * streams[xo + h];
+      // The mix Σ_i C[j, i]·x[i] is rounded to f32 before the residual is added, as the
+      // reference's matmul then `+= hidden_states`.
+      for (let h = 0; h < H; h++) {
+        let s = 0;
+        for (let i = 0; i < A; i++) s += coefs[j * A + i] * streams[i * TH + t * H + h];
+        pred[po + h] = Math.fround(s) + streams[po + h];
       }
     }
   }
@@ -57,20 +57,22 @@ export function altupPredict(w: AltUpWeights, streams: Float32Array, T: number, 
 }
 
 /**
- * corrected[j] = pred[j] + (activated − pred[active]) · (correction_coefs(modalities(activated))[j] + 1).
+ * corrected[j] = pred[j] + (activated − pred[active]) · (correction_coefs(modalities(activated))[j] + 1),
+ * written into `out` [A, T, H] (which may be the old streams: they are not read).
  * The router reads `activated` here, not the predictions.
  */
-export function altupCorrect(w: AltUpWeights, pred: Float32Array, activated: Float32Array, T: number, c: TextConfig): Float32Array {
+export function altupCorrect(w: AltUpWeights, pred: Float32Array, activated: Float32Array, T: number, c: TextConfig, work: Scratch, out: Float32Array): Float32Array {
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H;
-  const mod = routerModalities(w, activated, T, c);
-  const out = new Float32Array(pred);
+  const mod = routerModalities(w, activated, T, c, work);
+  const innovation = work.take('altup.innovation', TH);
   const active = c.altupActiveIdx * TH;
+  for (let i = 0; i < TH; i++) innovation[i] = activated[i] - pred[active + i];
   for (let t = 0; t < T; t++) {
     for (let j = 0; j < A; j++) {
-      let coef = 1.0;
-      for (let a = 0; a < A; a++) coef += w.correction_coefs[j * A + a] * mod[t * A + a];
+      // all_coefs = correction_coefs(modalities) + 1.0, both steps in f32
+      const coef = Math.fround(Math.fround(dot(w.correction_coefs, j * A, mod, t * A, A)) + 1);
       const o = j * TH + t * H;
-      for (let h = 0; h < H; h++) out[o + h] += (activated[t * H + h] - pred[active + t * H + h]) * coef;
+      for (let h = 0; h < H; h++) out[o + h] = pred[o + h] + Math.fround(innovation[t * H + h] * coef);
     }
   }
   return out;
@@ -83,11 +85,7 @@ export function altupCorrect(w: AltUpWeights, pred: Float32Array, activated: Flo
  */
 export function matchMagnitude(x: Float32Array, target: Float32Array, T: number, H: number): void {
   for (let t = 0; t < T; t++) {
-    let st = 0, sx = 0;
-    for (let h = 0; h < H; h++) {
-      st += target[t * H + h] ** 2;
-      sx += x[t * H + h] ** 2;
-    }
+    const st = dot(target, t * H, target, t * H, H), sx = dot(x, t * H, x, t * H, H);
     const targetMag = Math.fround(Math.sqrt(Math.fround(st / H)));
     const mag = Math.fround(Math.sqrt(Math.max(Math.fround(sx / H), 1e-5)));
     for (let h = 0; h < H; h++) x[t * H + h] = Math.fround(x[t * H + h] * targetMag) / mag;

@@ -14,6 +14,7 @@ import type { TextConfig } from './config.js';
 import type { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
 import type { RotaryEmbedding } from './rope.js';
+import type { Scratch } from './scratch.js';
 import type { AttentionWeights } from './weights.js';
 
 export function selfAttention(
@@ -26,11 +27,12 @@ export function selfAttention(
   cache: KVCache,
   rope: RotaryEmbedding,
   out: Float32Array, // [T, H]
+  work: Scratch,
 ): void {
   const D = c.headDim, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
   const pos0 = cache.position;
 
-  const q = new Float32Array(T * nH * D);
+  const q = work.take('attn.q', T * nH * D);
   kernels.linear(w.q_proj, x, T, q);
   rmsNorm(q, w.q_norm, T * nH, D, c.rmsNormEps);
   rope.apply(q, T, nH, pos0);
@@ -38,7 +40,7 @@ export function selfAttention(
   const own = cache.layers[layer];
   if (own) {
     // This layer produces K/V: project, norm, rotate, and store them in its cache.
-    const k = new Float32Array(T * nKV * D), v = new Float32Array(T * nKV * D);
+    const k = work.take('attn.k', T * nKV * D), v = work.take('attn.v', T * nKV * D);
     kernels.linear(w.k_proj!, x, T, k);
     rmsNorm(k, w.k_norm, T * nKV, D, c.rmsNormEps);
     rope.apply(k, T, nKV, pos0);
@@ -48,7 +50,7 @@ export function selfAttention(
   }
   const kv = cache.layers[cache.source[layer]]!;
 
-  const ctx = new Float32Array(T * nH * D);
+  const ctx = work.take('attn.ctx', T * nH * D);
   kernels.attention({
     q, k: kv.k, v: kv.v, T, S: kv.length,
     numHeads: nH, numKvHeads: nKV, headDim: D,

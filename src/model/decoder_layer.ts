@@ -19,9 +19,11 @@ import { laurel } from './laurel.js';
 import { mlp } from './mlp.js';
 import { geluTanh, rmsNorm } from './ops.js';
 import type { RotaryEmbedding } from './rope.js';
+import type { Scratch } from './scratch.js';
 import type { StepExplain, Tracer } from './trace.js';
 import type { LayerWeights } from './weights.js';
 
+/** Runs one layer on `streams` [A, T, H], updating them in place (and returning them). */
 export function decoderLayer(
   kernels: Kernels,
   c: TextConfig,
@@ -32,6 +34,7 @@ export function decoderLayer(
   T: number,
   cache: KVCache,
   rope: RotaryEmbedding,
+  work: Scratch,
   trace?: Tracer,
   explain?: StepExplain,
 ): Float32Array {
@@ -39,32 +42,33 @@ export function decoderLayer(
   const I = c.intermediateSize[layer];
   const name = `layers.${layer}`;
 
-  const pred = altupPredict(w.altup, streams, T, c);
+  const pred = altupPredict(w.altup, streams, T, c, work);
   const active = pred.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH);
-  const normed = rmsNorm(active, w.input_layernorm, T, H, eps, new Float32Array(TH));
+  const normed = rmsNorm(active, w.input_layernorm, T, H, eps, work.take('layer.normed', TH));
 
-  const laurelOut = new Float32Array(TH);
-  laurel(kernels, w.laurel, normed, T, H, c.laurelRank, eps, laurelOut);
+  const laurelOut = work.take('layer.laurel', TH);
+  laurel(kernels, w.laurel, normed, T, H, c.laurelRank, eps, laurelOut, work);
 
-  const attn = new Float32Array(TH);
-  selfAttention(kernels, c, w.self_attn, layer, normed, T, cache, rope, attn);
+  const attn = work.take('layer.attn', TH);
+  selfAttention(kernels, c, w.self_attn, layer, normed, T, cache, rope, attn, work);
   rmsNorm(attn, w.post_attention_layernorm, T, H, eps);
   trace?.(`${name}.self_attn`, attn, [1, T, H]);
 
   // (a + attn + laurel) / √2: the two residual branches are averaged in norm.
-  const attnLaurel = new Float32Array(TH);
+  const attnLaurel = work.take('layer.attnLaurel', TH);
   for (let i = 0; i < TH; i++) attnLaurel[i] = (active[i] + attn[i] + laurelOut[i]) * Math.SQRT1_2;
 
-  const ffIn = rmsNorm(attnLaurel, w.pre_feedforward_layernorm, T, H, eps, new Float32Array(TH));
-  const ffOut = new Float32Array(TH);
+  const ffIn = rmsNorm(attnLaurel, w.pre_feedforward_layernorm, T, H, eps, work.take('layer.ffIn', TH));
+  const ffOut = work.take('layer.ffOut', TH);
   const sparsity = c.activationSparsityPattern[layer];
   let activeFraction = 1;
-  mlp(kernels, w.mlp, sparsity, ffIn, T, I, ffOut, explain ? (f) => { activeFraction = f; } : undefined);
+  mlp(kernels, w.mlp, sparsity, ffIn, T, I, ffOut, work, explain ? (f) => { activeFraction = f; } : undefined);
   rmsNorm(ffOut, w.post_feedforward_layernorm, T, H, eps);
   for (let i = 0; i < TH; i++) ffOut[i] += attnLaurel[i];
   trace?.(`${name}.block_output`, ffOut, [1, T, H]);
 
-  const corrected = altupCorrect(w.altup, pred, ffOut, T, c);
+  // The old streams are no longer read: the corrected ones replace them.
+  const corrected = altupCorrect(w.altup, pred, ffOut, T, c, work, streams);
   if (explain) {
     const kv = cache.layers[cache.source[layer]]!;
     const window = c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : Infinity;
@@ -80,15 +84,16 @@ export function decoderLayer(
   }
 
   // Per-layer embedding gate: the corrected active stream, scaled, gates this layer's PLE slice.
-  const g = new Float32Array(TH);
+  const g = work.take('layer.pleIn', TH);
   const activeCorrected = corrected.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH);
-  for (let t = 0; t < T; t++) {
-    for (let h = 0; h < H; h++) g[t * H + h] = c.altupCorrectScale ? activeCorrected[t * H + h] * w.altup.correct_output_scale[h] : activeCorrected[t * H + h];
-  }
-  const gate = new Float32Array(T * P);
+  if (c.altupCorrectScale) {
+    const scale = w.altup.correct_output_scale;
+    for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) g[t * H + h] = activeCorrected[t * H + h] * scale[h];
+  } else g.set(activeCorrected);
+  const gate = work.take('layer.pleGate', T * P);
   kernels.linear(w.per_layer_input_gate, g, T, gate);
   for (let i = 0; i < T * P; i++) gate[i] = geluTanh(gate[i]) * perLayerInput[i];
-  const ple = new Float32Array(TH);
+  const ple = work.take('layer.ple', TH);
   kernels.linear(w.per_layer_projection, gate, T, ple);
   rmsNorm(ple, w.post_per_layer_input_norm, T, H, eps);
   for (let s = 1; s < A; s++) {

@@ -5,10 +5,11 @@
  */
 import type { Kernels } from '../kernels/kernels.js';
 import { rmsNorm } from './ops.js';
+import type { Scratch } from './scratch.js';
 import type { LayerWeights } from './weights.js';
 
-export function laurel(kernels: Kernels, w: LayerWeights['laurel'], x: Float32Array, T: number, H: number, rank: number, eps: number, out: Float32Array): void {
-  const low = new Float32Array(T * rank);
+export function laurel(kernels: Kernels, w: LayerWeights['laurel'], x: Float32Array, T: number, H: number, rank: number, eps: number, out: Float32Array, work: Scratch): void {
+  const low = work.take('laurel.low', T * rank);
   kernels.linear(w.linear_left, x, T, low);
   kernels.linear(w.linear_right, low, T, out);
   rmsNorm(out, w.post_laurel_norm, T, H, eps);

@@ -9,6 +9,7 @@
  */
 import type { Kernels } from '../kernels/kernels.js';
 import { geluTanh } from './ops.js';
+import type { Scratch } from './scratch.js';
 import type { LayerWeights } from './weights.js';
 
 /** Inverse CDF of the standard normal, Φ⁻¹(p) = √2·erfinv(2p−1), to double precision. */
@@ -72,9 +73,10 @@ export function mlp(
   T: number,
   I: number,
   out: Float32Array, // [T, H]
+  work: Scratch,
   onSparsity?: (activeFraction: number) => void,
 ): void {
-  const gate = new Float32Array(T * I), up = new Float32Array(T * I);
+  const gate = work.take('mlp.gate', T * I), up = work.take('mlp.up', T * I);
   kernels.linear(w.gate_proj, x, T, gate);
   kernels.linear(w.up_proj, x, T, up);
   if (sparsity > 0) {

@@ -24,6 +24,7 @@ import { rmsNorm } from './ops.js';
 import { perLayerIds, perLayerInputs } from './per_layer_inputs.js';
 import { StreamedTable } from './streamed_table.js';
 import { RotaryEmbedding } from './rope.js';
+import { Scratch } from './scratch.js';
 import type { StepExplain, Tracer } from './trace.js';
 import { loadTextWeights, type LoadOptions, type TextWeights } from './weights.js';
 
@@ -57,6 +58,8 @@ export class Gemma3nTextModel {
   hardEmbedders: HardTokenEmbedder[] = [];
   private readonly ropeSliding: RotaryEmbedding;
   private readonly ropeFull: RotaryEmbedding;
+  /** The layers' intermediate buffers, reused from token to token. */
+  private readonly work = new Scratch();
 
   constructor(readonly config: TextConfig, readonly weights: TextWeights, readonly kernels: Kernels) {
     this.ropeSliding = new RotaryEmbedding(config.headDim, config.ropeThetaSliding);
@@ -148,7 +151,7 @@ export class Gemma3nTextModel {
     for (let l = 0; l < L; l++) {
       for (let t = 0; t < T; t++) pleSlice.set(ple.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
       const rope = c.layerTypes[l] === 'sliding_attention' ? this.ropeSliding : this.ropeFull;
-      streams = decoderLayer(k, c, w.layers[l], l, streams, pleSlice, T, cache, rope, trace, opts.explain);
+      streams = decoderLayer(k, c, w.layers[l], l, streams, pleSlice, T, cache, rope, this.work, trace, opts.explain);
       trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
     }
     cache.position += T;
