@@ -4,6 +4,13 @@
 
 const BLK: i32 = 64;
 
+/** a·b + c, fused where the build has Relaxed SIMD (rounding may differ by an ulp). */
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** Scratch floats one thread needs for head dim D and `group` query heads per KV head. */
 export function attention_scratch_floats(D: i32, group: i32): i32 {
   return group * (D + BLK + 2);
@@ -15,8 +22,8 @@ export function attention_scratch_floats(D: i32, group: i32): i32 {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   let i = 0;
   for (; i + 8 <= n4; i += 8) {
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + <usize>i * 4, 16), v128.load(b + <usize>i * 4, 16)));
+    s0 = madd(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4), s0);
+    s1 = madd(v128.load(a + <usize>i * 4, 16), v128.load(b + <usize>i * 4, 16), s1);
   }
   for (; i < n4; i += 4) s0 = f32x4.add(s0, f32x4.mul(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4)));
   s0 = f32x4.add(s0, s1);
@@ -25,16 +32,56 @@ export function attention_scratch_floats(D: i32, group: i32): i32 {
   return s;
 }
 
-/** acc[0..n) = acc · c + p · v[0..n) */
+/**
+ * e^x for four lanes, to ~1 ulp (float32): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6
+ * Taylor polynomial (error < 2e-7 relative), times 2^n built in the exponent bits. Arguments
+ * below -87 (where e^x is under float32's normal range) give 0; softmax only feeds x ≤ 0.
+ */
 // @ts-ignore: decorator
-@inline function scaleAxpy(acc: usize, c: f32, p: f32, v: usize, n: i32): void {
-  const cv = f32x4.splat(c), pv = f32x4.splat(p);
+@inline function exp4(x: v128): v128 {
+  const under = f32x4.lt(x, f32x4.splat(-87));
+  x = f32x4.max(x, f32x4.splat(-87));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693145752))), f32x4.mul(n, f32x4.splat(1.42860677e-6)));
+  let p = f32x4.add(f32x4.mul(r, f32x4.splat(1.0 / 720)), f32x4.splat(1.0 / 120));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(p, scale), under);
+}
+
+/**
+ * acc[0..D) = acc · c + Σ_j p[j] · v_j[0..D) over n value rows (row j at v + j·vStride bytes).
+ * Sixteen outputs at a time stay in registers across all n rows, so the accumulator is read
+ * and written once per block instead of once per key.
+ */
+// @ts-ignore: decorator
+@inline function accumulateValues(acc: usize, c: f32, p: usize, n: i32, v: usize, vStride: usize, D: i32): void {
+  const cv = f32x4.splat(c);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 16 <= D; i += 16) {
     const o = <usize>i * 4;
-    v128.store(acc + o, f32x4.add(f32x4.mul(v128.load(acc + o), cv), f32x4.mul(v128.load(v + o), pv)));
+    let a0 = f32x4.mul(v128.load(acc + o), cv), a1 = f32x4.mul(v128.load(acc + o, 16), cv);
+    let a2 = f32x4.mul(v128.load(acc + o, 32), cv), a3 = f32x4.mul(v128.load(acc + o, 48), cv);
+    let vr = v + o;
+    for (let j = 0; j < n; j++) {
+      const pj = v128.load32_splat(p + <usize>j * 4);
+      a0 = madd(v128.load(vr), pj, a0);
+      a1 = madd(v128.load(vr, 16), pj, a1);
+      a2 = madd(v128.load(vr, 32), pj, a2);
+      a3 = madd(v128.load(vr, 48), pj, a3);
+      vr += vStride;
+    }
+    v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
   }
-  for (; i < n; i++) store<f32>(acc + <usize>i * 4, load<f32>(acc + <usize>i * 4) * c + load<f32>(v + <usize>i * 4) * p);
+  for (; i < D; i++) {
+    let a = load<f32>(acc + <usize>i * 4) * c;
+    for (let j = 0; j < n; j++) a += load<f32>(p + <usize>j * 4) * load<f32>(v + <usize>j * vStride + <usize>i * 4);
+    store<f32>(acc + <usize>i * 4, a);
+  }
 }
 
 /**
@@ -72,22 +119,20 @@ export function attention(q: usize, k: usize, v: usize, out: usize, T: i32, S: i
         for (let j = 0; j < n; j++) bmax = max(bmax, load<f32>(sh + <usize>j * 4));
         const m = load<f32>(mp + <usize>hh * 4);
         const mNew = max(m, bmax);
-        const c: f32 = m == -Infinity ? 0 : Mathf.exp(m - mNew);
-        let l = load<f32>(lp + <usize>hh * 4) * c;
-        for (let j = 0; j < n; j++) {
-          const p = Mathf.exp(load<f32>(sh + <usize>j * 4) - mNew);
-          store<f32>(sh + <usize>j * 4, p);
-          l += p;
+        const c: f32 = m == -Infinity ? 0 : f32x4.extract_lane(exp4(f32x4.splat(m - mNew)), 0);
+        // p = e^(score - max), four at a time; lanes past n are -inf, so they give 0
+        for (let j = n; j < ((n + 3) & ~3); j++) store<f32>(sh + <usize>j * 4, -Infinity);
+        const mv = f32x4.splat(mNew);
+        let lv = f32x4.splat(0);
+        for (let j = 0; j < n; j += 4) {
+          const e = exp4(f32x4.sub(v128.load(sh + <usize>j * 4), mv));
+          v128.store(sh + <usize>j * 4, e);
+          lv = f32x4.add(lv, e);
         }
+        const lsum = f32x4.extract_lane(lv, 0) + f32x4.extract_lane(lv, 1) + f32x4.extract_lane(lv, 2) + f32x4.extract_lane(lv, 3);
         store<f32>(mp + <usize>hh * 4, mNew);
-        store<f32>(lp + <usize>hh * 4, l);
-        // fold the rescale into the first value row's update
-        const vr = v + ((<usize>s0) * kvStride + kvo) * 4;
-        scaleAxpy(acc + <usize>(hh * D) * 4, c, load<f32>(sh), vr, D);
-      }
-      for (let j = 1; j < n; j++) {
-        const vr = v + ((<usize>(s0 + j)) * kvStride + kvo) * 4;
-        for (let hh = 0; hh < group; hh++) scaleAxpy(acc + <usize>(hh * D) * 4, 1, load<f32>(sc + <usize>(hh * BLK + j) * 4), vr, D);
+        store<f32>(lp + <usize>hh * 4, load<f32>(lp + <usize>hh * 4) * c + lsum);
+        accumulateValues(acc + <usize>(hh * D) * 4, c, sh, n, v + ((<usize>s0) * kvStride + kvo) * 4, kvStride * 4, D);
       }
     }
     for (let hh = 0; hh < group; hh++) {
