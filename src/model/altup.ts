@@ -42,18 +42,42 @@ export function altupPredict(w: AltUpWeights, streams: Float32Array, T: number, 
   for (let t = 0; t < T; t++) {
     // coefs = prediction_coefs(modalities[t]) : [A*A] = W[A*A, A] · m[A]
     for (let k = 0; k < A * A; k++) coefs[k] = dot(w.prediction_coefs, k * A, mod, t * A, A);
-    for (let j = 0; j < A; j++) {
-      const po = j * TH + t * H;
-      // The mix Σ_i C[j, i]·x[i] is rounded to f32 before the residual is added, as the
-      // reference's matmul then `+= hidden_states`.
-      for (let h = 0; h < H; h++) {
-        let s = 0;
-        for (let i = 0; i < A; i++) s += coefs[j * A + i] * streams[i * TH + t * H + h];
-        pred[po + h] = Math.fround(s) + streams[po + h];
-      }
-    }
+    if (A === 4) mixStreams4(coefs, streams, pred, TH, t * H, H);
+    else mixStreams(coefs, A, streams, pred, TH, t * H, H);
   }
   return pred;
+}
+
+/**
+ * out[j] = round_f32(Σ_i C[j, i]·x[i]) + x[j] over one token's H values of each stream
+ * (stream i starts at i·stride + o). The mix is rounded before the residual is added, as the
+ * reference's matmul then `+= hidden_states`.
+ */
+export function mixStreams(C: Float32Array, A: number, x: Float32Array, out: Float32Array, stride: number, o: number, H: number): void {
+  for (let j = 0; j < A; j++) {
+    const po = j * stride + o;
+    for (let h = 0; h < H; h++) {
+      let s = 0;
+      for (let i = 0; i < A; i++) s += C[j * A + i] * x[i * stride + o + h];
+      out[po + h] = Math.fround(s) + x[po + h];
+    }
+  }
+}
+
+/** mixStreams for A = 4, the width of every Gemma 3n: one pass, coefficients in registers (~3× faster). */
+export function mixStreams4(C: Float32Array, x: Float32Array, out: Float32Array, stride: number, o: number, H: number): void {
+  const c00 = C[0], c01 = C[1], c02 = C[2], c03 = C[3];
+  const c10 = C[4], c11 = C[5], c12 = C[6], c13 = C[7];
+  const c20 = C[8], c21 = C[9], c22 = C[10], c23 = C[11];
+  const c30 = C[12], c31 = C[13], c32 = C[14], c33 = C[15];
+  const o0 = o, o1 = stride + o, o2 = 2 * stride + o, o3 = 3 * stride + o;
+  for (let h = 0; h < H; h++) {
+    const x0 = x[o0 + h], x1 = x[o1 + h], x2 = x[o2 + h], x3 = x[o3 + h];
+    out[o0 + h] = Math.fround(c00 * x0 + c01 * x1 + c02 * x2 + c03 * x3) + x0;
+    out[o1 + h] = Math.fround(c10 * x0 + c11 * x1 + c12 * x2 + c13 * x3) + x1;
+    out[o2 + h] = Math.fround(c20 * x0 + c21 * x1 + c22 * x2 + c23 * x3) + x2;
+    out[o3 + h] = Math.fround(c30 * x0 + c31 * x1 + c32 * x2 + c33 * x3) + x3;
+  }
 }
 
 /**
