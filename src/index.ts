@@ -1,6 +1,7 @@
 /**
  * gemma3n-ts public API (runtime-neutral). Node adapters: `gemma3n-ts/node` (NodeFolder,
- * createNodeWasmKernels); Deno: dist/src/deno/fs_folder.js; browsers: MemoryFolder / BlobSource.
+ * createNodeWasmKernels); Deno: dist/src/deno/fs_folder.js (DenoFolder) and dist/src/deno/wasm_host.js
+ * (createDenoWasmKernels); browsers: MemoryFolder / BlobSource.
  */
 export { Gemma3n, ChatSession, type GenerateOptions, type GenerationResult, type PromptInput, type EngineLoadOptions } from './engine/engine.js';
 export type { GenerationMetrics, CacheSession } from './engine/token_stream.js';

@@ -3,7 +3,9 @@
  * module Web Workers from a Blob. Threads need shared WebAssembly memory, i.e. a
  * cross-origin-isolated page (COOP + COEP headers) in browsers; otherwise WasmKernels runs on one
  * thread. A browser main thread may not block in Atomics.wait, so there calls wait by spinning;
- * run the engine inside a worker to avoid that. (Not exercised by the Node test suite.)
+ * run the engine inside a worker to avoid that. Deno uses it through src/deno/wasm_host.ts (file://
+ * base URL), tested by test/deno/kernels.deno.ts (the web page has its own
+ * Vite-aware host, web/browser_kernels.ts).
  */
 import type { WasmHost, WasmVariant, WorkerLike } from './wasm_kernels.js';
 

@@ -1,7 +1,8 @@
 /**
  * The Deno suite, run from `npm test`: Deno comes from the `deno` npm package (a devDependency,
- * so `npm ci` installs it). It runs the golden tests (golden.deno.ts) on the compiled package and
- * a seeded sampling run that must equal Node's token for token.
+ * so `npm ci` installs it). It runs the golden tests (golden.deno.ts) and the WASM kernel tests
+ * (kernels.deno.ts) on the compiled package, and a seeded sampling run that must equal Node's
+ * token for token.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,14 @@ describe('Deno', () => {
   it('golden tests pass under Deno (deno test test/deno/golden.deno.ts)', async () => {
     const { stdout } = await run(DENO, ['test', '--no-check', '--allow-read', 'test/deno/golden.deno.ts'], { env: { ...process.env, NO_COLOR: '1' } });
     expect(stdout).toMatch(/ok \| 4 passed \| 0 failed/);
+  });
+
+  it('WASM kernels under Deno: every variant vs its TS twin, 2 threads, golden greedy (deno test test/deno/kernels.deno.ts)', async () => {
+    const { stdout } = await run(DENO, ['test', '--no-check', '--allow-read', 'test/deno/kernels.deno.ts'], { env: { ...process.env, NO_COLOR: '1' } });
+    // 5 tests: Relaxed SIMD present + 4 variants (simd128/relaxed × 1/2 threads); 26 steps per
+    // variant, 27 with 2 threads (bit-exact hand-off check).
+    expect(stdout).toMatch(/ok \| 5 passed \(106 steps\) \| 0 failed/);
+    expect(stdout).toMatch(/WasmKernels relaxed=true threads=2 vs TsKernels \.\.\. ok/);
   });
 
   it('seeded sampling through Gemma3n.generate gives the same ids and text as Node', async () => {
