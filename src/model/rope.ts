@@ -14,14 +14,37 @@ export class RotaryEmbedding {
     for (let i = 0; i < half; i++) this.invFreq[i] = 1 / Math.fround(Math.pow(base, Math.fround((2 * i) / headDim)));
   }
 
+  /** cos/sin of the angles of positions [pos0, pos0 + T), [T, d/2]: q and k of every layer with this base share them. */
+  private tablePos0 = -1;
+  private tableT = 0;
+  private cos = new Float32Array(0);
+  private sin = new Float32Array(0);
+
+  private angles(pos0: number, T: number): void {
+    if (pos0 === this.tablePos0 && T === this.tableT) return;
+    const half = this.headDim / 2;
+    if (this.cos.length !== T * half) {
+      this.cos = new Float32Array(T * half);
+      this.sin = new Float32Array(T * half);
+    }
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround((pos0 + t) * this.invFreq[i]);
+        this.cos[t * half + i] = Math.cos(angle);
+        this.sin[t * half + i] = Math.sin(angle);
+      }
+    }
+    this.tablePos0 = pos0;
+    this.tableT = T;
+  }
+
   /** Rotates x [T, numHeads*headDim] in place; row t has absolute position pos0 + t. */
   apply(x: Float32Array, T: number, numHeads: number, pos0: number): void {
     const d = this.headDim, half = d / 2;
+    this.angles(pos0, T);
     for (let t = 0; t < T; t++) {
-      const pos = pos0 + t;
       for (let i = 0; i < half; i++) {
-        const angle = Math.fround(pos * this.invFreq[i]);
-        const cos = Math.fround(Math.cos(angle)), sin = Math.fround(Math.sin(angle));
+        const cos = this.cos[t * half + i], sin = this.sin[t * half + i];
         for (let h = 0; h < numHeads; h++) {
           const o = (t * numHeads + h) * d;
           const x1 = x[o + i], x2 = x[o + half + i];
