@@ -47,12 +47,23 @@ export function fastExp(x: number): number {
 }
 
 /**
- * tanh(x) = (e − 1)/(e + 1) with e = e^(2x) = s·(1 + p). Near 0, n = 0 and s = 1, so the
- * numerator is p itself: no cancellation. |x| is clamped to 20, where tanh is 1 in float64.
+ * tanh(x) for |x| ≤ 1: Lambert's continued fraction x/(1 + x²/(3 + x²/(5 + … x²/15))) as
+ * x·P(x²)/Q(x²). Relative error < 1e-14 there; positive coefficients (no cancellation);
+ * exact for ±0.
+ */
+export function tanhSmall(x: number): number {
+  const z = x * x;
+  return (x * (2027025 + z * (270270 + z * (6930 + z * 36)))) / (2027025 + z * (945945 + z * (51975 + z * (630 + z))));
+}
+
+/**
+ * tanh(x): a rational function on [-1, 1] (where soft-capped logits mostly fall), beyond it
+ * (e − 1)/(e + 1) with e = e^(2x) = s·(1 + p), |x| clamped to 20 where tanh is 1 in float64.
  * Relative error < 1e-13; ±0 and NaN are returned as is.
  */
 export function fastTanh(x: number): number {
-  if (!(Math.abs(x) > 0)) return x;
+  if (Math.abs(x) <= 1) return tanhSmall(x);
+  if (!(Math.abs(x) > 0)) return x; // NaN
   const y = 2 * Math.max(-20, Math.min(x, 20));
   const n = reduce(y);
   const s = pow2Step(n), sp = s * expm1Reduced(y - n * STEP);
