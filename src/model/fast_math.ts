@@ -4,38 +4,38 @@
  * (~15 ns each); these inline into the loop at a few ns and stay far more accurate than the
  * float32 values they produce (relative error < 1e-13, test/model/fast_math.test.ts).
  *
- * Range reduction as in fdlibm/musl: x = (n/32)·ln2 + r with |r| ≤ ln2/64, so
- *   e^x = 2^⌊n/32⌋ · 2^((n mod 32)/32) · (1 + expm1(r)),
- * both powers of two read from tables and expm1(r) a degree-6 Taylor polynomial
- * (truncation error r⁶/7! < 4e-16 relative).
+ * Range reduction as in fdlibm/musl: x = (n/256)·ln2 + r with |r| ≤ ln2/512, so
+ *   e^x = 2^⌊n/256⌋ · 2^((n mod 256)/256) · (1 + expm1(r)),
+ * both powers of two read from tables and expm1(r) a degree-4 Taylor polynomial
+ * (truncation error r⁴/5! < 3e-14 relative).
  */
 
 /** exp's argument is clamped to ±EXP_LIMIT: e^100 is far outside float32 anyway. */
 const EXP_LIMIT = 100;
-const INV_STEP = 32 * Math.LOG2E;
-const STEP = Math.LN2 / 32;
-/** Added before the truncating `| 0` so it floors (n stays positive there); a multiple of 32. */
-const N_OFFSET = 32 * 256;
+const INV_STEP = 256 * Math.LOG2E;
+const STEP = Math.LN2 / 256;
+/** Added before the truncating `| 0` so it floors (n stays positive there); a multiple of 256. */
+const N_OFFSET = 256 * 256;
 const K_MAX = 160;
-/** POW2[k + K_MAX] = 2^k, |k| ≤ K_MAX; FRAC[j] = 2^(j/32). */
+/** POW2[k + K_MAX] = 2^k, |k| ≤ K_MAX; FRAC[j] = 2^(j/256). */
 const POW2 = new Float64Array(2 * K_MAX + 1);
 for (let k = -K_MAX; k <= K_MAX; k++) POW2[k + K_MAX] = Math.pow(2, k);
-const FRAC = new Float64Array(32);
-for (let j = 0; j < 32; j++) FRAC[j] = Math.pow(2, j / 32);
+const FRAC = new Float64Array(256);
+for (let j = 0; j < 256; j++) FRAC[j] = Math.pow(2, j / 256);
 
-/** e^r − 1 for |r| ≤ ln2/64. */
+/** e^r − 1 for |r| ≤ ln2/512. */
 function expm1Reduced(r: number): number {
-  return r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720))))));
+  return r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24))));
 }
 
-/** Nearest n to x·32/ln2, for |x| ≤ EXP_LIMIT. */
+/** Nearest n to x·256/ln2, for |x| ≤ EXP_LIMIT. */
 function reduce(x: number): number {
   return ((x * INV_STEP + (N_OFFSET + 0.5)) | 0) - N_OFFSET;
 }
 
-/** 2^(n/32). */
+/** 2^(n/256). */
 function pow2Step(n: number): number {
-  return POW2[(n >> 5) + K_MAX] * FRAC[n & 31];
+  return POW2[(n >> 8) + K_MAX] * FRAC[n & 255];
 }
 
 /** e^x, relative error < 1e-13 for |x| ≤ 100 (beyond: the value at ±100); NaN stays NaN. */
