@@ -77,12 +77,15 @@ export function matMulNBitsModel(M: number, K: number, N: number, copies: number
   return model(g);
 }
 
-/** `copies` f32 MatMul nodes X [M, K] · W [K, N]. */
+/**
+ * `copies` f32 MatMul nodes X [M, K] · W [K, N], each weight different: onnxruntime's graph
+ * optimizer shares identical initializers, which made 8 equal copies one cache-resident weight.
+ */
 export function matMulModel(M: number, K: number, N: number, copies: number): Uint8Array {
   const g = new Pb().str(2, 'f32');
   for (let c = 0; c < copies; c++) {
     const w = new Float32Array(K * N);
-    for (let i = 0; i < w.length; i++) w[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+    for (let i = 0; i < w.length; i++) w[i] = (((i + c * 7919) * 2654435761) % 1000) / 1000 - 0.5;
     g.msg(5, tensor(`W${c}`, [K, N], FLOAT, new Uint8Array(w.buffer)));
     g.msg(1, new Pb().str(1, 'X').str(1, `W${c}`).str(2, `Y${c}`).str(3, `mm${c}`).str(4, 'MatMul'));
     g.msg(12, valueInfo(`Y${c}`, [M, N]));
