@@ -26,6 +26,32 @@ let prefetchSink: u32 = 0;
 /** Activation bytes per group of 32 in this build. */
 export const Q4_XB: i32 = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 
+/**
+ * Relaxed build: one full group of 32 activations quantized with SIMD, the same arithmetic as
+ * the scalar loop below (f32 absmax, inv = 127 / absmax, round half to even): 32 int8 codes,
+ * the scale and the correction 8·Σq.
+ */
+// @ts-ignore: decorator
+@inline function quantizeGroup32(src: usize, dst: usize, scale: usize, corr: usize): void {
+  const v0 = v128.load(src), v1 = v128.load(src, 16), v2 = v128.load(src, 32), v3 = v128.load(src, 48);
+  const v4 = v128.load(src, 64), v5 = v128.load(src, 80), v6 = v128.load(src, 96), v7 = v128.load(src, 112);
+  let m = f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3)));
+  m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
+  const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  const inv: f32 = amax > 0 ? <f32>127 / amax : 0;
+  store<f32>(scale, amax / <f32>127);
+  const iv = f32x4.splat(inv);
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, iv))), q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, iv)));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, iv))), q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, iv)));
+  const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, iv))), q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, iv)));
+  const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, iv))), q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, iv)));
+  v128.store(dst, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  v128.store(dst, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)), 16);
+  const sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+  const sum = i32x4.extract_lane(sv, 0) + i32x4.extract_lane(sv, 1) + i32x4.extract_lane(sv, 2) + i32x4.extract_lane(sv, 3);
+  store<i32>(corr, sum * 8);
+}
+
 /** Quantizes x[T, inDim] to int8 per group: xs[t, g] = absmax / 127, xq = round-half-even(x / xs). */
 export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize, xs: usize, xc: usize): void {
   for (let t = 0; t < T; t++) {
@@ -33,6 +59,10 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
     for (let g = 0; g < G; g++) {
       const i0 = g * 32;
       const n = min(32, inDim - i0);
+      if (ASC_FEATURE_RELAXED_SIMD && n == 32) {
+        quantizeGroup32(xr + <usize>i0 * 4, xq + <usize>(t * G + g) * Q4_XB, xs + <usize>(t * G + g) * 4, xc + <usize>(t * G + g) * 4);
+        continue;
+      }
       let amax: f32 = 0;
       for (let j = 0; j < n; j++) amax = max(amax, abs(load<f32>(xr + <usize>(i0 + j) * 4)));
       const inv: f32 = amax > 0 ? <f32>127 / amax : 0;
