@@ -71,11 +71,18 @@ const CHUNKS_PER_THREAD = 8;
   else store<i32>(job + 4, load<i32>(job + 4) + 1);
 }
 
+/** Total row blocks of a q4 job's weights. */
+function q4Blocks(job: usize): i32 {
+  let units = 0;
+  for (let i = 0, n = arg(job, 5); i < n; i++) units += (arg(job, 8 + 3 * i) + 3) >> 2;
+  return units;
+}
+
 /** Number of chunks job `op` is cut into (same on every thread). */
 function chunksOf(job: usize, op: i32, nt: i32): i32 {
   let units = 0;
   if (op == OP_F32_GEMM) units = (arg(job, 4) + 3) >> 2; // row quads
-  else if (op == OP_Q4_GEMM) units = (arg(job, 7) + 3) >> 2; // row blocks
+  else if (op == OP_Q4_GEMM) units = q4Blocks(job); // row blocks of all the weights
   else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 7); // (token, KV head) pairs
   else if (op == OP_READ) units = arg(job, 1) >>> 20; // MiB
   return nt == 1 ? min(units, 1) : min(units, nt * CHUNKS_PER_THREAD);
@@ -98,10 +105,16 @@ export function run(job: usize, tid: i32, id: i32): i32 {
       const r0 = cut(quads, c, nchunks) * 4, r1 = min(outDim, cut(quads, c + 1, nchunks) * 4);
       f32_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), outDim, arg(job, 5), r0, r1);
     } else if (op == OP_Q4_GEMM) {
-      // w (codes + scales interleaved), G, xq, xs, xc, T, y, outDim
-      const outDim = arg(job, 7), blocks = (outDim + 3) >> 2;
-      q4_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), outDim,
-        cut(blocks, c, nchunks), cut(blocks, c + 1, nchunks));
+      // G, xq, xs, xc, T, n, then n × (w (codes + scales interleaved), y, outDim): the weights'
+      // row blocks laid end to end; this chunk's range is cut at the weight boundaries
+      const units = q4Blocks(job), u0 = cut(units, c, nchunks), u1 = cut(units, c + 1, nchunks);
+      let first = 0;
+      for (let i = 0, n = arg(job, 5); i < n; i++) {
+        const outDim = arg(job, 8 + 3 * i), blocks = (outDim + 3) >> 2;
+        const lo = max(u0, first), hi = min(u1, first + blocks);
+        if (lo < hi) q4_gemm(arg(job, 6 + 3 * i), arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 7 + 3 * i), outDim, lo - first, hi - first);
+        first += blocks;
+      }
     } else if (op == OP_ATTENTION) {
       // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale (f32 bits)
       const items = arg(job, 4) * arg(job, 7);

@@ -21,8 +21,13 @@ async function main(): Promise<void> {
   // Wrap the kernel calls to attribute time.
   const acc = new Map<string, { ms: number; n: number }>();
   const add = (key: string, ms: number) => { const e = acc.get(key) ?? { ms: 0, n: 0 }; e.ms += ms; e.n++; acc.set(key, e); };
-  const lin = k.linear.bind(k), att = k.attention.bind(k);
-  k.linear = (w: LinearWeight, x: Float32Array, T: number, y: Float32Array) => { const t0 = performance.now(); lin(w, x, T, y); add(`linear ${w.outDim}x${w.inDim}`, performance.now() - t0); };
+  // linear() goes through linearMany(), so wrapping the latter sees every call once
+  const many = k.linearMany.bind(k), att = k.attention.bind(k);
+  k.linearMany = (ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]) => {
+    const t0 = performance.now();
+    many(ws, x, T, ys);
+    add(`linear ${ws.map((w) => `${w.outDim}`).join('+')}x${ws[0].inDim}`, performance.now() - t0);
+  };
   k.attention = (p: AttentionParams) => { const t0 = performance.now(); att(p); add('attention', performance.now() - t0); };
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) await model.decode();

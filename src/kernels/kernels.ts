@@ -52,6 +52,12 @@ export interface Kernels {
   createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format?: WeightFormat): LinearWeight;
   /** y[t, o] = Σ_i x[t, i] · W[o, i] for t < T. x is [T, inDim], y is [T, outDim]. */
   linear(w: LinearWeight, x: Float32Array, T: number, y: Float32Array): void;
+  /**
+   * Several weights with the same inDim applied to one input, ys[i] = x · W_iᵀ (q/k/v, gate/up):
+   * the same as calling linear for each, but a backend may do it as one job (WasmKernels
+   * quantizes x once and streams all the weights in one dispatch).
+   */
+  linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void;
   /** Causal (optionally sliding-window) multi-head attention with GQA; softmax in float32. */
   attention(p: AttentionParams): void;
   /** Frees a weight's backend memory. */

@@ -49,6 +49,11 @@ export class TsKernels implements Kernels {
     return new TsLinear(w, outDim, inDim);
   }
 
+  linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void {
+    if (ws.length !== ys.length) throw new Error(`linearMany: ${ws.length} weights but ${ys.length} outputs`);
+    ws.forEach((w, i) => this.linear(w, x, T, ys[i]));
+  }
+
   linear(weight: LinearWeight, x: Float32Array, T: number, y: Float32Array): void {
     if (weight instanceof TsQ4Linear) return q4Linear(weight.q, x, T, y);
     const { w, outDim, inDim } = weight as TsLinear;

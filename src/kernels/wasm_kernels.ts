@@ -84,6 +84,7 @@ export function sharedMemorySupported(): boolean {
 // [32 + tid] per-thread result.
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
+const MAX_MANY = 6; // weights in one q4 job: 6 header words + 3 per weight fit the 24 argument words
 const Q4_GROUP_BYTES = 80; // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
 const SMALL_JOB = 1 << 18; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
@@ -369,28 +370,54 @@ export class WasmKernels implements Kernels {
   }
 
   linear(weight: LinearWeight, x: Float32Array, T: number, y: Float32Array): void {
-    const w = this.own(weight);
-    const { outDim, inDim } = w;
-    if (x.length < T * inDim || y.length < T * outDim) throw new Error(`linear: x has ${x.length} (need ${T * inDim}), y has ${y.length} (need ${T * outDim})`);
+    this.linearMany([weight], x, T, [y]);
+  }
+
+  /**
+   * ys[i] = x · W_iᵀ. q4 weights sharing inDim run as one job: x is quantized once and the
+   * threads claim chunks of the weights' row blocks laid end to end (at most MAX_MANY weights).
+   */
+  linearMany(weights: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void {
+    if (weights.length !== ys.length) throw new Error(`linearMany: ${weights.length} weights but ${ys.length} outputs`);
+    const ws = weights.map((w) => this.own(w));
+    if (ws.length === 0) return;
+    const inDim = ws[0].inDim;
+    ws.forEach((w, i) => {
+      if (w.inDim !== inDim) throw new Error(`linearMany: weight ${i} has inDim ${w.inDim}, weight 0 has ${inDim}`);
+      if (ys[i].length < T * w.outDim) throw new Error(`linear: y has ${ys[i].length} (need ${T * w.outDim})`);
+    });
+    if (x.length < T * inDim) throw new Error(`linear: x has ${x.length} (need ${T * inDim})`);
+    if (ws.length > 1 && (ws.length > MAX_MANY || ws.some((w) => w.format !== 'q4'))) {
+      ws.forEach((w, i) => this.linearMany([w], x, T, [ys[i]]));
+      return;
+    }
     const G = Math.ceil(inDim / Q4_GROUP);
+    const outTotal = ws.reduce((s, w) => s + align(w.outDim * 4) / 4, 0);
     // Bytes per token of scratch; tokens go in chunks so the LM head (262144 outputs) stays bounded.
-    const perT = (inDim + outDim) * 4 + (w.format === 'q4' ? G * (this.xb + 8) : 0);
+    const perT = (inDim + outTotal) * 4 + (ws[0].format === 'q4' ? G * (this.xb + 8) : 0);
     const chunk = Math.max(1, Math.min(T, Math.floor(this.maxScratch / perT)));
-    const base = this.scratch(chunk * perT + 256);
+    const base = this.scratch(chunk * perT + 256 * (ws.length + 1));
     for (let t0 = 0; t0 < T; t0 += chunk) {
       const n = Math.min(chunk, T - t0);
-      const xp = base, yp = align(xp + n * inDim * 4);
+      const xp = base;
+      const yps: number[] = [];
+      let next = align(xp + n * inDim * 4);
+      for (const w of ws) { yps.push(next); next = align(next + n * w.outDim * 4); }
       this.view();
       this.f32.set(x.subarray(t0 * inDim, (t0 + n) * inDim), xp / 4);
-      if (w.format === 'f32') {
-        this.dispatch(OP_F32_GEMM, [w.ptr, xp, yp, n, outDim, inDim], 0, 0, n * outDim * inDim);
+      const macs = n * inDim * ws.reduce((s, w) => s + w.outDim, 0);
+      if (ws[0].format === 'f32') {
+        const w = ws[0];
+        this.dispatch(OP_F32_GEMM, [w.ptr, xp, yps[0], n, w.outDim, inDim], 0, 0, macs);
       } else {
-        const xq = align(yp + n * outDim * 4), xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
+        const xq = next, xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
-        this.dispatch(OP_Q4_GEMM, [w.ptr, G, xq, xs, xc, n, yp, outDim], 0, 0, n * outDim * inDim);
+        const args = [G, xq, xs, xc, n, ws.length];
+        ws.forEach((w, i) => args.push(w.ptr, yps[i], w.outDim));
+        this.dispatch(OP_Q4_GEMM, args, 0, 0, macs);
       }
       this.view();
-      y.set(this.f32.subarray(yp / 4, yp / 4 + n * outDim), t0 * outDim);
+      ws.forEach((w, i) => ys[i].set(this.f32.subarray(yps[i] / 4, yps[i] / 4 + n * w.outDim), t0 * w.outDim));
     }
   }
 

@@ -32,19 +32,19 @@ export function selfAttention(
   const D = c.headDim, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
   const pos0 = cache.position;
 
+  const own = cache.layers[layer];
   const q = work.take('attn.q', T * nH * D);
-  kernels.linear(w.q_proj, x, T, q);
+  const k = work.take('attn.k', T * nKV * D), v = work.take('attn.v', T * nKV * D);
+  // q, k and v project the same x: one kernel call (KV-shared layers project q only)
+  if (own) kernels.linearMany([w.q_proj, w.k_proj!, w.v_proj!], x, T, [q, k, v]);
+  else kernels.linear(w.q_proj, x, T, q);
   rmsNorm(q, w.q_norm, T * nH, D, c.rmsNormEps);
   rope.apply(q, T, nH, pos0);
 
-  const own = cache.layers[layer];
   if (own) {
-    // This layer produces K/V: project, norm, rotate, and store them in its cache.
-    const k = work.take('attn.k', T * nKV * D), v = work.take('attn.v', T * nKV * D);
-    kernels.linear(w.k_proj!, x, T, k);
+    // This layer produces K/V: norm, rotate, and store them in its cache.
     rmsNorm(k, w.k_norm, T * nKV, D, c.rmsNormEps);
     rope.apply(k, T, nKV, pos0);
-    kernels.linear(w.v_proj!, x, T, v);
     rmsNorm(v, null, T * nKV, D, c.rmsNormEps);
     own.append(k, v, T);
   }

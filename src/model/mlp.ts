@@ -74,8 +74,7 @@ export function mlp(
   onSparsity?: (activeFraction: number) => void,
 ): void {
   const gate = work.take('mlp.gate', T * I), up = work.take('mlp.up', T * I);
-  kernels.linear(w.gate_proj, x, T, gate);
-  kernels.linear(w.up_proj, x, T, up);
+  kernels.linearMany([w.gate_proj, w.up_proj], x, T, [gate, up]); // one pass over x for both
   if (sparsity > 0) {
     // Φ⁻¹ is taken in f32 as the reference does: Φ⁻¹(0.95) = 1.6448536.
     const k = Math.fround(normalIcdf(Math.fround(sparsity)));

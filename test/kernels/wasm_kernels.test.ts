@@ -58,6 +58,30 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     k.release(lw);
   });
 
+  it.each([1, 3, 6])('linearMany T=%i: three q4 weights (ragged rows) in one job equal three q4 references', (T) => {
+    const inDim = 75, outs = [5, 37, 64];
+    const qs = outs.map((o, i) => Q4Matrix.quantize(rand(o * inDim, 40 + i), o, inDim));
+    const x = rand(T * inDim, 9 + T, 2);
+    const ws = qs.map((q) => k.createLinear(q, q.outDim, inDim));
+    const ys = outs.map((o) => new Float32Array(T * o).fill(NaN));
+    k.linearMany(ws, x, T, ys);
+    qs.forEach((q, i) => {
+      const ref = new Float32Array(T * q.outDim);
+      q4Linear(q, x, T, ref);
+      expect(closeness(ys[i], ref, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    });
+    // mixed formats fall back to one call per weight; a different inDim is refused
+    const f = k.createLinear(rand(7 * inDim, 3), 7, inDim);
+    const yf = new Float32Array(T * 7), yq = new Float32Array(T * 5), refF = new Float32Array(T * 7);
+    k.linearMany([f, ws[0]], x, T, [yf, yq]);
+    k.linear(f, x, T, refF);
+    expect(yf).toEqual(refF);
+    expect(yq).toEqual(ys[0]);
+    const other = k.createLinear(rand(4 * 32, 5), 4, 32, 'q4');
+    expect(() => k.linearMany([ws[0], other], x, T, [yq, new Float32Array(T * 4)])).toThrow(/inDim 32/);
+    [...ws, f, other].forEach((w) => k.release(w));
+  });
+
   it('q4 via createLinear(f32, format q4) equals quantize-then-upload', () => {
     const w = rand(24 * 96, 99);
     const x = rand(96, 98);
