@@ -2,6 +2,8 @@
 // KV rows in blocks of BLK keys, so no T×S score matrix is ever stored (FlashAttention's
 // rescaling trick, arXiv:2205.14135). Semantics match TsKernels.attention exactly.
 
+import { exp4 } from './math';
+
 const BLK: i32 = 64;
 
 /** a·b + c, fused where the build has Relaxed SIMD (rounding may differ by an ulp). */
@@ -30,27 +32,6 @@ export function attention_scratch_floats(D: i32, group: i32): i32 {
   let s = f32x4.extract_lane(s0, 0) + f32x4.extract_lane(s0, 1) + f32x4.extract_lane(s0, 2) + f32x4.extract_lane(s0, 3);
   for (; i < n; i++) s += load<f32>(a + <usize>i * 4) * load<f32>(b + <usize>i * 4);
   return s;
-}
-
-/**
- * e^x for four lanes, to ~1 ulp (float32): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6
- * Taylor polynomial (error < 2e-7 relative), times 2^n built in the exponent bits. Arguments
- * below -87 (where e^x is under float32's normal range) give 0; softmax only feeds x ≤ 0.
- */
-// @ts-ignore: decorator
-@inline function exp4(x: v128): v128 {
-  const under = f32x4.lt(x, f32x4.splat(-87));
-  x = f32x4.max(x, f32x4.splat(-87));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
-  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693145752))), f32x4.mul(n, f32x4.splat(1.42860677e-6)));
-  let p = f32x4.add(f32x4.mul(r, f32x4.splat(1.0 / 720)), f32x4.splat(1.0 / 120));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(p, scale), under);
 }
 
 /**

@@ -5,8 +5,9 @@ import { f32_gemm } from './matmul_f32';
 import { q4_gemm, q4_quantize_act, Q4_XB } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
+import { gelu_mul, softcap } from './elementwise';
 
-export { f32_gemm, q4_gemm, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream };
+export { f32_gemm, q4_gemm, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap };
 
 /** Activation bytes per group of 32 for q4 in this build (32 relaxed, 64 simd128). */
 export function q4_xb(): i32 {

@@ -58,6 +58,10 @@ export interface Kernels {
    * quantizes x once and streams all the weights in one dispatch).
    */
   linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void;
+  /** a[i] = gelu_tanh(a[i]) · b[i] for i < n (the gated activations of the MLP and PLE gate). */
+  geluMul(a: Float32Array, b: Float32Array, n: number): void;
+  /** x[i] = cap · tanh(x[i] / cap) for i < n (the final logit soft-cap). */
+  softcap(x: Float32Array, n: number, cap: number): void;
   /** Causal (optionally sliding-window) multi-head attention with GQA; softmax in float32. */
   attention(p: AttentionParams): void;
   /** Frees a weight's backend memory. */

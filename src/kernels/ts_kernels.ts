@@ -1,6 +1,7 @@
 /**
  * Plain-TypeScript kernels: the readable reference every faster backend is tested against.
  */
+import { geluMul, softcap } from './elementwise.js';
 import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
 import { Q4Matrix, q4Linear } from './q4.js';
 
@@ -47,6 +48,14 @@ export class TsKernels implements Kernels {
     if (format === 'q4') return new TsQ4Linear(Q4Matrix.quantize(w, outDim, inDim));
     if (format !== 'f32') throw new Error(`TsKernels: weight format '${format}' is not supported by this backend`);
     return new TsLinear(w, outDim, inDim);
+  }
+
+  geluMul(a: Float32Array, b: Float32Array, n: number): void {
+    geluMul(a, b, n);
+  }
+
+  softcap(x: Float32Array, n: number, cap: number): void {
+    softcap(x, n, cap);
   }
 
   linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void {

@@ -120,6 +120,8 @@ interface KernelExports {
   q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
   q4_xb(): number;
   heap_base(): number;
+  gelu_mul(a: number, b: number, n: number): void;
+  softcap(x: number, n: number, cap: number): void;
   attention_scratch_floats(D: number, group: number): number;
 }
 
@@ -419,6 +421,25 @@ export class WasmKernels implements Kernels {
       this.view();
       ws.forEach((w, i) => ys[i].set(this.f32.subarray(yps[i] / 4, yps[i] / 4 + n * w.outDim), t0 * w.outDim));
     }
+  }
+
+  geluMul(a: Float32Array, b: Float32Array, n: number): void {
+    if (a.length < n || b.length < n) throw new Error(`geluMul: a has ${a.length}, b has ${b.length} values (need ${n})`);
+    const ap = this.scratch(align(n * 4) * 2), bp = ap + align(n * 4);
+    this.view();
+    this.f32.set(a.subarray(0, n), ap / 4);
+    this.f32.set(b.subarray(0, n), bp / 4);
+    this.exports.gelu_mul(ap, bp, n);
+    a.set(this.f32.subarray(ap / 4, ap / 4 + n));
+  }
+
+  softcap(x: Float32Array, n: number, cap: number): void {
+    if (x.length < n) throw new Error(`softcap: x has ${x.length} values (need ${n})`);
+    const p = this.scratch(n * 4);
+    this.view();
+    this.f32.set(x.subarray(0, n), p / 4);
+    this.exports.softcap(p, n, cap);
+    x.set(this.f32.subarray(p / 4, p / 4 + n));
   }
 
   attention(p: AttentionParams): void {

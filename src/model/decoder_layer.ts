@@ -17,7 +17,7 @@ import type { TextConfig } from './config.js';
 import type { KVCache } from './kv_cache.js';
 import { laurel } from './laurel.js';
 import { mlp } from './mlp.js';
-import { geluTanh, rmsNorm } from './ops.js';
+import { rmsNorm } from './ops.js';
 import type { RotaryEmbedding } from './rope.js';
 import type { Scratch } from './scratch.js';
 import type { StepExplain, Tracer } from './trace.js';
@@ -92,7 +92,7 @@ export function decoderLayer(
   } else g.set(activeCorrected);
   const gate = work.take('layer.pleGate', T * P);
   kernels.linear(w.per_layer_input_gate, g, T, gate);
-  for (let i = 0; i < T * P; i++) gate[i] = geluTanh(gate[i]) * perLayerInput[i];
+  kernels.geluMul(gate, perLayerInput, T * P);
   const ple = work.take('layer.ple', TH);
   kernels.linear(w.per_layer_projection, gate, T, ple);
   rmsNorm(ple, w.post_per_layer_input_norm, T, H, eps);

@@ -92,7 +92,7 @@ export function mlp(
     }
     onSparsity?.(active / (T * I));
   } else {
-    for (let i = 0; i < T * I; i++) gate[i] = geluTanh(gate[i]) * up[i];
+    kernels.geluMul(gate, up, T * I);
   }
   kernels.linear(w.down_proj, gate, T, out);
 }

@@ -2,7 +2,7 @@
  * Small element-wise helpers shared by the decoder and the encoders. Each works in place
  * or into a caller-provided buffer over `rows` rows of `dim` values (row-major).
  */
-import { fastExp } from './fast_math.js';
+import { geluTanh } from '../kernels/elementwise.js';
 
 /**
  * Gemma 3n RMSNorm: y = x · (mean(x²) + eps)^-½ · w. Unlike Gemma 1-3 the weight is used as
@@ -19,16 +19,7 @@ export function rmsNorm(x: Float32Array, weight: Float32Array | null, rows: numb
   return out;
 }
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-/**
- * GELU with the tanh approximation (PyTorch `gelu(approximate="tanh")`, "gelu_pytorch_tanh"):
- * 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), computed as the equal x / (1 + e^(−2u)),
- * which needs one exp and no cancellation for negative x.
- */
-export function geluTanh(x: number): number {
-  return x / (1 + fastExp(-2 * SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-}
+export { geluTanh };
 
 export function geluTanhInPlace(x: Float32Array, n = x.length): void {
   for (let i = 0; i < n; i++) x[i] = geluTanh(x[i]);

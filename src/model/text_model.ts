@@ -18,7 +18,6 @@ import { Checkpoint, type TensorStore } from './checkpoint.js';
 import { SlicedStore, slicedConfig, type SliceSpec } from './matformer.js';
 import { parseModelConfig, type ModelConfig, type TextConfig } from './config.js';
 import { decoderLayer } from './decoder_layer.js';
-import { fastTanh } from './fast_math.js';
 import { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
 import { perLayerIds, perLayerInputs } from './per_layer_inputs.js';
@@ -177,7 +176,7 @@ export class Gemma3nTextModel {
     const logits = new Float32Array(rows * c.vocabSize);
     k.linear(w.lm_head, mode === 'all' ? h : h.subarray((T - 1) * H), rows, logits);
     const cap = c.finalLogitSoftcapping;
-    if (cap !== null) for (let i = 0; i < logits.length; i++) logits[i] = fastTanh(logits[i] / cap) * cap;
+    if (cap !== null) k.softcap(logits, logits.length, cap);
     if (mode === 'all') trace?.('logits', logits, [1, T, c.vocabSize]);
     return { logits, rows };
   }

@@ -82,6 +82,43 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     [...ws, f, other].forEach((w) => k.release(w));
   });
 
+  // values across GELU's and tanh's regimes, incl. the ends, ±0, ±Infinity and NaN
+  const special = [0, -0, 1e-30, -1e-30, 0.5, -0.5, 1, -1, 3, -3, 10, -10, 29.9, -30.1, 88, -88, 1e4, -1e4, Infinity, -Infinity, NaN];
+  const mixed = (n: number, seed: number) => { const v = rand(n, seed, 12); special.forEach((x, i) => { if (i < n) v[(i * 7919) % n] = x; }); return v; };
+  /**
+   * |got − want| ≤ `ulps` float32 ulps of the value, or 2e-9 absolute for values near 0; NaN
+   * and ±Infinity exactly where the reference has them. The WASM kernels compute in float32
+   * (the reference in float64, rounded once): GELU's exponent argument −2u rounded to float32
+   * costs up to ~10 ulps in the negative tail (measured worst 10.4 on a dense grid over
+   * [−12, 12]); the soft-cap measured 2.0.
+   */
+  const ulpClose = (got: Float32Array, want: Float32Array, ulps: number) => {
+    for (let i = 0; i < want.length; i++) {
+      if (Number.isNaN(want[i])) { expect(got[i], `index ${i}`).toBeNaN(); continue; }
+      if (!Number.isFinite(want[i])) { expect(got[i], `index ${i}`).toBe(want[i]); continue; }
+      expect(Math.abs(got[i] - want[i]), `index ${i}: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(Math.max(ulps * 1.2e-7 * Math.abs(want[i]), 2e-9));
+    }
+  };
+
+  it.each([1, 3, 4, 37, 8192 + 5])('geluMul n=%i matches the TS reference to a few ulps', (n) => {
+    const a = mixed(n, n), b = rand(n, n + 1, 2);
+    const want = new Float32Array(a);
+    ts.geluMul(want, b, n);
+    const got = new Float32Array(a);
+    k.geluMul(got, b, n);
+    ulpClose(got, want, 16);
+  });
+
+  it.each([1, 5, 262400 + 3])('softcap n=%i (cap 30) matches the TS reference to a few ulps', (n) => {
+    const x = mixed(n, 3 * n);
+    const want = new Float32Array(x);
+    ts.softcap(want, n, 30);
+    const got = new Float32Array(x);
+    k.softcap(got, n, 30);
+    ulpClose(got, want, 4);
+    expect(got[n - 1]).toBe(want[n - 1]); // n itself, not more or fewer, were written (tail lane)
+  });
+
   it('q4 via createLinear(f32, format q4) equals quantize-then-upload', () => {
     const w = rand(24 * 96, 99);
     const x = rand(96, 98);

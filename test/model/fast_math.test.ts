@@ -3,7 +3,7 @@
  * must match them to far below float32 resolution everywhere, including the special values.
  */
 import { describe, expect, it } from 'vitest';
-import { fastExp, fastTanh } from '../../src/model/fast_math.js';
+import { fastExp, fastTanh } from '../../src/kernels/fast_math.js';
 import { geluTanh } from '../../src/model/ops.js';
 
 /** Dense grid: every step of 1e-4 over [-25, 25], plus log-spaced magnitudes 1e-300..1e3. */
