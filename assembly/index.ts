@@ -2,7 +2,7 @@
 // dispatcher that the main thread and the worker threads call on the same shared job
 // descriptor (see src/kernels/wasm_kernels.ts for the layout), each doing its share of rows.
 import { f32_gemm } from './matmul_f32';
-import { q4_gemm, q4_quantize_act, Q4_XB } from './matmul_q4';
+import { q4_gemm, q4_quantize_act, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
 import { gelu_mul, softcap } from './elementwise';
@@ -12,6 +12,11 @@ export { f32_gemm, q4_gemm, q4_quantize_act, attention, attention_scratch_floats
 /** Activation bytes per group of 32 for q4 in this build (32 relaxed, 64 simd128). */
 export function q4_xb(): i32 {
   return Q4_XB;
+}
+
+/** Bytes to allocate after an int4 weight: the GEMV touches that far past it. */
+export function q4_touch_slack(): i32 {
+  return Q4_TOUCH_SLACK;
 }
 
 /** 1 if this build uses Relaxed SIMD. */

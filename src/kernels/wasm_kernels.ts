@@ -85,7 +85,8 @@ export function sharedMemorySupported(): boolean {
 const JOB_BYTES = 256;
 const MAX_THREADS = 32;
 const MAX_MANY = 6; // weights in one q4 job: 6 header words + 3 per weight fit the 24 argument words
-const Q4_GROUP_BYTES = 80; // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
+const Q4_GROUP_BYTES = 80;
+const Q4_TOUCH_SLACK = 2048 + 320; // assembly/matmul_q4.ts: PF + one iteration's lines // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
 const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
 const SMALL_JOB = 1 << 18; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
 const SPIN = 20_000; // caller's busy-wait iterations for the workers to finish before it sleeps
@@ -119,6 +120,7 @@ interface KernelExports {
   run(job: number, tid: number, id: number): number;
   q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
   q4_xb(): number;
+  q4_touch_slack(): number;
   heap_base(): number;
   gelu_mul(a: number, b: number, n: number): void;
   softcap(x: number, n: number, cap: number): void;
@@ -332,7 +334,7 @@ export class WasmKernels implements Kernels {
    */
   private uploadQ4(q: Q4Matrix): WasmLinear {
     const n = q.blocks * q.groups;
-    const p = this.alloc(n * Q4_GROUP_BYTES);
+    const p = this.alloc(n * Q4_GROUP_BYTES + this.exports.q4_touch_slack()); // the GEMV reads ahead of the rows it uses
     const scaleBytes = new Uint8Array(q.scales.buffer, q.scales.byteOffset, n * 16);
     for (let i = 0; i < n; i++) {
       const d = p + i * Q4_GROUP_BYTES;
