@@ -193,6 +193,9 @@ export class Gemma3n {
       const id = r.value;
       out.push(id);
       if (stopSet.has(id) || !decoder) continue; // the stop token itself is not text
+      // The embedding table can be larger than the tokenizer (Gemma 3n: 262,400 rows); an id
+      // past the tokenizer's pieces has no text. Sampled ids are kept, only their text is empty.
+      if (id >= this.tokenizer!.vocabSize) continue;
       const piece = stops.push(decoder.push(id));
       if (piece) {
         emit(piece);

@@ -104,3 +104,33 @@ describe('Gemma3n engine', () => {
     expect(chatIds).toContain(g3n.tokenizer!.specialIds.startOfTurn);
   });
 });
+
+describe('Gemma3n on WASM kernels: KV cache memory', () => {
+  it('one-shot generations give their WASM memory back, a session keeps one cache; output equals the TS kernels', async () => {
+    const { createNodeWasmKernels } = await import('../../src/node/wasm_loader.js');
+    const { generateTokens } = await import('../../src/engine/token_stream.js');
+    const k = await createNodeWasmKernels({ threads: 2 });
+    try {
+      const wasm = await Gemma3n.load(tinyRealVocabFolder(), { kernels: k });
+      const ids = [2, 818, 5279, 529];
+      const first = await wasm.generate({ ids }, { maxTokens: 12, temperature: 0 });
+      expect(first.ids).toEqual((await g3n.generate({ ids }, { maxTokens: 12, temperature: 0 })).ids);
+      const heap = k.heapBytes;
+      for (let i = 0; i < 5; i++) await wasm.generate({ ids: [...ids, i + 3] }, { maxTokens: 12, temperature: 0 });
+      expect(k.heapBytes).toBe(heap); // every one-shot cache was released
+
+      // a session (what a chat uses) holds one cache across turns, in WASM memory
+      const session = { cache: null, ids: [] as number[] };
+      const turn = async (prompt: number[]) => { for await (const _ of generateTokens(wasm.model, prompt, { maxTokens: 6, temperature: 0, session })); };
+      await turn(ids);
+      const cache = session.cache!;
+      expect(k.heapBytes).toBeGreaterThan(heap);
+      await turn([...session.ids, 100, 101]);
+      expect(session.cache).toBe(cache); // the prefix was reused, not a second cache
+      cache.release();
+      expect(k.heapBytes).toBe(heap);
+    } finally {
+      k.dispose();
+    }
+  }, 60_000);
+});
