@@ -335,11 +335,14 @@ export class WasmKernels implements Kernels {
   private uploadQ4(q: Q4Matrix): WasmLinear {
     const n = q.blocks * q.groups;
     const p = this.alloc(n * Q4_GROUP_BYTES + this.exports.q4_touch_slack()); // the GEMV reads ahead of the rows it uses
-    const scaleBytes = new Uint8Array(q.scales.buffer, q.scales.byteOffset, n * 16);
-    for (let i = 0; i < n; i++) {
-      const d = p + i * Q4_GROUP_BYTES;
-      this.u8.set(q.nibbles.subarray(i * 64, i * 64 + 64), d);
-      this.u8.set(scaleBytes.subarray(i * 16, i * 16 + 16), d + 64);
+    // 32-bit words: 16 of codes then 4 of scales per group (a plain loop: ~10× faster than a
+    // subarray + set per group, which took seconds for an E2B model)
+    const dst = new Uint32Array(this.memory.buffer, p, n * 20);
+    const codes = q.nibbles.byteOffset % 4 === 0 ? new Uint32Array(q.nibbles.buffer, q.nibbles.byteOffset, n * 16) : new Uint32Array(q.nibbles.slice().buffer);
+    const scales = new Uint32Array(q.scales.buffer, q.scales.byteOffset, n * 4);
+    for (let i = 0, d = 0, c = 0, s = 0; i < n; i++) {
+      for (let j = 0; j < 16; j++) dst[d++] = codes[c++];
+      dst[d++] = scales[s++]; dst[d++] = scales[s++]; dst[d++] = scales[s++]; dst[d++] = scales[s++];
     }
     return new WasmLinear('q4', q.outDim, q.inDim, p, q.byteLength);
   }
@@ -351,11 +354,10 @@ export class WasmKernels implements Kernels {
     const G = Math.ceil(w.inDim / Q4_GROUP), B = Math.ceil(w.outDim / 4), n = B * G;
     this.view();
     const nibbles = new Uint8Array(n * 64), scales = new Float32Array(n * 4);
-    const scaleBytes = new Uint8Array(scales.buffer);
-    for (let i = 0; i < n; i++) {
-      const s = w.ptr + i * Q4_GROUP_BYTES;
-      nibbles.set(this.u8.subarray(s, s + 64), i * 64);
-      scaleBytes.set(this.u8.subarray(s + 64, s + 80), i * 16);
+    const src = new Uint32Array(this.memory.buffer, w.ptr, n * 20), codes = new Uint32Array(nibbles.buffer), sc = new Uint32Array(scales.buffer);
+    for (let i = 0, d = 0, c = 0, s = 0; i < n; i++) {
+      for (let j = 0; j < 16; j++) codes[c++] = src[d++];
+      sc[s++] = src[d++]; sc[s++] = src[d++]; sc[s++] = src[d++]; sc[s++] = src[d++];
     }
     return new Q4Matrix(w.outDim, w.inDim, nibbles, scales);
   }
