@@ -13,6 +13,7 @@ import { TsKernels } from '../../dist/src/kernels/ts_kernels.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../dist/src/kernels/wasm_kernels.js';
 import { greedyGenerate } from '../../dist/src/model/generate.js';
 import { Gemma3nTextModel } from '../../dist/src/model/text_model.js';
+import { closeness, rand } from '../kernels/numeric.ts';
 
 interface TestContext { step(name: string, fn: () => void | Promise<void>): Promise<boolean> }
 declare const Deno: {
@@ -24,29 +25,7 @@ function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
 }
 
-/** Deterministic uniform(-1, 1) floats (mulberry32), as test/kernels/helpers.ts. */
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
-/** max |a - b| / (atol + rtol·|b|) over all elements (NaN counts as Infinity): ≤ 1 passes. */
-function closeness(a: Float32Array, b: Float32Array, atol: number, rtol: number): number {
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) {
-    const e = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
-    if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
-  }
-  return worst;
-}
 
 const haveRelaxed = relaxedSimdSupported();
 const variants = [
