@@ -12,7 +12,7 @@
 import Benchmark from 'benchmark';
 import type { Kernels } from '../src/kernels/kernels.js';
 import { TsKernels } from '../src/kernels/ts_kernels.js';
-import type { Checkpoint } from '../src/model/checkpoint.js';
+import type { Checkpoint } from '../src/checkpoint/checkpoint.js';
 import { AudioModel } from '../src/encoders/audio/model.js';
 
 /** The E2B config.json fields the audio path reads (values of google/gemma-3n-E2B). */

@@ -10,11 +10,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpoint, type TensorStore } from '../src/model/checkpoint.js';
-import { parseTextConfig, type TextConfig } from '../src/model/config.js';
-import { f32ToBf16, toFloat32 } from '../src/model/dtype.js';
-import { textTensorShapes } from '../src/model/synthetic.js';
-import { numel, type TensorInfo } from '../src/model/safetensors.js';
+import { Checkpoint, type TensorStore } from '../src/checkpoint/checkpoint.js';
+import { parseTextConfig, type TextConfig } from '../src/checkpoint/config.js';
+import { f32ToBf16, toFloat32 } from '../src/checkpoint/dtype.js';
+import { textTensorShapes } from '../src/checkpoint/synthetic.js';
+import { numel, type TensorInfo } from '../src/checkpoint/safetensors.js';
 import { NodeFolder } from '../src/node/fs_folder.js';
 import { packageRoot } from '../src/node/default_model.js';
 import type { ByteSource } from '../src/io/byte_source.js';
@@ -167,7 +167,7 @@ class UnionStore implements TensorStore {
  * 2 B parameters every run. The PLE table stays in its own file.
  */
 export async function packedE2B(log: (s: string) => void = () => {}): Promise<{ store: TensorStore; config: TextConfig }> {
-  const { packQ4 } = await import('../src/model/packed_q4.js');
+  const { packQ4 } = await import('../src/checkpoint/packed_q4.js');
   const { writeModelFolder } = await import('../src/cli/write_checkpoint.js');
   const dir = join(packageRoot(), '.cache', 'e2b-synthetic-q4');
   const synthetic = await SyntheticE2BStore.open(log);

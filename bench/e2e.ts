@@ -27,7 +27,7 @@ export interface E2eModel {
  */
 export async function createRealE2eModel(k: WasmKernels, log: (s: string) => void = () => {}): Promise<E2eModel> {
   const { packedE2B } = await import('./e2b_synthetic.js');
-  const { loadTextWeights } = await import('../src/model/weights.js');
+  const { loadTextWeights } = await import('../src/checkpoint/weights.js');
   const { Gemma3nTextModel } = await import('../src/model/text_model.js');
   const { store, config } = await packedE2B(log);
   const weights = await loadTextWeights(store, config, k, { format: 'q4', ple: 'stream' });

@@ -10,9 +10,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadTextWeights } from '../src/model/weights.js';
+import { loadTextWeights } from '../src/checkpoint/weights.js';
 import { Gemma3nTextModel } from '../src/model/text_model.js';
-import { argmax } from '../src/model/generate.js';
+import { argmax } from '../src/engine/greedy.js';
 import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
 import { packedE2B, SyntheticE2BStore } from './e2b_synthetic.js';
 

@@ -1,10 +1,10 @@
 // `npm run trace:browser -- --model DIR --ids 2,105,9 --out FILE.safetensors`: the work of
 // `gemma3n trace` inside headless Chromium. Builds the page (dist/web), serves the model
-// folder's files to it, runs the runtime-neutral trace core there (src/engine/trace_run.ts,
+// folder's files to it, runs the runtime-neutral trace core there (src/trace/run.ts,
 // TS kernels) and writes the bytes the page posts back: the same file as the Node command.
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseTraceArgs } from '../dist/src/engine/trace_run.js';
+import { parseTraceArgs } from '../dist/src/trace/run.js';
 import { launchChromium } from './chromium.mjs';
 import { buildWeb, startWebServer } from './web-server.mjs';
 

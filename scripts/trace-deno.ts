@@ -2,7 +2,7 @@
 // `gemma3n trace` under Deno, through the Deno file adapter and the compiled package in dist/
 // (built by `npm install` / `npm run build`). Writes the same bytes as the Node command.
 import { DenoFolder } from '../dist/src/deno/fs_folder.js';
-import { parseTraceArgs, traceRun } from '../dist/src/engine/trace_run.js';
+import { parseTraceArgs, traceRun } from '../dist/src/trace/run.js';
 
 declare const Deno: {
   args: string[];

@@ -5,19 +5,19 @@
  */
 export { Gemma3n, ChatSession, type GenerateOptions, type GenerationResult, type PromptInput, type EngineLoadOptions } from './engine/engine.js';
 export type { GenerationMetrics, CacheSession } from './engine/token_stream.js';
-export { formatExplain } from './engine/explain_format.js';
+export { formatExplain } from './trace/explain_format.js';
 export type { MediaInput } from './engine/towers.js';
-export { traceRun, traceAudioRun, traceVisionRun } from './engine/trace_run.js';
+export { traceRun, traceAudioRun, traceVisionRun } from './trace/run.js';
 export { MemorySource, BlobSource, MemoryFolder, type ByteSource, type FileProvider } from './io/byte_source.js';
 export type { Kernels, LinearWeight, WeightFormat, AttentionParams } from './kernels/kernels.js';
 export { TsKernels } from './kernels/ts_kernels.js';
 export { WasmKernels } from './kernels/wasm_kernels.js';
 export { Q4Matrix } from './kernels/q4.js';
 export { Gemma3nTextModel, type ForwardOptions } from './model/text_model.js';
-export { parseModelConfig, parseTextConfig, type ModelConfig, type TextConfig } from './model/config.js';
-export { Checkpoint, type TensorStore } from './model/checkpoint.js';
-export { SafetensorsFile, writeSafetensors, CheckpointError } from './model/safetensors.js';
-export { MATFORMER_PRESETS, SlicedStore, slicedConfig, type SliceSpec } from './model/matformer.js';
+export { parseModelConfig, parseTextConfig, type ModelConfig, type TextConfig } from './checkpoint/config.js';
+export { Checkpoint, type TensorStore } from './checkpoint/checkpoint.js';
+export { SafetensorsFile, writeSafetensors, CheckpointError } from './checkpoint/safetensors.js';
+export { MATFORMER_PRESETS, SlicedStore, slicedConfig, type SliceSpec } from './checkpoint/matformer.js';
 export type { StepExplain, LayerExplain, Tracer } from './model/trace.js';
-export { Sampler, type SamplingOptions } from './model/sampling.js';
+export { Sampler, type SamplingOptions } from './engine/sampling.js';
 export { GemmaTokenizer, loadTokenizerFromFiles, renderChat, expandMultimodalPlaceholders, type ChatMessage } from './tokenizer/index.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { NodeFolder } from '../src/node/fs_folder.js';
 import { MemorySource } from '../src/io/byte_source.js';
-import { SafetensorsFile } from '../src/model/safetensors.js';
+import { SafetensorsFile } from '../src/checkpoint/safetensors.js';
 
 export const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 

@@ -4,11 +4,11 @@
  * script over HTTP (HttpFolder); results that are bytes are POSTed back to it.
  */
 import { Gemma3n } from '../src/engine/engine.js';
-import { traceRun } from '../src/engine/trace_run.js';
-import { compareWithGolden, traceText } from '../src/engine/trace_text.js';
+import { traceRun } from '../src/trace/run.js';
+import { compareWithGolden, traceText } from '../src/trace/text.js';
 import { TsKernels } from '../src/kernels/ts_kernels.js';
-import { greedyGenerate } from '../src/model/generate.js';
-import { SafetensorsFile } from '../src/model/safetensors.js';
+import { greedyGenerate } from '../src/engine/greedy.js';
+import { SafetensorsFile } from '../src/checkpoint/safetensors.js';
 import { Gemma3nTextModel } from '../src/model/text_model.js';
 import { chooseKernels, type KernelChoice } from './browser_kernels.js';
 import { HttpFolder } from './folders.js';

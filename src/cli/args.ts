@@ -27,3 +27,7 @@ export function parseNumFlag(v: string | undefined, flag: string): number | unde
   if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got '${v}'`);
   return n;
 }
+
+export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export const str = (v: Values, k: string): string | undefined => v[k] as string | undefined;

@@ -7,12 +7,13 @@ import { TsKernels } from '../kernels/ts_kernels.js';
 import { createNodeWasmKernels } from '../node/wasm_loader.js';
 import { ensureDefaultModel } from '../node/default_model.js';
 import { NodeFolder } from '../node/fs_folder.js';
-import { parseIntFlag, UsageError } from './args.js';
-import { parseModelConfig } from '../model/config.js';
-import { sliceSpecFromFlags } from './commands/slice.js';
+import { parseIntFlag, str, UsageError, type Values } from './args.js';
+
+export { str, type Values };
+import { parseModelConfig } from '../checkpoint/config.js';
+import { sliceSpecFromFlags } from './slice_flags.js';
 import { progressBar } from './progress.js';
 
-export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
 
 export function parse(argv: string[], options: ParseArgsConfig['options']): Values {
   try {
@@ -35,7 +36,6 @@ export const modelFlags = {
   ffn: { type: 'string' },
 } as const;
 
-export const str = (v: Values, k: string): string | undefined => v[k] as string | undefined;
 
 /** --model DIR, or the embedded default model (generated on first use). */
 export async function resolveModelDir(v: Values): Promise<string> {

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { MediaInput } from '../engine/towers.js';
 import { MemorySource } from '../io/byte_source.js';
-import { SafetensorsFile } from '../model/safetensors.js';
+import { SafetensorsFile } from '../checkpoint/safetensors.js';
 import { UsageError } from './args.js';
 import type { Values } from './common.js';
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { numel, writeSafetensors, type TensorToWrite } from '../model/safetensors.js';
+import { numel, writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors.js';
 
 /** Shards stay under this size so each fits comfortably in one buffer. */
 const SHARD_BYTES = 1 << 30;

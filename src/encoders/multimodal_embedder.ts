@@ -9,7 +9,7 @@
  * All norms are Gemma 3n RMSNorms (x · rsqrt(mean(x²)+eps) · w, not 1+w); no √hidden scale.
  */
 import type { Kernels, LinearWeight } from '../kernels/kernels.js';
-import type { TensorStore } from '../model/checkpoint.js';
+import type { TensorStore } from '../checkpoint/checkpoint.js';
 import { rmsNorm } from '../model/ops.js';
 
 export interface EmbedderShape {

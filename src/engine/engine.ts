@@ -9,16 +9,16 @@
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels, WeightFormat } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../checkpoint/config.js';
 import type { StepExplain } from '../model/trace.js';
-import { validateSampling, type SamplingOptions } from '../model/sampling.js';
+import { validateSampling, type SamplingOptions } from './sampling.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
 import { expandMultimodalPlaceholders, renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';
 import type { ImageInput } from '../encoders/vision/index.js';
 import type { AudioFeatures } from '../encoders/audio/index.js';
-import type { TensorStore } from '../model/checkpoint.js';
-import type { SliceSpec } from '../model/matformer.js';
-import type { LoadOptions } from '../model/weights.js';
+import type { TensorStore } from '../checkpoint/checkpoint.js';
+import type { SliceSpec } from '../checkpoint/matformer.js';
+import type { LoadOptions } from '../checkpoint/weights.js';
 import { Towers, type MediaInput } from './towers.js';
 import { loadFolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
@@ -28,7 +28,7 @@ export interface EngineLoadOptions extends LoadOptions {
   kernels?: Kernels;
   format?: WeightFormat;
   weightsFile?: string;
-  /** Cut a MatFormer sub-model on the fly (src/model/matformer.ts). */
+  /** Cut a MatFormer sub-model on the fly (src/checkpoint/matformer.ts). */
   slice?: SliceSpec;
 }
 

@@ -4,7 +4,7 @@
  * chat template, stop strings) sit one level up, in engine.ts.
  */
 import type { KVCache } from '../model/kv_cache.js';
-import { Sampler, type SamplingOptions } from '../model/sampling.js';
+import { Sampler, type SamplingOptions } from './sampling.js';
 import type { Gemma3nTextModel } from '../model/text_model.js';
 import type { StepExplain } from '../model/trace.js';
 

@@ -8,8 +8,8 @@
  * placeholder ids of a prompt (test/golden/multimodal/README.md, "How the merge works").
  */
 import type { Kernels } from '../kernels/kernels.js';
-import type { TensorStore } from '../model/checkpoint.js';
-import type { ModelConfig } from '../model/config.js';
+import type { TensorStore } from '../checkpoint/checkpoint.js';
+import type { ModelConfig } from '../checkpoint/config.js';
 import { mergeSoftTokens, type SoftTokenRun } from '../model/multimodal_merge.js';
 import type { Gemma3nTextModel } from '../model/text_model.js';
 import { AudioModel, decodeAudioFile, type AudioFeatures } from '../encoders/audio/index.js';

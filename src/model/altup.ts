@@ -10,10 +10,10 @@
  * The mixing coefficients depend on the token through `modalities`, a tanh-squashed
  * projection of the normed active stream.
  */
-import type { TextConfig } from './config.js';
+import type { TextConfig } from '../checkpoint/config.js';
 import { dot, rmsNorm } from './ops.js';
 import type { Scratch } from './scratch.js';
-import type { LayerWeights } from './weights.js';
+import type { LayerWeights } from '../checkpoint/weights.js';
 
 type AltUpWeights = LayerWeights['altup'];
 

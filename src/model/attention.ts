@@ -10,12 +10,12 @@
  * and attend over the cache of an earlier layer of the same type.
  */
 import type { Kernels } from '../kernels/kernels.js';
-import type { TextConfig } from './config.js';
+import type { TextConfig } from '../checkpoint/config.js';
 import type { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
 import type { RotaryEmbedding } from './rope.js';
 import type { Scratch } from './scratch.js';
-import type { AttentionWeights } from './weights.js';
+import type { AttentionWeights } from '../checkpoint/weights.js';
 
 export function selfAttention(
   kernels: Kernels,

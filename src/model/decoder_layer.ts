@@ -13,7 +13,7 @@
 import type { Kernels } from '../kernels/kernels.js';
 import { altupCorrect, altupPredict } from './altup.js';
 import { selfAttention } from './attention.js';
-import type { TextConfig } from './config.js';
+import type { TextConfig } from '../checkpoint/config.js';
 import type { KVCache } from './kv_cache.js';
 import { laurel } from './laurel.js';
 import { mlp } from './mlp.js';
@@ -21,7 +21,7 @@ import { rmsNorm } from './ops.js';
 import type { RotaryEmbedding } from './rope.js';
 import type { Scratch } from './scratch.js';
 import type { StepExplain, Tracer } from './trace.js';
-import type { LayerWeights } from './weights.js';
+import type { LayerWeights } from '../checkpoint/weights.js';
 
 /** Runs one layer on `streams` [A, T, H], updating them in place (and returning them). */
 export function decoderLayer(

@@ -10,7 +10,7 @@
  * place (WasmKernels: WASM memory), so a decode step copies no past keys or values.
  */
 import type { Kernels } from '../kernels/kernels.js';
-import { kvSourceLayers, type TextConfig } from './config.js';
+import { kvSourceLayers, type TextConfig } from '../checkpoint/config.js';
 
 /** Where cache buffers live: the kernels' own memory, or ordinary arrays. */
 export type FloatAllocator = Pick<Kernels, 'allocF32' | 'freeF32'>;

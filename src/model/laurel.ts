@@ -6,7 +6,7 @@
 import type { Kernels } from '../kernels/kernels.js';
 import { rmsNorm } from './ops.js';
 import type { Scratch } from './scratch.js';
-import type { LayerWeights } from './weights.js';
+import type { LayerWeights } from '../checkpoint/weights.js';
 
 export function laurel(kernels: Kernels, w: LayerWeights['laurel'], x: Float32Array, T: number, H: number, rank: number, eps: number, out: Float32Array, work: Scratch): void {
   const low = work.take('laurel.low', T * rank);

@@ -10,7 +10,7 @@
 import type { Kernels } from '../kernels/kernels.js';
 import { geluTanh } from './ops.js';
 import type { Scratch } from './scratch.js';
-import type { LayerWeights } from './weights.js';
+import type { LayerWeights } from '../checkpoint/weights.js';
 
 /** Inverse CDF of the standard normal, Φ⁻¹(p) = √2·erfinv(2p−1), to double precision. */
 export function normalIcdf(p: number): number {

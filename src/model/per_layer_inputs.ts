@@ -10,9 +10,9 @@
  * (~2 B parameters in E2B) but each token touches one row, which is why it can stay on disk.
  */
 import type { Kernels } from '../kernels/kernels.js';
-import type { TextConfig } from './config.js';
+import type { TextConfig } from '../checkpoint/config.js';
 import { rmsNorm } from './ops.js';
-import type { TextWeights } from './weights.js';
+import type { TextWeights } from '../checkpoint/weights.js';
 
 /** Per-layer table ids: ids outside the table (image/audio ids) use row 0, as Gemma3nModel does. */
 export function perLayerIds(ids: ArrayLike<number>, c: TextConfig): Int32Array {

@@ -14,18 +14,18 @@
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { matchMagnitude } from './altup.js';
-import { Checkpoint, type TensorStore } from './checkpoint.js';
-import { SlicedStore, slicedConfig, type SliceSpec } from './matformer.js';
-import { parseModelConfig, type ModelConfig, type TextConfig } from './config.js';
+import { Checkpoint, type TensorStore } from '../checkpoint/checkpoint.js';
+import { SlicedStore, slicedConfig, type SliceSpec } from '../checkpoint/matformer.js';
+import { parseModelConfig, type ModelConfig, type TextConfig } from '../checkpoint/config.js';
 import { decoderLayer } from './decoder_layer.js';
 import { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
 import { perLayerIds, perLayerInputs } from './per_layer_inputs.js';
-import { StreamedTable } from './streamed_table.js';
+import { StreamedTable } from '../checkpoint/streamed_table.js';
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
 import type { StepExplain, Tracer } from './trace.js';
-import { loadTextWeights, type LoadOptions, type TextWeights } from './weights.js';
+import { loadTextWeights, type LoadOptions, type TextWeights } from '../checkpoint/weights.js';
 
 export interface ForwardOptions {
   /** Which positions get logits: all T, only the last (default), or none. */
@@ -67,7 +67,7 @@ export class Gemma3nTextModel {
 
   /**
    * Loads config.json and the text weights of a model folder. With `slice`, a MatFormer
-   * sub-model is cut from the checkpoint on the fly (src/model/matformer.ts).
+   * sub-model is cut from the checkpoint on the fly (src/checkpoint/matformer.ts).
    */
   static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string; slice?: SliceSpec } = {}): Promise<{ model: Gemma3nTextModel; modelConfig: ModelConfig; checkpoint: TensorStore }> {
     const where = `${folder.location}/config.json`;

@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSafetensors } from '../model/safetensors.js';
-import { syntheticTextTensors, tinyRandomConfig } from '../model/synthetic.js';
+import { writeSafetensors } from '../checkpoint/safetensors.js';
+import { syntheticTextTensors, tinyRandomConfig } from '../checkpoint/synthetic.js';
 
 /** Bump when the generator changes, so stale caches are rebuilt. */
 const VERSION = 1;

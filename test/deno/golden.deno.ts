@@ -7,9 +7,9 @@
 import { DenoFolder, DenoFileSource } from '../../dist/src/deno/fs_folder.js';
 import { TsKernels } from '../../dist/src/kernels/ts_kernels.js';
 import { Gemma3nTextModel } from '../../dist/src/model/text_model.js';
-import { greedyGenerate } from '../../dist/src/model/generate.js';
-import { SafetensorsFile } from '../../dist/src/model/safetensors.js';
-import { compareWithGolden, traceText } from '../../dist/src/engine/trace_text.js';
+import { greedyGenerate } from '../../dist/src/engine/greedy.js';
+import { SafetensorsFile } from '../../dist/src/checkpoint/safetensors.js';
+import { compareWithGolden, traceText } from '../../dist/src/trace/text.js';
 
 declare const Deno: {
   test(name: string, fn: () => Promise<void>): void;

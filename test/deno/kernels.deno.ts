@@ -11,7 +11,7 @@ import type { AttentionParams } from '../../dist/src/kernels/kernels.js';
 import { Q4Matrix, q4Linear } from '../../dist/src/kernels/q4.js';
 import { TsKernels } from '../../dist/src/kernels/ts_kernels.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../dist/src/kernels/wasm_kernels.js';
-import { greedyGenerate } from '../../dist/src/model/generate.js';
+import { greedyGenerate } from '../../dist/src/engine/greedy.js';
 import { Gemma3nTextModel } from '../../dist/src/model/text_model.js';
 import { closeness, rand } from '../kernels/numeric.ts';
 

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Gemma3n } from '../../src/engine/engine.js';
-import { greedyGenerate } from '../../src/model/generate.js';
+import { greedyGenerate } from '../../src/engine/greedy.js';
 import { tinyRealVocabFolder } from './tiny_real_vocab.js';
 
 let g3n: Gemma3n;

@@ -3,9 +3,9 @@
  * table (rows read on demand, LRU-cached) gives exactly the same logits as a resident one.
  */
 import { describe, expect, it } from 'vitest';
-import { formatExplain } from '../../src/engine/explain_format.js';
+import { formatExplain } from '../../src/trace/explain_format.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
-import { StreamedTable } from '../../src/model/streamed_table.js';
+import { StreamedTable } from '../../src/checkpoint/streamed_table.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import type { StepExplain } from '../../src/model/trace.js';
 import { goldenFolder } from '../helpers.js';

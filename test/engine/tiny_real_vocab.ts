@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { MemoryFolder } from '../../src/io/byte_source.js';
-import { writeSafetensors } from '../../src/model/safetensors.js';
-import { syntheticTextTensors, tinyRandomConfig } from '../../src/model/synthetic.js';
+import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import { syntheticTextTensors, tinyRandomConfig } from '../../src/checkpoint/synthetic.js';
 
 let cached: MemoryFolder | null = null;
 

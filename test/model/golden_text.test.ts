@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
-import { greedyGenerate } from '../../src/model/generate.js';
+import { greedyGenerate } from '../../src/engine/greedy.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
-import type { SafetensorsFile } from '../../src/model/safetensors.js';
+import type { SafetensorsFile } from '../../src/checkpoint/safetensors.js';
 
 interface Generation { prompts: { prompt_ids: number[]; generated_ids: number[] }[] }
 

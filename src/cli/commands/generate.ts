@@ -3,7 +3,7 @@ import type { GenerateOptions, PromptInput } from '../../engine/engine.js';
 import type { ChatContentPart } from '../../tokenizer/index.js';
 import { mediaFlags, readMedia } from '../media.js';
 import { parseIds, parseIntFlag, parseNumFlag, UsageError } from '../args.js';
-import { formatExplain } from '../../engine/explain_format.js';
+import { formatExplain } from '../../trace/explain_format.js';
 import type { StepExplain } from '../../model/trace.js';
 import { loadEngine, modelFlags, parse, str, type Values } from '../common.js';
 

@@ -3,9 +3,9 @@
  * counts them: effective (the text decoder without the per-layer embedding table), PLE
  * (embed_tokens_per_layer, kept out of the working set), audio and vision towers.
  */
-import { Checkpoint } from '../../model/checkpoint.js';
-import { parseModelConfig } from '../../model/config.js';
-import { numel } from '../../model/safetensors.js';
+import { Checkpoint } from '../../checkpoint/checkpoint.js';
+import { parseModelConfig } from '../../checkpoint/config.js';
+import { numel } from '../../checkpoint/safetensors.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { parse, resolveModelDir, str } from '../common.js';
 

@@ -2,8 +2,8 @@
  * `gemma3n quantize --model DIR --out DIR`: writes the packed int4 checkpoint (packed_q4.ts) so
  * later loads upload int4 weights directly, without re-quantizing.
  */
-import { Checkpoint } from '../../model/checkpoint.js';
-import { packQ4 } from '../../model/packed_q4.js';
+import { Checkpoint } from '../../checkpoint/checkpoint.js';
+import { packQ4 } from '../../checkpoint/packed_q4.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str } from '../common.js';

@@ -2,41 +2,16 @@
  * `gemma3n slice --model DIR (--preset NAME | --layers-to-skip 20,21 --ffn 8192,...) --out DIR`:
  * writes a standalone MatFormer sub-model (config.json, shards + index, tokenizer files).
  */
-import { Checkpoint } from '../../model/checkpoint.js';
-import { parseModelConfig } from '../../model/config.js';
-import { MATFORMER_PRESETS, SlicedStore, slicedConfig, type SliceSpec } from '../../model/matformer.js';
-import type { TensorToWrite } from '../../model/safetensors.js';
+import { Checkpoint } from '../../checkpoint/checkpoint.js';
+import { parseModelConfig } from '../../checkpoint/config.js';
+import { MATFORMER_PRESETS, SlicedStore, slicedConfig } from '../../checkpoint/matformer.js';
+import { sliceSpecFromFlags } from '../slice_flags.js';
+import type { TensorToWrite } from '../../checkpoint/safetensors.js';
 import { writeModelFolder } from '../write_checkpoint.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str, type Values } from '../common.js';
 
-function parseList(text: string, flag: string): number[] {
-  if (text.trim() === '') return [];
-  return text.split(',').map((s) => {
-    const t = s.trim();
-    const m = /^(\d+)(?:\*(\d+))?$/.exec(t); // "8192" or "8192*30" (repeat)
-    if (!m) throw new UsageError(`${flag}: '${t}' is not an integer (or N*count)`);
-    return Array(m[2] ? Number(m[2]) : 1).fill(Number(m[1])) as number[];
-  }).flat();
-}
-
-/** A slice from --preset or from --layers-to-skip / --ffn (shared with generate's --slice flags). */
-export function sliceSpecFromFlags(v: Values, numLayers: () => number): SliceSpec | undefined {
-  const preset = str(v, 'preset');
-  if (preset !== undefined) {
-    const p = MATFORMER_PRESETS[preset];
-    if (!p) throw new UsageError(`--preset: unknown '${preset}' (known: ${Object.keys(MATFORMER_PRESETS).join(', ')})`);
-    return p.spec;
-  }
-  if (v['layers-to-skip'] === undefined && v.ffn === undefined) return undefined;
-  const layersToSkip = parseList(str(v, 'layers-to-skip') ?? '', '--layers-to-skip');
-  const keptCount = numLayers() - new Set(layersToSkip).size;
-  const ffn = v.ffn === undefined ? undefined : parseList(str(v, 'ffn')!, '--ffn');
-  if (ffn === undefined) throw new UsageError('--ffn: give the FFN width of every kept layer (e.g. --ffn 8192*30)');
-  const ffnHiddenDims = ffn.length === 1 ? Array(keptCount).fill(ffn[0]) as number[] : ffn;
-  return { layersToSkip, ffnHiddenDims };
-}
 
 export const sliceFlags = { preset: { type: 'string' }, 'layers-to-skip': { type: 'string' }, ffn: { type: 'string' } } as const;
 

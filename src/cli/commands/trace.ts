@@ -1,13 +1,13 @@
 /** `gemma3n trace`: named intermediates to a safetensors file, optionally compared with a reference. */
 import { readFile, writeFile } from 'node:fs/promises';
-import { traceAudioRun, traceRun, traceVisionRun } from '../../engine/trace_run.js';
-import { SafetensorsFile, type TensorToWrite } from '../../model/safetensors.js';
+import { traceAudioRun, traceRun, traceVisionRun } from '../../trace/run.js';
+import { SafetensorsFile, type TensorToWrite } from '../../checkpoint/safetensors.js';
 import { mediaFlags, readMedia } from '../media.js';
 import { NodeFileSource, NodeFolder } from '../../node/fs_folder.js';
 import { parseIds, parseNumFlag, UsageError } from '../args.js';
 import { makeKernels, modelFlags, parse, resolveModelDir, str } from '../common.js';
 import { progressBar } from '../progress.js';
-import { compareWithGolden } from '../../engine/trace_text.js';
+import { compareWithGolden } from '../../trace/text.js';
 
 export async function cmdTrace(argv: string[]): Promise<number> {
   const v = parse(argv, { ...modelFlags, ...mediaFlags, ids: { type: 'string' }, out: { type: 'string' }, compare: { type: 'string' }, tolerance: { type: 'string' } });

@@ -13,7 +13,7 @@
  *   logits = tanh(logits / cap) · cap, then masked to finfo(float32).min, softmax in float32.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import type { AudioConfig } from './config.js';
 import { Linear, loadVector, softplus } from './nn.js';
 

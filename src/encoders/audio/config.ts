@@ -5,7 +5,7 @@
  * Defaults are those of `Gemma3nAudioConfig` [configuration_gemma3n.py], which equal the
  * google/gemma-3n-E2B and -E4B checkpoints. A field present in the file always wins.
  */
-import { CheckpointError } from '../../model/safetensors.js';
+import { CheckpointError } from '../../checkpoint/safetensors.js';
 
 export interface AudioConfig {
   /** Mel bins of the input features (128). */

@@ -12,7 +12,7 @@
  * sites and is part of the math. Every RMSNorm here uses its weight as is (not 1 + w).
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import { rmsNorm } from '../../model/ops.js';
 import { AudioAttention } from './attention.js';
 import type { AudioConfig } from './config.js';

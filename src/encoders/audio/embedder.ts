@@ -3,7 +3,7 @@
  * (src/encoders/multimodal_embedder.ts) with the audio tower's width and vocabulary.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import { MultimodalEmbedder } from '../multimodal_embedder.js';
 import type { AudioModelConfig } from './config.js';
 

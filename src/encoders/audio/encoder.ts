@@ -11,7 +11,7 @@
  * batch is encoded one item at a time.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import type { AudioConfig } from './config.js';
 import { ConformerBlock } from './conformer.js';
 import { SubSampleConvProjection } from './sscp.js';

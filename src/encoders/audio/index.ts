@@ -13,7 +13,7 @@
 import type { FileProvider } from '../../io/byte_source.js';
 import type { Kernels } from '../../kernels/kernels.js';
 import { TsKernels } from '../../kernels/ts_kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import { FeatureExtractor, type AudioFeatures } from './feature_extractor.js';
 import { decodeAudioFile } from './load.js';
 import { AudioModel } from './model.js';

@@ -5,8 +5,8 @@
  */
 import type { FileProvider } from '../../io/byte_source.js';
 import type { Kernels } from '../../kernels/kernels.js';
-import { Checkpoint, type TensorStore } from '../../model/checkpoint.js';
-import { CheckpointError } from '../../model/safetensors.js';
+import { Checkpoint, type TensorStore } from '../../checkpoint/checkpoint.js';
+import { CheckpointError } from '../../checkpoint/safetensors.js';
 import { parseAudioConfig, type AudioModelConfig } from './config.js';
 import { AudioEmbedder } from './embedder.js';
 import type { MultimodalEmbedder } from '../multimodal_embedder.js';

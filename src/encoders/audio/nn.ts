@@ -4,7 +4,7 @@
  * uses (clamp, SiLU, sigmoid). Activations are float32 row-major [T, dim].
  */
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 
 /** An `nn.Linear(in, out, bias=False)`: y = x·Wᵀ, W stored [out, in] as in PyTorch. */
 export class Linear {

@@ -8,7 +8,7 @@
  * and the flatten), so each conv is an im2col followed by one `kernels.linear`.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../model/checkpoint.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import type { AudioConfig } from './config.js';
 import { Linear, loadVector } from './nn.js';
 

@@ -11,7 +11,7 @@
  * With `intermediates: true` it also returns every encoder intermediate as `audio.<name>`
  * (e.g. `audio.conformer.0.attention_out` [B, T_sub, D]), stacked over the batch.
  */
-import type { DType } from '../../model/dtype.js';
+import type { DType } from '../../checkpoint/dtype.js';
 import type { AudioModel } from './model.js';
 
 export interface TracedTensor {
@@ -47,7 +47,7 @@ export function traceAudio(model: AudioModel, waveforms: readonly Float32Array[]
   out.set('audio.last_hidden_state', { dtype: 'F32', shape: [enc.batch, enc.steps, enc.hiddenSize], data: enc.hidden });
   out.set('audio.embed_soft', { dtype: 'F32', shape: [enc.batch, enc.steps, model.config.textHiddenSize], data: model.embed(enc) });
   // One-byte BOOL tensors go last, so every F32 tensor of a file written in this order stays
-  // 4-byte aligned (src/model/safetensors.ts refuses misaligned data offsets).
+  // 4-byte aligned (src/checkpoint/safetensors.ts refuses misaligned data offsets).
   out.set('audio.input_features_mask', { dtype: 'BOOL', shape: [f.batch, f.frames], data: f.mask });
   out.set('audio.mask', { dtype: 'BOOL', shape: [enc.batch, enc.steps], data: enc.paddedMask });
   return out;

@@ -112,7 +112,7 @@ describe('audio path end to end from the waveform', () => {
 describe('traceAudioFiles (the CLI face)', () => {
   it('decodes WAVs, batches them and returns the five tensors', async () => {
     const { traceAudioFiles, encodeWav } = await import('../../../src/encoders/audio/index.js');
-    const { writeSafetensors } = await import('../../../src/model/safetensors.js');
+    const { writeSafetensors } = await import('../../../src/checkpoint/safetensors.js');
     const chirp = Float32Array.from(get(feats, 'chirp_1p0s.waveform').data);
     const two = Float32Array.from(get(feats, 'twotone_2p37s.waveform').data);
     const files = [
@@ -124,7 +124,7 @@ describe('traceAudioFiles (the CLI face)', () => {
     expect(maxAbsDiff(t.get('audio.last_hidden_state')!.data, get(g, 'A.last_hidden_state').data)).toBeLessThan(ATOL_END_TO_END);
     const bytes = writeSafetensors([...t].map(([name, x]) => ({ name, ...x })));
     // The written file reads back with the project's own reader (F32 offsets stay aligned).
-    const { SafetensorsFile } = await import('../../../src/model/safetensors.js');
+    const { SafetensorsFile } = await import('../../../src/checkpoint/safetensors.js');
     const { MemorySource } = await import('../../../src/io/byte_source.js');
     const st = await SafetensorsFile.open(new MemorySource(bytes, 'trace.safetensors'));
     expect(Array.from(await st.readF32('audio.last_hidden_state'))).toEqual(Array.from(t.get('audio.last_hidden_state')!.data));

@@ -14,7 +14,7 @@ export interface GoldenTensor {
 
 export async function loadGolden(rel: string): Promise<Map<string, GoldenTensor>> {
   // A minimal reader of its own: the golden files put BOOL tensors between F32 ones, so data
-  // offsets are not element-aligned, which src/model/safetensors.ts refuses.
+  // offsets are not element-aligned, which src/checkpoint/safetensors.ts refuses.
   const bytes: Uint8Array = readFileSync(join(GOLDEN_DIR, rel));
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;

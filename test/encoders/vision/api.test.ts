@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { encodeImage, loadVisionTower, preprocessImage, preprocessRgb, traceVision, decodeImage, type EncoderConfig, type VisionWeights } from '../../../src/encoders/vision/index.js';
 import { MemoryFolder } from '../../../src/io/byte_source.js';
 import { TsKernels } from '../../../src/kernels/ts_kernels.js';
-import { Checkpoint } from '../../../src/model/checkpoint.js';
-import { writeSafetensors } from '../../../src/model/safetensors.js';
+import { Checkpoint } from '../../../src/checkpoint/checkpoint.js';
+import { writeSafetensors } from '../../../src/checkpoint/safetensors.js';
 import { goldenBytes, maxAbsDiff, openGolden, stReader } from './helpers.js';
 
 const MINI: EncoderConfig = {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemorySource } from '../../../src/io/byte_source.js';
-import { SafetensorsFile } from '../../../src/model/safetensors.js';
+import { SafetensorsFile } from '../../../src/checkpoint/safetensors.js';
 
 export const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../golden/vision');
 
@@ -25,7 +25,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-import { checkShape } from '../../../src/model/checkpoint.js';
+import { checkShape } from '../../../src/checkpoint/checkpoint.js';
 import type { TensorReader } from '../../../src/encoders/vision/tensor.js';
 
 /** A shape-checking TensorReader over one safetensors file. */

@@ -7,7 +7,7 @@
  * last_hidden_state [1,T,H], inputs_embeds [1,T,H], per_layer_inputs [1,T,L,P], input_ids [1,T].
  */
 import type { Gemma3nTextModel } from '../model/text_model.js';
-import { numel, type SafetensorsFile, type TensorToWrite } from '../model/safetensors.js';
+import { numel, type SafetensorsFile, type TensorToWrite } from '../checkpoint/safetensors.js';
 
 export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEmbeds?: Float32Array): Promise<TensorToWrite[]> {
   const c = model.config;

@@ -8,14 +8,14 @@
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
-import { writeSafetensors, type TensorToWrite } from '../model/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../checkpoint/safetensors.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
-import { traceText } from './trace_text.js';
-import { Checkpoint } from '../model/checkpoint.js';
-import { parseModelConfig } from '../model/config.js';
+import { traceText } from './text.js';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { parseModelConfig } from '../checkpoint/config.js';
 import { traceAudioFiles } from '../encoders/audio/index.js';
 import { GEMMA3N_VISION, MobileNetV5Encoder, prefixed, traceVision, VISION_TOWER_PREFIX } from '../encoders/vision/index.js';
-import { Towers, type MediaInput } from './towers.js';
+import { Towers, type MediaInput } from '../engine/towers.js';
 
 export interface TraceRunOptions {
   /** Token ids to run (no BOS is added). */

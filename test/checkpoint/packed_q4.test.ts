@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { Checkpoint } from '../../src/model/checkpoint.js';
+import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { NodeFolder } from '../../src/node/fs_folder.js';
 import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
@@ -38,7 +38,7 @@ describe('packed int4 checkpoint', () => {
   it('a corrupted packed tensor is a clear error naming the tensor', async () => {
     const { MemoryFolder } = await import('../../src/io/byte_source.js');
     const { readFileSync } = await import('node:fs');
-    const { writeSafetensors } = await import('../../src/model/safetensors.js');
+    const { writeSafetensors } = await import('../../src/checkpoint/safetensors.js');
     const src = await Checkpoint.open(goldenFolder('text-tiny-a'));
     const tensors = [];
     for (const n of src.names()) {

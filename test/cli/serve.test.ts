@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN } from '../helpers.js';
 import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
-import { httpRequest, openStream, parseSse, postJson, sseText, waitFor } from './helpers.js';
+import { httpRequest, openStream, parseSse, postJson, sseText, waitFor } from '../server/helpers.js';
 
 const BIN = join(GOLDEN, '..', '..', 'bin', 'gemma3n.js');
 let dir: string;

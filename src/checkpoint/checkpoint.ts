@@ -8,7 +8,7 @@ import { CheckpointError, SafetensorsFile, type TensorInfo } from './safetensors
 
 /**
  * What model loaders read from: a checkpoint on disk, or a view of one (a MatFormer slice,
- * src/model/matformer.ts).
+ * src/checkpoint/matformer.ts).
  */
 export interface TensorStore {
   readonly location: string;
@@ -132,4 +132,10 @@ export class Checkpoint implements TensorStore {
 export function checkShape(file: string, t: TensorInfo, expected: readonly number[]): void {
   const same = t.shape.length === expected.length && t.shape.every((d, i) => d === expected[i]);
   if (!same) throw new CheckpointError(`${file}: tensor '${t.name}' has shape [${t.shape.join(', ')}] but the config implies [${expected.join(', ')}]`);
+}
+
+/** Finds the text decoder's name prefix in a checkpoint. */
+export function textPrefix(ckpt: TensorStore): string {
+  for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`)) return p;
+  throw new CheckpointError(`${ckpt.location}/${ckpt.file}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
 }

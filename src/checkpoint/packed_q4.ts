@@ -10,7 +10,7 @@ import { Q4Matrix } from '../kernels/q4.js';
 import type { TensorStore } from './checkpoint.js';
 import { parseModelConfig } from './config.js';
 import { numel, CheckpointError, type TensorToWrite } from './safetensors.js';
-import { textPrefix } from './weights.js';
+import { textPrefix } from './checkpoint.js';
 
 export const Q4_SUFFIX = '.q4';
 

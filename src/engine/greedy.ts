@@ -2,8 +2,8 @@
  * Greedy decoding: prefill the prompt, then feed back the argmax token one step at a time.
  * (Sampling, stop strings and streaming live in the generation API on top of this.)
  */
-import type { KVCache } from './kv_cache.js';
-import type { Gemma3nTextModel } from './text_model.js';
+import type { KVCache } from '../model/kv_cache.js';
+import type { Gemma3nTextModel } from '../model/text_model.js';
 
 export function argmax(x: Float32Array, offset = 0, n = x.length - offset): number {
   let best = 0, bestV = -Infinity;

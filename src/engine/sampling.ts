@@ -2,8 +2,8 @@
  * Choosing the next token from logits: greedy, or sampling with temperature, top-k, top-p
  * (nucleus), min-p and a repetition penalty, from a seeded generator so runs reproduce.
  */
-import { argmax } from './generate.js';
-import { Rng } from './synthetic.js';
+import { argmax } from './greedy.js';
+import { Rng } from '../util/rng.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (default 1). */

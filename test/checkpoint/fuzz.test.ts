@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryFolder } from '../../src/io/byte_source.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
-import { CheckpointError } from '../../src/model/safetensors.js';
+import { CheckpointError } from '../../src/checkpoint/safetensors.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { GOLDEN } from '../helpers.js';
 

@@ -1,8 +1,8 @@
 /** safetensors round trips and dtype widening against hand-computed values. */
 import { describe, expect, it } from 'vitest';
 import { MemorySource } from '../../src/io/byte_source.js';
-import { f32ToBf16, toFloat32 } from '../../src/model/dtype.js';
-import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors.js';
+import { f32ToBf16, toFloat32 } from '../../src/checkpoint/dtype.js';
+import { SafetensorsFile, writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { GOLDEN, openSafetensors } from '../helpers.js';
 import { join } from 'node:path';
 

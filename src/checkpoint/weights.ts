@@ -4,7 +4,9 @@
  * Gemma3nForConditionalGeneration checkpoint, `model.*` in a Gemma3nForCausalLM one.
  */
 import type { Kernels, LinearWeight, WeightFormat } from '../kernels/kernels.js';
-import { checkShape, type TensorStore } from './checkpoint.js';
+import { checkShape, textPrefix, type TensorStore } from './checkpoint.js';
+
+export { textPrefix };
 import { firstKvSharedLayer, type TextConfig } from './config.js';
 import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
 import { CheckpointError } from './safetensors.js';
@@ -77,12 +79,6 @@ async function streamedTable(ckpt: TensorStore, name: string, rows: number, cols
   checkShape(source.name, info, [rows, cols]);
   if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${source.name}: tensor '${name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
   return new StreamedTable(source, info.offset, rows, cols, info.dtype, cacheRows);
-}
-
-/** Finds the text decoder's name prefix in a checkpoint. */
-export function textPrefix(ckpt: TensorStore): string {
-  for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`)) return p;
-  throw new CheckpointError(`${ckpt.location}/${ckpt.file}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
 }
 
 export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<TextWeights> {
