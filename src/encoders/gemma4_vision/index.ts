@@ -4,4 +4,4 @@ export { preprocessGemma4Image, gemma4TargetSize, patchify, planarRgb, GEMMA4_SO
 export { resizeBicubicU8 } from './resize_bicubic.js';
 export { AxialRope } from './axial_rope.js';
 export { Gemma4VisionTower, type Gemma4VisionInput, type Gemma4VisionOutput } from './tower.js';
-export { Gemma4SoftEmbedder } from './embedder.js';
+export { Gemma4SoftEmbedder } from '../gemma4_soft_embedder.js';

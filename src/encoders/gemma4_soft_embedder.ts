@@ -1,11 +1,11 @@
 /**
- * `model.embed_vision` for Gemma 4 [modeling_gemma4.py, Gemma4MultimodalEmbedder]: soft tokens
+ * `model.embed_vision` and `model.embed_audio` for Gemma 4 [modeling_gemma4.py, Gemma4MultimodalEmbedder]: soft tokens
  * only — a weightless RMSNorm, then a bias-free projection to the text hidden size. (Gemma 3n's
  * embedder also had hard-token rows and a post-projection norm; Gemma 4 has neither.)
  */
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
-import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
-import { rmsNorm } from '../../model/ops.js';
+import type { TensorStore } from '../checkpoint/checkpoint.js';
+import type { Kernels, LinearWeight } from '../kernels/kernels.js';
+import { rmsNorm } from '../model/ops.js';
 
 export class Gemma4SoftEmbedder {
   private constructor(
