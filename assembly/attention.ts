@@ -2,16 +2,9 @@
 // KV rows in blocks of BLK keys, so no T×S score matrix is ever stored (FlashAttention's
 // rescaling trick, arXiv:2205.14135). Semantics match TsKernels.attention exactly.
 
-import { exp4 } from './math';
+import { exp4, fma } from './math';
 
 const BLK: i32 = 64;
-
-/** a·b + c, fused where the build has Relaxed SIMD (rounding may differ by an ulp). */
-// @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
 
 /** Scratch floats one thread needs for head dim D and `group` query heads per KV head. */
 export function attention_scratch_floats(D: i32, group: i32): i32 {
@@ -24,8 +17,8 @@ export function attention_scratch_floats(D: i32, group: i32): i32 {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   let i = 0;
   for (; i + 8 <= n4; i += 8) {
-    s0 = madd(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4), s0);
-    s1 = madd(v128.load(a + <usize>i * 4, 16), v128.load(b + <usize>i * 4, 16), s1);
+    s0 = fma(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4), s0);
+    s1 = fma(v128.load(a + <usize>i * 4, 16), v128.load(b + <usize>i * 4, 16), s1);
   }
   for (; i < n4; i += 4) s0 = f32x4.add(s0, f32x4.mul(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4)));
   s0 = f32x4.add(s0, s1);
@@ -50,10 +43,10 @@ export function attention_scratch_floats(D: i32, group: i32): i32 {
     let vr = v + o;
     for (let j = 0; j < n; j++) {
       const pj = v128.load32_splat(p + <usize>j * 4);
-      a0 = madd(v128.load(vr), pj, a0);
-      a1 = madd(v128.load(vr, 16), pj, a1);
-      a2 = madd(v128.load(vr, 32), pj, a2);
-      a3 = madd(v128.load(vr, 48), pj, a3);
+      a0 = fma(v128.load(vr), pj, a0);
+      a1 = fma(v128.load(vr, 16), pj, a1);
+      a2 = fma(v128.load(vr, 32), pj, a2);
+      a3 = fma(v128.load(vr, 48), pj, a3);
       vr += vStride;
     }
     v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);

@@ -1,13 +1,23 @@
 // Entry point of the kernel module. Every kernel is also reachable through `run`, the job
 // dispatcher that the main thread and the worker threads call on the same shared job
-// descriptor (see src/kernels/wasm_kernels.ts for the layout), each doing its share of rows.
+// descriptor (layout: assembly/job_layout.ts; protocol: assembly/job.ts), each doing its share.
 import { f32_gemm } from './matmul_f32';
 import { q4_gemm, q4_quantize_act, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
 import { gelu_mul, softcap } from './elementwise';
+import { arg, claim, cut, finished } from './job';
+import {
+  JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
+  JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ,
+} from './job_layout';
 
 export { f32_gemm, q4_gemm, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap };
+// The descriptor layout as exported globals, so a test can hold the TypeScript side to it.
+export {
+  JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
+  JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ,
+};
 
 /** Activation bytes per group of 32 for q4 in this build (32 relaxed, 64 simd128). */
 export function q4_xb(): i32 {
@@ -24,58 +34,8 @@ export function is_relaxed(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }
 
-export const OP_F32_GEMM = 1;
-export const OP_Q4_GEMM = 2;
-export const OP_ATTENTION = 3;
-export const OP_READ = 4;
-
-// Job descriptor (written by src/kernels/wasm_kernels.ts), i32 words at `job`:
-//   [0] job id (workers wait on it)  [1] chunks done  [2] op  [3] threads  [4] scratch base
-//   [5] scratch bytes per thread  [6..29] op arguments  [30..31] claim word (i64: job id << 32 | next chunk)
-//   [32 + tid] per-thread result.
-// Work is cut into chunks that threads claim with a compare-and-swap on the claim word, so a
-// descheduled worker never holds up the caller: whoever is running takes the next chunk.
-// A claim only succeeds while the word still carries this job's id, and the caller rewrites
-// the arguments only after every chunk is done, so a claimed chunk always sees its own job.
-// @ts-ignore: decorator
-@inline function arg(job: usize, i: i32): i32 {
-  return load<i32>(job + <usize>(24 + i * 4));
-}
-
-/** Start of part c of n items cut into parts equal parts. */
-// @ts-ignore: decorator
-@inline function cut(n: i32, c: i32, parts: i32): i32 {
-  return <i32>((<i64>n * c) / parts);
-}
-
-const CLAIM: usize = 120;
+// Chunks per thread: enough that a thread descheduled mid-call leaves little for the others.
 const CHUNKS_PER_THREAD = 8;
-
-/** Claims the next chunk of job `id`, or returns -1 when none is left (or the job is over). */
-// @ts-ignore: decorator
-@inline function claim(job: usize, id: i32, nchunks: i32): i32 {
-  if (ASC_FEATURE_THREADS) {
-    for (;;) {
-      const w = atomic.load<i64>(job + CLAIM);
-      if (<i32>(w >>> 32) != id) return -1;
-      const c = <i32>(w & 0xffffffff);
-      if (c >= nchunks) return -1;
-      if (atomic.cmpxchg<i64>(job + CLAIM, w, w + 1) == w) return c;
-    }
-    return -1;
-  } else {
-    const c = load<i32>(job + CLAIM);
-    if (c >= nchunks) return -1;
-    store<i32>(job + CLAIM, c + 1);
-    return c;
-  }
-}
-
-// @ts-ignore: decorator
-@inline function finished(job: usize): void {
-  if (ASC_FEATURE_THREADS) atomic.add<i32>(job + 4, 1);
-  else store<i32>(job + 4, load<i32>(job + 4) + 1);
-}
 
 /** Total row blocks of a q4 job's weights. */
 function q4Blocks(job: usize): i32 {
@@ -99,8 +59,8 @@ function chunksOf(job: usize, op: i32, nt: i32): i32 {
  * until word [1] reaches it).
  */
 export function run(job: usize, tid: i32, id: i32): i32 {
-  const op = load<i32>(job + 8);
-  const nt = load<i32>(job + 12);
+  const op = load<i32>(job + JOB_OP);
+  const nt = load<i32>(job + JOB_THREADS);
   const nchunks = chunksOf(job, op, nt);
   for (;;) {
     const c = claim(job, id, nchunks);
@@ -124,7 +84,7 @@ export function run(job: usize, tid: i32, id: i32): i32 {
     } else if (op == OP_ATTENTION) {
       // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale (f32 bits)
       const items = arg(job, 4) * arg(job, 7);
-      const scratch = <usize>load<i32>(job + 16) + <usize>tid * <usize>load<i32>(job + 20);
+      const scratch = <usize>load<i32>(job + JOB_SCRATCH_BASE) + <usize>tid * <usize>load<i32>(job + JOB_SCRATCH_STRIDE);
       attention(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 5), arg(job, 6), arg(job, 7),
         arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11), reinterpret<f32>(arg(job, 12)), scratch,
         cut(items, c, nchunks), cut(items, c + 1, nchunks));
@@ -132,7 +92,7 @@ export function run(job: usize, tid: i32, id: i32): i32 {
       // p, n bytes (a multiple of 1 MiB)
       const mib = arg(job, 1) >>> 20;
       const m0 = cut(mib, c, nchunks), m1 = cut(mib, c + 1, nchunks);
-      const p = job + <usize>(128 + tid * 4);
+      const p = job + <usize>(JOB_RESULTS + tid * 4);
       store<i32>(p, load<i32>(p) ^ read_stream(<usize>arg(job, 0) + (<usize>m0 << 20), <usize>(m1 - m0) << 20));
     }
     finished(job);

@@ -1,5 +1,12 @@
 // Vector math shared by the kernels.
 
+/** a·b + c in four f32 lanes, fused where the build has Relaxed SIMD (rounding may then differ by an ulp). */
+// @ts-ignore: decorator
+@inline export function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /**
  * e^x for four lanes, to ~1 ulp (float32): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6
  * Taylor polynomial (error < 2e-7 relative), times 2^n built in the exponent bits. Arguments

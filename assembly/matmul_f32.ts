@@ -1,11 +1,7 @@
 // Float32 GEMV/GEMM: y[t, o] = Σ_i x[t, i] · W[o, i], W row-major [outDim, inDim] (PyTorch layout).
 // Rows four at a time, tokens two at a time: 8 accumulators share each weight and input load.
 
-// @ts-ignore: decorator
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { fma } from './math';
 
 /** [Σ lanes of a, Σ b, Σ c, Σ d] */
 // @ts-ignore: decorator

@@ -12,6 +12,8 @@
 //   relaxed build: 32 × i8 in natural order (fed to i16x8.relaxed_dot_i8x16_i7x16_s, weights are the i7 side)
 //   simd128 build: 32 × i16 in the order the nibbles unpack to i16 lanes (see unpack16 below)
 
+import { fma } from './math';
+
 // Decode streams every weight byte once from DRAM while doing ~50 SIMD instructions per 80
 // bytes, which leaves too few misses in flight for the hardware prefetcher alone (measured on a
 // 2-core Xeon VM: 7.6 GB/s per thread against 12.3 for a bare read loop). WebAssembly has no
@@ -181,12 +183,6 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
 @inline function dot4rows(xp: usize, a0: v128, b0: v128, a1: v128, b1: v128, a2: v128, b2: v128, a3: v128, b3: v128): v128 {
   const x0 = v128.load(xp), x1 = v128.load(xp, 16);
   return rowSums4(dot16(x0, x1, a0, b0), dot16(x0, x1, a1, b1), dot16(x0, x1, a2, b2), dot16(x0, x1, a3, b3));
-}
-
-// @ts-ignore: decorator
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
 }
 
 // @ts-ignore: decorator

@@ -2,42 +2,30 @@
  * WasmKernels: the Kernels interface on the AssemblyScript kernels in assembly/ (WASM SIMD).
  *
  * Runtime-neutral: the .wasm bytes and (optionally) worker threads come from a small host
- * adapter (src/node/wasm_loader.ts for Node; a browser/Deno adapter supplies the same
- * `WasmHost`). Weights live in WASM memory, placed by a bump + free-list allocator over
- * memory.grow (wasm32: at most 4 GiB; an E2B decoder in q4 is ~1.5 GB). Inputs and outputs are
- * copied through a scratch region per call, so callers keep ordinary Float32Arrays.
+ * adapter (`WasmHost`, wasm_host.ts; the build variant is chosen by wasm_features.ts). Weights
+ * live in WASM memory, placed by the allocator of wasm_heap.ts (wasm32: at most 4 GiB; an E2B
+ * decoder in q4 is ~1.5 GB). Inputs and outputs are copied through a scratch region per call,
+ * so callers keep ordinary Float32Arrays.
  *
  * Threads: with SharedArrayBuffer and a host that can start workers, the memory is shared and
  * each linear/attention call is split by output rows (or heads) between the calling thread and
  * `threads - 1` workers, which spin briefly and then sleep in Atomics.wait on a job descriptor
  * in WASM memory. The calls stay synchronous: the caller does its share, then waits for the
- * workers (Atomics.wait where allowed, a spin loop on a browser main thread).
+ * workers (Atomics.wait where allowed, a spin loop on a browser main thread). The descriptor and
+ * its protocol: wasm_job_layout.ts, wasm_job.ts; the workers' program: wasm_worker.ts.
  */
 import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
 import { Q4Matrix, Q4_GROUP } from './q4.js';
+import { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js';
+import { Heap, align } from './wasm_heap.js';
+import type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
+import { WasmJobs } from './wasm_job.js';
+import { JOB_BYTES, JOB_MAX_THREADS, OP_ATTENTION, OP_F32_GEMM, OP_Q4_GEMM, OP_READ } from './wasm_job_layout.js';
+import { WORKER_SOURCE, WORKER_SPIN } from './wasm_worker.js';
 
-export type WasmVariant = 'simd' | 'relaxed' | 'simd_mt' | 'relaxed_mt';
-
-/** A started worker, as the host adapter exposes it. */
-export interface WorkerLike {
-  postMessage(msg: unknown): void;
-  onMessage(cb: (msg: unknown) => void): void;
-  terminate(): void;
-}
-
-/** What the runtime provides: the wasm bytes and, optionally, workers. */
-export interface WasmHost {
-  /** Bytes of build/kernels_<variant>.wasm. */
-  loadWasm(variant: WasmVariant): Promise<Uint8Array | ArrayBuffer>;
-  /** Starts a worker running WORKER_SOURCE's function on a port; absent means single thread. */
-  startWorker?(workerFunctionSource: string): WorkerLike;
-  /** False on a browser main thread (no Atomics.wait there): waiting then spins. Default true. */
-  canBlock?: boolean;
-  /** Called before probing Relaxed SIMD (Node 20 enables its V8 flag here). */
-  enableRelaxedSimd?(): void;
-  /** Default thread count when the caller does not choose one. */
-  defaultThreads?: number;
-}
+export type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
+export { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js';
+export { WORKER_SOURCE } from './wasm_worker.js';
 
 export interface WasmKernelsOptions {
   host: WasmHost;
@@ -51,70 +39,9 @@ export interface WasmKernelsOptions {
   smallJobMacs?: number;
 }
 
-// A minimal module using i16x8.relaxed_dot_i8x16_i7x16_s: p() returns lane 0 of dot(1s, 2s) = 4.
-const RELAXED_PROBE = new Uint8Array([
-  0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7f, 3, 2, 1, 0, 7, 5, 1, 1, 0x70, 0, 0,
-  0x0a, 0x2e, 1, 0x2c, 0, 0xfd, 0x0c, ...new Array<number>(16).fill(1), 0xfd, 0x0c, ...new Array<number>(16).fill(2),
-  0xfd, 0x92, 0x02, 0xfd, 0x18, 0, 0x0b,
-]);
-
-/** True if this runtime compiles Relaxed SIMD and the probe computes the right dot product. */
-export function relaxedSimdSupported(): boolean {
-  try {
-    if (!WebAssembly.validate(RELAXED_PROBE)) return false;
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE));
-    return (inst.exports.p as () => number)() === 4;
-  } catch {
-    return false;
-  }
-}
-
-/** True if WebAssembly shared memory (threads) is available here. */
-export function sharedMemorySupported(): boolean {
-  try {
-    if (typeof SharedArrayBuffer === 'undefined') return false;
-    return new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
-  } catch {
-    return false;
-  }
-}
-
-// Job descriptor words (assembly/index.ts): [0] job id [1] chunks done [2] op [3] threads
-// [4] scratch base [5] scratch bytes per thread [6..29] args [30..31] claim word (i64)
-// [32 + tid] per-thread result.
-const JOB_BYTES = 256;
-const MAX_THREADS = 32;
 const MAX_MANY = 6; // weights in one q4 job: 6 header words + 3 per weight fit the 24 argument words
-const Q4_GROUP_BYTES = 80;
-const Q4_TOUCH_SLACK = 2048 + 320; // assembly/matmul_q4.ts: PF + one iteration's lines // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
-const OP_F32_GEMM = 1, OP_Q4_GEMM = 2, OP_ATTENTION = 3, OP_READ = 4, OP_QUIT = -1;
+const Q4_GROUP_BYTES = 80; // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
 const SMALL_JOB = 1 << 18; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
-const SPIN = 20_000; // caller's busy-wait iterations for the workers to finish before it sleeps
-// Workers busy-wait this many iterations (~1-2 ms) for the next job before sleeping: a decode
-// step issues ~300 calls with up to a millisecond of JavaScript between them, and waking a
-// sleeping worker (futex) costs ~40 µs per call, measured (bench/decode_profile.ts). On 2 cores
-// with 2 threads the spinning core would otherwise be idle.
-const WORKER_SPIN = 400_000;
-
-/** The worker's whole program; adapters call it with a port ({ on, post }). */
-export const WORKER_SOURCE = `function gemma3nKernelWorker(port) {
-  port.on(async (msg) => {
-    const { module, memory, job, tid, spin } = msg;
-    const inst = await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('wasm abort'); } } });
-    const run = inst.exports.run;
-    const ctl = new Int32Array(memory.buffer, job, 64);
-    let seen = Atomics.load(ctl, 0);
-    port.post('ready');
-    for (;;) {
-      let id, n = 0;
-      while ((id = Atomics.load(ctl, 0)) === seen) { if (++n > spin) Atomics.wait(ctl, 0, seen); }
-      seen = id;
-      if (Atomics.load(ctl, 2) === -1) break;
-      run(job, tid, id);
-      Atomics.notify(ctl, 1);
-    }
-  });
-}`;
 
 interface KernelExports {
   run(job: number, tid: number, id: number): number;
@@ -125,68 +52,6 @@ interface KernelExports {
   gelu_mul(a: number, b: number, n: number): void;
   softcap(x: number, n: number, cap: number): void;
   attention_scratch_floats(D: number, group: number): number;
-}
-
-/** Bump allocator with a first-fit, coalescing free list, 64-byte aligned, over memory.grow. */
-class Heap {
-  private top: number;
-  private free: { p: number; n: number }[] = [];
-  readonly sizes = new Map<number, number>();
-  constructor(private memory: WebAssembly.Memory, base: number) {
-    this.top = align(base);
-  }
-  get used(): number {
-    return this.top - this.free.reduce((s, f) => s + f.n, 0);
-  }
-  alloc(bytes: number): number {
-    const n = align(Math.max(bytes, 64));
-    for (let i = 0; i < this.free.length; i++) {
-      const f = this.free[i];
-      if (f.n >= n) {
-        const p = f.p;
-        if (f.n === n) this.free.splice(i, 1);
-        else { f.p += n; f.n -= n; }
-        this.sizes.set(p, n);
-        return p;
-      }
-    }
-    const p = this.top, end = p + n;
-    if (end > 2 ** 32) throw new RangeError(`WasmKernels: out of wasm32 memory (${(end / 2 ** 30).toFixed(2)} GiB requested)`);
-    const have = this.memory.buffer.byteLength;
-    if (end > have) {
-      const pages = Math.ceil((end - have) / 65536);
-      try {
-        this.memory.grow(pages);
-      } catch (e) {
-        throw new RangeError(`WasmKernels: cannot grow wasm memory to ${(end / 2 ** 20).toFixed(0)} MiB: ${(e as Error).message}`);
-      }
-    }
-    this.top = end;
-    this.sizes.set(p, n);
-    return p;
-  }
-  release(p: number): void {
-    const n = this.sizes.get(p);
-    if (n === undefined) throw new Error(`WasmKernels: double free or foreign pointer ${p}`);
-    this.sizes.delete(p);
-    if (p + n === this.top) {
-      this.top = p;
-      // give back a free block that now touches the top
-      const last = this.free[this.free.length - 1];
-      if (last && last.p + last.n === this.top) { this.top = last.p; this.free.pop(); }
-      return;
-    }
-    let i = 0;
-    while (i < this.free.length && this.free[i].p < p) i++;
-    this.free.splice(i, 0, { p, n });
-    // coalesce with neighbours
-    if (i + 1 < this.free.length && p + n === this.free[i + 1].p) { this.free[i].n += this.free[i + 1].n; this.free.splice(i + 1, 1); }
-    if (i > 0 && this.free[i - 1].p + this.free[i - 1].n === p) { this.free[i - 1].n += this.free[i].n; this.free.splice(i, 1); }
-  }
-}
-
-function align(n: number): number {
-  return Math.ceil(n / 64) * 64;
 }
 
 class WasmLinear implements LinearWeight {
@@ -204,12 +69,9 @@ class WasmLinear implements LinearWeight {
 export class WasmKernels implements Kernels {
   readonly name: string;
   private heap: Heap;
-  private job: number;
-  private ctl: Int32Array;
-  private claimWord!: BigInt64Array;
+  private jobs: WasmJobs;
   /** Every buffer object memory.buffer has returned: a Float32Array on one of them lives in WASM memory. */
   private buffers = new WeakSet<ArrayBufferLike>();
-  private jobId = 0;
   private scratchPtr = 0;
   private scratchBytes = 0;
   private u8!: Uint8Array;
@@ -226,14 +88,13 @@ export class WasmKernels implements Kernels {
     readonly threads: number,
     readonly relaxed: boolean,
     private workers: WorkerLike[],
-    private canBlock: boolean,
+    canBlock: boolean,
     private maxScratch: number,
     private shared: boolean,
   ) {
     this.name = `wasm-${relaxed ? 'relaxed' : 'simd128'}-${threads}t`;
     this.heap = new Heap(memory, exports.heap_base());
-    this.job = this.heap.alloc(JOB_BYTES);
-    this.ctl = new Int32Array(memory.buffer, this.job, JOB_BYTES / 4);
+    this.jobs = new WasmJobs(this.heap.alloc(JOB_BYTES), exports.run, shared, canBlock, memory.buffer);
     this.xb = exports.q4_xb();
     this.activeThreads = threads;
     this.smallJob = SMALL_JOB;
@@ -248,7 +109,7 @@ export class WasmKernels implements Kernels {
       relaxed = relaxedSimdSupported();
       if (opts.relaxed === true && !relaxed) throw new Error('WasmKernels: Relaxed SIMD requested but not supported by this runtime');
     }
-    let threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? host.defaultThreads ?? 1)));
+    let threads = Math.max(1, Math.min(JOB_MAX_THREADS, Math.floor(opts.threads ?? host.defaultThreads ?? 1)));
     const shared = sharedMemorySupported() && (threads === 1 || host.startWorker !== undefined);
     if (!shared || !host.startWorker) threads = 1;
     const variant: WasmVariant = `${relaxed ? 'relaxed' : 'simd'}${shared ? '_mt' : ''}` as WasmVariant;
@@ -259,7 +120,7 @@ export class WasmKernels implements Kernels {
     for (let tid = 1; tid < threads; tid++) {
       const w = host.startWorker!(WORKER_SOURCE);
       const ready = new Promise<void>((resolve) => w.onMessage((m) => { if (m === 'ready') resolve(); }));
-      w.postMessage({ module, memory, job: k.job, tid, spin: WORKER_SPIN });
+      w.postMessage({ module, memory, job: k.jobs.ptr, tid, spin: WORKER_SPIN });
       await ready;
       k.workers.push(w);
     }
@@ -271,9 +132,7 @@ export class WasmKernels implements Kernels {
   dispose(): void {
     if (this.workers.length) {
       this.view();
-      Atomics.store(this.ctl, 2, OP_QUIT);
-      Atomics.store(this.ctl, 0, (this.jobId = (this.jobId + 1) | 0));
-      Atomics.notify(this.ctl, 0);
+      this.jobs.quit();
       for (const w of this.workers) w.terminate();
       this.workers = [];
     }
@@ -290,8 +149,7 @@ export class WasmKernels implements Kernels {
     this.buffers.add(buf);
     this.u8 = new Uint8Array(buf);
     this.f32 = new Float32Array(buf);
-    this.ctl = new Int32Array(buf, this.job, JOB_BYTES / 4);
-    this.claimWord = new BigInt64Array(buf, this.job + 120, 1);
+    this.jobs.attach(buf);
   }
   private view(): void {
     if (this.u8.byteLength !== this.memory.buffer.byteLength) this.refreshViews();
@@ -504,7 +362,7 @@ export class WasmKernels implements Kernels {
    */
   readStream(ptr: number, bytes: number): number {
     this.dispatch(OP_READ, [ptr, bytes - (bytes % (1 << 20))]);
-    return this.ctl[32];
+    return this.jobs.result(0);
   }
 
   /** Raw allocation in WASM memory (bench and tests); free with freeBytes. */
@@ -520,37 +378,10 @@ export class WasmKernels implements Kernels {
     return this.u8.subarray(ptr, ptr + bytes);
   }
 
-  /**
-   * Writes the job descriptor and runs it: the caller claims chunks like any worker, then waits
-   * until every chunk is done (chunks a sleeping worker never claimed are simply taken here).
-   */
+  /** Runs one job: small ones (Laurel, PLE projections) on this thread alone, where waking a worker costs more than it saves. */
   private dispatch(op: number, args: number[], scratchBase = 0, scratchStride = 0, work = Infinity): void {
     this.view();
-    // Small jobs (Laurel, PLE projections) run here alone: waking a worker costs more than it saves.
-    const c = this.ctl, nt = work < this.smallJob ? 1 : Math.max(1, Math.min(this.threads, this.activeThreads));
-    const id = (this.jobId = (this.jobId + 1) | 0);
-    c[2] = op;
-    c[3] = nt;
-    c[4] = scratchBase;
-    c[5] = scratchStride;
-    for (let i = 0; i < args.length; i++) c[6 + i] = args[i];
-    if (!this.shared) {
-      c[1] = 0;
-      c[30] = 0;
-      this.exports.run(this.job, 0, id);
-      return;
-    }
-    Atomics.store(c, 1, 0);
-    Atomics.store(this.claimWord, 0, BigInt(id) << 32n); // opens the job's chunks
-    if (nt > 1) {
-      Atomics.store(c, 0, id); // wake the workers
-      Atomics.notify(c, 0);
-    }
-    const chunks = this.exports.run(this.job, 0, id);
-    let n = 0, done: number;
-    while ((done = Atomics.load(c, 1)) < chunks) {
-      if (++n > SPIN && this.canBlock) Atomics.wait(c, 1, done, 1);
-    }
+    const nt = work < this.smallJob ? 1 : Math.max(1, Math.min(this.threads, this.activeThreads));
+    this.jobs.dispatch(op, args, nt, scratchBase, scratchStride);
   }
-
 }

@@ -7,7 +7,7 @@
  * base URL), tested by test/deno/kernels.deno.ts (the web page has its own
  * Vite-aware host, web/browser_kernels.ts).
  */
-import type { WasmHost, WasmVariant, WorkerLike } from './wasm_kernels.js';
+import type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
 
 export function webWasmHost(baseUrl: string | URL): WasmHost {
   const g = globalThis as unknown as { document?: unknown; navigator?: { hardwareConcurrency?: number } };

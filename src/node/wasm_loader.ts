@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import type { WasmHost, WasmVariant, WorkerLike } from '../kernels/wasm_kernels.js';
+import type { WasmHost, WasmVariant, WorkerLike } from '../kernels/wasm_host.js';
 import { WasmKernels, type WasmKernelsOptions } from '../kernels/wasm_kernels.js';
 
 /** build/ at the package root, from src/node (ts via vitest) or dist/src/node (compiled). */
