@@ -4,8 +4,8 @@ export {
   type DecodeOptions,
   type StreamDecoder,
   type GemmaSpecialIds,
-  type AddedTokenSpec,
 } from './tokenizer.js';
+export type { AddedTokenSpec } from './spec.js';
 export { loadTokenizerFromFiles, chatTemplateFromConfig, type TokenizerFiles } from './load.js';
 export {
   renderChat,

@@ -2,7 +2,9 @@
  * Build a tokenizer from the files a model folder ships. Reading the files is
  * the caller's job (this module stays runtime neutral): pass their contents.
  */
-import { addTokensToSpec, GemmaTokenizer, specFromSentencePiece, specFromTokenizerJson, type AddedTokenSpec } from './tokenizer.js';
+import { addTokensToSpec, type AddedTokenSpec } from './spec.js';
+import { specFromSentencePiece } from './spec_from_sentencepiece.js';
+import { GemmaTokenizer } from './tokenizer.js';
 
 export interface TokenizerFiles {
   /** tokenizer.json text or parsed object (preferred when present). */
