@@ -3,7 +3,8 @@
  * - the runtime-neutral core never imports Node modules (file access, workers, HTTP and the CLI
  *   sit behind adapters in src/node, src/deno, src/server, src/cli);
  * - layers import only downward: cli → server → trace → engine → encoders → model → checkpoint →
- *   kernels / io / tokenizer / util; the kernels import nothing from src/;
+ *   kernels / io / tokenizer / util (constrain, the constrained-decoding automaton, sits beside
+ *   checkpoint: above tokenizer, below engine); the kernels import nothing from src/;
  * - no import cycles between files (type-only imports included).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,11 +12,11 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(__dirname, '..', 'src');
-const CORE = ['model', 'checkpoint', 'encoders', 'tokenizer', 'kernels', 'engine', 'trace', 'io', 'util', 'index.ts'];
+const CORE = ['model', 'checkpoint', 'constrain', 'encoders', 'tokenizer', 'kernels', 'engine', 'trace', 'io', 'util', 'index.ts'];
 
 /** Higher may import lower or equal-rank folders of its own kind; never upward. */
 const RANK: Record<string, number> = {
-  util: 0, kernels: 0, io: 0, tokenizer: 1, checkpoint: 2, model: 3, encoders: 4, engine: 5, trace: 6,
+  util: 0, kernels: 0, io: 0, tokenizer: 1, checkpoint: 2, constrain: 2, model: 3, encoders: 4, engine: 5, trace: 6,
   node: 7, deno: 7, server: 8, 'index.ts': 9, cli: 10,
 };
 /** Folders at one rank that must not import each other (each one kind of thing). */
