@@ -1,6 +1,7 @@
 /**
  * The browser suite, run from `npm test`: the page (web/, built by Vite into dist/web) in
- * headless Debian chromium driven by playwright-core, served cross-origin isolated by
+ * headless Chromium (the @sparticuz/chromium devDependency, see scripts/chromium.mjs) driven by
+ * playwright-core, served cross-origin isolated by
  * scripts/web-server.mjs on 127.0.0.1.
  *  - golden text-tiny-a/b in the page (TS kernels, and WASM kernels with worker threads);
  *  - the chat page loads the tiny real-vocabulary model, a message streams text back, an
