@@ -37,8 +37,12 @@ export const modelFlags = {
 } as const;
 
 
-/** --model DIR, or the embedded default model (generated on first use). */
-export async function resolveModelDir(v: Values): Promise<string> {
+/**
+ * --model DIR, or the embedded default model (generated on first use). `needs: 'tokenizer'`
+ * (the tokenize command) accepts a folder with only tokenizer files, as tokenizer repositories
+ * are published; every other command needs a model folder (config.json).
+ */
+export async function resolveModelDir(v: Values, needs: 'model' | 'tokenizer' = 'model'): Promise<string> {
   const dir = str(v, 'model');
   if (dir === undefined) {
     const d = await ensureDefaultModel((m) => process.stderr.write(m + '\n'));
@@ -46,6 +50,10 @@ export async function resolveModelDir(v: Values): Promise<string> {
     return d;
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model: '${dir}' is not a folder`);
+  if (needs === 'tokenizer') {
+    if (!['tokenizer.json', 'tokenizer.model'].some((f) => existsSync(`${dir}/${f}`))) throw new UsageError(`--model: '${dir}' has no tokenizer.json or tokenizer.model`);
+    return dir;
+  }
   if (!existsSync(`${dir}/config.json`)) throw new UsageError(`--model: '${dir}' has no config.json (is it a Gemma 3n model folder?)`);
   return dir;
 }

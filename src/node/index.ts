@@ -1,4 +1,5 @@
 /** Node adapters: model folders on disk, the WASM kernels with worker threads, the default model. */
 export { NodeFolder, NodeFileSource } from './fs_folder.js';
 export { createNodeWasmKernels, nodeWasmHost } from './wasm_loader.js';
-export { ensureDefaultModel, defaultModelDir } from './default_model.js';
+export { ensureDefaultModel, defaultModelDir, type DefaultModelOptions } from './default_model.js';
+export { cacheDir, type CacheDirOptions } from './cache_dir.js';

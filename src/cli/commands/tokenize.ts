@@ -1,7 +1,8 @@
 /**
  * `gemma3n tokenize --model DIR --jsonl FILE`: one JSON string per input line in, one JSON
  * array of token ids (no BOS) per line out. `--decode`: arrays of ids in, JSON strings out.
- * Special-token text is kept as plain text unless --parse-special.
+ * Special-token text is kept as plain text unless --parse-special. DIR may hold only the
+ * tokenizer files (tokenizer.json or tokenizer.model, tokenizer_config.json).
  */
 import { readFile } from 'node:fs/promises';
 import { NodeFolder } from '../../node/fs_folder.js';
@@ -13,7 +14,7 @@ export async function cmdTokenize(argv: string[]): Promise<number> {
   const v = parse(argv, { model: { type: 'string' }, jsonl: { type: 'string' }, decode: { type: 'boolean' }, 'parse-special': { type: 'boolean' }, 'skip-special': { type: 'boolean' } });
   const file = str(v, 'jsonl');
   if (file === undefined) throw new UsageError('tokenize: --jsonl FILE is required (one JSON value per line)');
-  const dir = await resolveModelDir(v);
+  const dir = await resolveModelDir(v, 'tokenizer'); // a tokenizer-only folder is enough
   const { tokenizer } = await loadFolderTokenizer(new NodeFolder(dir));
   if (!tokenizer) throw new Error(`${dir}: no tokenizer.json or tokenizer.model`);
   const lines = (await readFile(file, 'utf8')).split('\n');
