@@ -30,16 +30,16 @@ export const E2B_TEXT_CONFIG = {
   rope_theta: 1_000_000, rope_local_base_freq: 10_000, max_position_embeddings: 32_768,
 };
 
-const PLE = 'model.language_model.embed_tokens_per_layer.weight';
+export const PLE = 'model.language_model.embed_tokens_per_layer.weight';
 
-function hash(s: string): number {
+export function hash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
 
 /** Fills `out` with uniform values of standard deviation `std` (xorshift32; fast, seeded). */
-function fillUniform(out: Float32Array, seed: number, std: number): void {
+export function fillUniform(out: Float32Array, seed: number, std: number): void {
   let x = seed | 1;
   const a = std * Math.sqrt(3) / 2 ** 31;
   for (let i = 0; i < out.length; i++) {
@@ -48,14 +48,14 @@ function fillUniform(out: Float32Array, seed: number, std: number): void {
   }
 }
 
-function stdOf(name: string, shape: readonly number[]): number {
+export function stdOf(name: string, shape: readonly number[]): number {
   if (name.includes('embed_tokens')) return 0.3;
   if (shape.length === 1) return 0.3; // norms: uniform around 1 below
   if (name.includes('coefs')) return 0.2;
   return 1 / Math.sqrt(shape[1]);
 }
 
-function generate(name: string, shape: readonly number[]): Float32Array {
+export function generate(name: string, shape: readonly number[]): Float32Array {
   const out = new Float32Array(numel(shape));
   fillUniform(out, hash(name), stdOf(name, shape));
   if (shape.length === 1 && !name.endsWith('correct_output_scale')) for (let i = 0; i < out.length; i++) out[i] += 1; // norm weights ≈ 1
