@@ -248,7 +248,7 @@ export function parseModelConfig(text: string, where = 'config.json'): ModelConf
 }
 
 /** Index of the first KV-shared layer: layers at or after it reuse earlier K/V. */
-export function firstKvSharedLayer(c: TextConfig): number {
+export function firstKvSharedLayer(c: Pick<TextConfig, 'numHiddenLayers' | 'numKvSharedLayers'>): number {
   return c.numHiddenLayers - c.numKvSharedLayers;
 }
 
@@ -256,7 +256,7 @@ export function firstKvSharedLayer(c: TextConfig): number {
  * For each layer, the layer whose K/V it reads: itself for ordinary layers; for a shared layer,
  * the last non-shared layer of the same attention type [modeling_gemma3n.py, kv_shared_layer_index].
  */
-export function kvSourceLayers(c: TextConfig, where = 'config'): number[] {
+export function kvSourceLayers(c: Pick<TextConfig, 'numHiddenLayers' | 'numKvSharedLayers' | 'layerTypes'>, where = 'config'): number[] {
   const first = firstKvSharedLayer(c);
   return c.layerTypes.map((type, i) => {
     if (i < first) return i;

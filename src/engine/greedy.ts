@@ -3,7 +3,7 @@
  * (Sampling, stop strings and streaming live in the generation API on top of this.)
  */
 import type { KVCache } from '../model/kv_cache.js';
-import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { CausalLM } from '../model/causal_lm.js';
 
 export function argmax(x: Float32Array, offset = 0, n = x.length - offset): number {
   let best = 0, bestV = -Infinity;
@@ -22,7 +22,7 @@ export interface GreedyOptions {
 }
 
 /** Generates exactly `maxTokens` ids (no EOS stopping), as the golden generations do. */
-export async function greedyGenerate(model: Gemma3nTextModel, promptIds: ArrayLike<number>, maxTokens: number, opts: GreedyOptions = {}): Promise<number[]> {
+export async function greedyGenerate(model: CausalLM, promptIds: ArrayLike<number>, maxTokens: number, opts: GreedyOptions = {}): Promise<number[]> {
   const cache = opts.cache ?? model.newCache();
   const out: number[] = [];
   let input: ArrayLike<number> = promptIds;

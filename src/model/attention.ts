@@ -17,9 +17,12 @@ import type { RotaryEmbedding } from './rope.js';
 import type { Scratch } from './scratch.js';
 import type { AttentionWeights } from '../checkpoint/weights.js';
 
+/** What attention reads from a config: Gemma 3n's TextConfig and Gemma 4's Gemma4TextConfig both fit. */
+export type AttentionConfig = Pick<TextConfig, 'numAttentionHeads' | 'numKeyValueHeads' | 'rmsNormEps' | 'layerTypes' | 'slidingWindow'>;
+
 export function selfAttention(
   kernels: Kernels,
-  c: TextConfig,
+  c: AttentionConfig,
   w: AttentionWeights,
   layer: number,
   x: Float32Array, // [T, H], already input_layernorm'ed
@@ -29,7 +32,8 @@ export function selfAttention(
   out: Float32Array, // [T, H]
   work: Scratch,
 ): void {
-  const D = c.headDim, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
+  // The layer's head size from its q_norm: one size in Gemma 3n, 256 / 512 per layer type in Gemma 4.
+  const D = w.q_norm.length, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
   const pos0 = cache.position;
 
   const own = cache.layers[layer];

@@ -85,6 +85,16 @@ export class LayerKV {
   }
 }
 
+/**
+ * What the cache reads from a config. `layerHeadDims` gives each layer's head size where it
+ * varies (Gemma 4: 256 on sliding, 512 on full layers); `kvSources` each layer's K/V source
+ * (default: Gemma 3n's rule, kvSourceLayers).
+ */
+export type KVCacheConfig = Pick<TextConfig, 'numHiddenLayers' | 'numKvSharedLayers' | 'layerTypes' | 'numKeyValueHeads' | 'headDim' | 'slidingWindow'> & {
+  layerHeadDims?: readonly number[];
+  kvSources?: readonly number[];
+};
+
 export class KVCache {
   /** One entry per layer; null for KV-shared layers. */
   readonly layers: (LayerKV | null)[];
@@ -98,10 +108,10 @@ export class KVCache {
    * rewind that far (to re-run a re-tokenized reply) without rebuilding the cache.
    * `memory`: where the buffers live (Gemma3nTextModel.newCache passes its kernels).
    */
-  constructor(readonly config: TextConfig, readonly rewindSlack = 0, memory: FloatAllocator = {}) {
-    this.source = kvSourceLayers(config);
-    const width = config.numKeyValueHeads * config.headDim;
-    this.layers = this.source.map((src, i) => (src === i ? new LayerKV(width, 16, memory) : null));
+  constructor(readonly config: KVCacheConfig, readonly rewindSlack = 0, memory: FloatAllocator = {}) {
+    this.source = config.kvSources ? [...config.kvSources] : kvSourceLayers(config);
+    const width = (i: number) => config.numKeyValueHeads * (config.layerHeadDims?.[i] ?? config.headDim);
+    this.layers = this.source.map((src, i) => (src === i ? new LayerKV(width(i), 16, memory) : null));
   }
 
   /**

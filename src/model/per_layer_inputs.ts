@@ -15,7 +15,7 @@ import { rmsNorm } from './ops.js';
 import type { TextWeights } from '../checkpoint/weights.js';
 
 /** Per-layer table ids: ids outside the table (image/audio ids) use row 0, as Gemma3nModel does. */
-export function perLayerIds(ids: ArrayLike<number>, c: TextConfig): Int32Array {
+export function perLayerIds(ids: ArrayLike<number>, c: Pick<TextConfig, 'vocabSizePerLayerInput'>): Int32Array {
   const out = new Int32Array(ids.length);
   for (let i = 0; i < ids.length; i++) out[i] = ids[i] >= 0 && ids[i] < c.vocabSizePerLayerInput ? ids[i] : 0;
   return out;
@@ -23,8 +23,8 @@ export function perLayerIds(ids: ArrayLike<number>, c: TextConfig): Int32Array {
 
 export async function perLayerInputs(
   kernels: Kernels,
-  w: TextWeights,
-  c: TextConfig,
+  w: Pick<TextWeights, 'per_layer_model_projection' | 'per_layer_projection_norm' | 'embed_tokens_per_layer'>,
+  c: Pick<TextConfig, 'numHiddenLayers' | 'hiddenSizePerLayerInput' | 'hiddenSize' | 'rmsNormEps' | 'vocabSizePerLayerInput'>,
   ids: ArrayLike<number>,
   inputsEmbeds: Float32Array, // [T, H], scaled
   T: number,

@@ -5,13 +5,18 @@
  * Frequencies and angles are rounded to f32 as the reference computes them.
  */
 export class RotaryEmbedding {
-  /** inv_freq[i] = 1 / base^(2i/d), i < d/2. */
+  /** inv_freq[i] = 1 / base^(2i/d), i < d/2 (0 past the rotated pairs: those channels pass through). */
   readonly invFreq: Float32Array;
 
-  constructor(readonly headDim: number, readonly base: number) {
+  /**
+   * `rotatedPairs` < d/2 is Gemma 4's proportional ("p-RoPE") flavour on full layers: only the
+   * first int(p·d/2) pairs (i, i + d/2) rotate, with frequencies over the FULL head size
+   * [modeling_rope_utils.py, _compute_proportional_rope_parameters].
+   */
+  constructor(readonly headDim: number, readonly base: number, rotatedPairs = headDim / 2) {
     const half = headDim / 2;
     this.invFreq = new Float32Array(half);
-    for (let i = 0; i < half; i++) this.invFreq[i] = 1 / Math.fround(Math.pow(base, Math.fround((2 * i) / headDim)));
+    for (let i = 0; i < Math.min(half, rotatedPairs); i++) this.invFreq[i] = 1 / Math.fround(Math.pow(base, Math.fround((2 * i) / headDim)));
   }
 
   /** cos/sin of the angles of positions [pos0, pos0 + T), [T, d/2]: q and k of every layer with this base share them. */

@@ -1,0 +1,115 @@
+/**
+ * The Gemma 4 (E2B/E4B) text decoder [modeling_gemma4.py, Gemma4TextModel + the tied LM head].
+ * It shares Gemma 3n's attention, KV cache (with KV sharing), RoPE, per-layer embeddings, norms
+ * and kernels; what differs is in gemma4_decoder_layer.ts and the config (per-layer head sizes,
+ * proportional RoPE on full layers, double-wide MLP in shared layers).
+ *
+ *   e      = embed_tokens(ids) · √H                  (media placeholder ids → pad id, both tables)
+ *   pli    = per-layer inputs (per_layer_inputs.ts)  [T, L, P]
+ *   for each layer: x = gemma4_decoder_layer(x, pli[:, l])
+ *   logits = softcap(norm(x) · embed_tokensᵀ)
+ */
+import type { TensorStore } from '../checkpoint/checkpoint.js';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { parseGemma4Config, type Gemma4Config, type Gemma4TextConfig } from '../checkpoint/gemma4_config.js';
+import { loadGemma4TextWeights, type Gemma4TextWeights } from '../checkpoint/gemma4_weights.js';
+import type { LoadOptions } from '../checkpoint/weights.js';
+import type { FileProvider } from '../io/byte_source.js';
+import type { Kernels } from '../kernels/kernels.js';
+import { gemma4DecoderLayer } from './gemma4_decoder_layer.js';
+import { KVCache } from './kv_cache.js';
+import { rmsNorm } from './ops.js';
+import { perLayerInputs } from './per_layer_inputs.js';
+import { RotaryEmbedding } from './rope.js';
+import { Scratch } from './scratch.js';
+import type { ForwardOptions, ForwardResult } from './text_model.js';
+
+export class Gemma4TextModel {
+  /** Token ids replaced by the pad id before both embedding lookups (the media placeholders). */
+  placeholderIds = new Set<number>();
+  private readonly ropes: RotaryEmbedding[];
+  private readonly work = new Scratch();
+
+  constructor(readonly config: Gemma4TextConfig, readonly weights: Gemma4TextWeights, readonly kernels: Kernels) {
+    const byKey = new Map<string, RotaryEmbedding>();
+    this.ropes = config.layerTypes.map((type, l) => {
+      const hd = config.layerHeadDims[l], r = config.ropeParameters[type];
+      const pairs = r.ropeType === 'proportional' ? Math.floor((r.partialRotaryFactor * hd) / 2) : hd / 2;
+      const key = `${hd}/${r.ropeTheta}/${pairs}`;
+      let rope = byKey.get(key);
+      if (!rope) byKey.set(key, (rope = new RotaryEmbedding(hd, r.ropeTheta, pairs)));
+      return rope;
+    });
+  }
+
+  static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string } = {}): Promise<{ model: Gemma4TextModel; modelConfig: Gemma4Config; checkpoint: TensorStore }> {
+    const modelConfig = parseGemma4Config(await folder.readText('config.json'), `${folder.location}/config.json`);
+    const checkpoint = await Checkpoint.open(folder, opts.weightsFile);
+    const weights = await loadGemma4TextWeights(checkpoint, modelConfig.text, kernels, opts);
+    const model = new Gemma4TextModel(modelConfig.text, weights, kernels);
+    for (const k of ['image_token_id', 'audio_token_id', 'video_token_id']) if (modelConfig.tokenIds[k] !== undefined) model.placeholderIds.add(modelConfig.tokenIds[k]);
+    return { model, modelConfig, checkpoint };
+  }
+
+  newCache(rewindSlack = 0): KVCache {
+    return new KVCache(this.config, rewindSlack, this.kernels);
+  }
+
+  /** Media placeholders read the pad row of both tables [Gemma4Model.forward]. */
+  private tableIds(ids: ArrayLike<number>): Int32Array {
+    const out = new Int32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = this.placeholderIds.has(ids[i]) ? this.config.padTokenId : ids[i];
+    return out;
+  }
+
+  /** e = embed_tokens(ids) · √H (the scale rounded to f32, the weights' compute dtype here). */
+  async embed(ids: ArrayLike<number>): Promise<Float32Array> {
+    const H = this.config.hiddenSize;
+    const e = new Float32Array(ids.length * H);
+    await this.weights.embed_tokens.lookup(this.tableIds(ids), e);
+    const scale = Math.fround(Math.sqrt(H));
+    for (let i = 0; i < e.length; i++) e[i] = Math.fround(e[i] * scale);
+    return e;
+  }
+
+  async forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    const c = this.config, k = this.kernels, w = this.weights;
+    const T = ids.length, H = c.hiddenSize, L = c.numHiddenLayers, P = c.hiddenSizePerLayerInput, TH = T * H;
+    const trace = opts.trace;
+    if (T === 0) throw new RangeError('forward: no tokens');
+    for (let i = 0; i < T; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`forward: token id ${id} at index ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+    }
+    if (cache.position + T > c.maxPositionEmbeddings) throw new RangeError(`forward: ${cache.position + T} positions exceed max_position_embeddings (${c.maxPositionEmbeddings})`);
+
+    const x = new Float32Array(opts.inputsEmbeds ?? (await this.embed(ids)));
+    if (x.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${x.length} values, expected ${T}x${H}`);
+    trace?.('inputs_embeds', x, [1, T, H]);
+    const pli = await perLayerInputs(k, w, c, this.tableIds(ids), x, T); // [T, L, P]
+    trace?.('per_layer_inputs', pli, [1, T, L, P]);
+    trace?.('hidden_states.0', x, [1, T, H]);
+
+    const slice = this.work.take('g4.pli', T * P);
+    for (let l = 0; l < L; l++) {
+      for (let t = 0; t < T; t++) slice.set(pli.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
+      gemma4DecoderLayer(k, c, w.layers[l], l, x, slice, T, cache, this.ropes[l], this.work, trace);
+      trace?.(`layer_outputs.${l}`, x, [1, T, H]);
+      if (l < L - 1) trace?.(`hidden_states.${l + 1}`, x, [1, T, H]);
+    }
+    cache.position += T;
+    cache.evictSliding();
+
+    rmsNorm(x, w.norm, T, H, c.rmsNormEps);
+    trace?.('last_hidden_state', x, [1, T, H]);
+    trace?.(`hidden_states.${L}`, x, [1, T, H]);
+    const mode = opts.logits ?? 'last';
+    if (mode === 'none') return { logits: new Float32Array(0), rows: 0 };
+    const rows = mode === 'all' ? T : 1;
+    const logits = new Float32Array(rows * c.vocabSize);
+    k.linear(w.lm_head, mode === 'all' ? x : x.subarray((T - 1) * H), rows, logits);
+    if (c.finalLogitSoftcapping !== null) k.softcap(logits, logits.length, c.finalLogitSoftcapping);
+    if (mode === 'all') trace?.('logits', logits, [1, T, c.vocabSize]);
+    return { logits, rows };
+  }
+}
