@@ -17,7 +17,7 @@ const CORE = ['model', 'checkpoint', 'constrain', 'encoders', 'tokenizer', 'kern
 /** Higher may import lower or equal-rank folders of its own kind; never upward. */
 const RANK: Record<string, number> = {
   util: 0, kernels: 0, io: 0, tokenizer: 1, checkpoint: 2, constrain: 2, model: 3, encoders: 4, engine: 5, trace: 6,
-  node: 7, deno: 7, server: 8, 'index.ts': 9, cli: 10,
+  node: 7, deno: 7, browser: 7, server: 8, 'index.ts': 9, cli: 10,
 };
 /** Folders at one rank that must not import each other (each one kind of thing). */
 const ISOLATED = new Set(['util', 'kernels', 'io']);
