@@ -16,7 +16,7 @@ export interface SoftTokenRun {
   what: string;
 }
 
-export async function mergeSoftTokens(model: Gemma3nTextModel, ids: ArrayLike<number>, runs: readonly SoftTokenRun[]): Promise<Float32Array> {
+export async function mergeSoftTokens(model: Pick<Gemma3nTextModel, 'embed'> & { config: { hiddenSize: number } }, ids: ArrayLike<number>, runs: readonly SoftTokenRun[]): Promise<Float32Array> {
   const H = model.config.hiddenSize;
   const e = await model.embed(ids);
   for (const run of runs) {
