@@ -18,7 +18,8 @@ export { parseModelConfig, parseTextConfig, type ModelConfig, type TextConfig } 
 export { Checkpoint, type TensorStore } from './checkpoint/checkpoint.js';
 export { SafetensorsFile, writeSafetensors, CheckpointError } from './checkpoint/safetensors.js';
 export { MATFORMER_PRESETS, SlicedStore, slicedConfig, type SliceSpec } from './checkpoint/matformer.js';
-export type { StepExplain, LayerExplain, Tracer } from './model/trace.js';
+export type { StepExplain, LayerExplain } from './model/explain.js';
+export type { Tracer } from './model/trace.js';
 export { Sampler, type SamplingOptions } from './engine/sampling.js';
 export { GemmaTokenizer, loadTokenizerFromFiles, renderChat, expandMultimodalPlaceholders, type ChatMessage } from './tokenizer/index.js';
 export { loadFolderTokenizer, type FolderTokenizer } from './engine/load_tokenizer.js';

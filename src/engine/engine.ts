@@ -10,7 +10,7 @@ import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels, WeightFormat } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
 import type { ModelConfig } from '../checkpoint/config.js';
-import type { StepExplain } from '../model/trace.js';
+import type { StepExplain } from '../model/explain.js';
 import { validateSampling, type SamplingOptions } from './sampling.js';
 import { Gemma3nTextModel } from '../model/text_model.js';
 import { expandMultimodalPlaceholders, renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';

@@ -6,7 +6,7 @@
 import type { KVCache } from '../model/kv_cache.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import type { Gemma3nTextModel } from '../model/text_model.js';
-import type { StepExplain } from '../model/trace.js';
+import type { StepExplain } from '../model/explain.js';
 
 export interface TokenStreamOptions extends SamplingOptions {
   maxTokens: number;

@@ -10,15 +10,18 @@
  * The mixing coefficients depend on the token through `modalities`, a tanh-squashed
  * projection of the normed active stream.
  */
-import type { TextConfig } from '../checkpoint/config.js';
-import { dot, rmsNorm } from './ops.js';
-import type { Scratch } from './scratch.js';
 import type { LayerWeights } from '../checkpoint/weights.js';
+import type { ForwardContext } from './forward_context.js';
+import { dot, rmsNorm } from './ops.js';
 
 type AltUpWeights = LayerWeights['altup'];
 
-/** modalities[t, a] = tanh(modality_router(router_norm(x[t]) · 1/H)), shape [T, A]. */
-export function routerModalities(w: AltUpWeights, x: Float32Array, T: number, c: TextConfig, work: Scratch): Float32Array {
+/**
+ * modalities[t, a] = tanh(modality_router(router_norm(x[t]) · 1/H)), shape [T, A]
+ * [Gemma3nTextAltUp.compute_router_modalities].
+ */
+export function computeRouterModalities(ctx: ForwardContext, w: AltUpWeights, x: Float32Array): Float32Array {
+  const { config: c, work, T } = ctx;
   const H = c.hiddenSize, A = c.altupNumInputs;
   const normed = rmsNorm(x, w.router_norm, T, H, c.rmsNormEps, work.take('altup.normed', T * H));
   const inputScale = Math.fround(1 / H); // router_input_scale = hidden_size**-1.0 (not -0.5)
@@ -31,13 +34,14 @@ export function routerModalities(w: AltUpWeights, x: Float32Array, T: number, c:
 }
 
 /**
- * pred[j] = x[j] + Σ_i C[j, i]·x[i], with C = prediction_coefs(modalities) reshaped [A, A].
- * Returns a work buffer [A, T, H].
+ * predictions[j] = x[j] + Σ_i C[j, i]·x[i], with C = prediction_coefs(modalities) reshaped
+ * [A, A] [Gemma3nTextAltUp.predict]. Returns a work buffer [A, T, H].
  */
-export function altupPredict(w: AltUpWeights, streams: Float32Array, T: number, c: TextConfig, work: Scratch): Float32Array {
+export function altupPredict(ctx: ForwardContext, w: AltUpWeights, streams: Float32Array): Float32Array {
+  const { config: c, work, T } = ctx;
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H;
-  const mod = routerModalities(w, streams.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH), T, c, work);
-  const pred = work.take('altup.pred', A * TH);
+  const mod = computeRouterModalities(ctx, w, streams.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH));
+  const pred = work.take('altup.predictions', A * TH);
   const coefs = work.take('altup.coefs', A * A); // f32, as the reference's Linear output
   for (let t = 0; t < T; t++) {
     // coefs = prediction_coefs(modalities[t]) : [A*A] = W[A*A, A] · m[A]
@@ -81,13 +85,14 @@ export function mixStreams4(C: Float32Array, x: Float32Array, out: Float32Array,
 }
 
 /**
- * corrected[j] = pred[j] + (activated − pred[active]) · (correction_coefs(modalities(activated))[j] + 1),
- * written into `out` [A, T, H] (which may be the old streams: they are not read).
- * The router reads `activated` here, not the predictions.
+ * corrected[j] = pred[j] + (activated − pred[active]) · (correction_coefs(modalities(activated))[j] + 1)
+ * [Gemma3nTextAltUp.correct], written into `out` [A, T, H] (which may be the old streams: they
+ * are not read). The router reads `activated` here, not the predictions.
  */
-export function altupCorrect(w: AltUpWeights, pred: Float32Array, activated: Float32Array, T: number, c: TextConfig, work: Scratch, out: Float32Array): Float32Array {
+export function altupCorrect(ctx: ForwardContext, w: AltUpWeights, pred: Float32Array, activated: Float32Array, out: Float32Array): Float32Array {
+  const { config: c, work, T } = ctx;
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H;
-  const mod = routerModalities(w, activated, T, c, work);
+  const mod = computeRouterModalities(ctx, w, activated);
   const innovation = work.take('altup.innovation', TH);
   const active = c.altupActiveIdx * TH;
   for (let i = 0; i < TH; i++) innovation[i] = activated[i] - pred[active + i];
@@ -99,6 +104,16 @@ export function altupCorrect(w: AltUpWeights, pred: Float32Array, activated: Flo
       for (let h = 0; h < H; h++) out[o + h] = pred[o + h] + Math.fround(innovation[t * H + h] * coef);
     }
   }
+  return out;
+}
+
+/**
+ * out[t, h] = x[t, h] · correct_output_scale[h] [Gemma3nTextAltUp.scale_corrected_output]: the
+ * decoder layer scales the corrected active stream before it gates the per-layer input.
+ */
+export function scaleCorrectedOutput(ctx: ForwardContext, w: AltUpWeights, x: Float32Array, out: Float32Array): Float32Array {
+  const H = ctx.config.hiddenSize, scale = w.correct_output_scale;
+  for (let t = 0; t < ctx.T; t++) for (let h = 0; h < H; h++) out[t * H + h] = x[t * H + h] * scale[h];
   return out;
 }
 

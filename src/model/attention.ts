@@ -9,59 +9,59 @@
  * `sliding_window` positions, full layers everything before. KV-shared layers compute only q
  * and attend over the cache of an earlier layer of the same type.
  */
-import type { Kernels } from '../kernels/kernels.js';
 import type { TextConfig } from '../checkpoint/config.js';
-import type { KVCache } from './kv_cache.js';
-import { rmsNorm } from './ops.js';
-import type { RotaryEmbedding } from './rope.js';
-import type { Scratch } from './scratch.js';
 import type { AttentionWeights } from '../checkpoint/weights.js';
+import type { ForwardContext } from './forward_context.js';
+import { rmsNorm } from './ops.js';
 
 /** What attention reads from a config: Gemma 3n's TextConfig and Gemma 4's Gemma4TextConfig both fit. */
 export type AttentionConfig = Pick<TextConfig, 'numAttentionHeads' | 'numKeyValueHeads' | 'rmsNormEps' | 'layerTypes' | 'slidingWindow'>;
 
-export function selfAttention(
-  kernels: Kernels,
-  c: AttentionConfig,
-  w: AttentionWeights,
-  layer: number,
-  x: Float32Array, // [T, H], already input_layernorm'ed
-  T: number,
-  cache: KVCache,
-  rope: RotaryEmbedding,
-  out: Float32Array, // [T, H]
-  work: Scratch,
-): void {
+/**
+ * x [T, H] (already input_layernorm'ed) → out [T, H]. Projections and norms run on all rows at
+ * once; RoPE, the cache append and the attention itself run per sequence (forward_context.ts).
+ */
+export function selfAttention(ctx: ForwardContext<AttentionConfig>, w: AttentionWeights, layer: number, x: Float32Array, out: Float32Array): void {
+  const { kernels, config: c, work, T } = ctx;
   // The layer's head size from its q_norm: one size in Gemma 3n, 256 / 512 per layer type in Gemma 4.
   const D = w.q_norm.length, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
-  const pos0 = cache.position;
+  const qW = nH * D, kvW = nKV * D;
+  const rope = ctx.ropes[layer]!;
+  // KV-shared layers (the last num_kv_shared_layers) own no cache entry: they read their source's.
+  const ownsKV = ctx.sequences[0]!.cache.layers[layer] !== null;
 
-  const own = cache.layers[layer];
-  const q = work.take('attn.q', T * nH * D);
-  const k = work.take('attn.k', T * nKV * D), v = work.take('attn.v', T * nKV * D);
+  const q = work.take('attn.q', T * qW);
+  const k = work.take('attn.k', T * kvW), v = work.take('attn.v', T * kvW);
   // q, k and v project the same x: one kernel call (KV-shared layers project q only)
-  if (own) kernels.linearMany([w.q_proj, w.k_proj!, w.v_proj!], x, T, [q, k, v]);
+  if (ownsKV) kernels.linearMany([w.q_proj, w.k_proj!, w.v_proj!], x, T, [q, k, v]);
   else kernels.linear(w.q_proj, x, T, q);
   rmsNorm(q, w.q_norm, T * nH, D, c.rmsNormEps);
-  rope.apply(q, T, nH, pos0);
-
-  if (own) {
-    // This layer produces K/V: norm, rotate, and store them in its cache.
+  if (ownsKV) {
     rmsNorm(k, w.k_norm, T * nKV, D, c.rmsNormEps);
-    rope.apply(k, T, nKV, pos0);
     rmsNorm(v, null, T * nKV, D, c.rmsNormEps);
-    own.append(k, v, T);
   }
-  const kv = cache.layers[cache.source[layer]]!;
 
-  const ctx = work.take('attn.ctx', T * nH * D);
-  kernels.attention({
-    q, k: kv.k, v: kv.v, T, S: kv.length,
-    numHeads: nH, numKvHeads: nKV, headDim: D,
-    qPos0: pos0, kPos0: kv.startPos,
-    window: c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : 0,
-    scale: 1.0,
-    out: ctx,
-  });
-  kernels.linear(w.o_proj, ctx, T, out);
+  const attnOutput = work.take('attn.ctx', T * qW);
+  for (const { cache, first, count } of ctx.sequences) {
+    const pos0 = cache.position;
+    const qs = q.subarray(first * qW, (first + count) * qW);
+    rope.apply(qs, count, nH, pos0);
+    const own = cache.layers[layer];
+    if (own) {
+      // This layer produces K/V: rotate them and store them in its cache.
+      const ks = k.subarray(first * kvW, (first + count) * kvW);
+      rope.apply(ks, count, nKV, pos0);
+      own.append(ks, v.subarray(first * kvW, (first + count) * kvW), count);
+    }
+    const kv = cache.layers[cache.source[layer]]!;
+    kernels.attention({
+      q: qs, k: kv.k, v: kv.v, T: count, S: kv.length,
+      numHeads: nH, numKvHeads: nKV, headDim: D,
+      qPos0: pos0, kPos0: kv.startPos,
+      window: c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : 0,
+      scale: 1.0,
+      out: attnOutput.subarray(first * qW, (first + count) * qW),
+    });
+  }
+  kernels.linear(w.o_proj, attnOutput, T, out);
 }

@@ -1,104 +1,91 @@
 /**
- * One Gemma 3n decoder layer [modeling_gemma3n.py, Gemma3nTextDecoderLayer.forward].
+ * One Gemma 3n decoder layer [modeling_gemma3n.py, Gemma3nTextDecoderLayer.forward]; the local
+ * names are the reference's, and each is a trace name (`layers.N.<name>`, trace.ts).
  *
- *   pred      = altup.predict(streams)                 [A, T, H]
- *   a         = pred[active];  n = input_layernorm(a)
- *   attn_laurel = (a + post_attention_layernorm(attn(n)) + laurel(n)) / √2
- *   out       = attn_laurel + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(attn_laurel)))
- *   corrected = altup.correct(pred, out)
- *   g         = corrected[active] · correct_output_scale
- *   g         = post_per_layer_input_norm(per_layer_projection(gelu(per_layer_input_gate(g)) · ple[layer]))
- *   corrected[1:] += g                                  (stream 0 does not get the PLE term)
+ *   predictions              = altup.predict(hidden_states)                     [A, T, H]
+ *   active_prediction        = predictions[altup_active_idx]                    [T, H]
+ *   active_prediction_normed = input_layernorm(active_prediction)
+ *   laurel_output            = laurel(active_prediction_normed)
+ *   attn                     = post_attention_layernorm(self_attn(active_prediction_normed))
+ *   attn_gated               = active_prediction + attn
+ *   attn_laurel              = (attn_gated + laurel_output) / √2
+ *   attn_norm                = pre_feedforward_layernorm(attn_laurel)
+ *   attn_ffw                 = mlp(attn_norm)
+ *   attn_ffw_norm            = post_feedforward_layernorm(attn_ffw)
+ *   attn_ffw_laurel_gated    = attn_laurel + attn_ffw_norm
+ *   corrected_predictions    = altup.correct(predictions, attn_ffw_laurel_gated) [A, T, H]
+ *   first_prediction         = altup.scale_corrected_output(corrected_predictions[altup_active_idx])
+ *   first_prediction         = per-layer input gate (per_layer_embedding.ts)    [T, H]
+ *   corrected_predictions[1:] += first_prediction       (stream 0 does not get the PLE term)
  */
-import type { Kernels } from '../kernels/kernels.js';
-import { altupCorrect, altupPredict } from './altup.js';
+import type { LayerWeights } from '../checkpoint/weights.js';
+import { altupCorrect, altupPredict, scaleCorrectedOutput } from './altup.js';
 import { selfAttention } from './attention.js';
-import type { TextConfig } from '../checkpoint/config.js';
-import type { KVCache } from './kv_cache.js';
+import type { ForwardContext } from './forward_context.js';
 import { laurel } from './laurel.js';
 import { mlp } from './mlp.js';
 import { rmsNorm } from './ops.js';
-import type { RotaryEmbedding } from './rope.js';
-import type { Scratch } from './scratch.js';
-import type { StepExplain, Tracer } from './trace.js';
-import type { LayerWeights } from '../checkpoint/weights.js';
+import { gatePerLayerInput } from './per_layer_embedding.js';
 
-/** Runs one layer on `streams` [A, T, H], updating them in place (and returning them). */
-export function decoderLayer(
-  kernels: Kernels,
-  c: TextConfig,
-  w: LayerWeights,
-  layer: number,
-  streams: Float32Array, // [A, T, H]
-  perLayerInput: Float32Array, // [T, P], this layer's slice
-  T: number,
-  cache: KVCache,
-  rope: RotaryEmbedding,
-  work: Scratch,
-  trace?: Tracer,
-  explain?: StepExplain,
-): Float32Array {
-  const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, A = c.altupNumInputs, TH = T * H, eps = c.rmsNormEps;
-  const I = c.intermediateSize[layer];
+/**
+ * Runs layer `layer` on `hiddenStates` [A, T, H], replacing them with the corrected predictions
+ * (in place). `perLayerInput` [T, P] is this layer's slice of per_layer_inputs.
+ */
+export function decoderLayer(ctx: ForwardContext, w: LayerWeights, layer: number, hiddenStates: Float32Array, perLayerInput: Float32Array): void {
+  const { config: c, work, T, trace } = ctx;
+  const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H, eps = c.rmsNormEps;
+  const active = c.altupActiveIdx * TH;
   const name = `layers.${layer}`;
 
-  const pred = altupPredict(w.altup, streams, T, c, work);
-  const active = pred.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH);
-  const normed = rmsNorm(active, w.input_layernorm, T, H, eps, work.take('layer.normed', TH));
+  // AltUp predict: the block runs on one stream only.
+  const predictions = altupPredict(ctx, w.altup, hiddenStates);
+  const activePrediction = predictions.subarray(active, active + TH);
+  const activePredictionNormed = rmsNorm(activePrediction, w.input_layernorm, T, H, eps, work.take('layer.active_prediction_normed', TH));
+  const laurelOutput = laurel(ctx, w.laurel, activePredictionNormed, work.take('layer.laurel_output', TH));
+  trace?.(`${name}.predictions`, predictions, [A, 1, T, H]);
+  trace?.(`${name}.active_prediction`, activePrediction, [1, T, H]);
+  trace?.(`${name}.active_prediction_normed`, activePredictionNormed, [1, T, H]);
+  trace?.(`${name}.laurel_output`, laurelOutput, [1, T, H]);
 
-  const laurelOut = work.take('layer.laurel', TH);
-  laurel(kernels, w.laurel, normed, T, H, c.laurelRank, eps, laurelOut, work);
-
+  // Attention, and the two residual branches averaged in norm: (a + attn + laurel) / √2,
+  // summed in one pass (attn_gated is formed separately only for the trace).
   const attn = work.take('layer.attn', TH);
-  selfAttention(kernels, c, w.self_attn, layer, normed, T, cache, rope, attn, work);
+  selfAttention(ctx, w.self_attn, layer, activePredictionNormed, attn);
   rmsNorm(attn, w.post_attention_layernorm, T, H, eps);
-  trace?.(`${name}.self_attn`, attn, [1, T, H]);
-
-  // (a + attn + laurel) / √2: the two residual branches are averaged in norm.
-  const attnLaurel = work.take('layer.attnLaurel', TH);
-  for (let i = 0; i < TH; i++) attnLaurel[i] = (active[i] + attn[i] + laurelOut[i]) * Math.SQRT1_2;
-
-  const ffIn = rmsNorm(attnLaurel, w.pre_feedforward_layernorm, T, H, eps, work.take('layer.ffIn', TH));
-  const ffOut = work.take('layer.ffOut', TH);
-  const sparsity = c.activationSparsityPattern[layer];
-  let activeFraction = 1;
-  mlp(kernels, w.mlp, sparsity, ffIn, T, I, ffOut, work, explain ? (f) => { activeFraction = f; } : undefined);
-  rmsNorm(ffOut, w.post_feedforward_layernorm, T, H, eps);
-  for (let i = 0; i < TH; i++) ffOut[i] += attnLaurel[i];
-  trace?.(`${name}.block_output`, ffOut, [1, T, H]);
-
-  // The old streams are no longer read: the corrected ones replace them.
-  const corrected = altupCorrect(w.altup, pred, ffOut, T, c, work, streams);
-  if (explain) {
-    const kv = cache.layers[cache.source[layer]]!;
-    const window = c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : Infinity;
-    explain.layers ??= [];
-    explain.layers.push({
-      index: layer,
-      type: c.layerTypes[layer] === 'sliding_attention' ? 'sliding' : 'full',
-      kvSource: cache.source[layer],
-      keysAttended: Math.min(window, kv.startPos + kv.length),
-      ffnWidth: I,
-      ffnActiveFraction: activeFraction,
-    });
+  const attnLaurel = work.take('layer.attn_laurel', TH);
+  for (let i = 0; i < TH; i++) attnLaurel[i] = (activePrediction[i] + attn[i] + laurelOutput[i]) * Math.SQRT1_2;
+  if (trace) {
+    trace(`${name}.attn`, attn, [1, T, H]);
+    const attnGated = work.take('trace.attn_gated', TH);
+    for (let i = 0; i < TH; i++) attnGated[i] = activePrediction[i] + attn[i];
+    trace(`${name}.attn_gated`, attnGated, [1, T, H]);
+    trace(`${name}.attn_laurel`, attnLaurel, [1, T, H]);
   }
 
-  // Per-layer embedding gate: the corrected active stream, scaled, gates this layer's PLE slice.
-  const g = work.take('layer.pleIn', TH);
-  const activeCorrected = corrected.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH);
-  if (c.altupCorrectScale) {
-    const scale = w.altup.correct_output_scale;
-    for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) g[t * H + h] = activeCorrected[t * H + h] * scale[h];
-  } else g.set(activeCorrected);
-  const gate = work.take('layer.pleGate', T * P);
-  kernels.linear(w.per_layer_input_gate, g, T, gate);
-  kernels.geluMul(gate, perLayerInput, T * P);
-  const ple = work.take('layer.ple', TH);
-  kernels.linear(w.per_layer_projection, gate, T, ple);
-  rmsNorm(ple, w.post_per_layer_input_norm, T, H, eps);
+  // MLP, with its own residual.
+  const attnNorm = rmsNorm(attnLaurel, w.pre_feedforward_layernorm, T, H, eps, work.take('layer.attn_norm', TH));
+  const attnFfw = work.take('layer.attn_ffw', TH);
+  ctx.ffnActiveFraction[layer] = mlp(ctx, w.mlp, layer, attnNorm, attnFfw);
+  trace?.(`${name}.attn_norm`, attnNorm, [1, T, H]);
+  trace?.(`${name}.attn_ffw`, attnFfw, [1, T, H]);
+  const attnFfwNorm = rmsNorm(attnFfw, w.post_feedforward_layernorm, T, H, eps); // in place
+  trace?.(`${name}.attn_ffw_norm`, attnFfwNorm, [1, T, H]);
+  const attnFfwLaurelGated = attnFfwNorm; // in place
+  for (let i = 0; i < TH; i++) attnFfwLaurelGated[i] += attnLaurel[i];
+  trace?.(`${name}.attn_ffw_laurel_gated`, attnFfwLaurelGated, [1, T, H]);
+
+  // AltUp correct, into hiddenStates (the old streams are no longer read).
+  const correctedPredictions = altupCorrect(ctx, w.altup, predictions, attnFfwLaurelGated, hiddenStates);
+  trace?.(`${name}.corrected_predictions`, correctedPredictions, [A, 1, T, H]);
+
+  // The per-layer input, gated by the corrected active stream, goes to streams 1..A-1.
+  let firstPrediction = correctedPredictions.subarray(active, active + TH);
+  if (c.altupCorrectScale) firstPrediction = scaleCorrectedOutput(ctx, w.altup, firstPrediction, work.take('layer.first_prediction', TH));
+  firstPrediction = gatePerLayerInput(ctx, w, firstPrediction, perLayerInput, work.take('layer.per_layer_output', TH));
+  trace?.(`${name}.per_layer_input`, perLayerInput, [1, T, c.hiddenSizePerLayerInput]);
+  trace?.(`${name}.first_prediction`, firstPrediction, [1, T, H]);
   for (let s = 1; s < A; s++) {
     const o = s * TH;
-    for (let i = 0; i < TH; i++) corrected[o + i] += ple[i];
+    for (let i = 0; i < TH; i++) correctedPredictions[o + i] += firstPrediction[i];
   }
-  return corrected;
 }

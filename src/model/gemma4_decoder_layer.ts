@@ -11,26 +11,22 @@
  */
 import type { Gemma4LayerWeights } from '../checkpoint/gemma4_weights.js';
 import type { Gemma4TextConfig } from '../checkpoint/gemma4_config.js';
-import type { Kernels } from '../kernels/kernels.js';
 import { selfAttention } from './attention.js';
-import type { KVCache } from './kv_cache.js';
+import type { ForwardContext } from './forward_context.js';
 import { rmsNorm } from './ops.js';
-import type { RotaryEmbedding } from './rope.js';
-import type { Scratch } from './scratch.js';
-import type { Tracer } from './trace.js';
 
 export function gemma4DecoderLayer(
-  k: Kernels, c: Gemma4TextConfig, w: Gemma4LayerWeights, layer: number,
+  ctx: ForwardContext<Gemma4TextConfig>, w: Gemma4LayerWeights, layer: number,
   x: Float32Array, // [T, H], updated in place
   perLayerInput: Float32Array, // [T, P]
-  T: number, cache: KVCache, rope: RotaryEmbedding, work: Scratch, trace?: Tracer,
 ): void {
+  const { kernels: k, config: c, work, T, trace } = ctx;
   const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, I = c.layerIntermediateSizes[layer], eps = c.rmsNormEps, TH = T * H;
   const name = `layers.${layer}`;
 
   const h = rmsNorm(x, w.input_layernorm, T, H, eps, work.take('g4.h', TH));
   const attn = work.take('g4.attn', TH);
-  selfAttention(k, c, w.self_attn, layer, h, T, cache, rope, attn, work);
+  selfAttention(ctx, w.self_attn, layer, h, attn);
   rmsNorm(attn, w.post_attention_layernorm, T, H, eps);
   for (let i = 0; i < TH; i++) x[i] += attn[i];
   trace?.(`${name}.attn_residual`, x, [T, H]);

@@ -5,7 +5,7 @@
  * proportional RoPE on full layers, double-wide MLP in shared layers).
  *
  *   e      = embed_tokens(ids) · √H                  (media placeholder ids → pad id, both tables)
- *   pli    = per-layer inputs (per_layer_inputs.ts)  [T, L, P]
+ *   pli    = per-layer inputs (per_layer_embedding.ts) [T, L, P]
  *   for each layer: x = gemma4_decoder_layer(x, pli[:, l])
  *   logits = softcap(norm(x) · embed_tokensᵀ)
  */
@@ -16,10 +16,11 @@ import { loadGemma4TextWeights, type Gemma4TextWeights } from '../checkpoint/gem
 import type { LoadOptions } from '../checkpoint/weights.js';
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels } from '../kernels/kernels.js';
+import type { ForwardContext } from './forward_context.js';
 import { gemma4DecoderLayer } from './gemma4_decoder_layer.js';
 import { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
-import { perLayerInputs } from './per_layer_inputs.js';
+import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.js';
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
 import type { ForwardOptions, ForwardResult } from './text_model.js';
@@ -29,8 +30,11 @@ export class Gemma4TextModel {
   placeholderIds = new Set<number>();
   private readonly ropes: RotaryEmbedding[];
   private readonly work = new Scratch();
+  /** ForwardContext.ffnActiveFraction: Gemma 4's MLPs are dense, so it stays 1. */
+  private readonly ffnActiveFraction: Float64Array;
 
   constructor(readonly config: Gemma4TextConfig, readonly weights: Gemma4TextWeights, readonly kernels: Kernels) {
+    this.ffnActiveFraction = new Float64Array(config.numHiddenLayers).fill(1);
     const byKey = new Map<string, RotaryEmbedding>();
     this.ropes = config.layerTypes.map((type, l) => {
       const hd = config.layerHeadDims[l], r = config.ropeParameters[type];
@@ -86,14 +90,19 @@ export class Gemma4TextModel {
     const x = new Float32Array(opts.inputsEmbeds ?? (await this.embed(ids)));
     if (x.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${x.length} values, expected ${T}x${H}`);
     trace?.('inputs_embeds', x, [1, T, H]);
-    const pli = await perLayerInputs(k, w, c, this.tableIds(ids), x, T); // [T, L, P]
+    const pli = projectPerLayerInputs(k, w, c, x, await getPerLayerInputs(w, c, this.tableIds(ids)), T); // [T, L, P]
     trace?.('per_layer_inputs', pli, [1, T, L, P]);
     trace?.('hidden_states.0', x, [1, T, H]);
 
+    const ctx: ForwardContext<Gemma4TextConfig> = {
+      kernels: k, config: c, work: this.work, T,
+      sequences: [{ cache, first: 0, count: T }],
+      ropes: this.ropes, trace, ffnActiveFraction: this.ffnActiveFraction,
+    };
     const slice = this.work.take('g4.pli', T * P);
     for (let l = 0; l < L; l++) {
       for (let t = 0; t < T; t++) slice.set(pli.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
-      gemma4DecoderLayer(k, c, w.layers[l], l, x, slice, T, cache, this.ropes[l], this.work, trace);
+      gemma4DecoderLayer(ctx, w.layers[l], l, x, slice);
       trace?.(`layer_outputs.${l}`, x, [1, T, H]);
       if (l < L - 1) trace?.(`hidden_states.${l + 1}`, x, [1, T, H]);
     }

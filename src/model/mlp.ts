@@ -2,15 +2,15 @@
  * Gemma 3n feed-forward block [modeling_gemma3n.py, Gemma3nTextMLP]:
  *   down_proj( gelu_tanh(sparsify(gate_proj(x))) * up_proj(x) )
  *
- * Activation sparsity ("gaussian top-k", Gemma 3n's early layers): assume the gate
+ * Activation sparsity ("gaussian top-k" [Gemma3nTextMLP._gaussian_topk], Gemma 3n's early
+ * layers, activation_sparsity_pattern[layer] > 0): assume the gate
  * activations of a token are roughly normal, and keep only those above the quantile
  * Φ⁻¹(sparsity) of N(mean, std²): cutoff = mean + std·Φ⁻¹(s), g ← relu(g − cutoff).
  * With s = 0.95 about 5% of the FFN's columns stay active for each token.
  */
-import type { Kernels } from '../kernels/kernels.js';
-import { geluTanh } from './ops.js';
-import type { Scratch } from './scratch.js';
 import type { LayerWeights } from '../checkpoint/weights.js';
+import type { ForwardContext } from './forward_context.js';
+import { geluTanh } from './ops.js';
 
 /** Inverse CDF of the standard normal, Φ⁻¹(p) = √2·erfinv(2p−1), to double precision. */
 export function normalIcdf(p: number): number {
@@ -45,7 +45,7 @@ function erfc(x: number): number {
 }
 
 /**
- * The gaussian top-k cutoff of one row, mean + std·k, where std is the population std
+ * The gaussian top-k cutoff of one row [Gemma3nTextMLP._gaussian_topk], mean + std·k, where std is the population std
  * (unbiased=False). Sums in four parts so the adds overlap.
  */
 export function gaussianCutoff(g: Float32Array, o: number, dim: number, stdMultiplier: number): number {
@@ -62,21 +62,19 @@ export function gaussianCutoff(g: Float32Array, o: number, dim: number, stdMulti
   return mean + Math.sqrt((s0 + s1 + (s2 + s3)) / dim) * stdMultiplier;
 }
 
-export function mlp(
-  kernels: Kernels,
-  w: LayerWeights['mlp'],
-  sparsity: number,
-  x: Float32Array, // [T, H]
-  T: number,
-  I: number,
-  out: Float32Array, // [T, H]
-  work: Scratch,
-  onSparsity?: (activeFraction: number) => void,
-): void {
+/**
+ * x [T, H] → out [T, H], with this layer's FFN width (intermediate_size[layer]) and sparsity
+ * (activation_sparsity_pattern[layer]). Returns the fraction of gate activations left nonzero
+ * (1 for dense layers), for the explain trace.
+ */
+export function mlp(ctx: ForwardContext, w: LayerWeights['mlp'], layer: number, x: Float32Array, out: Float32Array): number {
+  const { kernels, config: c, work, T } = ctx;
+  const I = c.intermediateSize[layer], sparsity = c.activationSparsityPattern[layer];
   const gate = work.take('mlp.gate', T * I), up = work.take('mlp.up', T * I);
   kernels.linearMany([w.gate_proj, w.up_proj], x, T, [gate, up]); // one pass over x for both
+  let activeFraction = 1;
   if (sparsity > 0) {
-    // Φ⁻¹ is taken in f32 as the reference does: Φ⁻¹(0.95) = 1.6448536.
+    // _gaussian_topk: Φ⁻¹ is taken in f32 as the reference does: Φ⁻¹(0.95) = 1.6448536.
     const k = Math.fround(normalIcdf(Math.fround(sparsity)));
     let active = 0;
     for (let r = 0; r < T; r++) {
@@ -90,9 +88,10 @@ export function mlp(
         } else gate[i] = Math.max(0, g); // 0, or NaN stays NaN
       }
     }
-    onSparsity?.(active / (T * I));
+    activeFraction = active / (T * I);
   } else {
     kernels.geluMul(gate, up, T * I);
   }
   kernels.linear(w.down_proj, gate, T, out);
+  return activeFraction;
 }

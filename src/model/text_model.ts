@@ -2,9 +2,9 @@
  * The Gemma 3n text decoder [modeling_gemma3n.py, Gemma3nTextModel + Gemma3nForCausalLM].
  *
  *   e        = embed_tokens(ids) · √H
- *   ple      = per-layer inputs (per_layer_inputs.ts)               [T, L, P]
+ *   ple      = per-layer inputs (per_layer_embedding.ts)            [T, L, P]
  *   streams  = [e, altup_projections[i](e) rescaled to |e|]          [A, T, H]
- *   for each layer: streams = decoder_layer(streams, ple[:, layer])
+ *   for each layer: streams = decoder_layer(streams, ple[:, layer])   (decoder_layer.ts)
  *   h        = norm(mean over streams of [s0, altup_unembed_projections[i](s_i) rescaled to |s0|])
  *   logits   = softcap(h · embed_tokensᵀ),  softcap(x) = c·tanh(x/c)
  *
@@ -18,13 +18,14 @@ import { Checkpoint, type TensorStore } from '../checkpoint/checkpoint.js';
 import { SlicedStore, slicedConfig, type SliceSpec } from '../checkpoint/matformer.js';
 import { parseModelConfig, type ModelConfig, type TextConfig } from '../checkpoint/config.js';
 import { decoderLayer } from './decoder_layer.js';
+import { explainInputs, explainLayers, type StepExplain } from './explain.js';
+import type { ForwardContext } from './forward_context.js';
 import { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
-import { perLayerIds, perLayerInputs } from './per_layer_inputs.js';
-import { StreamedTable } from '../checkpoint/streamed_table.js';
+import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.js';
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
-import type { StepExplain, Tracer } from './trace.js';
+import type { Tracer } from './trace.js';
 import { loadTextWeights, type LoadOptions, type TextWeights } from '../checkpoint/weights.js';
 
 export interface ForwardOptions {
@@ -55,14 +56,18 @@ export interface HardTokenEmbedder {
 export class Gemma3nTextModel {
   /** Vision/audio embedders for their reserved ids (set by the multimodal wrapper). */
   hardEmbedders: HardTokenEmbedder[] = [];
-  private readonly ropeSliding: RotaryEmbedding;
-  private readonly ropeFull: RotaryEmbedding;
+  /** Each layer's RoPE: rope_local_base_freq on sliding layers, rope_theta on full ones. */
+  private readonly ropes: RotaryEmbedding[];
   /** The layers' intermediate buffers, reused from token to token. */
   private readonly work = new Scratch();
+  /** Written by each layer's MLP for the explain trace (ForwardContext.ffnActiveFraction). */
+  private readonly ffnActiveFraction: Float64Array;
 
   constructor(readonly config: TextConfig, readonly weights: TextWeights, readonly kernels: Kernels) {
-    this.ropeSliding = new RotaryEmbedding(config.headDim, config.ropeThetaSliding);
-    this.ropeFull = new RotaryEmbedding(config.headDim, config.ropeThetaFull);
+    const sliding = new RotaryEmbedding(config.headDim, config.ropeThetaSliding);
+    const full = new RotaryEmbedding(config.headDim, config.ropeThetaFull);
+    this.ropes = config.layerTypes.map((type) => (type === 'sliding_attention' ? sliding : full));
+    this.ffnActiveFraction = new Float64Array(config.numHiddenLayers);
   }
 
   /**
@@ -122,22 +127,14 @@ export class Gemma3nTextModel {
     const e = opts.inputsEmbeds ?? (await this.embed(ids));
     if (e.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${e.length} values, expected ${T}x${H}`);
     trace?.('inputs_embeds', e, [1, T, H]);
-    const ple = await perLayerInputs(k, w, c, ids, e, T); // [T, L, P]
+    // Per-layer embeddings [T, L, P]: the table half, then the projection of e.
+    const ple = projectPerLayerInputs(k, w, c, e, await getPerLayerInputs(w, c, ids), T);
     const ex = opts.explain;
-    if (ex) {
-      ex.position = cache.position;
-      ex.tokens = T;
-      ex.layers = [];
-      ex.pleRowsLookedUp = Array.from(perLayerIds(ids, c));
-      const table = w.embed_tokens_per_layer;
-      ex.pleRowsFetched = table instanceof StreamedTable ? [...table.stats.lastFetched] : null;
-      ex.pleBytesFetched = table instanceof StreamedTable ? table.stats.lastFetched.length * table.rowBytes : 0;
-      ex.kvSharedLayers = cache.source.map((src, l) => ({ layer: l, source: src })).filter((x) => x.layer !== x.source);
-    }
+    if (ex) explainInputs(ex, c, ids, cache, w.embed_tokens_per_layer);
     trace?.('per_layer_inputs', ple, [1, T, L, P]);
 
     // AltUp streams: stream 0 is e, the others are learned projections of e at e's magnitude.
-    let streams: Float32Array = new Float32Array(A * TH);
+    const streams: Float32Array = new Float32Array(A * TH);
     streams.set(e, 0);
     for (let s = 1; s < A; s++) {
       const view = streams.subarray(s * TH, (s + 1) * TH);
@@ -146,13 +143,18 @@ export class Gemma3nTextModel {
     }
     trace?.('hidden_states.0', streams, [A, 1, T, H]);
 
+    const ctx: ForwardContext = {
+      kernels: k, config: c, work: this.work, T,
+      sequences: [{ cache, first: 0, count: T }],
+      ropes: this.ropes, trace, ffnActiveFraction: this.ffnActiveFraction,
+    };
     const pleSlice = new Float32Array(T * P);
     for (let l = 0; l < L; l++) {
       for (let t = 0; t < T; t++) pleSlice.set(ple.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
-      const rope = c.layerTypes[l] === 'sliding_attention' ? this.ropeSliding : this.ropeFull;
-      streams = decoderLayer(k, c, w.layers[l], l, streams, pleSlice, T, cache, rope, this.work, trace, opts.explain);
+      decoderLayer(ctx, w.layers[l], l, streams, pleSlice);
       trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
     }
+    if (ex) explainLayers(ex, c, cache, this.ffnActiveFraction);
     cache.position += T;
     cache.evictSliding();
     if (ex) ex.kvCacheBytes = cache.bytes;

@@ -1,36 +1,20 @@
 /**
- * Named intermediate tensors, for golden-output testing and for learners (`gemma3n trace`).
- * The forward pass calls `trace(name, data, shape)` at each step when a tracer is given and
- * does nothing otherwise. Names follow the checkpoint's module names where one exists.
+ * The trace hook: named intermediate tensors, for golden-output testing, for diffing another
+ * runtime layer by layer, and for learners (`gemma3n trace`, `--all` writes every name).
+ * One hook type for the text decoder and the vision and audio towers.
+ *
+ * The forward pass calls `trace(name, data, shape)` at each named step when a tracer is given,
+ * and does nothing otherwise (call sites are `trace?.(...)`, which evaluates no argument, or
+ * `if (trace)` around work done only for the trace). `data` is only valid during the call (the
+ * forward pass reuses its buffers): copy what you keep.
+ *
+ * Text decoder names (the reference's module paths and, inside a layer, the local variable
+ * names of Gemma3nTextDecoderLayer.forward):
+ *   inputs_embeds [1,T,H], per_layer_inputs [1,T,L,P], hidden_states.0 [A,1,T,H], then per layer l:
+ *   layers.l.{predictions [A,1,T,H], active_prediction, active_prediction_normed, laurel_output,
+ *   attn (after post_attention_layernorm), attn_gated, attn_laurel, attn_norm, attn_ffw,
+ *   attn_ffw_norm, attn_ffw_laurel_gated [1,T,H], corrected_predictions [A,1,T,H] (before the
+ *   per-layer input is added), per_layer_input [1,T,P], first_prediction [1,T,H] (what streams
+ *   1..A-1 receive)}, hidden_states.(l+1) [A,1,T,H]; last_hidden_state [1,T,H], logits [1,T,V].
  */
 export type Tracer = (name: string, data: Float32Array, shape: number[]) => void;
-
-/** What one layer did in a forward step (the explain trace). */
-export interface LayerExplain {
-  index: number;
-  type: 'sliding' | 'full';
-  /** The layer whose K/V this layer attended over (itself unless KV-shared). */
-  kvSource: number;
-  /** Keys visible to the last query of the step. */
-  keysAttended: number;
-  ffnWidth: number;
-  /** Fraction of FFN gate activations left nonzero by gaussian top-k (1 where not sparsified). */
-  ffnActiveFraction: number;
-}
-
-/**
- * Per-forward-step facts for learners: which layers ran and how, which per-layer-embedding
- * rows were fetched, and how big the KV cache is. Pass an empty object; forward() fills it.
- */
-export interface StepExplain {
-  position?: number;
-  tokens?: number;
-  layers?: LayerExplain[];
-  /** Token ids whose PLE rows were looked up, and those read from storage (not cached). */
-  pleRowsLookedUp?: number[];
-  pleRowsFetched?: number[] | null;
-  pleBytesFetched?: number;
-  kvCacheBytes?: number;
-  /** Layers that own a KV cache entry, and shared layers with their source. */
-  kvSharedLayers?: { layer: number; source: number }[];
-}

@@ -3,7 +3,7 @@
  * which layers ran (sliding or full attention, where their K/V came from, how sparse the FFN
  * was), which per-layer-embedding rows were needed and fetched, and the KV cache size.
  */
-import type { StepExplain } from '../model/trace.js';
+import type { StepExplain } from '../model/explain.js';
 
 const kb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MB` : `${(n / 1024).toFixed(1)} KB`);
 

@@ -7,7 +7,7 @@ import { formatExplain } from '../../src/trace/explain_format.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { StreamedTable } from '../../src/checkpoint/streamed_table.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
-import type { StepExplain } from '../../src/model/trace.js';
+import type { StepExplain } from '../../src/model/explain.js';
 import { goldenFolder } from '../helpers.js';
 
 describe('selective parameter activation', () => {

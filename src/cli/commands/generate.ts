@@ -4,7 +4,7 @@ import type { ChatContentPart } from '../../tokenizer/index.js';
 import { mediaFlags, readMedia } from '../media.js';
 import { parseIds, parseIntFlag, parseNumFlag, UsageError } from '../args.js';
 import { formatExplain } from '../../trace/explain_format.js';
-import type { StepExplain } from '../../model/trace.js';
+import type { StepExplain } from '../../model/explain.js';
 import { loadEngine, modelFlags, parse, str, type Values } from '../common.js';
 
 export const samplingFlags = {
