@@ -136,6 +136,6 @@ export function checkShape(file: string, t: TensorInfo, expected: readonly numbe
 
 /** Finds the text decoder's name prefix in a checkpoint. */
 export function textPrefix(ckpt: TensorStore): string {
-  for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`)) return p;
+  for (const p of ['model.language_model.', 'model.', '']) if (ckpt.has(`${p}embed_tokens.weight`) || ckpt.has(`${p}embed_tokens.weight.q4`)) return p; // .q4: packed v2
   throw new CheckpointError(`${ckpt.location}/${ckpt.file}: missing tensor 'model.language_model.embed_tokens.weight' (not a Gemma 3n checkpoint?)`);
 }

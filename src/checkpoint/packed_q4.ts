@@ -11,15 +11,13 @@ import type { TensorStore } from './checkpoint.js';
 import { parseModelConfig } from './config.js';
 import { numel, CheckpointError, type TensorToWrite } from './safetensors.js';
 import { textPrefix } from './checkpoint.js';
+import { decodeQ4 } from './packed_format.js';
 
 export const Q4_SUFFIX = '.q4';
 
+/** A `.q4` tensor of a v1 or v2 folder (packed_format.ts checks sizes and scales). */
 export function readPackedQ4(bytes: Uint8Array, where: string): Q4Matrix {
-  try {
-    return Q4Matrix.fromBytes(bytes);
-  } catch (e) {
-    throw new CheckpointError(`${where}: not a valid packed int4 tensor (${(e as Error).message})`);
-  }
+  return decodeQ4(bytes, where);
 }
 
 /** Text-decoder linears (names without the text prefix) that the loader runs through kernels.linear. */

@@ -19,6 +19,16 @@ export interface TableStats {
   lastFetched: number[];
 }
 
+/**
+ * How one row is fetched and widened, when it is not `cols` plain values at offset + id·rowBytes
+ * (packed int4 tables: src/checkpoint/q4_tables.ts).
+ */
+export interface RowDecoder {
+  /** Bytes read from storage per row (for the stats and the explain trace). */
+  readonly rowBytes: number;
+  readRow(id: number): Promise<Float32Array>;
+}
+
 export class StreamedTable implements EmbeddingTable {
   private readonly cache = new Map<number, Float32Array>();
   /** Bytes of one stored row. */
@@ -34,8 +44,10 @@ export class StreamedTable implements EmbeddingTable {
     readonly dtype: DType,
     /** Rows kept in the LRU cache. */
     readonly cacheRows = 4096,
+    /** A packed row format; default: `cols` values of `dtype` per row. */
+    private readonly decoder: RowDecoder | null = null,
   ) {
-    this.rowBytes = cols * DTYPE_BYTES[dtype];
+    this.rowBytes = decoder ? decoder.rowBytes : cols * DTYPE_BYTES[dtype];
   }
 
   async lookup(ids: ArrayLike<number>, out: Float32Array): Promise<void> {
@@ -51,10 +63,9 @@ export class StreamedTable implements EmbeddingTable {
         this.cache.delete(id); // re-insert: Map order is the LRU order
       } else {
         this.stats.misses++;
-        const bytes = await this.source.read(this.offset + id * this.rowBytes, this.rowBytes);
+        row = this.decoder ? await this.decoder.readRow(id) : toFloat32(await this.source.read(this.offset + id * this.rowBytes, this.rowBytes), this.dtype, c);
         this.stats.bytesRead += this.rowBytes;
         this.stats.lastFetched.push(id);
-        row = toFloat32(bytes, this.dtype, c);
         if (this.cache.size >= this.cacheRows) this.cache.delete(this.cache.keys().next().value as number);
       }
       this.cache.set(id, row);

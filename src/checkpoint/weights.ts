@@ -11,7 +11,8 @@ import { firstKvSharedLayer, type TextConfig } from './config.js';
 import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
 import { CheckpointError } from './safetensors.js';
 import { StreamedTable } from './streamed_table.js';
-import { Q4_SUFFIX, readPackedQ4 } from './packed_q4.js';
+import { decodeQ4, Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
+import { inMemoryLocation, q4BlockTable, q4RowTable, type PackedLocation } from './q4_tables.js';
 import type { Q4Matrix } from '../kernels/q4.js';
 
 export interface AttentionWeights {
@@ -55,6 +56,8 @@ export interface TextWeights {
   /** Tied LM head: embed_tokens.weight as a [V, H] linear. */
   lm_head: LinearWeight;
   layers: LayerWeights[];
+  /** True when a table reads rows from the checkpoint file: keep it open while the model lives. */
+  readsCheckpoint: boolean;
 }
 
 export interface LoadOptions {
@@ -63,9 +66,10 @@ export interface LoadOptions {
   /** With format 'q4': linears (by name, without prefix) to keep in f32 anyway. */
   keepF32?: (name: string) => boolean;
   /**
-   * Where the per-layer embedding table lives: 'memory' (default) or 'stream' (rows read from
-   * the checkpoint file on demand, with an LRU cache of `pleCacheRows` rows). Streaming
-   * keeps the checkpoint open: close it when the model is released.
+   * Where the per-layer embedding table lives: 'memory' or 'stream' (rows read from the
+   * checkpoint file on demand, with an LRU cache of `pleCacheRows` rows). Streaming keeps the
+   * checkpoint open: close it when the model is released. Default: 'stream' for a packed v2
+   * folder (its int4 tables, and the tied embedding's rows, stay on disk), else 'memory'.
    */
   ple?: 'memory' | 'stream';
   pleCacheRows?: number;
@@ -106,7 +110,8 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
   /** A weight saved already packed (`NAME.q4`, see packed_q4.ts) loads as is, without re-quantizing. */
   const packed = async (name: string, out: number, inp: number): Promise<Q4Matrix | null> => {
     if (!ckpt.has(prefix + name + Q4_SUFFIX)) return null;
-    const q = readPackedQ4(await ckpt.readBytes(prefix + name + Q4_SUFFIX), `${ckpt.file}: tensor '${prefix + name + Q4_SUFFIX}'`);
+    const info = await ckpt.info(prefix + name + Q4_SUFFIX);
+    const q = decodeQ4(await ckpt.readBytes(prefix + name + Q4_SUFFIX), `${info.file}: tensor '${prefix + name + Q4_SUFFIX}'`);
     if (q.outDim !== out || q.inDim !== inp) throw new CheckpointError(`${ckpt.file}: packed tensor '${prefix + name + Q4_SUFFIX}' is [${q.outDim}, ${q.inDim}] but the config implies [${out}, ${inp}]`);
     return q;
   };
@@ -125,13 +130,28 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     return t;
   };
 
-  const embed_tokens = await table('embed_tokens.weight', c.vocabSize, H);
-  const embed_tokens_per_layer = opts.ple === 'stream'
-    ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
-    : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
-  if (opts.ple === 'stream') tick();
-  const packedHead = await packed('lm_head.weight', c.vocabSize, H);
-  const lm_head = packedHead ? kernels.createLinear(packedHead, c.vocabSize, H, 'q4') : kernels.createLinear(embed_tokens.toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
+  // Packed v2 (docs/packed-format.md): the tied embedding is stored once, as the LM head's int4
+  // matrix, and the per-layer table as int4 rows; both are read row by row.
+  const packedEmbed = ckpt.has(prefix + 'embed_tokens.weight' + Q4_SUFFIX);
+  const packedPle = ckpt.has(prefix + 'embed_tokens_per_layer.weight' + Q4R_SUFFIX);
+  const resident = opts.ple === 'memory' || (opts.ple === undefined && !packedPle);
+  const location = async (name: string): Promise<PackedLocation> => {
+    const { info, source } = await ckpt.sourceOf(name);
+    const loc = { source, offset: info.offset, byteLength: info.byteLength, where: `${source.name}: tensor '${name}'` };
+    return resident ? inMemoryLocation(loc) : loc;
+  };
+  const embed_tokens: EmbeddingTable = packedEmbed
+    ? await q4BlockTable(await location(prefix + 'embed_tokens.weight' + Q4_SUFFIX), c.vocabSize, H)
+    : await table('embed_tokens.weight', c.vocabSize, H);
+  if (packedEmbed) tick();
+  const embed_tokens_per_layer = packedPle
+    ? await q4RowTable(await location(prefix + 'embed_tokens_per_layer.weight' + Q4R_SUFFIX), c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
+    : !resident
+      ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
+      : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
+  if (packedPle || !resident) tick();
+  const packedHead = packedEmbed ? await packed('embed_tokens.weight', c.vocabSize, H) : await packed('lm_head.weight', c.vocabSize, H);
+  const lm_head = packedHead ? kernels.createLinear(packedHead, c.vocabSize, H, 'q4') : kernels.createLinear((embed_tokens as InMemoryTable).toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
   tick();
   const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
   const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);
@@ -190,5 +210,5 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     });
     done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
   }
-  return { embed_tokens, embed_tokens_per_layer, per_layer_model_projection, per_layer_projection_norm, altup_projections, altup_unembed_projections, norm, lm_head, layers };
+  return { embed_tokens, embed_tokens_per_layer, per_layer_model_projection, per_layer_projection_norm, altup_projections, altup_unembed_projections, norm, lm_head, layers, readsCheckpoint: packedEmbed || !resident };
 }

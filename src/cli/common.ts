@@ -93,7 +93,7 @@ export async function loadEngine(v: Values): Promise<Gemma3n> {
     format: weightFormat(v),
     weightsFile: str(v, 'weights'),
     onProgress: progressBar('loading'),
-    ple: v['stream-ple'] ? 'stream' : 'memory',
+    ple: v['stream-ple'] ? 'stream' : undefined, // packed v2 folders stream by default
     pleCacheRows: v['ple-cache-rows'] === undefined ? undefined : parseIntFlag(str(v, 'ple-cache-rows'), '--ple-cache-rows', 1, 1),
     slice: sliceSpecFromFlags(v, () => config.text.numHiddenLayers),
   });

@@ -7,7 +7,7 @@ import { numel, writeSafetensors, type TensorToWrite } from '../checkpoint/safet
 /** Shards stay under this size so each fits comfortably in one buffer. */
 const SHARD_BYTES = 1 << 30;
 
-const AUX_FILES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json', 'preprocessor_config.json', 'processor_config.json', 'generation_config.json'];
+export const AUX_FILES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json', 'preprocessor_config.json', 'processor_config.json', 'generation_config.json'];
 
 export interface WrittenCheckpoint {
   shards: number;

@@ -83,7 +83,7 @@ export class Gemma3n {
     const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
     const towers = modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels) : null;
     if (towers) model.hardEmbedders = [towers.visionEmbedder, towers.audioEmbedder].filter((e) => e !== null);
-    const keepOpen = opts.ple === 'stream' || (towers !== null && (towers.hasAudio || towers.hasVision));
+    const keepOpen = model.weights.readsCheckpoint || (towers !== null && (towers.hasAudio || towers.hasVision));
     if (!keepOpen) await checkpoint.close();
     const { tokenizer, tokenizerConfig, chatTemplate } = await loadFolderTokenizer(folder);
     const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig, towers, keepOpen ? checkpoint : null);

@@ -26,6 +26,7 @@ import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
 import type { Tracer } from './trace.js';
+import { packedVersionOf } from '../checkpoint/packed_format.js';
 import { loadTextWeights, type LoadOptions, type TextWeights } from '../checkpoint/weights.js';
 
 export interface ForwardOptions {
@@ -84,6 +85,7 @@ export class Gemma3nTextModel {
       configText = JSON.stringify(slicedConfig(raw, opts.slice));
     }
     const modelConfig = parseModelConfig(configText, where);
+    packedVersionOf(modelConfig.raw, where); // an unknown packed format version is refused here
     const weights = await loadTextWeights(checkpoint, modelConfig.text, kernels, opts);
     return { model: new Gemma3nTextModel(modelConfig.text, weights, kernels), modelConfig, checkpoint };
   }

@@ -1,16 +1,23 @@
 /**
- * `gemma3n quantize --model DIR --out DIR`: writes the packed int4 checkpoint (packed_q4.ts) so
- * later loads upload int4 weights directly, without re-quantizing.
+ * `gemma3n quantize --model DIR --out DIR [--text-only] [--keep-f32 REGEX]`: writes a packed v2
+ * folder (docs/packed-format.md) from a published checkpoint or a v1/v2 packed folder. Tensor by
+ * tensor, the big tables in row chunks: memory stays a few hundred MB whatever the model size.
  */
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Checkpoint } from '../../checkpoint/checkpoint.js';
-import { packQ4 } from '../../checkpoint/packed_q4.js';
+import { packedManifest, packedVersionOf } from '../../checkpoint/packed_format.js';
+import { planPackedV2 } from '../../checkpoint/pack_v2.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str } from '../common.js';
-import { writeModelFolder } from '../write_checkpoint.js';
+import { writeSharded } from '../stream_writer.js';
+import { AUX_FILES } from '../write_checkpoint.js';
+import { writeCompactTokenizerFile } from '../../node/compact_tokenizer_file.js';
 
 export async function cmdQuantize(argv: string[]): Promise<number> {
-  const v = parse(argv, { model: { type: 'string' }, weights: { type: 'string' }, out: { type: 'string' }, 'keep-f32': { type: 'string' } });
+  const v = parse(argv, { model: { type: 'string' }, weights: { type: 'string' }, out: { type: 'string' }, 'keep-f32': { type: 'string' }, 'text-only': { type: 'boolean' } });
   const out = str(v, 'out');
   if (out === undefined) throw new UsageError('quantize: --out DIR is required');
   let keep: RegExp | null = null;
@@ -22,12 +29,35 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
     }
   }
   const dir = await resolveModelDir(v);
+  if (resolve(dir) === resolve(out)) throw new UsageError('quantize: --out must differ from --model');
+  const textOnly = v['text-only'] === true;
   const folder = new NodeFolder(dir);
   const configText = await folder.readText('config.json');
+  const raw = JSON.parse(configText) as Record<string, unknown>;
+  packedVersionOf(raw, `${dir}/config.json`); // refuses an unknown packed version
   const store = await Checkpoint.open(folder, str(v, 'weights'));
-  const config = { ...(JSON.parse(configText) as object), quantization_config: { quant_method: 'gemma3n-ts-q4', group_size: 32, bits: 4 } };
-  const written = await writeModelFolder(out, config, packQ4(store, configText, (n) => keep?.test(n) ?? false), dir, { format: 'gemma3n-ts packed int4 (Q4G1)' });
-  await store.close();
-  process.stderr.write(`wrote the packed int4 model (${(written.bytes / 2 ** 20).toFixed(1)} MB in ${written.shards} shard(s)) to ${out}\n`);
+  const t0 = performance.now();
+  try {
+    const plan = await planPackedV2(store, configText, { textOnly, keepF32: (n) => keep?.test(n) ?? false });
+    await mkdir(out, { recursive: true });
+    const format = 'gemma3n-ts packed v2';
+    let last = 0;
+    const written = await writeSharded(out, plan.tensors, {
+      shardBytes: 2 ** 30,
+      metadata: { format },
+      onTensor: (name, done, total) => {
+        const now = performance.now();
+        if (now - last > 2000 || done === total) { last = now; process.stderr.write(`\r  ${done}/${total} tensors (${name.slice(0, 60)})`.padEnd(90)); }
+      },
+    });
+    process.stderr.write('\n');
+    const config = { ...raw, quantization_config: packedManifest(textOnly, textOnly ? 'none' : 'as stored') };
+    await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2));
+    for (const f of AUX_FILES) if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(out, f));
+    if (existsSync(join(out, 'tokenizer.json'))) await writeCompactTokenizerFile(out);
+    process.stderr.write(`wrote the packed v2 model (${(written.bytes / 2 ** 20).toFixed(1)} MB in ${written.files.length} shard(s); ${plan.dropped.length} unused tensor(s) left out) to ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  } finally {
+    await store.close();
+  }
   return 0;
 }
