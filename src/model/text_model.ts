@@ -19,7 +19,7 @@ import { SlicedStore, slicedConfig, type SliceSpec } from '../checkpoint/matform
 import { parseModelConfig, type ModelConfig, type TextConfig } from '../checkpoint/config.js';
 import { decoderLayer } from './decoder_layer.js';
 import { explainInputs, explainLayers, type StepExplain } from './explain.js';
-import type { ForwardContext } from './forward_context.js';
+import type { ForwardContext, SequenceRows } from './forward_context.js';
 import { KVCache } from './kv_cache.js';
 import { rmsNorm } from './ops.js';
 import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.js';
@@ -36,6 +36,17 @@ export interface ForwardOptions {
   inputsEmbeds?: Float32Array;
   trace?: Tracer;
   explain?: StepExplain;
+}
+
+/** One sequence of a batched step (forwardBatch). */
+export interface BatchSequence {
+  /** Its new tokens: one when decoding, a chunk when prefilling. */
+  ids: ArrayLike<number>;
+  cache: KVCache;
+  /** Replaces these tokens' scaled embeddings [ids.length, H] (multimodal soft tokens). */
+  inputsEmbeds?: Float32Array;
+  /** Whether the logits of its last row are wanted (default true). */
+  logits?: boolean;
 }
 
 export interface ForwardResult {
@@ -117,22 +128,88 @@ export class Gemma3nTextModel {
 
   async forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const c = this.config, k = this.kernels, w = this.weights;
-    const T = ids.length, H = c.hiddenSize, A = c.altupNumInputs, L = c.numHiddenLayers, P = c.hiddenSizePerLayerInput, TH = T * H;
+    const T = ids.length, H = c.hiddenSize, TH = T * H;
     const trace = opts.trace;
     if (T === 0) throw new RangeError('forward: no tokens');
+    this.checkIds(ids, cache);
+    const e = opts.inputsEmbeds ?? (await this.embed(ids));
+    if (e.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${e.length} values, expected ${T}x${H}`);
+    const h = await this.forwardRows(ids, e, [{ cache, first: 0, count: T }], trace, opts.explain);
+
+    const mode = opts.logits ?? 'last';
+    if (mode === 'none') return { logits: new Float32Array(0), rows: 0 };
+    const rows = mode === 'all' ? T : 1;
+    const logits = new Float32Array(rows * c.vocabSize);
+    k.linear(w.lm_head, mode === 'all' ? h : h.subarray((T - 1) * H), rows, logits);
+    const cap = c.finalLogitSoftcapping;
+    if (cap !== null) k.softcap(logits, logits.length, cap);
+    if (mode === 'all') trace?.('logits', logits, [1, T, c.vocabSize]);
+    return { logits, rows };
+  }
+
+  /**
+   * One step for several sequences at once (continuous batching): each sequence's new tokens
+   * (a decode token, or a chunk of its prompt) after the ones in its own cache. Their rows are
+   * laid end to end so every linear runs once over all of them (the weights are read once);
+   * RoPE, the KV append and attention run per sequence (forward_context.ts). Every row is
+   * computed as `forward` computes it alone, so the logits are bit-identical to running each
+   * sequence by itself (test/engine/batch.test.ts). Returns, per sequence, the logits of its
+   * last row, or an empty array when its `logits` is false (a prompt chunk before the end).
+   */
+  async forwardBatch(batch: readonly BatchSequence[]): Promise<Float32Array[]> {
+    const c = this.config, H = c.hiddenSize, V = c.vocabSize;
+    if (batch.length === 0) return [];
+    const T = batch.reduce((n, s) => n + s.ids.length, 0);
+    const ids = new Int32Array(T);
+    const e = new Float32Array(T * H);
+    const sequences: SequenceRows[] = [];
+    for (const [i, s] of batch.entries()) {
+      const n = s.ids.length, first = sequences.length > 0 ? sequences[i - 1].first + sequences[i - 1].count : 0;
+      if (n === 0) throw new RangeError(`forwardBatch: sequence ${i} has no tokens`);
+      if (batch.findIndex((o) => o.cache === s.cache) !== i) throw new RangeError(`forwardBatch: sequence ${i} shares its cache with another`);
+      this.checkIds(s.ids, s.cache);
+      if (s.inputsEmbeds && s.inputsEmbeds.length !== n * H) throw new RangeError(`forwardBatch: sequence ${i} inputsEmbeds has ${s.inputsEmbeds.length} values, expected ${n}x${H}`);
+      ids.set(Array.from(s.ids), first);
+      e.set(s.inputsEmbeds ?? (await this.embed(s.ids)), first * H);
+      sequences.push({ cache: s.cache, first, count: n });
+    }
+    const h = await this.forwardRows(ids, e, sequences);
+    // The LM head on the last row of each sequence that wants logits: one GEMM over those rows.
+    const want = batch.flatMap((s, i) => (s.logits === false ? [] : [i]));
+    const last = new Float32Array(want.length * H);
+    want.forEach((i, j) => { const r = sequences[i].first + sequences[i].count - 1; last.set(h.subarray(r * H, (r + 1) * H), j * H); });
+    const logits = new Float32Array(want.length * V);
+    if (want.length > 0) {
+      this.kernels.linear(this.weights.lm_head, last, want.length, logits);
+      if (c.finalLogitSoftcapping !== null) this.kernels.softcap(logits, logits.length, c.finalLogitSoftcapping);
+    }
+    const out = batch.map(() => new Float32Array(0));
+    want.forEach((i, j) => { out[i] = logits.subarray(j * V, (j + 1) * V); });
+    return out;
+  }
+
+  private checkIds(ids: ArrayLike<number>, cache: KVCache): void {
+    const c = this.config, T = ids.length;
     for (let i = 0; i < T; i++) {
       const id = ids[i];
       if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`forward: token id ${id} at index ${i} is outside the vocabulary [0, ${c.vocabSize})`);
     }
     if (cache.position + T > c.maxPositionEmbeddings) throw new RangeError(`forward: ${cache.position + T} positions exceed max_position_embeddings (${c.maxPositionEmbeddings})`);
+  }
 
-    const e = opts.inputsEmbeds ?? (await this.embed(ids));
-    if (e.length !== TH) throw new RangeError(`forward: inputsEmbeds has ${e.length} values, expected ${T}x${H}`);
+  /**
+   * The decoder on the step's rows, given their scaled embeddings e [T, H]: per-layer inputs,
+   * AltUp, the layers, the un-embedding. Returns the final normed hidden states [T, H] and
+   * advances every sequence's cache.
+   */
+  private async forwardRows(ids: ArrayLike<number>, e: Float32Array, sequences: readonly SequenceRows[], trace?: Tracer, ex?: StepExplain): Promise<Float32Array> {
+    const c = this.config, k = this.kernels, w = this.weights;
+    const T = ids.length, H = c.hiddenSize, A = c.altupNumInputs, L = c.numHiddenLayers, P = c.hiddenSizePerLayerInput, TH = T * H;
     trace?.('inputs_embeds', e, [1, T, H]);
     // Per-layer embeddings [T, L, P]: the table half, then the projection of e.
     const ple = projectPerLayerInputs(k, w, c, e, await getPerLayerInputs(w, c, ids), T);
-    const ex = opts.explain;
-    if (ex) explainInputs(ex, c, ids, cache, w.embed_tokens_per_layer);
+    const cache = sequences.length === 1 ? sequences[0].cache : null; // explain covers one sequence
+    if (ex && cache) explainInputs(ex, c, ids, cache, w.embed_tokens_per_layer);
     trace?.('per_layer_inputs', ple, [1, T, L, P]);
 
     // AltUp streams: stream 0 is e, the others are learned projections of e at e's magnitude.
@@ -147,7 +224,7 @@ export class Gemma3nTextModel {
 
     const ctx: ForwardContext = {
       kernels: k, config: c, work: this.work, T,
-      sequences: [{ cache, first: 0, count: T }],
+      sequences,
       ropes: this.ropes, trace, ffnActiveFraction: this.ffnActiveFraction,
     };
     const pleSlice = new Float32Array(T * P);
@@ -156,10 +233,12 @@ export class Gemma3nTextModel {
       decoderLayer(ctx, w.layers[l], l, streams, pleSlice);
       trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
     }
-    if (ex) explainLayers(ex, c, cache, this.ffnActiveFraction);
-    cache.position += T;
-    cache.evictSliding();
-    if (ex) ex.kvCacheBytes = cache.bytes;
+    if (ex && cache) explainLayers(ex, c, cache, this.ffnActiveFraction);
+    for (const seq of sequences) {
+      seq.cache.position += seq.count;
+      seq.cache.evictSliding();
+    }
+    if (ex && cache) ex.kvCacheBytes = cache.bytes;
 
     // Un-embed the extra streams back to stream 0's space and average them.
     const s0 = streams.subarray(0, TH);
@@ -174,14 +253,6 @@ export class Gemma3nTextModel {
     rmsNorm(h, w.norm, T, H, c.rmsNormEps);
     trace?.('last_hidden_state', h, [1, T, H]);
 
-    const mode = opts.logits ?? 'last';
-    if (mode === 'none') return { logits: new Float32Array(0), rows: 0 };
-    const rows = mode === 'all' ? T : 1;
-    const logits = new Float32Array(rows * c.vocabSize);
-    k.linear(w.lm_head, mode === 'all' ? h : h.subarray((T - 1) * H), rows, logits);
-    const cap = c.finalLogitSoftcapping;
-    if (cap !== null) k.softcap(logits, logits.length, cap);
-    if (mode === 'all') trace?.('logits', logits, [1, T, c.vocabSize]);
-    return { logits, rows };
+    return h;
   }
 }
