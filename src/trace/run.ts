@@ -27,6 +27,9 @@ export interface TraceRunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Images / audio whose soft tokens replace the placeholder ids in `ids` (full gemma3n folders). */
   media?: MediaInput[];
+  /** Every named intermediate (traceText's `all`), and greedy decode steps after the ids (`steps`). */
+  all?: boolean;
+  steps?: number;
 }
 
 /**
@@ -45,7 +48,7 @@ export async function traceRun(folder: FileProvider, opts: TraceRunOptions): Pro
     } else if (opts.media?.length) {
       throw new Error(`${folder.location}: images/audio need a full gemma3n config (model_type gemma3n), this is ${modelConfig.modelType}`);
     }
-    const tensors = await traceText(model, opts.ids, merged);
+    const tensors = await traceText(model, opts.ids, merged, { all: opts.all, steps: opts.steps });
     return { tensors, bytes: writeSafetensors(tensors) };
   } finally {
     await checkpoint.close();

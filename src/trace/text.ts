@@ -5,33 +5,78 @@
  *
  * Written tensors: logits [1,T,V] (after soft-capping), hidden_states [L+1, A, 1, T, H],
  * last_hidden_state [1,T,H], inputs_embeds [1,T,H], per_layer_inputs [1,T,L,P], input_ids [1,T].
+ * With `all`, every other named intermediate of the forward pass too (src/model/trace.ts:
+ * layers.N.predictions, layers.N.attn_gated, ...), in the order the forward pass produced them.
+ * With `steps`, that many greedy decode steps follow the prompt, one token each through the KV
+ * cache, their tensors prefixed `step.S.` (S = 1..steps), and `generated_ids` [1,steps]: another
+ * runtime can be diffed layer by layer and step by step.
  */
 import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { KVCache } from '../model/kv_cache.js';
 import { numel, type SafetensorsFile, type TensorToWrite } from '../checkpoint/safetensors.js';
 
-export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEmbeds?: Float32Array): Promise<TensorToWrite[]> {
+export interface TraceTextOptions {
+  /** Every named intermediate, not only the golden set. */
+  all?: boolean;
+  /** Greedy decode steps after the prompt (default 0). */
+  steps?: number;
+}
+
+/** The golden set, in the order the files have always had. */
+const GOLDEN_SET = ['logits', 'last_hidden_state', 'inputs_embeds', 'per_layer_inputs'];
+
+export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEmbeds?: Float32Array, opts: TraceTextOptions = {}): Promise<TensorToWrite[]> {
+  const steps = opts.steps ?? 0;
+  if (!(Number.isInteger(steps) && steps >= 0)) throw new RangeError(`trace: steps must be a non-negative integer, got ${steps}`);
+  const cache = model.newCache();
+  try {
+    const out: TensorToWrite[] = [{ name: 'input_ids', dtype: 'I32', shape: [1, ids.length], data: Int32Array.from(ids) }];
+    let step = await traceStep(model, ids, cache, inputsEmbeds, opts.all === true);
+    out.push(...step.tensors);
+    const generated = new Int32Array(steps);
+    for (let s = 1; s <= steps; s++) {
+      generated[s - 1] = argmaxLastRow(step.logits, model.config.vocabSize);
+      step = await traceStep(model, [generated[s - 1]], cache, undefined, opts.all === true);
+      for (const t of step.tensors) out.push({ ...t, name: `step.${s}.${t.name}` });
+    }
+    if (steps > 0) out.push({ name: 'generated_ids', dtype: 'I32', shape: [1, steps], data: generated });
+    return out;
+  } finally {
+    cache.release();
+  }
+}
+
+/** One forward step with a tracer: the golden set, the stacked hidden_states and, with `all`, the rest. */
+async function traceStep(model: Gemma3nTextModel, ids: number[], cache: KVCache, inputsEmbeds: Float32Array | undefined, all: boolean): Promise<{ tensors: TensorToWrite[]; logits: Float32Array }> {
   const c = model.config;
   const T = ids.length, L = c.numHiddenLayers, A = c.altupNumInputs, H = c.hiddenSize;
   const got = new Map<string, { data: Float32Array; shape: number[] }>();
   const hidden = new Float32Array((L + 1) * A * T * H);
-  const cache = model.newCache();
-  await model.forward(ids, cache, {
+  const { logits } = await model.forward(ids, cache, {
     logits: 'all',
     inputsEmbeds,
     trace: (name, data, shape) => {
       const m = /^hidden_states\.(\d+)$/.exec(name);
       if (m) hidden.set(data, Number(m[1]) * A * T * H);
-      else got.set(name, { data: new Float32Array(data), shape });
+      else if (all || GOLDEN_SET.includes(name)) got.set(name, { data: new Float32Array(data), shape });
     },
   });
-  cache.release();
-  const out: TensorToWrite[] = [{ name: 'input_ids', dtype: 'I32', shape: [1, T], data: Int32Array.from(ids) }];
-  for (const name of ['logits', 'last_hidden_state', 'inputs_embeds', 'per_layer_inputs']) {
+  const tensors: TensorToWrite[] = [];
+  for (const name of GOLDEN_SET) {
     const t = got.get(name);
-    if (t) out.push({ name, dtype: 'F32', shape: t.shape, data: t.data });
+    if (t) tensors.push({ name, dtype: 'F32', shape: t.shape, data: t.data });
   }
-  out.push({ name: 'hidden_states', dtype: 'F32', shape: [L + 1, A, 1, T, H], data: hidden });
-  return out;
+  tensors.push({ name: 'hidden_states', dtype: 'F32', shape: [L + 1, A, 1, T, H], data: hidden });
+  for (const [name, t] of got) if (!GOLDEN_SET.includes(name)) tensors.push({ name, dtype: 'F32', shape: t.shape, data: t.data });
+  return { tensors, logits };
+}
+
+/** Greedy choice from the last row of [rows, V] logits (the first maximum, as torch.argmax). */
+function argmaxLastRow(logits: Float32Array, V: number): number {
+  const o = logits.length - V;
+  let best = 0;
+  for (let i = 1; i < V; i++) if (logits[o + i] > logits[o + best]) best = i;
+  return best;
 }
 
 /** Tolerances of the golden README per tensor (f32 implementation). */
