@@ -23,6 +23,9 @@ import { Towers, type MediaInput } from './towers.js';
 import { loadFolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
 import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
+import { planStructured, type StructuredOptions } from './structured.js';
+import { parseToolCalls, ToolCallScanner, type ToolCall, type ToolCallDelta } from './tools.js';
+import { tokenTrieFor } from '../constrain/index.js';
 
 export interface EngineLoadOptions extends LoadOptions {
   kernels?: Kernels;
@@ -32,7 +35,7 @@ export interface EngineLoadOptions extends LoadOptions {
   slice?: SliceSpec;
 }
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, StructuredOptions {
   /** Default 256. */
   maxTokens?: number;
   /** Generation ends before any of these strings (not included in the text). */
@@ -44,12 +47,16 @@ export interface GenerateOptions extends SamplingOptions {
   onText?: (text: string) => void;
   /** The explain trace: what the model did to produce each token (see formatExplain). */
   onExplain?: (explain: StepExplain, token: number) => void;
+  /** Streams tool calls as they are written (OpenAI's delta.tool_calls pieces). */
+  onToolCall?: (delta: ToolCallDelta) => void;
 }
 
 export interface GenerationResult {
   text: string;
   ids: number[];
-  metrics: GenerationMetrics & { peakMemoryMb: number | null };
+  metrics: GenerationMetrics & { peakMemoryMb: number | null; maskMs?: number };
+  /** The calls the answer holds (with `tools`); `text` is then the calls' JSON. */
+  toolCalls?: ToolCall[];
 }
 
 /** A prompt: raw text (BOS is added), chat messages (rendered by the chat template), or raw ids. */
@@ -170,6 +177,8 @@ export class Gemma3n {
   /** Streams generated text. The return value of the iterator is the full result. */
   async *stream(input: PromptInput, opts: GenerateOptions = {}, session?: CacheSession): AsyncGenerator<string, GenerationResult> {
     validateSampling(opts);
+    const plan = planStructured(Array.isArray(input) ? (input as ChatMessage[]) : null, opts);
+    if (plan.messages) input = plan.messages;
     const media = this.mediaOf(input);
     const ids = this.encodePrompt(input);
     const inputsEmbeds = media.length > 0 ? await this.towers!.mergedEmbeddings(this.model, ids, media) : undefined;
@@ -178,6 +187,10 @@ export class Gemma3n {
     const metrics: Partial<GenerationMetrics> = {};
     const decoder = this.tokenizer?.createStreamDecoder();
     const stops = new StopStringFilter(opts.stop ?? []);
+    // Structured output: the end tokens close the value, so there must be one (raw ids: EOS).
+    if (plan.grammar && stopTokens.length === 0) stopTokens.push(...this.defaultStopTokens());
+    const constraint = plan.grammar ? plan.grammar.constraint(tokenTrieFor(this.requireTokenizer(), this.model.config.vocabSize), stopTokens) : undefined;
+    const scanner = plan.callTools ? new ToolCallScanner() : null;
     const stopSet = new Set(stopTokens);
     const out: number[] = [];
     let text = '';
@@ -185,8 +198,9 @@ export class Gemma3n {
       if (!piece) return;
       text += piece;
       opts.onText?.(piece);
+      if (scanner) for (const d of scanner.push(piece)) opts.onToolCall?.(d);
     };
-    const gen = generateTokens(this.model, ids, { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session, inputsEmbeds }, metrics);
+    const gen = generateTokens(this.model, ids, { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session, inputsEmbeds, constraint }, metrics);
     for (;;) {
       const r = await gen.next();
       if (r.done) break;
@@ -215,7 +229,14 @@ export class Gemma3n {
     }
     const m = metrics as GenerationMetrics;
     if (stops.stopped) m.stopReason = 'stop_token';
-    return { text, ids: out, metrics: { ...m, peakMemoryMb: memoryMb() } };
+    const result: GenerationResult = { text, ids: out, metrics: { ...m, peakMemoryMb: memoryMb() } };
+    if (constraint) result.metrics.maskMs = constraint.maskMs;
+    // A call counts only when the value was finished (an end token), never cut by max tokens.
+    if (plan.callTools && constraint?.finished) {
+      const calls = parseToolCalls(text, plan.callTools, scanner ?? undefined);
+      if (calls) result.toolCalls = calls;
+    }
+    return result;
   }
 
   /** Generates to completion; `onText` streams pieces as they come. */

@@ -72,6 +72,8 @@ export class Sampler {
       this.probs[i] = p;
       sum += p;
     }
+    // Tokens masked to -Infinity (constrained decoding) have probability 0: never candidates.
+    while (n > 1 && this.probs[n - 1] === 0) n--;
     // min-p: relative to the top token's probability.
     if (minP > 0) {
       const cut = this.probs[0] * minP;

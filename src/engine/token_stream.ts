@@ -7,6 +7,7 @@ import type { KVCache } from '../model/kv_cache.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import type { Gemma3nTextModel } from '../model/text_model.js';
 import type { StepExplain } from '../model/explain.js';
+import type { LogitsConstraint } from '../constrain/index.js';
 
 export interface TokenStreamOptions extends SamplingOptions {
   maxTokens: number;
@@ -19,6 +20,8 @@ export interface TokenStreamOptions extends SamplingOptions {
   onExplain?: (explain: StepExplain, token: number) => void;
   /** Replaces the prompt's scaled embeddings (multimodal prompts). */
   inputsEmbeds?: Float32Array;
+  /** Restricts each step to the tokens it allows (structured output, src/constrain/). */
+  constraint?: LogitsConstraint;
 }
 
 /** A KV cache and the ids it holds, carried across the turns of one conversation. */
@@ -97,7 +100,9 @@ export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayL
       const explain: StepExplain | undefined = opts.onExplain ? {} : undefined;
       const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds, explain });
       embeds = undefined;
+      opts.constraint?.maskLogits(logits);
       const next = sampler.sample(logits, history);
+      opts.constraint?.accept(next);
       if (explain) opts.onExplain!(explain, next);
       if (step === 0) {
         tFirst = now();
