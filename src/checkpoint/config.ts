@@ -11,36 +11,63 @@ import { CheckpointError } from './safetensors.js';
 
 export type LayerType = 'sliding_attention' | 'full_attention';
 
+/**
+ * The text decoder's config. Every field is the camelCase of its config.json key (text_config
+ * in a full gemma3n config), named in each comment; the RoPE bases (also read from
+ * rope_parameters) and eosTokenIds are named for what they hold, as their comments say.
+ */
 export interface TextConfig {
+  /** vocab_size */
   vocabSize: number;
-  /** Rows of the per-layer embedding table; ids at or above it get row 0 (multimodal ids). */
+  /** vocab_size_per_layer_input: rows of the per-layer embedding table; ids at or above it get row 0 (multimodal ids). */
   vocabSizePerLayerInput: number;
+  /** hidden_size (H) */
   hiddenSize: number;
-  /** P: width of each layer's slice of the per-layer embedding. */
+  /** hidden_size_per_layer_input (P): width of each layer's slice of the per-layer embedding. */
   hiddenSizePerLayerInput: number;
-  /** FFN width of each layer (MatFormer models may vary it per layer). */
+  /** intermediate_size: FFN width of each layer (a number in config.json is repeated; MatFormer models vary it per layer). */
   intermediateSize: number[];
+  /** num_hidden_layers (L) */
   numHiddenLayers: number;
+  /** num_attention_heads */
   numAttentionHeads: number;
+  /** num_key_value_heads */
   numKeyValueHeads: number;
+  /** head_dim */
   headDim: number;
+  /** rms_norm_eps */
   rmsNormEps: number;
-  /** RoPE base of full-attention layers and of sliding-window layers. */
+  /** rope_theta: RoPE base of full-attention layers (the name differs: which layers it serves). */
   ropeThetaFull: number;
+  /** rope_local_base_freq: RoPE base of sliding-window layers (the name differs, as above). */
   ropeThetaSliding: number;
+  /** sliding_window */
   slidingWindow: number;
+  /** layer_types */
   layerTypes: LayerType[];
+  /** final_logit_softcapping */
   finalLogitSoftcapping: number | null;
+  /** altup_active_idx */
   altupActiveIdx: number;
+  /** altup_coef_clip (used by the reference in training only) */
   altupCoefClip: number | null;
+  /** altup_correct_scale */
   altupCorrectScale: boolean;
+  /** altup_num_inputs (A) */
   altupNumInputs: number;
+  /** num_kv_shared_layers */
   numKvSharedLayers: number;
+  /** laurel_rank */
   laurelRank: number;
+  /** activation_sparsity_pattern (per layer) */
   activationSparsityPattern: number[];
+  /** max_position_embeddings */
   maxPositionEmbeddings: number;
+  /** bos_token_id */
   bosTokenId: number;
+  /** eos_token_id (a number or a list in config.json) */
   eosTokenIds: number[];
+  /** pad_token_id */
   padTokenId: number;
 }
 

@@ -12,6 +12,7 @@
  * sites and is part of the math. Every RMSNorm here uses its weight as is (not 1 + w).
  */
 import type { Kernels } from '../../kernels/kernels.js';
+import type { Tracer } from '../../model/trace.js';
 import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import { rmsNorm } from '../../model/ops.js';
 import { AudioAttention } from './attention.js';
@@ -21,8 +22,8 @@ import { Linear, clampInPlace, loadVector, sigmoid, siluInPlace } from './nn.js'
 /** eps of the Gemma3nRMSNorm instances built without an explicit eps (the default 1e-6). */
 const DEFAULT_RMS_EPS = 1e-6;
 
-/** Optional tap on named intermediates: [T, dim] float32 arrays. Costs nothing when absent. */
-export type BlockHook = (name: string, x: Float32Array, T: number, dim: number) => void;
+/** The trace hook (src/model/trace.ts) on named intermediates, [T, dim]. Costs nothing when absent. */
+export type BlockHook = Tracer;
 
 /** `Gemma3nAudioConformerFeedForward`: x + 0.5 · post_norm(clamp(W2 · silu(W1 · pre_norm(clamp(x))))). */
 export class ConformerFeedForward {
@@ -94,7 +95,7 @@ export class ConformerAttention {
     clampInPlace(h, clip);
     rmsNorm(h, this.preAttnNorm, T, D, DEFAULT_RMS_EPS);
     const ctx = this.attn.forward(h, T, valid); // [T, H·hd]
-    hook?.('attention.attn_out', ctx, T, D);
+    hook?.('attention.attn_out', ctx, [T, D]);
     const y = this.post.forward(ctx, T, h);
     clampInPlace(y, clip);
     rmsNorm(y, this.postNorm, T, D, DEFAULT_RMS_EPS);
@@ -196,17 +197,17 @@ export class ConformerBlock {
   forward(x: Float32Array, T: number, valid: Uint8Array, hook?: BlockHook): Float32Array {
     const D = this.cfg.hiddenSize;
     x = this.ffwLayerStart.forward(x, T);
-    hook?.('ffw_layer_start_out', x, T, D);
+    hook?.('ffw_layer_start_out', x, [T, D]);
     x = this.attention.forward(x, T, valid, hook);
-    hook?.('attention_out', x, T, D);
+    hook?.('attention_out', x, [T, D]);
     for (let t = 0; t < T; t++) if (!valid[t]) x.fill(0, t * D, (t + 1) * D);
     x = this.lconv1d.forward(x, T);
-    hook?.('lconv1d_out', x, T, D);
+    hook?.('lconv1d_out', x, [T, D]);
     x = this.ffwLayerEnd.forward(x, T);
-    hook?.('ffw_layer_end_out', x, T, D);
+    hook?.('ffw_layer_end_out', x, [T, D]);
     clampInPlace(x, this.cfg.gradientClipping);
     rmsNorm(x, this.norm, T, D, DEFAULT_RMS_EPS);
-    hook?.('out', x, T, D);
+    hook?.('out', x, [T, D]);
     return x;
   }
 

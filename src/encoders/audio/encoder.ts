@@ -11,6 +11,7 @@
  * batch is encoded one item at a time.
  */
 import type { Kernels } from '../../kernels/kernels.js';
+import type { Tracer } from '../../model/trace.js';
 import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import type { AudioConfig } from './config.js';
 import { ConformerBlock } from './conformer.js';
@@ -30,9 +31,9 @@ export interface AudioEncoding {
 /**
  * Tap on named per-item intermediates, in golden-file naming: `sscp.conv_0_out` [C, T, F],
  * `sscp.out` [T, D], `conformer.{i}.ffw_layer_start_out` [T, D], `conformer.{i}.attention.attn_out`
- * [T, H, hd], … `conformer.{i}.out` [T, D]. `b` is the batch index.
+ * [T, H, hd], … `conformer.{i}.out` [T, D], called clip by clip (clip 0 first).
  */
-export type EncoderHook = (name: string, b: number, shape: number[], data: Float32Array) => void;
+export type EncoderHook = Tracer;
 
 export class AudioEncoder {
   private constructor(
@@ -64,7 +65,7 @@ export class AudioEncoder {
    * returns it (the model passes `~input_features_mask` to the encoder; we take the extractor's
    * form and invert here).
    */
-  encode(features: Float32Array, validMask: Uint8Array, B: number, T: number, hook?: EncoderHook): AudioEncoding {
+  encode(features: Float32Array, validMask: Uint8Array, B: number, T: number, hook?: Tracer): AudioEncoding {
     const F = this.cfg.inputFeatSize, D = this.cfg.hiddenSize, R = this.cfg.confReductionFactor;
     if (features.length !== B * T * F) throw new Error(`audio encoder: features hold ${features.length} values, expected [${B}, ${T}, ${F}]`);
     if (validMask.length !== B * T) throw new Error(`audio encoder: mask holds ${validMask.length} values, expected [${B}, ${T}]`);
@@ -79,13 +80,13 @@ export class AudioEncoder {
       const valid = new Uint8Array(Ts);
       for (let t = 0; t < Ts; t++) valid[t] = validMask[b * T + Math.min(t * stride, T - 1)] ? 1 : 0;
       const x0 = features.subarray(b * T * F, (b + 1) * T * F);
-      const sscpHook = hook && ((name: string, x: Float32Array, t: number, f: number, c: number) => hook(`sscp.${name}`, b, [c, t, f], channelsFirst(x, t, f, c)));
+      const sscpHook = hook && ((name: string, x: Float32Array, [t, f, c]: number[]) => hook(`sscp.${name}`, channelsFirst(x, t, f, c), [c, t, f]));
       let x = this.subsampleConvProjection.forward(x0, T, sscpHook);
-      hook?.('sscp.out', b, [Ts, D], x);
+      hook?.('sscp.out', x, [Ts, D]);
       for (let i = 0; i < this.conformer.length; i++) {
-        const blockHook = hook && ((name: string, y: Float32Array, t: number, d: number) => {
+        const blockHook = hook && ((name: string, y: Float32Array, [t, d]: number[]) => {
           const shape = name === 'attention.attn_out' ? [t, this.cfg.confNumAttentionHeads, d / this.cfg.confNumAttentionHeads] : [t, d];
-          hook(`conformer.${i}.${name}`, b, shape, y);
+          hook(`conformer.${i}.${name}`, y, shape);
         });
         x = this.conformer[i].forward(x, Ts, valid, blockHook);
       }

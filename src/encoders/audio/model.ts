@@ -10,7 +10,8 @@ import { CheckpointError } from '../../checkpoint/safetensors.js';
 import { parseAudioConfig, type AudioModelConfig } from './config.js';
 import { AudioEmbedder } from './embedder.js';
 import type { MultimodalEmbedder } from '../multimodal_embedder.js';
-import { AudioEncoder, type AudioEncoding, type EncoderHook } from './encoder.js';
+import type { Tracer } from '../../model/trace.js';
+import { AudioEncoder, type AudioEncoding } from './encoder.js';
 import { FeatureExtractor, type AudioFeatures } from './feature_extractor.js';
 
 export class AudioModel {
@@ -50,7 +51,7 @@ export class AudioModel {
     return this.featureExtractor.extract(waveforms);
   }
 
-  encode(f: AudioFeatures, hook?: EncoderHook): AudioEncoding {
+  encode(f: AudioFeatures, hook?: Tracer): AudioEncoding {
     return this.encoder.encode(f.features, f.mask, f.batch, f.frames, hook);
   }
 

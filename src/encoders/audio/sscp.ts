@@ -8,6 +8,7 @@
  * and the flatten), so each conv is an im2col followed by one `kernels.linear`.
  */
 import type { Kernels } from '../../kernels/kernels.js';
+import type { Tracer } from '../../model/trace.js';
 import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import type { AudioConfig } from './config.js';
 import { Linear, loadVector } from './nn.js';
@@ -125,13 +126,13 @@ export class SubSampleConvProjection {
    * features [T, inFeat] → [T_sub, hidden]. `hook` sees each conv block output as channels-last
    * [T, F, C] (the golden files store NCHW; the encoder's trace converts).
    */
-  forward(features: Float32Array, T: number, hook?: (name: string, x: Float32Array, T: number, F: number, C: number) => void): Float32Array {
+  forward(features: Float32Array, T: number, hook?: Tracer): Float32Array {
     const a = this.conv0.forward(features, T); // [T0, F0, C0]
     const T0 = this.conv0.outSteps(T);
-    hook?.('conv_0_out', a, T0, this.conv0.outFreq, this.conv0.outChannels);
+    hook?.('conv_0_out', a, [T0, this.conv0.outFreq, this.conv0.outChannels]);
     const b = this.conv1.forward(a, T0); // [T1, F1, C1]
     const T1 = this.conv1.outSteps(T0);
-    hook?.('conv_1_out', b, T1, this.conv1.outFreq, this.conv1.outChannels);
+    hook?.('conv_1_out', b, [T1, this.conv1.outFreq, this.conv1.outChannels]);
     // Flatten (F1, C1) with channels fastest — input index f·C + c — and project.
     return this.inputProj.forward(b, T1);
   }

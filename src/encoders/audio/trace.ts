@@ -12,6 +12,7 @@
  * (e.g. `audio.conformer.0.attention_out` [B, T_sub, D]), stacked over the batch.
  */
 import type { DType } from '../../checkpoint/dtype.js';
+import type { Tracer } from '../../model/trace.js';
 import type { AudioModel } from './model.js';
 
 export interface TracedTensor {
@@ -31,11 +32,12 @@ export function traceAudio(model: AudioModel, waveforms: readonly Float32Array[]
   const f = model.extractFeatures(waveforms);
   out.set('audio.input_features', { dtype: 'F32', shape: [f.batch, f.frames, f.featureSize], data: f.features });
   const parts = new Map<string, { shape: number[]; items: Float32Array[] }>();
-  const hook = opts.intermediates
-    ? (name: string, b: number, shape: number[], data: Float32Array) => {
+  // The encoder traces clip by clip, clip 0 first: each name arrives once per clip, in batch order.
+  const hook: Tracer | undefined = opts.intermediates
+    ? (name, data, shape) => {
         let p = parts.get(name);
         if (!p) parts.set(name, (p = { shape, items: [] }));
-        p.items[b] = Float32Array.from(data);
+        p.items.push(Float32Array.from(data));
       }
     : undefined;
   const enc = model.encode(f, hook);

@@ -11,6 +11,7 @@
  * The 16×16 grid flattened row-major is the 256 soft tokens.
  */
 import type { Kernels } from '../../kernels/kernels.js';
+import type { Tracer } from '../../model/trace.js';
 import { decodeBlock, GEMMA3N_VISION, makeDivisible, type EncoderConfig } from './arch.js';
 import { EdgeResidual } from './edge_residual.js';
 import { MobileAttention } from './mobile_attention.js';
@@ -22,11 +23,11 @@ import { UniversalInvertedResidual } from './universal_inverted_residual.js';
 type Block = EdgeResidual | UniversalInvertedResidual | MobileAttention;
 
 /**
- * Called with named intermediates when tracing: `stem`, `blocks.S.J`, `stageS`, `msfa.concat`,
- * `msfa.ffn`, `msfa.pooled`, `features` (the names of the golden summaries). Maps passed are
- * live buffers: copy what you keep.
+ * The trace hook (src/model/trace.ts), called with named intermediates: `stem`, `blocks.S.J`,
+ * `stageS`, `msfa.concat`, `msfa.ffn`, `msfa.pooled`, `features` (the names of the golden
+ * summaries), each a channels-last map, shape [H, W, C]. Data are live buffers: copy what you keep.
  */
-export type EncoderTrace = (name: string, x: FeatureMap) => void;
+export type EncoderTrace = Tracer;
 
 export class MobileNetV5Encoder {
   private constructor(
@@ -92,21 +93,22 @@ export class MobileNetV5Encoder {
   private *steps(pixels: FeatureMap, trace?: EncoderTrace): Generator<void, FeatureMap> {
     if (pixels.c !== 3) throw new Error(`vision encoder: input has ${pixels.c} channels, expected 3 (RGB)`);
     const feats: FeatureMap[] = [];
+    const emit = trace && ((name: string, m: FeatureMap) => trace(name, m.data, [m.h, m.w, m.c]));
     let x = this.stem.forward(pixels); // conv_stem
-    trace?.('stem', x);
+    emit?.('stem', x);
     if (this.msfaFeatureIndices.includes(0)) feats.push(x);
     for (const [s, blocks] of this.stages.entries()) {
       for (const [j, block] of blocks.entries()) {
         yield;
         x = block.forward(x);
-        trace?.(`blocks.${s}.${j}`, x);
+        emit?.(`blocks.${s}.${j}`, x);
       }
-      trace?.(`stage${s}`, x);
+      emit?.(`stage${s}`, x);
       if (this.msfaFeatureIndices.includes(s + 1)) feats.push(x); // stage 2 and 3 for Gemma 3n
     }
     yield;
-    const out = this.msfa.forward(feats, trace && ((name, m) => trace(`msfa.${name}`, m)));
-    trace?.('features', out);
+    const out = this.msfa.forward(feats, emit && ((name, m) => emit(`msfa.${name}`, m)));
+    emit?.('features', out);
     return out;
   }
 }

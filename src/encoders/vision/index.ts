@@ -130,7 +130,7 @@ export function traceVision(input: { pixelValues: Float32Array } | { imageBytes:
   const size = pixelSide(pixelValues);
   out.set('vision.pixel_values', { dtype: 'F32', shape: [1, 3, size, size], data: pixelValues });
   const trace: EncoderTrace | undefined = opts.intermediates
-    ? (name, x) => { if (name !== 'features') out.set(`vision.${name}`, { dtype: 'F32', shape: [1, x.c, x.h, x.w], data: toCHW(x) }); }
+    ? (name, data, [h, w, c]) => { if (name !== 'features') out.set(`vision.${name}`, { dtype: 'F32', shape: [1, c, h, w], data: toCHW({ h, w, c, data }) }); }
     : undefined;
   const soft = encodeImage(tower, pixelValues, trace);
   const width = tower.encoder.config.numFeatures, n = soft.length / width; // 256 tokens for Gemma 3n

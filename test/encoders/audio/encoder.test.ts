@@ -25,9 +25,10 @@ function run(X: 'A' | 'B') {
   const f = get(g, `${X}.input_features`), m = get(g, `${X}.input_features_mask`);
   const [B, T] = f.shape;
   const taps = new Map<string, { shape: number[]; items: Float32Array[] }>();
-  const enc = model.encoder.encode(Float32Array.from(f.data), Uint8Array.from(m.data), B, T, (name, b, shape, data) => {
+  const enc = model.encoder.encode(Float32Array.from(f.data), Uint8Array.from(m.data), B, T, (name, data, shape) => {
+    // Traced clip by clip, clip 0 first.
     if (!taps.has(name)) taps.set(name, { shape, items: [] });
-    taps.get(name)!.items[b] = Float32Array.from(data);
+    taps.get(name)!.items.push(Float32Array.from(data));
   });
   const stacked = (name: string) => {
     const t = taps.get(name)!;

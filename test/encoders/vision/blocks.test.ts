@@ -107,7 +107,7 @@ describe('vision blocks vs timm goldens (atol 1e-5)', () => {
     expect(decodeBlock('mqa_r1_k3_h2_v2_s1_d8_c32', true)[0]).toMatchObject({ numHeads: 2, kvStride: 2, keyDim: 8 });
     const enc = await MobileNetV5Encoder.load(stReader(await openGolden('blocks/mini_encoder/weights.safetensors')), kernels, config);
     const seen = new Map<string, Float32Array>();
-    const y = enc.forward(inputs[0], (name, x) => seen.set(name, toCHW(x)));
+    const y = enc.forward(inputs[0], (name, data, [h, w, c]) => seen.set(name, toCHW({ h, w, c, data })));
     for (const name of ['stem', 'stage0', 'stage1', 'stage2', 'stage3', 'msfa.concat', 'msfa.ffn', 'msfa.pooled']) {
       const want = await st.readF32(`intermediate.${name}`);
       expect(maxAbsDiff(seen.get(name)!, want), name).toBeLessThan(ATOL);
