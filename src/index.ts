@@ -5,6 +5,8 @@
  */
 export { Gemma3n, ChatSession, type GenerateOptions, type GenerationResult, type PromptInput, type EngineLoadOptions } from './engine/engine.js';
 export type { GenerationMetrics, CacheSession } from './engine/token_stream.js';
+export { BatchScheduler, SchedulerFullError, SchedulerClosedError, type SchedulerOptions, type SchedulerStats } from './engine/scheduler.js';
+export { PrefixCache, type PrefixCacheStats } from './engine/prefix_cache.js';
 export { formatExplain } from './trace/explain_format.js';
 export type { MediaInput } from './engine/towers.js';
 export { traceRun, traceAudioRun, traceVisionRun } from './trace/run.js';

@@ -26,6 +26,7 @@ import { generateTokens, type CacheSession, type GenerationMetrics } from './tok
 import { planStructured, type StructuredOptions } from './structured.js';
 import { parseToolCalls, ToolCallScanner, type ToolCall, type ToolCallDelta } from './tools.js';
 import { tokenTrieFor } from '../constrain/index.js';
+import { BatchScheduler, type SchedulerOptions } from './scheduler.js';
 
 export interface EngineLoadOptions extends LoadOptions {
   kernels?: Kernels;
@@ -69,6 +70,8 @@ const memoryMb = (): number | null => {
 
 export class Gemma3n {
   private chatTemplate: string | undefined;
+  /** Set by useScheduler: stream()/generate() calls then share batched steps. */
+  scheduler: BatchScheduler | null = null;
 
   private constructor(
     readonly model: Gemma3nTextModel,
@@ -109,6 +112,7 @@ export class Gemma3n {
 
   /** Closes the checkpoint files; the engine must not be used afterwards. */
   async dispose(): Promise<void> {
+    await this.scheduler?.close();
     this.towers?.release();
     await this.store?.close();
     this.store = null;
@@ -174,6 +178,17 @@ export class Gemma3n {
     return [...ids];
   }
 
+  /**
+   * Serves several stream()/generate() calls at once (continuous batching, scheduler.ts): from
+   * now on they decode together in batched steps, prompts are prefilled in chunks between
+   * decode steps, and finished conversations' K/V are kept for prefix reuse. Outputs are the
+   * same as without it. Chat sessions and `onExplain` runs keep running one by one.
+   */
+  useScheduler(opts: SchedulerOptions = {}): BatchScheduler {
+    this.scheduler = new BatchScheduler(this.model, opts);
+    return this.scheduler;
+  }
+
   /** Streams generated text. The return value of the iterator is the full result. */
   async *stream(input: PromptInput, opts: GenerateOptions = {}, session?: CacheSession): AsyncGenerator<string, GenerationResult> {
     validateSampling(opts);
@@ -200,7 +215,9 @@ export class Gemma3n {
       opts.onText?.(piece);
       if (scanner) for (const d of scanner.push(piece)) opts.onToolCall?.(d);
     };
-    const gen = generateTokens(this.model, ids, { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session, inputsEmbeds, constraint }, metrics);
+    const tokenOpts = { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session, inputsEmbeds, constraint };
+    const batched = this.scheduler !== null && !session && !opts.onExplain;
+    const gen = batched ? this.scheduler!.generate(ids, tokenOpts, metrics) : generateTokens(this.model, ids, tokenOpts, metrics);
     for (;;) {
       const r = await gen.next();
       if (r.done) break;
