@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:gemma4 [-- --json] [--threads N] [--models gemma3n-e2b,gemma4-e2b,gemma4-e4b]`: Gemma 4 E2B and E4B next to Gemma 3n E2B on
+ * the same engine and kernels: synthetic real-size weights (int4 decoder and LM head, per-layer
+ * table streamed), prefill of 128 tokens and decode at a ~128-token context, timed with the
+ * `benchmark` package. The last stdout line with --json is one JSON object.
+ */
+import Benchmark from 'benchmark';
+import { cpus } from 'node:os';
+import { parseGemma4Config } from '../src/checkpoint/gemma4_config.js';
+import { loadGemma4TextWeights } from '../src/checkpoint/gemma4_weights.js';
+import { loadTextWeights } from '../src/checkpoint/weights.js';
+import type { CausalLM } from '../src/model/causal_lm.js';
+import { Gemma4TextModel } from '../src/model/gemma4_text_model.js';
+import { Gemma3nTextModel } from '../src/model/text_model.js';
+import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { packedE2B } from './e2b_synthetic.js';
+import { SyntheticGemma4Store, type Gemma4Size } from './gemma4_synthetic.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const threadsArg = args.indexOf('--threads');
+const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : undefined;
+const log = (s: string) => process.stderr.write(s + '\n');
+const modelsArg = args.indexOf('--models');
+/** Which models to run: gemma3n-e2b, gemma4-e2b, gemma4-e4b (default all). */
+const models = new Set(modelsArg >= 0 ? args[modelsArg + 1].split(',') : ['gemma3n-e2b', 'gemma4-e2b', 'gemma4-e4b']);
+
+function timeAsync(name: string, fn: () => Promise<void>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const b = new Benchmark(name, {
+      defer: true,
+      fn: (d: { resolve(): void }) => { fn().then(() => d.resolve(), reject); },
+      minSamples: 4, maxTime: 6, initCount: 1,
+      onComplete: () => {
+        const s = [...b.stats.sample].sort((x, y) => x - y);
+        resolve(s[s.length >> 1]); // median seconds
+      },
+      onError: (e: unknown) => reject(e),
+    });
+    b.run({ async: true });
+  });
+}
+
+async function measure(label: string, model: CausalLM, vocab: number): Promise<{ prefill_tok_s: number; decode_tok_s: number }> {
+  const prompt = Array.from({ length: 128 }, (_, i) => 2 + ((i * 7919) % (vocab - 10)));
+  const prefill = await timeAsync(`${label} prefill 128`, async () => {
+    const cache = model.newCache();
+    await model.forward(prompt, cache, { logits: 'last' });
+    cache.release();
+  });
+  const cache = model.newCache();
+  await model.forward(prompt, cache, { logits: 'none' });
+  const start = cache.position;
+  const decode = await timeAsync(`${label} decode`, async () => {
+    if (cache.position >= start + 32) cache.rewind(start);
+    await model.forward([5 + (cache.position % 100)], cache);
+  });
+  cache.release();
+  const r = { prefill_tok_s: 128 / prefill, decode_tok_s: 1 / decode };
+  log(`${label}: prefill 128 ${r.prefill_tok_s.toFixed(1)} tok/s, decode ${r.decode_tok_s.toFixed(2)} tok/s`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const kernels = await createNodeWasmKernels({ threads });
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  log(`CPU: ${cpu}, ${kernels.name}`);
+  const out: Record<string, number | string> = { cpu, kernels: kernels.name };
+
+  if (models.has('gemma3n-e2b')) {
+    const { store, config } = await packedE2B(log);
+    const t0 = performance.now();
+    const model = new Gemma3nTextModel(config, await loadTextWeights(store, config, kernels, { format: 'q4', ple: 'stream' }), kernels);
+    log(`Gemma 3n E2B loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const r = await measure('Gemma 3n E2B', model, config.vocabSize);
+    out.gemma3n_e2b_prefill_tok_s = r.prefill_tok_s;
+    out.gemma3n_e2b_decode_tok_s = r.decode_tok_s;
+    for (const l of model.weights.layers) for (const w of [l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj, l.self_attn.o_proj, l.mlp.gate_proj, l.mlp.up_proj, l.mlp.down_proj]) if (w) kernels.release(w);
+    kernels.release(model.weights.lm_head);
+  }
+  for (const size of ['e2b', 'e4b'] as Gemma4Size[]) {
+    if (!models.has(`gemma4-${size}`)) continue;
+    const store = new SyntheticGemma4Store(size);
+    const config = parseGemma4Config(store.configText, `${size}/config.json`).text;
+    const t0 = performance.now();
+    const weights = await loadGemma4TextWeights(store, config, kernels, { format: 'q4', ple: 'stream' });
+    const model = new Gemma4TextModel(config, weights, kernels);
+    log(`Gemma 4 ${size.toUpperCase()} loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const r = await measure(`Gemma 4 ${size.toUpperCase()}`, model, config.vocabSize);
+    out[`gemma4_${size}_prefill_tok_s`] = r.prefill_tok_s;
+    out[`gemma4_${size}_decode_tok_s`] = r.decode_tok_s;
+    for (const l of weights.layers) for (const w of [l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj, l.self_attn.o_proj, l.mlp.gate_proj, l.mlp.up_proj, l.mlp.down_proj, l.per_layer_input_gate, l.per_layer_projection]) if (w) kernels.release(w);
+    kernels.release(weights.lm_head);
+    kernels.release(weights.per_layer_model_projection);
+  }
+  if (json) console.log(JSON.stringify(out));
+  kernels.dispose();
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
