@@ -168,7 +168,7 @@ export function readScales(bytes: Uint8Array, dtype: ScaleDtype, count: number):
 /** A whole .q4 blob (v1 or v2) as a Q4Matrix with f32 scales, every scale checked finite. */
 export function decodeQ4(bytes: Uint8Array, where: string): Q4Matrix {
   const info = parseQ4Header(bytes, bytes.length, where);
-  const nib = bytes.slice(info.codesOffset, info.scalesOffset);
+  const nib = bytes.subarray(info.codesOffset, info.scalesOffset); // a view: no second copy of a 300 MB LM head
   const n = (info.byteLength - info.scalesOffset) / scaleBytes(info.scales);
   const scales = readScales(bytes.subarray(info.scalesOffset), info.scales, n);
   const bad = firstNonFinite(scales);

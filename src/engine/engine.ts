@@ -20,6 +20,7 @@ import type { TensorStore } from '../checkpoint/checkpoint.js';
 import type { SliceSpec } from '../checkpoint/matformer.js';
 import type { LoadOptions } from '../checkpoint/weights.js';
 import { Towers, type MediaInput } from './towers.js';
+import { checkPlaceholders } from './placeholders.js';
 import { loadFolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
 import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
@@ -196,6 +197,10 @@ export class Gemma3n {
     if (plan.messages) input = plan.messages;
     const media = this.mediaOf(input);
     const ids = this.encodePrompt(input);
+    if (media.length > 0) {
+      const t = this.towers!;
+      checkPlaceholders(ids, media, { imageTokenId: this.config.imageTokenId ?? 262_145, audioTokenId: this.config.audioTokenId ?? 262_273, imageTokens: t.imageTokens, audioTokens: t.audioTokens });
+    }
     const inputsEmbeds = media.length > 0 ? await this.towers!.mergedEmbeddings(this.model, ids, media) : undefined;
     const rawIds = !Array.isArray(input) && typeof input !== 'string';
     const stopTokens = [...(rawIds ? [] : this.defaultStopTokens()), ...(opts.stopTokens ?? [])];
