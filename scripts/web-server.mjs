@@ -2,7 +2,8 @@
 //  - serves dist/web (the Vite build) with COOP/COEP, so pages are cross-origin isolated;
 //  - mounts folders under /m/<name>/: GET ?list gives { file: size } of the folder's files,
 //    GET of a file honours Range (the page reads checkpoints by offset);
-//  - POST /upload/<key> hands the body to onUpload(key, bytes) (the page's trace results).
+//  - POST /upload/<key> hands the body to onUpload(key, bytes) (the page's trace results);
+//  - onRequest({ method, url, range }) sees every request (tests count what the page fetched).
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -39,13 +40,14 @@ async function sendFile(req, res, path) {
 
 /**
  * Starts the server on 127.0.0.1 (port 0 = any free port).
- * @param {{ root?: string, mounts?: Record<string, string>, port?: number, host?: string, onUpload?: (key: string, bytes: Uint8Array) => void }} opts
+ * @param {{ root?: string, mounts?: Record<string, string>, port?: number, host?: string, onUpload?: (key: string, bytes: Uint8Array) => void, onRequest?: (r: { method?: string, url?: string, range?: string }) => void }} opts
  * @returns {Promise<{ url: string, close: () => Promise<void> }>}
  */
 export async function startWebServer(opts = {}) {
   const root = opts.root ?? WEB_DIST;
   const mounts = opts.mounts ?? {};
   const server = createServer(async (req, res) => {
+    opts.onRequest?.({ method: req.method, url: req.url, range: req.headers.range });
     try {
       const url = new URL(req.url ?? '/', 'http://x');
       const path = url.pathname;
@@ -88,10 +90,13 @@ export async function startWebServer(opts = {}) {
   };
 }
 
-/** Builds web/ into dist/web with Vite (a few seconds). */
-export async function buildWeb() {
+/**
+ * Builds web/ with Vite into dist/web, or into `outDir` (a few seconds). Test files that run at
+ * the same time build into folders of their own: a build empties its output folder first.
+ */
+export async function buildWeb(outDir) {
   const { build } = await import('vite');
-  await build({ configFile: fileURLToPath(new URL('../web/vite.config.ts', import.meta.url)), logLevel: 'warn' });
+  await build({ configFile: fileURLToPath(new URL('../web/vite.config.ts', import.meta.url)), logLevel: 'warn', ...(outDir ? { build: { outDir, emptyOutDir: true } } : {}) });
 }
 
 // `node scripts/web-server.mjs [--port 8080] [--model DIR]`: serve the chat page (opened with ?model=/m/model/ if given).

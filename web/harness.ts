@@ -11,7 +11,7 @@ import { greedyGenerate } from '../src/engine/greedy.js';
 import { SafetensorsFile } from '../src/checkpoint/safetensors.js';
 import { Gemma3nTextModel } from '../src/model/text_model.js';
 import { chooseKernels, type KernelChoice } from './browser_kernels.js';
-import { HttpFolder } from './folders.js';
+import { listedFolder } from './folders.js';
 
 async function post(url: string, bytes: Uint8Array): Promise<void> {
   const r = await fetch(url, { method: 'POST', body: bytes as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/octet-stream' } });
@@ -22,14 +22,14 @@ const harness = {
   /** The work of `gemma3n trace` (TS kernels, as the CLI); the file's bytes go to `uploadUrl`. */
   async trace(base: string, ids: number[], weightsFile: string | undefined, uploadUrl: string): Promise<{ tensors: number; bytes: number; ms: number }> {
     const t0 = performance.now();
-    const { tensors, bytes } = await traceRun(await HttpFolder.open(base), { ids, weightsFile });
+    const { tensors, bytes } = await traceRun(await listedFolder(base), { ids, weightsFile });
     await post(uploadUrl, bytes);
     return { tensors: tensors.length, bytes: bytes.byteLength, ms: performance.now() - t0 };
   },
 
   /** Golden comparison of a test/golden/text-tiny-* folder: every tensor of both sequences, greedy ids. */
   async golden(base: string, kernels: KernelChoice = 'ts') {
-    const folder = await HttpFolder.open(base);
+    const folder = await listedFolder(base);
     const k = await chooseKernels(kernels);
     const { model, checkpoint } = await Gemma3nTextModel.load(folder, k.kernels);
     await checkpoint.close();
@@ -47,7 +47,7 @@ const harness = {
 
   /** Seeded sampling with the chat template, streamed; compared by the test with Node's result. */
   async generate(base: string, content: string, opts: { maxTokens: number; temperature: number; topK: number; topP: number; seed: number }) {
-    const g3n = await Gemma3n.load(await HttpFolder.open(base), { kernels: new TsKernels() });
+    const g3n = await Gemma3n.load(await listedFolder(base), { kernels: new TsKernels() });
     const pieces: string[] = [];
     const r = await g3n.generate([{ role: 'user', content }], { ...opts, onText: (t) => pieces.push(t) });
     return { ids: r.ids, text: r.text, pieces: pieces.length };

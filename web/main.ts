@@ -7,15 +7,18 @@ import { Gemma3n, type ChatSession } from '../src/engine/engine.js';
 import type { FileProvider } from '../src/io/byte_source.js';
 import type { ChatContentPart } from '../src/tokenizer/chat_template.js';
 import { chooseKernels, type KernelChoice } from './browser_kernels.js';
-import { HttpFolder, pickedFolder } from './folders.js';
+import { demoFolder } from './demo_model.js';
+import { HttpFolder, listedFolder, pickedFolder } from './folders.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status'), log = $('log');
+const progress = $<HTMLProgressElement>('progress');
 const input = $<HTMLTextAreaElement>('input');
 const sendBtn = $<HTMLButtonElement>('send'), stopBtn = $<HTMLButtonElement>('stop'), resetBtn = $<HTMLButtonElement>('reset');
 
 let engine: Gemma3n | null = null;
 let chat: ChatSession | null = null;
+let lastKernels: unknown = null;
 let abort: AbortController | null = null;
 const attached: { image?: { name: string; bytes: Uint8Array }; audio?: { name: string; bytes: Uint8Array } } = {};
 
@@ -30,28 +33,71 @@ function say(cls: string, text: string): HTMLElement {
   return d;
 }
 
+const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+
+/** "downloaded 12.0 MB, 0.0 MB from the browser cache" for a folder read over HTTP. */
+function transferText(folder: FileProvider): string {
+  if (!(folder instanceof HttpFolder)) return '';
+  const s = folder.stats;
+  status.dataset.downloaded = String(s.downloaded);
+  status.dataset.fromCache = String(s.fromCache);
+  return `downloaded ${mb(s.downloaded)}, ${mb(s.fromCache)} from the browser cache`;
+}
+
 async function load(folder: FileProvider): Promise<void> {
   sendBtn.disabled = true;
+  delete status.dataset.state;
   status.textContent = `Loading ${folder.location} ...`;
+  progress.hidden = false;
+  progress.value = 0;
   try {
     const k = await chooseKernels($<HTMLSelectElement>('kernels').value as KernelChoice);
     const t0 = performance.now();
+    // A previous model gives its files and WASM memory back first.
+    await engine?.dispose();
+    (lastKernels as { dispose?: () => void } | null)?.dispose?.();
+    engine = null;
+    lastKernels = k.kernels;
     engine = await Gemma3n.load(folder, {
       kernels: k.kernels,
-      onProgress: (done, total) => { status.textContent = `Loading ${folder.location}: ${Math.round((100 * done) / Math.max(total, 1))}%`; },
+      onProgress: (done, total) => {
+        progress.value = done / Math.max(total, 1);
+        const t = transferText(folder);
+        status.textContent = `Loading ${folder.location}: ${Math.round(100 * progress.value)}%${t ? ` (${t})` : ''}`;
+      },
     });
+    progress.hidden = true;
+    const transfer = transferText(folder);
     chat = engine.chat();
     const c = engine.config;
     const towers = [c.visionConfig ? 'vision' : null, c.audioConfig ? 'audio' : null].filter(Boolean).join(' + ') || 'text only';
-    status.textContent = `Loaded ${folder.location} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${c.text.numHiddenLayers} layers, hidden ${c.text.hiddenSize}, ${towers}; kernels: ${k.description}.`;
+    status.textContent = `Loaded ${folder.location} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${c.text.numHiddenLayers} layers, hidden ${c.text.hiddenSize}, ${towers}; kernels: ${k.description}${transfer ? `; ${transfer}` : ''}.`;
     status.dataset.state = 'ready';
     if (!engine.tokenizer) say('note', 'This folder has no tokenizer.json or tokenizer.model: the page needs one to chat.');
     sendBtn.disabled = resetBtn.disabled = !engine.tokenizer;
   } catch (e) {
+    progress.hidden = true;
     status.textContent = `Could not load the model: ${(e as Error).message}`;
     status.dataset.state = 'error';
   }
 }
+
+/** A folder at a URL, read with Range requests; what it fetches stays in the Cache API. */
+async function loadUrl(url: string, token: string): Promise<void> {
+  try {
+    localStorage.setItem('gemma3n-url', url);
+    status.textContent = `Opening ${url} ...`;
+    const folder = await HttpFolder.open(url, {
+      headers: token ? { Authorization: `Bearer ${token}` } : undefined,
+      onProgress: (p) => { status.textContent = `Fetching ${p.file}: ${transferTextOf(p.downloaded, p.fromCache)}`; },
+    });
+    await load(folder);
+  } catch (e) {
+    status.textContent = `Could not open ${url}: ${(e as Error).message}`;
+    status.dataset.state = 'error';
+  }
+}
+const transferTextOf = (downloaded: number, fromCache: number) => `downloaded ${mb(downloaded)}, ${mb(fromCache)} from the browser cache`;
 
 async function readFile(f: File): Promise<Uint8Array> {
   return new Uint8Array(await f.arrayBuffer());
@@ -159,14 +205,31 @@ $('record').addEventListener('click', async () => {
 });
 
 $('form').addEventListener('submit', (e) => { e.preventDefault(); void send(); });
+$('url-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const url = $<HTMLInputElement>('url').value.trim();
+  if (url) void loadUrl(url, $<HTMLInputElement>('token').value.trim());
+});
+$('demo').addEventListener('click', async () => {
+  status.textContent = 'Building the demo model (random weights) in the page ...';
+  await nextFrame();
+  try {
+    await load(await demoFolder());
+  } catch (e) {
+    status.textContent = `Could not build the demo model: ${(e as Error).message}`;
+  }
+});
 input.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void send(); } });
 stopBtn.addEventListener('click', () => abort?.abort());
 resetBtn.addEventListener('click', () => { if (engine) { chat = engine.chat(); log.textContent = ''; } });
 
 // ?model=/m/model/ opens a folder a server lists (scripts/web-server.mjs), e.g. for tests and demos;
-// ?kernels=ts|wasm|auto picks the kernels.
+// ?url=URL loads a folder at a URL (as the Load button); ?kernels=ts|wasm|auto picks the kernels.
 const params = new URLSearchParams(location.search);
 const kernelsParam = params.get('kernels');
 if (kernelsParam) $<HTMLSelectElement>('kernels').value = kernelsParam;
 const fromUrl = params.get('model');
-if (fromUrl) void HttpFolder.open(fromUrl).then(load, (e: Error) => { status.textContent = `Could not open ${fromUrl}: ${e.message}`; });
+if (fromUrl) void listedFolder(fromUrl).then(load, (e: Error) => { status.textContent = `Could not open ${fromUrl}: ${e.message}`; });
+const urlParam = params.get('url');
+$<HTMLInputElement>('url').value = urlParam ?? localStorage.getItem('gemma3n-url') ?? '';
+if (urlParam) void loadUrl(urlParam, '');
