@@ -11,9 +11,16 @@
  * cache, their tensors prefixed `step.S.` (S = 1..steps), and `generated_ids` [1,steps]: another
  * runtime can be diffed layer by layer and step by step.
  */
-import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { CausalLM } from '../model/causal_lm.js';
 import type { KVCache } from '../model/kv_cache.js';
 import { numel, type SafetensorsFile, type TensorToWrite } from '../checkpoint/safetensors.js';
+
+/**
+ * What tracing needs from a decoder (Gemma 3n or Gemma 4). Gemma 3n's AltUp gives hidden_states
+ * an A axis ([L+1, A, 1, T, H]); Gemma 4 has one stream ([L+1, 1, T, H], plus layer_outputs
+ * [L, 1, T, H], the raw output of each layer, as its goldens have them).
+ */
+export type TraceableModel = CausalLM & { config: { numHiddenLayers: number; hiddenSize: number; vocabSize: number; altupNumInputs?: number } };
 
 export interface TraceTextOptions {
   /** Every named intermediate, not only the golden set. */
@@ -25,7 +32,7 @@ export interface TraceTextOptions {
 /** The golden set, in the order the files have always had. */
 const GOLDEN_SET = ['logits', 'last_hidden_state', 'inputs_embeds', 'per_layer_inputs'];
 
-export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEmbeds?: Float32Array, opts: TraceTextOptions = {}): Promise<TensorToWrite[]> {
+export async function traceText(model: TraceableModel, ids: number[], inputsEmbeds?: Float32Array, opts: TraceTextOptions = {}): Promise<TensorToWrite[]> {
   const steps = opts.steps ?? 0;
   if (!(Number.isInteger(steps) && steps >= 0)) throw new RangeError(`trace: steps must be a non-negative integer, got ${steps}`);
   const cache = model.newCache();
@@ -47,17 +54,20 @@ export async function traceText(model: Gemma3nTextModel, ids: number[], inputsEm
 }
 
 /** One forward step with a tracer: the golden set, the stacked hidden_states and, with `all`, the rest. */
-async function traceStep(model: Gemma3nTextModel, ids: number[], cache: KVCache, inputsEmbeds: Float32Array | undefined, all: boolean): Promise<{ tensors: TensorToWrite[]; logits: Float32Array }> {
+async function traceStep(model: TraceableModel, ids: number[], cache: KVCache, inputsEmbeds: Float32Array | undefined, all: boolean): Promise<{ tensors: TensorToWrite[]; logits: Float32Array }> {
   const c = model.config;
-  const T = ids.length, L = c.numHiddenLayers, A = c.altupNumInputs, H = c.hiddenSize;
+  const T = ids.length, L = c.numHiddenLayers, A = c.altupNumInputs ?? 1, H = c.hiddenSize;
   const got = new Map<string, { data: Float32Array; shape: number[] }>();
   const hidden = new Float32Array((L + 1) * A * T * H);
+  let layerOutputs: Float32Array | null = null;
   const { logits } = await model.forward(ids, cache, {
     logits: 'all',
     inputsEmbeds,
     trace: (name, data, shape) => {
       const m = /^hidden_states\.(\d+)$/.exec(name);
+      const lo = /^layer_outputs\.(\d+)$/.exec(name);
       if (m) hidden.set(data, Number(m[1]) * A * T * H);
+      else if (lo) (layerOutputs ??= new Float32Array(L * T * H)).set(data, Number(lo[1]) * T * H);
       else if (all || GOLDEN_SET.includes(name)) got.set(name, { data: new Float32Array(data), shape });
     },
   });
@@ -66,7 +76,8 @@ async function traceStep(model: Gemma3nTextModel, ids: number[], cache: KVCache,
     const t = got.get(name);
     if (t) tensors.push({ name, dtype: 'F32', shape: t.shape, data: t.data });
   }
-  tensors.push({ name: 'hidden_states', dtype: 'F32', shape: [L + 1, A, 1, T, H], data: hidden });
+  tensors.push({ name: 'hidden_states', dtype: 'F32', shape: c.altupNumInputs === undefined ? [L + 1, 1, T, H] : [L + 1, A, 1, T, H], data: hidden });
+  if (layerOutputs) tensors.push({ name: 'layer_outputs', dtype: 'F32', shape: [L, 1, T, H], data: layerOutputs });
   for (const [name, t] of got) if (!GOLDEN_SET.includes(name)) tensors.push({ name, dtype: 'F32', shape: t.shape, data: t.data });
   return { tensors, logits };
 }
@@ -88,6 +99,16 @@ export const GOLDEN_TOLERANCE: Readonly<Record<string, number>> = {
   per_layer_inputs: 1e-5,
 };
 
+/** Tolerances of test/golden/gemma4/README.md (f32 implementation). */
+export const GEMMA4_GOLDEN_TOLERANCE: Readonly<Record<string, number>> = {
+  logits: 1e-3,
+  last_hidden_state: 5e-4,
+  hidden_states: 2e-3,
+  layer_outputs: 2e-3,
+  inputs_embeds: 1e-6,
+  per_layer_inputs: 1e-5,
+};
+
 export interface CompareRow {
   name: string;
   goldenName: string | null;
@@ -102,7 +123,7 @@ export interface CompareRow {
  * `x.N` where the reference's `input_ids.N` equals the traced ids (the golden files hold
  * several sequences).
  */
-export async function compareWithGolden(traced: TensorToWrite[], golden: SafetensorsFile, tolerance?: number): Promise<CompareRow[]> {
+export async function compareWithGolden(traced: TensorToWrite[], golden: SafetensorsFile, tolerance?: number, table: Readonly<Record<string, number>> = GOLDEN_TOLERANCE): Promise<CompareRow[]> {
   const ids = traced.find((t) => t.name === 'input_ids');
   let suffix = '';
   if (ids && !golden.tensors.has('input_ids')) {
@@ -117,7 +138,7 @@ export async function compareWithGolden(traced: TensorToWrite[], golden: Safeten
   const rows: CompareRow[] = [];
   for (const t of traced) {
     if (t.name === 'input_ids') continue;
-    const tol = tolerance ?? GOLDEN_TOLERANCE[t.name.replace(/^.*\./, '')] ?? GOLDEN_TOLERANCE[t.name] ?? 5e-4;
+    const tol = tolerance ?? table[t.name.replace(/^.*\./, '')] ?? table[t.name] ?? 5e-4;
     const gname = [t.name + suffix, t.name].find((n) => golden.tensors.has(n)) ?? null;
     if (!gname) { rows.push({ name: t.name, goldenName: null, maxAbsDiff: NaN, tolerance: tol, ok: true, note: 'not in reference' }); continue; }
     const info = golden.info(gname);

@@ -11,6 +11,7 @@ import type { SafetensorsFile } from '../../src/checkpoint/safetensors.js';
 import { greedyGenerate } from '../../src/engine/greedy.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma4TextModel } from '../../src/model/gemma4_text_model.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
 
 interface Generation { prompts: { prompt_ids: number[]; generated_ids: number[] }[] }
@@ -62,6 +63,27 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
     });
   });
 }
+
+describe('Gemma 4 text on the WASM kernels', () => {
+  for (const threads of [1, 2]) {
+    it(`${threads} thread(s): golden greedy continuations and logits within 1e-3 (256/512-wide heads, proportional RoPE, shared KV)`, async () => {
+      const k = await createNodeWasmKernels({ threads });
+      try {
+        for (const name of ['text-tiny-a', 'text-tiny-b']) {
+          const { model } = await Gemma4TextModel.load(goldenFolder(`gemma4/${name}`), k);
+          const golden = await openSafetensors(join(GOLDEN, 'gemma4', name, 'golden.safetensors'));
+          const ids = Array.from(await golden.readF32('input_ids.2'));
+          const res = await model.forward(ids, model.newCache(), { logits: 'all' });
+          expect(maxAbsDiff(res.logits, await golden.readF32('logits.2'))).toBeLessThan(1e-3);
+          const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', name, 'generation.json'), 'utf8')) as Generation;
+          for (const p of gen.prompts) expect(await greedyGenerate(model, p.prompt_ids, 16)).toEqual(p.generated_ids);
+        }
+      } finally {
+        k.dispose();
+      }
+    });
+  }
+});
 
 describe('Gemma 4 text, bf16 weights (text-tiny-a)', () => {
   it('logits equal logits_f32compute within the f32 tolerance', async () => {

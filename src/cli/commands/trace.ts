@@ -21,7 +21,7 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   // The float32 TypeScript reference by default: the same bits in Node, Deno and browsers.
   const kernels = await makeKernels(v, 'ts');
   const media = await readMedia(v);
-  let result: { tensors: TensorToWrite[]; bytes: Uint8Array };
+  let result: { tensors: TensorToWrite[]; bytes: Uint8Array; tolerances?: Readonly<Record<string, number>> };
   if (v.ids !== undefined) {
     // The text face (with any images/audio merged into the prompt at their placeholder ids).
     result = await traceRun(folder, { ids: parseIds(str(v, 'ids')!), weightsFile: str(v, 'weights'), kernels, onProgress: progressBar('loading'), media, all: v.all === true, steps });
@@ -44,7 +44,7 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   if (v.compare === undefined) return 0;
   const golden = await SafetensorsFile.open(await NodeFileSource.open(str(v, 'compare')!));
   try {
-    const rows = await compareWithGolden(tensors, golden, tolerance);
+    const rows = await compareWithGolden(tensors, golden, tolerance, result.tolerances);
     let ok = true;
     for (const r of rows) {
       ok &&= r.ok;
