@@ -10,6 +10,7 @@ import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
 import { ortCases, tfjsCases } from './kernels_anchors.js';
 import { createE2eModel, createRealE2eModel, E2B } from './e2e.js';
 import { gemmCases, membwCases, q4GemvCases, type Case } from './kernels.js';
+import { llamaCppCases } from './llamacpp.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -81,6 +82,18 @@ async function main(): Promise<void> {
   rows.push({ name: `decode limit: 2-thread bandwidth / ${(model.weightBytesPerToken / 1e9).toFixed(3)} GB of int4 weights per token`, rate: (membw2 * 1e9) / model.weightBytesPerToken, best: NaN, unit: 'tok/s', rme: 0, samples: 0, key: 'decode_limit_tok_s' });
   relaxed.dispose();
 
+  // llama.cpp (node-llama-cpp, CPU) on the same synthetic E2B weights as a Q4_0 GGUF; --skip-llamacpp leaves it out.
+  let llamacppBackend = '';
+  if (!args.includes('--skip-llamacpp')) {
+    const anchor = await llamaCppCases((s) => console.error(s));
+    if (anchor) {
+      llamacppBackend = anchor.backend;
+      console.error(`  llama.cpp anchor: ${anchor.backend}`);
+      await run(anchor.cases);
+      await anchor.dispose();
+    }
+  }
+
   // Table
   const w = Math.max(...rows.map((r) => r.name.length));
   console.log(`\n${'case'.padEnd(w)}  ${'median'.padStart(9)}  ${'best'.padStart(9)}  unit      ±%     n`);
@@ -90,14 +103,19 @@ async function main(): Promise<void> {
     int4_gemv_2t_vs_ort: get('int4_gemv_gbs_2t') / get('ort_int4_gemv_gbs_2t'),
     decode_vs_limit: get('decode_tok_s') / get('decode_limit_tok_s'),
     gemm_2t_vs_tfjs: get('gemm_gflops_2t') / get('tfjs_gemm_gflops'),
+    prefill_2t_vs_llamacpp: get('prefill_tok_s') / get('llamacpp_prefill_tok_s_2t'),
+    decode_2t_vs_llamacpp: get('decode_tok_s') / get('llamacpp_decode_tok_s_2t'),
+    decode_1t_vs_llamacpp: get('decode_tok_s_1t') / get('llamacpp_decode_tok_s_1t'),
   };
   console.log(`\ntargets: int4 GEMV 2t / ORT 2t = ${ratios.int4_gemv_2t_vs_ort.toFixed(2)} (≥ 0.8), decode 2t / limit = ${ratios.decode_vs_limit.toFixed(2)} (≥ 0.5; 1t: ${(get('decode_tok_s_1t') / get('decode_limit_tok_s')).toFixed(2)}), q4 GEMM 2t / tfjs = ${ratios.gemm_2t_vs_tfjs.toFixed(2)} (≥ 2)`);
+  if (llamacppBackend) console.log(`llama.cpp (${llamacppBackend}), same weights as Q4_0 GGUF: ours / llama.cpp = prefill 2t ${ratios.prefill_2t_vs_llamacpp.toFixed(2)}, decode 2t ${ratios.decode_2t_vs_llamacpp.toFixed(2)}, decode 1t ${ratios.decode_1t_vs_llamacpp.toFixed(2)}`);
   console.log(`model: ${model.description}; E2B shapes ${JSON.stringify(E2B)}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   if (json) {
     const out: Record<string, number | string> = {};
     for (const r of rows) if (r.key) out[r.key] = Number(r.rate.toFixed(3));
     for (const [k, v] of Object.entries(ratios)) out[k] = Number(v.toFixed(3));
     out.e2e_model = model.description;
+    if (llamacppBackend) out.llamacpp_backend = llamacppBackend;
     console.log(JSON.stringify(out));
   }
 }

@@ -13,6 +13,7 @@ export { str, type Values };
 import { parseModelConfig } from '../checkpoint/config.js';
 import { sliceSpecFromFlags } from './slice_flags.js';
 import { progressBar } from './progress.js';
+import { isGgufPath, openGgufModel } from './gguf.js';
 
 
 export function parse(argv: string[], options: ParseArgsConfig['options']): Values {
@@ -85,8 +86,9 @@ export function weightFormat(v: Values): 'f32' | 'q4' {
 }
 
 export async function loadEngine(v: Values): Promise<Gemma3n> {
-  const dir = await resolveModelDir(v);
-  const folder = new NodeFolder(dir);
+  const gguf = str(v, 'model');
+  const dir = isGgufPath(gguf) ? gguf : await resolveModelDir(v);
+  const folder = isGgufPath(gguf) ? await openGgufModel(gguf) : new NodeFolder(dir); // a .gguf file reads like a folder
   const config = parseModelConfig(await folder.readText('config.json'), `${dir}/config.json`);
   return Gemma3n.load(folder, {
     kernels: await makeKernels(v),

@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 import { cmdChat } from './commands/chat.js';
 import { cmdGenerate } from './commands/generate.js';
 import { cmdInspect } from './commands/inspect.js';
+import { cmdExportGguf } from './commands/export_gguf.js';
 import { cmdSlice } from './commands/slice.js';
 import { cmdQuantize } from './commands/quantize.js';
 import { cmdServe } from './commands/serve.js';
@@ -23,9 +24,11 @@ Usage:
   gemma3n tokenize --model DIR --jsonl FILE [--decode] [--parse-special] [--skip-special]
   gemma3n inspect  [--model DIR] [--json]
   gemma3n quantize --model DIR --out DIR [--keep-f32 REGEX]   (packed int4 checkpoint, loads without re-quantizing)
+  gemma3n export-gguf --model DIR --out FILE.gguf [--type q4_0|q8_0|f16|f32]   (the text decoder for llama.cpp)
   gemma3n slice    --model DIR (--preset NAME | --layers-to-skip 20,21 --ffn 8192*30) --out DIR   [--list-presets]
   gemma3n serve    [--model DIR] [--port 8080] [--host 127.0.0.1] [--max-queue 16] [--max-body-mb 20] [--max-tokens 1024]
 
+--model also takes a gemma3n GGUF file (llama.cpp's converter / llama-quantize output) for generate, chat, quantize, export-gguf.
 Without --model, the embedded default model is used (tiny, RANDOM weights, real Gemma vocabulary).
 Common options: --kernels ts   --weights FILE (a .safetensors file or index inside the folder)
 Set GEMMA3N_DEBUG=1 for stack traces.
@@ -40,6 +43,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   slice: cmdSlice,
   quantize: cmdQuantize,
   serve: cmdServe,
+  'export-gguf': cmdExportGguf,
 };
 
 export async function main(argv: string[]): Promise<number> {

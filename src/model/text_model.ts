@@ -14,7 +14,8 @@
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { matchMagnitude } from './altup.js';
-import { Checkpoint, type TensorStore } from '../checkpoint/checkpoint.js';
+import type { TensorStore } from '../checkpoint/checkpoint.js';
+import { openTensorStore } from '../checkpoint/open_store.js';
 import { SlicedStore, slicedConfig, type SliceSpec } from '../checkpoint/matformer.js';
 import { parseModelConfig, type ModelConfig, type TextConfig } from '../checkpoint/config.js';
 import { decoderLayer } from './decoder_layer.js';
@@ -89,7 +90,7 @@ export class Gemma3nTextModel {
   static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string; slice?: SliceSpec } = {}): Promise<{ model: Gemma3nTextModel; modelConfig: ModelConfig; checkpoint: TensorStore }> {
     const where = `${folder.location}/config.json`;
     let configText = await folder.readText('config.json');
-    let checkpoint: TensorStore = await Checkpoint.open(folder, opts.weightsFile);
+    let checkpoint: TensorStore = await openTensorStore(folder, opts.weightsFile); // safetensors, or a GGUF file
     if (opts.slice) {
       const raw = parseModelConfig(configText, where).raw;
       checkpoint = await SlicedStore.create(checkpoint, raw, opts.slice);

@@ -6,7 +6,9 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Checkpoint } from '../../checkpoint/checkpoint.js';
+import { openTensorStore } from '../../checkpoint/open_store.js';
+import type { FileProvider } from '../../io/byte_source.js';
+import { isGgufPath, openGgufModel } from '../gguf.js';
 import { packedManifest, packedVersionOf } from '../../checkpoint/packed_format.js';
 import { planPackedV2 } from '../../checkpoint/pack_v2.js';
 import { NodeFolder } from '../../node/fs_folder.js';
@@ -28,14 +30,15 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
       throw new UsageError(`--keep-f32: not a valid regular expression (${(e as Error).message})`);
     }
   }
-  const dir = await resolveModelDir(v);
+  const m = str(v, 'model');
+  const dir = isGgufPath(m) ? m : await resolveModelDir(v); // a gemma3n GGUF file works too
   if (resolve(dir) === resolve(out)) throw new UsageError('quantize: --out must differ from --model');
   const textOnly = v['text-only'] === true;
-  const folder = new NodeFolder(dir);
+  const folder = isGgufPath(m) ? await openGgufModel(m) : new NodeFolder(dir);
   const configText = await folder.readText('config.json');
   const raw = JSON.parse(configText) as Record<string, unknown>;
   packedVersionOf(raw, `${dir}/config.json`); // refuses an unknown packed version
-  const store = await Checkpoint.open(folder, str(v, 'weights'));
+  const store = await openTensorStore(folder, str(v, 'weights'));
   const t0 = performance.now();
   try {
     const plan = await planPackedV2(store, configText, { textOnly, keepF32: (n) => keep?.test(n) ?? false });
@@ -54,10 +57,19 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
     const config = { ...raw, quantization_config: packedManifest(textOnly, textOnly ? 'none' : 'as stored') };
     await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2));
     for (const f of AUX_FILES) if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(out, f));
+    if (isGgufPath(m)) await copyTokenizerFiles(folder, out); // tokenizer.model etc. rebuilt from the GGUF metadata
     if (existsSync(join(out, 'tokenizer.json'))) await writeCompactTokenizerFile(out);
     process.stderr.write(`wrote the packed v2 model (${(written.bytes / 2 ** 20).toFixed(1)} MB in ${written.files.length} shard(s); ${plan.dropped.length} unused tensor(s) left out) to ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   } finally {
     await store.close();
   }
   return 0;
+}
+
+async function copyTokenizerFiles(folder: FileProvider, out: string): Promise<void> {
+  for (const f of ['tokenizer.model', 'tokenizer_config.json', 'chat_template.jinja']) {
+    if (!(await folder.exists(f))) continue;
+    const src = await folder.open(f);
+    await writeFile(join(out, f), await src.read(0, src.size));
+  }
 }
