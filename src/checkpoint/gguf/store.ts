@@ -130,7 +130,18 @@ export class GgufStore implements TensorStore {
     const e = this.entry(name);
     if (e.kind === 'raw') return { info: await this.info(name), source: this.gguf.source };
     if (e.kind === 'dequant') return { info: { ...(await this.info(name)), offset: 0 }, source: this.sourceFor(e) };
-    throw new CheckpointError(`${this.file}: tensor '${name}' is converted on load and cannot be read by offset`);
+    // Converted tensors (packed int4, altup slices): materialized on the first read, then sliced.
+    let bytes: Promise<Uint8Array> | null = null;
+    const size = this.byteLength(e);
+    const source: ByteSource = {
+      name: `${this.file} (${name})`, size,
+      read: async (offset, length) => {
+        if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) throw new RangeError(`${this.file} (${name}): read of ${length} bytes at offset ${offset} is outside the tensor (size ${size})`);
+        bytes ??= this.readBytes(name);
+        return (await bytes).subarray(offset, offset + length);
+      },
+    };
+    return { info: { ...(await this.info(name)), offset: 0 }, source };
   }
 
   async close(): Promise<void> {
