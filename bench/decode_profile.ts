@@ -5,7 +5,7 @@
  * headline numbers come from `npm run bench`.
  */
 import type { AttentionParams, LinearWeight } from '../src/kernels/kernels.js';
-import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../src/node/wasm_host.js';
 import { createRealE2eModel } from './e2e.js';
 
 const args = process.argv.slice(2);

@@ -3,7 +3,7 @@
  * (synthetic weights) on the WASM kernels, next to the text decode rate of the same run:
  * real-time factor for 30 s of audio, seconds per 768×768 image, decode tok/s.
  */
-import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../src/node/wasm_host.js';
 import { runAudioBench } from './audio.bench.js';
 import { createRealE2eModel } from './e2e.js';
 import { runVisionBench } from './vision.bench.js';

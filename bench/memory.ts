@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadTextWeights } from '../src/checkpoint/weights.js';
 import { Gemma3nTextModel } from '../src/model/text_model.js';
 import { argmax } from '../src/engine/greedy.js';
-import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../src/node/wasm_host.js';
 import { packedE2B, SyntheticE2BStore } from './e2b_synthetic.js';
 
 const MB = 2 ** 20;

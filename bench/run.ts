@@ -6,7 +6,7 @@
  */
 import Benchmark from 'benchmark';
 import { loadavg } from 'node:os';
-import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../src/node/wasm_host.js';
 import { ortCases, tfjsCases } from './kernels_anchors.js';
 import { createE2eModel, createRealE2eModel, E2B } from './e2e.js';
 import { gemmCases, membwCases, q4GemvCases, type Case } from './kernels.js';

@@ -107,7 +107,7 @@ if (typeof process !== 'undefined' && process.argv[1] && /vision\.bench\.[jt]s$/
   const i = process.argv.indexOf('--kernels');
   const which = i >= 0 ? process.argv[i + 1] : 'blocked';
   let kernels: Kernels;
-  if (which === 'wasm') kernels = await (await import('../src/node/wasm_loader.js')).createNodeWasmKernels({});
+  if (which === 'wasm') kernels = await (await import('../src/node/wasm_host.js')).createNodeWasmKernels({});
   else if (which === 'ts') kernels = new (await import('../src/kernels/ts_kernels.js')).TsKernels();
   else kernels = new BlockedTsKernels();
   const r = await runVisionBench({ kernels, log: console.log });

@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Gemma3n } from '../engine/engine.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
-import { createNodeWasmKernels } from '../node/wasm_loader.js';
+import { createNodeWasmKernels } from '../node/wasm_host.js';
 import { ensureDefaultModel } from '../node/default_model.js';
 import { NodeFolder } from '../node/fs_folder.js';
 import { parseIntFlag, str, UsageError, type Values } from './args.js';

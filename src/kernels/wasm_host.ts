@@ -1,7 +1,9 @@
 /**
  * What a runtime gives WasmKernels: the .wasm bytes of a build variant and, optionally, workers.
- * Adapters: src/node/wasm_loader.ts (Node), src/kernels/web_host.ts (browsers, Deno),
- * web/browser_kernels.ts (the Vite page).
+ * Adapters, one naming scheme per runtime: src/{node,deno,browser}/wasm_host.ts each export
+ * `<runtime>WasmHost` and `create<Runtime>WasmKernels` (Deno and browsers build on
+ * src/kernels/web_host.ts), beside src/{node,deno}/fs_folder.ts with `<Runtime>Folder` and
+ * `<Runtime>FileSource`; the Vite page picks kernels in web/browser_kernels.ts.
  */
 
 export type WasmVariant = 'simd' | 'relaxed' | 'simd_mt' | 'relaxed_mt';

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { NodeFolder } from '../../src/node/fs_folder.js';
-import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 import { GOLDEN, goldenFolder, maxAbsDiff } from '../helpers.js';
 import { readFileSync } from 'node:fs';
 import { packQ4 } from '../../src/checkpoint/packed_q4.js';

@@ -82,7 +82,7 @@ describe('forwardBatch: B sequences in one step equal each sequence alone', () =
 
   it('WASM kernels, int4, 2 threads: bit-identical logits', async () => {
     ensureWasmBuilt();
-    const { createNodeWasmKernels } = await import('../../src/node/wasm_loader.js');
+    const { createNodeWasmKernels } = await import('../../src/node/wasm_host.js');
     wasm = await createNodeWasmKernels({ threads: 2, smallJobMacs: 0 });
     await checkKernels(wasm, 'q4');
   }, 60_000);

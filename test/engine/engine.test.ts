@@ -107,7 +107,7 @@ describe('Gemma3n engine', () => {
 
 describe('Gemma3n on WASM kernels: KV cache memory', () => {
   it('one-shot generations give their WASM memory back, a session keeps one cache; output equals the TS kernels', async () => {
-    const { createNodeWasmKernels } = await import('../../src/node/wasm_loader.js');
+    const { createNodeWasmKernels } = await import('../../src/node/wasm_host.js');
     const { generateTokens } = await import('../../src/engine/token_stream.js');
     const k = await createNodeWasmKernels({ threads: 2 });
     try {

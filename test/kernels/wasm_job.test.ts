@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { JOB_LAYOUT } from '../../src/kernels/wasm_job_layout.js';
 import { WORKER_SOURCE } from '../../src/kernels/wasm_worker.js';
-import { nodeWasmHost } from '../../src/node/wasm_loader.js';
+import { nodeWasmHost } from '../../src/node/wasm_host.js';
 import { ensureWasmBuilt } from './helpers.js';
 
 ensureWasmBuilt();

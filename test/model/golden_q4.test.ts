@@ -16,7 +16,7 @@ import type { Kernels, LinearWeight, WeightFormat } from '../../src/kernels/kern
 import { Q4Matrix } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
-import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
 
 /** f32 kernels whose q4 weights are stored dequantized: int4 weights, exact float activations. */

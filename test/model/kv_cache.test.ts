@@ -42,7 +42,7 @@ describe('KV cache vs full re-run', () => {
 
 describe('KV cache in WASM memory', () => {
   it('WasmKernels (2 threads): the cache lives in WASM memory, steps equal a full pass, release() frees it', async () => {
-    const { createNodeWasmKernels } = await import('../../src/node/wasm_loader.js');
+    const { createNodeWasmKernels } = await import('../../src/node/wasm_host.js');
     const k = await createNodeWasmKernels({ threads: 2, smallJobMacs: 0 });
     const { model, checkpoint } = await Gemma3nTextModel.load(goldenFolder('text-tiny-a'), k);
     const c = model.config, V = c.vocabSize;

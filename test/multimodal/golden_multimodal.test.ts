@@ -15,7 +15,7 @@ import { argmax } from '../../src/engine/greedy.js';
 import { mergeSoftTokens } from '../../src/model/multimodal_merge.js';
 import { writeSafetensors, type SafetensorsFile } from '../../src/checkpoint/safetensors.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
-import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
 import { withFormulaVisionTower } from './formula_store.js';
 

@@ -84,7 +84,7 @@ const RUN_FULL = process.env.VISION_FULL === '1' || (process.env.VISION_FULL !==
 
 describe.runIf(RUN_FULL)(`vision: whole encoder at 768×768 (${FULL_KERNELS} kernels)`, () => {
   it('features and every traced intermediate match the golden', async () => {
-    const k = FULL_KERNELS === 'wasm' ? await (await import('../../../src/node/wasm_loader.js')).createNodeWasmKernels({}) : kernels;
+    const k = FULL_KERNELS === 'wasm' ? await (await import('../../../src/node/wasm_host.js')).createNodeWasmKernels({}) : kernels;
     const enc = await MobileNetV5Encoder.load(formulaWeights(), k);
     const errors: string[] = [];
     let worst = 0;
