@@ -12,7 +12,7 @@ import { loadTextWeights } from '../src/checkpoint/weights.js';
 import type { CausalLM } from '../src/model/causal_lm.js';
 import { Gemma4TextModel } from '../src/model/gemma4_text_model.js';
 import { Gemma3nTextModel } from '../src/model/text_model.js';
-import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../src/node/wasm_host.js';
 import { packedE2B } from './e2b_synthetic.js';
 import { SyntheticGemma4Store, type Gemma4Size } from './gemma4_synthetic.js';
 
