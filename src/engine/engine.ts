@@ -186,6 +186,8 @@ export class Gemma3n {
    * same as without it. Chat sessions and `onExplain` runs keep running one by one.
    */
   useScheduler(opts: SchedulerOptions = {}): BatchScheduler {
+    // A replaced scheduler finishes what it runs, then frees its prefix cache.
+    void this.scheduler?.close();
     this.scheduler = new BatchScheduler(this.model, opts);
     return this.scheduler;
   }

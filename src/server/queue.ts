@@ -1,7 +1,8 @@
 /**
- * One model, one request at a time: inference is CPU-bound on a single thread, so requests
- * run in arrival order and wait in a FIFO of bounded length. A full queue refuses at once
- * (the caller answers 429); a waiter whose client leaves is dropped from the line.
+ * Admission in front of one model: up to `concurrency` requests run at once (the slots the
+ * engine's BatchScheduler decodes together; 1 without batching), the rest wait in arrival order
+ * in a FIFO of bounded length. A full queue refuses at once (the caller answers 429); a waiter
+ * whose client leaves is dropped from the line.
  */
 export class QueueFullError extends Error {
   constructor(readonly waiting: number) {
@@ -22,14 +23,16 @@ interface Waiter {
 
 export class RequestQueue {
   private readonly waiting: Waiter[] = [];
-  private busy = false;
+  private active = 0;
   private closed = false;
   private idleResolvers: (() => void)[] = [];
 
-  constructor(readonly maxWaiting: number) {}
+  constructor(readonly maxWaiting: number, readonly concurrency = 1) {
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError(`RequestQueue: concurrency must be an integer >= 1, got ${concurrency}`);
+  }
 
   get running(): number {
-    return this.busy ? 1 : 0;
+    return this.active;
   }
 
   get length(): number {
@@ -37,13 +40,15 @@ export class RequestQueue {
   }
 
   /**
-   * Runs `job` when the model is free. Throws QueueFullError at once when `maxWaiting`
+   * Runs `job` when a slot is free. Throws QueueFullError at once when `maxWaiting`
    * requests already wait; rejects with the signal's reason if it aborts while waiting.
    */
   async run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.closed) throw new QueueClosedError();
     signal?.throwIfAborted();
-    if (this.busy) {
+    if (this.active < this.concurrency) this.active++; // a free slot
+    else {
+      // Wait for a finishing job to hand its slot over (`active` stays the same).
       if (this.waiting.length >= this.maxWaiting) throw new QueueFullError(this.waiting.length);
       await new Promise<void>((resolve, reject) => {
         const w: Waiter = {
@@ -59,16 +64,15 @@ export class RequestQueue {
         this.waiting.push(w);
       });
     }
-    // Here the slot is ours: `busy` was false, or the finishing job handed it over.
-    this.busy = true;
+    // Here the slot is ours: one was free, or a finishing job handed its slot over.
     try {
       return await job();
     } finally {
       const next = this.waiting.shift();
       if (next) next.start();
       else {
-        this.busy = false;
-        for (const r of this.idleResolvers.splice(0)) r();
+        this.active--;
+        if (this.active === 0) for (const r of this.idleResolvers.splice(0)) r();
       }
     }
   }
@@ -81,7 +85,7 @@ export class RequestQueue {
 
   /** Resolves when no job runs. */
   idle(): Promise<void> {
-    if (!this.busy) return Promise.resolve();
+    if (this.active === 0) return Promise.resolve();
     return new Promise((r) => this.idleResolvers.push(r));
   }
 }

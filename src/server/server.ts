@@ -6,14 +6,18 @@
  *   GET  /v1/models             the one served model
  *   POST /chat                  {message, history?, system?} → {reply, metrics}
  *   POST /analyze-image         {image, prompt?} → {description, metrics}
- *   GET  /health                {status, running, waiting}
+ *   GET  /health                {status, running, waiting, parallel, max_queue, recent_tok_s, ...}
  *
- * Requests run one at a time (the engine is CPU-bound and single-threaded) from a bounded FIFO
- * queue; each runs with a fresh KV cache and its own sampler, so a temperature-0 answer does not
- * depend on what else is being served. A client that disconnects aborts its generation.
+ * Up to `parallel` requests run at once, decoded together by the engine's BatchScheduler
+ * (continuous batching, src/engine/scheduler.ts); the rest wait in a bounded FIFO queue. Each
+ * request has its own KV cache and sampler and every row of a batched step is computed as if
+ * alone, so a temperature-0 answer does not depend on what else is being served. A client that
+ * disconnects aborts its generation and frees its slot at the next step.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import type { BatchScheduler, SchedulerOptions } from '../engine/scheduler.js';
 import type { GenerateOptions, GenerationResult, Gemma3n } from '../engine/engine.js';
 import type { ChatMessage } from '../tokenizer/chat_template.js';
 import { badRequest, HttpError } from './errors.js';
@@ -32,13 +36,30 @@ export interface ServedEngine {
   readonly model: { readonly config: { readonly maxPositionEmbeddings: number } };
   readonly supportsImages?: boolean;
   readonly supportsAudio?: boolean;
+  /** Continuous batching (Gemma3n.useScheduler); without it requests run one at a time. */
+  useScheduler?: (opts: SchedulerOptions) => BatchScheduler;
+  readonly scheduler?: BatchScheduler | null;
+}
+
+/**
+ * Sequences decoded together by default: decode is memory-bound, so a step over 4-8 sequences
+ * costs little more than one; 2 per core, at least 4 (llama.cpp's default), at most 8.
+ */
+export function defaultParallel(): number {
+  return Math.max(4, Math.min(8, 2 * availableParallelism()));
 }
 
 export interface ServerOptions {
   /** The id /v1/models lists and responses carry. Default "gemma3n". */
   modelId?: string;
-  /** Requests that may wait while one runs; more → 429. Default 16. */
+  /** Requests that may wait while `parallel` run; more → 429. Default 512. */
   maxQueue?: number;
+  /** Requests decoded together (continuous batching). Default defaultParallel() (>= 4). */
+  parallel?: number;
+  /** Prompt tokens prefilled per batched step (chunked prefill). Default 128. */
+  prefillChunk?: number;
+  /** Bytes of K/V kept for prompt-prefix reuse. Default 256 MiB. */
+  prefixCacheBytes?: number;
   /** Largest request body; larger → 413. Default 20 MB. */
   maxBodyBytes?: number;
   /** max_tokens when the request gives none (capped by the context left). Default 1024. */
@@ -102,6 +123,12 @@ const usage = (r: GenerationResult) => ({
 
 const finishReason = (r: GenerationResult): string => (r.metrics.stopReason === 'max_tokens' ? 'length' : 'stop');
 
+/** The engine's scheduler, set up with the server's batching options (null: one at a time). */
+function batchingFor(engine: ServedEngine, o: ServerOptions): BatchScheduler | null {
+  if (!engine.useScheduler) return engine.scheduler ?? null;
+  return engine.useScheduler({ parallel: o.parallel ?? defaultParallel(), prefillChunk: o.prefillChunk, prefixCacheBytes: o.prefixCacheBytes });
+}
+
 export function createServer(engine: ServedEngine, options: ServerOptions = {}): GemmaServer {
   if (!engine.tokenizer) throw new Error('the server needs a tokenizer (tokenizer.json or tokenizer.model in the model folder)');
   const modelId = options.modelId ?? 'gemma3n';
@@ -109,7 +136,8 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
   const defaultMaxTokens = options.defaultMaxTokens ?? 1024;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const log = options.log ?? (() => {});
-  const queue = new RequestQueue(options.maxQueue ?? 16);
+  const scheduler = batchingFor(engine, options);
+  const queue = new RequestQueue(options.maxQueue ?? 512, scheduler?.parallel ?? 1);
   const caps = (): ModelCapabilities => ({ supportsImages: engine.supportsImages === true, supportsAudio: engine.supportsAudio === true });
   const created = Math.floor(Date.now() / 1000);
   const shutdownCtl = new AbortController();
@@ -256,7 +284,7 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
       '/analyze-image': { POST: () => simpleRoute(req, res, parseAnalyzeImage, 'description', noteTokens) },
       '/v1/models': { GET: async () => sendJson(res, 200, { object: 'list', data: [modelCard()] }) },
       [`/v1/models/${modelId}`]: { GET: async () => sendJson(res, 200, modelCard()) },
-      '/health': { GET: async () => sendJson(res, 200, { status: 'ok', model: modelId, running: queue.running, waiting: queue.length }) },
+      '/health': { GET: async () => sendJson(res, 200, health()) },
     };
     const route = routes[path];
     if (!route) {
@@ -269,6 +297,21 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
       throw new HttpError(405, `${path} takes ${Object.keys(route).join(', ')}, not ${method}`, 'invalid_request_error', null, 'method_not_allowed', { Allow: Object.keys(route).join(', ') });
     }
     await run();
+  }
+
+  /** running/waiting count requests (a request waiting for its slot is not running yet). */
+  function health() {
+    const st = scheduler?.stats;
+    return {
+      status: closing ? 'shutting_down' : 'ok', model: modelId,
+      running: queue.running, waiting: queue.length,
+      parallel: queue.concurrency, max_queue: queue.maxWaiting,
+      recent_tok_s: st ? round(st.recentTokPerS) : null,
+      ...(st ? {
+        generated_tokens: st.generatedTokens,
+        prefix_cache: { entries: st.prefixCache.entries, bytes: st.prefixCache.bytes, budget_bytes: st.prefixCache.budgetBytes, hits: st.prefixCache.hits, misses: st.prefixCache.misses, reused_tokens: st.prefixCache.reusedTokens },
+      } : {}),
+    };
   }
 
   const modelCard = () => ({ id: modelId, object: 'model', created, owned_by: 'gemma3n-ts' });

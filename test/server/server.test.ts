@@ -219,7 +219,7 @@ describe('server: limits, queue, concurrency, cancellation, shutdown', () => {
 
   it('a full queue answers 429 with Retry-After; a client that leaves mid-stream frees the slot', async () => {
     const { engine, results } = recording();
-    const s = await start(engine, { maxQueue: 1 });
+    const s = await start(engine, { maxQueue: 1, parallel: 1 });
     try {
       const url = `${s.url}/v1/chat/completions`;
       // A: a long streamed generation, running.
@@ -249,7 +249,7 @@ describe('server: limits, queue, concurrency, cancellation, shutdown', () => {
   });
 
   it('a client that leaves while waiting in the queue is dropped from it', async () => {
-    const s = await start(g3n, { maxQueue: 1 });
+    const s = await start(g3n, { maxQueue: 1, parallel: 1 });
     try {
       const url = `${s.url}/v1/chat/completions`;
       const a = openStream(url, { messages: user('Keep talking'), max_tokens: 60, temperature: 0, stream: true });
@@ -267,7 +267,7 @@ describe('server: limits, queue, concurrency, cancellation, shutdown', () => {
   });
 
   it('graceful shutdown: the running request finishes, waiting ones get 503, new connections are refused', async () => {
-    const s = await start(g3n, { maxQueue: 4 });
+    const s = await start(g3n, { maxQueue: 4, parallel: 1 });
     const url = `${s.url}/v1/chat/completions`;
     const body = { messages: user('Finish this'), max_tokens: 40, temperature: 0, stream: true };
     const a = openStream(url, body);
