@@ -10,6 +10,7 @@
 import type { GenerateOptions } from '../engine/engine.js';
 import type { ChatContentPart, ChatMessage } from '../tokenizer/chat_template.js';
 import { badRequest, HttpError } from './errors.js';
+import { hasToolTurns, parseStructured, parseToolMessages } from './structured.js';
 
 /** What the server needs to know about the loaded model besides generation. */
 export interface ModelCapabilities {
@@ -223,8 +224,9 @@ export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMess
 export function parseChatCompletion(body: Json, caps: ModelCapabilities): ParsedCompletion {
   num(body, 'n', (x) => x === 1, 'must be 1 (one choice per request is supported)', true);
   if (body.model !== undefined && typeof body.model !== 'string') throw badRequest('model', `'model' must be a string, got ${typeName(body.model)}`, 'invalid_type');
-  const messages = parseMessages(body.messages, caps);
-  const opts = parseSampling(body);
+  // Tool turns (assistant tool_calls, role "tool") and structured output: src/server/structured.ts.
+  const messages = hasToolTurns(body.messages) ? parseToolMessages(body.messages as unknown[], caps, parsePart) : parseMessages(body.messages, caps);
+  const opts = { ...parseSampling(body), ...parseStructured(body, messages) };
   const stream = bool(body, 'stream') ?? false;
   let includeUsage = false;
   if (body.stream_options !== undefined && body.stream_options !== null) {

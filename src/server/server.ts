@@ -23,6 +23,7 @@ import type { ChatMessage } from '../tokenizer/chat_template.js';
 import { badRequest, HttpError } from './errors.js';
 import { QueueClosedError, QueueFullError, RequestQueue } from './queue.js';
 import { parseAnalyzeImage, parseChatCompletion, parseJsonBody, parseSimpleChat, type ModelCapabilities } from './request.js';
+import { assistantMessage, finishReasonOf, promptMessages, StreamShaper } from './structured.js';
 
 /**
  * What the server uses of the engine. `supportsImages` / `supportsAudio` say whether the loaded
@@ -329,7 +330,7 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
   async function chatCompletions(req: IncomingMessage, res: ServerResponse, noteTokens: (n: number) => void): Promise<void> {
     const body = parseJsonBody(await readBody(req, res));
     const { messages, opts, stream, includeUsage } = parseChatCompletion(body, caps());
-    fitContext(messages, opts);
+    fitContext(promptMessages(messages, opts), opts);
     const signal = requestSignal(res);
     const id = `chatcmpl-${globalThis.crypto.randomUUID().replace(/-/g, '')}`;
     const createdAt = Math.floor(Date.now() / 1000);
@@ -339,7 +340,7 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
       noteTokens(r.metrics.generatedTokens);
       sendJson(res, 200, {
         id, object: 'chat.completion', created: createdAt, model: modelId,
-        choices: [{ index: 0, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: finishReason(r) }],
+        choices: [{ index: 0, message: assistantMessage(r), logprobs: null, finish_reason: finishReasonOf(r) }],
         usage: usage(r),
       });
       return;
@@ -347,14 +348,16 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
 
     const chunk = (delta: object, finish: string | null) => ({ id, object: 'chat.completion.chunk', created: createdAt, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
     const send = (obj: object) => { if (!res.destroyed) res.write(`data: ${JSON.stringify(obj)}\n\n`); };
+    const shaper = new StreamShaper(opts, (delta) => send(chunk(delta, null)));
     const r = await generate(messages, opts, signal, () => {
       // Headers go out when the request's turn comes, so queue errors can still be a 429/503.
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no', ...(closing ? { Connection: 'close' } : {}) });
       req.socket.setNoDelay(true);
       send(chunk({ role: 'assistant', content: '' }, null));
-    }, (piece) => send(chunk({ content: piece }, null)));
+    }, (piece) => shaper.piece(piece));
+    shaper.finish(r);
     noteTokens(r.metrics.generatedTokens);
-    send(chunk({}, finishReason(r)));
+    send(chunk({}, finishReasonOf(r)));
     if (includeUsage) send({ id, object: 'chat.completion.chunk', created: createdAt, model: modelId, choices: [], usage: usage(r) });
     res.end('data: [DONE]\n\n');
   }

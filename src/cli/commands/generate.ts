@@ -6,6 +6,7 @@ import { parseIds, parseIntFlag, parseNumFlag, UsageError } from '../args.js';
 import { formatExplain } from '../../trace/explain_format.js';
 import type { StepExplain } from '../../model/explain.js';
 import { loadEngine, modelFlags, parse, str, type Values } from '../common.js';
+import { structuredFlags, structuredOptions } from '../structured_flags.js';
 
 export const samplingFlags = {
   'max-tokens': { type: 'string' },
@@ -35,10 +36,10 @@ export function samplingOptions(v: Values, defaultMax: number): GenerateOptions 
 const round = (x: number): number => Math.round(x * 100) / 100;
 
 export async function cmdGenerate(argv: string[]): Promise<number> {
-  const v = parse(argv, { ...modelFlags, ...samplingFlags, ...mediaFlags, ids: { type: 'string' }, prompt: { type: 'string' }, system: { type: 'string' }, raw: { type: 'boolean' }, json: { type: 'boolean' }, explain: { type: 'boolean' }, 'stream-ple': { type: 'boolean' } });
+  const v = parse(argv, { ...modelFlags, ...samplingFlags, ...mediaFlags, ...structuredFlags, ids: { type: 'string' }, prompt: { type: 'string' }, system: { type: 'string' }, raw: { type: 'boolean' }, json: { type: 'boolean' }, explain: { type: 'boolean' }, 'stream-ple': { type: 'boolean' } });
   if (v.ids === undefined && v.prompt === undefined) throw new UsageError('generate: give --ids 2,105,9 or --prompt TEXT');
   if (v.ids !== undefined && v.prompt !== undefined) throw new UsageError('generate: give --ids or --prompt, not both');
-  const opts = samplingOptions(v, 32);
+  const opts = { ...samplingOptions(v, 32), ...structuredOptions(v) };
   const g3n = await loadEngine(v);
   // Raw ids: no BOS added and EOS does not stop, so exactly max-tokens ids come out.
   // A prompt goes through the chat template as one user turn unless --raw.
@@ -82,6 +83,7 @@ export async function cmdGenerate(argv: string[]): Promise<number> {
     peak_rss_mb: m.peakMemoryMb === null ? null : round(m.peakMemoryMb),
     kernels: g3n.model.kernels.name,
     explain: v.explain ? explained : undefined,
+    tool_calls: result.toolCalls,
   };
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else process.stderr.write(`[${m.promptTokens} prompt tokens, ${m.generatedTokens} generated] prefill ${summary.prefill_tok_s} tok/s, decode ${summary.decode_tok_s} tok/s, first token ${summary.time_to_first_token_ms} ms, rss ${summary.peak_rss_mb} MB\n`);
