@@ -138,7 +138,8 @@ describe('server: OpenAI chat completions', () => {
       ['{}', 'messages', /'messages' is required/],
       ['{"messages": []}', 'messages', /at least one message/],
       ['{"messages": "hi"}', 'messages', /must be an array/],
-      ['{"messages": [{"role": "tool", "content": "x"}]}', 'messages[0].role', /"tool" is not supported/],
+      ['{"messages": [{"role": "tool", "content": "x"}]}', 'messages[0].tool_call_id', /tool_call_id' is required/], // tool turns: src/server/structured.ts
+      ['{"messages": [{"role": "robot", "content": "x"}]}', 'messages[0].role', /"robot" is not supported/],
       ['{"messages": [{"content": "x"}]}', 'messages[0].role', /is required/],
       ['{"messages": [{"role": "user", "content": 5}]}', 'messages[0].content', /string or an array of parts/],
       ['{"messages": [{"role": "user", "content": [{"type": "video"}]}]}', 'messages[0].content[0].type', /'text', 'image_url' or 'input_audio'/],
