@@ -279,13 +279,17 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
         const wEnd = wBlk + <usize>G * GROUP_BYTES;
         let pf: u32 = 0;
         let wp = wBlk;
+        // One accumulator per group of the iteration: with a single chain, binaryen nests the
+        // four groups into one expression evaluated last-group-first, which keeps every loaded
+        // vector live at once and made V8 spill ~40 registers per iteration.
+        let acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
         // four groups (320 bytes = 5 cache lines) per iteration, each line touched once, PF ahead
         for (; wp + 4 * GROUP_BYTES <= wEnd; wp += 4 * GROUP_BYTES) {
           pf |= load<u8>(wp + PF) | load<u8>(wp + PF + 64) | load<u8>(wp + PF + 128) | load<u8>(wp + PF + 192) | load<u8>(wp + PF + 256);
           acc = gemvGroup(wp, xp, sp, cp, acc);
-          acc = gemvGroup(wp + GROUP_BYTES, xp + Q4_XB, sp + 4, cp + 4, acc);
-          acc = gemvGroup(wp + 2 * GROUP_BYTES, xp + 2 * Q4_XB, sp + 8, cp + 8, acc);
-          acc = gemvGroup(wp + 3 * GROUP_BYTES, xp + 3 * Q4_XB, sp + 12, cp + 12, acc);
+          acc1 = gemvGroup(wp + GROUP_BYTES, xp + Q4_XB, sp + 4, cp + 4, acc1);
+          acc2 = gemvGroup(wp + 2 * GROUP_BYTES, xp + 2 * Q4_XB, sp + 8, cp + 8, acc2);
+          acc3 = gemvGroup(wp + 3 * GROUP_BYTES, xp + 3 * Q4_XB, sp + 12, cp + 12, acc3);
           xp += 4 * Q4_XB; sp += 16; cp += 16;
         }
         for (; wp < wEnd; wp += GROUP_BYTES) {
@@ -293,6 +297,7 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
           acc = gemvGroup(wp, xp, sp, cp, acc);
           xp += Q4_XB; sp += 4; cp += 4;
         }
+        acc = f32x4.add(f32x4.add(acc, acc1), f32x4.add(acc2, acc3));
         if (pf == 0xdeadbeef) prefetchSink = pf; // keeps the touch loads; never true for bytes
       } else {
         for (let g = 0; g < G; g++) {
