@@ -2,7 +2,7 @@
 // dispatcher that the main thread and the worker threads call on the same shared job
 // descriptor (layout: assembly/job_layout.ts; protocol: assembly/job.ts), each doing its share.
 import { f32_gemm } from './matmul_f32';
-import { q4_gemm, q4_quantize_act, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
+import { q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
 import { gelu_mul, softcap } from './elementwise';
@@ -12,7 +12,7 @@ import {
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ,
 } from './job_layout';
 
-export { f32_gemm, q4_gemm, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap };
+export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap };
 // The descriptor layout as exported globals, so a test can hold the TypeScript side to it.
 export {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
@@ -72,13 +72,15 @@ export function run(job: usize, tid: i32, id: i32): i32 {
       f32_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), outDim, arg(job, 5), r0, r1);
     } else if (op == OP_Q4_GEMM) {
       // G, xq, xs, xc, T, n, then n × (w (codes + scales interleaved), y, outDim): the weights'
-      // row blocks laid end to end; this chunk's range is cut at the weight boundaries
+      // row blocks laid end to end; this chunk's range is cut at the weight boundaries. A
+      // per-thread scratch (q4_gemm_scratch_bytes(G)), when given, holds an unpacked row block.
       const units = q4Blocks(job), u0 = cut(units, c, nchunks), u1 = cut(units, c + 1, nchunks);
+      const scratch = <usize>load<i32>(job + JOB_SCRATCH_BASE) + <usize>tid * <usize>load<i32>(job + JOB_SCRATCH_STRIDE);
       let first = 0;
       for (let i = 0, n = arg(job, 5); i < n; i++) {
         const outDim = arg(job, 8 + 3 * i), blocks = (outDim + 3) >> 2;
         const lo = max(u0, first), hi = min(u1, first + blocks);
-        if (lo < hi) q4_gemm(arg(job, 6 + 3 * i), arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 7 + 3 * i), outDim, lo - first, hi - first);
+        if (lo < hi) q4_gemm(arg(job, 6 + 3 * i), arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 7 + 3 * i), outDim, lo - first, hi - first, load<i32>(job + JOB_SCRATCH_BASE) != 0 ? scratch : 0);
         first += blocks;
       }
     } else if (op == OP_ATTENTION) {

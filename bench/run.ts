@@ -72,6 +72,7 @@ async function main(): Promise<void> {
   const model = args.includes('--synthetic-e2e') ? await createE2eModel(relaxed) : await createRealE2eModel(relaxed, (s) => console.error(s));
   const e2e: Case[] = [
     { name: `prefill 128 tokens, ${model.description}, 2t`, unit: 'tok/s', units: 128, key: 'prefill_tok_s', fn: async () => { relaxed.activeThreads = 2; await model.prefill(128); } },
+    { name: `prefill 128 tokens, ${model.description}, 1t`, unit: 'tok/s', units: 128, key: 'prefill_tok_s_1t', fn: async () => { relaxed.activeThreads = 1; await model.prefill(128); } },
     { name: `decode 1 token (after a 128-token prompt), ${model.description}, 2t`, unit: 'tok/s', units: 1, key: 'decode_tok_s', fn: async () => { relaxed.activeThreads = 2; await model.decode(); } },
     { name: `decode 1 token (after a 128-token prompt), ${model.description}, 1t`, unit: 'tok/s', units: 1, key: 'decode_tok_s_1t', fn: async () => { relaxed.activeThreads = 1; await model.decode(); } },
   ];

@@ -48,6 +48,7 @@ interface KernelExports {
   q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
   q4_xb(): number;
   q4_touch_slack(): number;
+  q4_gemm_scratch_bytes(G: number): number;
   heap_base(): number;
   gelu_mul(a: number, b: number, n: number): void;
   softcap(x: number, n: number, cap: number): void;
@@ -260,7 +261,11 @@ export class WasmKernels implements Kernels {
     // Bytes per token of scratch; tokens go in chunks so the LM head (262144 outputs) stays bounded.
     const perT = (inDim + outTotal) * 4 + (ws[0].format === 'q4' ? G * (this.xb + 8) : 0);
     const chunk = Math.max(1, Math.min(T, Math.floor(this.maxScratch / perT)));
-    const base = this.scratch(chunk * perT + 256 * (ws.length + 1));
+    // Prefill: each thread unpacks one row block at a time into a scratch of its own (assembly/matmul_q4.ts).
+    const unpackStride = ws[0].format === 'q4' && T >= 4 ? align(this.exports.q4_gemm_scratch_bytes(G)) : 0;
+    const callBytes = align(chunk * perT + 256 * (ws.length + 1));
+    const base = this.scratch(callBytes + unpackStride * this.threads);
+    const unpackBase = unpackStride ? base + callBytes : 0;
     for (let t0 = 0; t0 < T; t0 += chunk) {
       const n = Math.min(chunk, T - t0);
       const xp = base;
@@ -278,7 +283,7 @@ export class WasmKernels implements Kernels {
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
         const args = [G, xq, xs, xc, n, ws.length];
         ws.forEach((w, i) => args.push(w.ptr, yps[i], w.outDim));
-        this.dispatch(OP_Q4_GEMM, args, 0, 0, macs);
+        this.dispatch(OP_Q4_GEMM, args, unpackBase, unpackStride, macs);
       }
       this.view();
       ws.forEach((w, i) => ys[i].set(this.f32.subarray(yps[i] / 4, yps[i] / 4 + n * w.outDim), t0 * w.outDim));

@@ -142,6 +142,20 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     expect(closeness(y, ref, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
   });
 
+  it('prefill T=11 in chunks of 4, 4, 3 tokens (unpacked row blocks, then the pairwise loop), odd group count', async () => {
+    const outDim = 37, inDim = 9 * 32 - 5, T = 11; // 9 groups, the last one ragged
+    const G = 9, perT = (inDim + 64) * 4 + G * 40; // ~WasmKernels' per-token scratch: ≥ 4 tokens fit, not 8
+    const k = await createNodeWasmKernels({ relaxed, threads, maxScratchBytes: perT * 4 + 100, smallJobMacs: 0 });
+    const q = Q4Matrix.quantize(rand(outDim * inDim, 11), outDim, inDim);
+    const x = rand(T * inDim, 12, 3);
+    const y = new Float32Array(T * outDim).fill(NaN), ref = new Float32Array(T * outDim);
+    const lw = k.createLinear(q, outDim, inDim);
+    k.linear(lw, x, T, y);
+    k.dispose();
+    q4Linear(q, x, T, ref);
+    expect(closeness(y, ref, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+  });
+
   const attn: [string, Partial<AttentionParams>][] = [
     ['decode GQA 8/2 D=256 full', { T: 1, S: 40, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 39, kPos0: 0, window: 0 }],
     ['decode GQA 8/2 D=256 over 3 blocks of keys, scale 2', { T: 1, S: 150, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 149, kPos0: 0, window: 0, scale: 2 }],
