@@ -10,7 +10,7 @@
  * `--simd` uses the SIMD128 build instead of Relaxed SIMD. The README's GEMV/GEMM figures
  * ("instructions per weight") come from this.
  */
-import { createNodeWasmKernels } from '../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../src/node/wasm_host.js';
 import { randomQ4 } from './kernels.js';
 
 const args = process.argv.slice(2);
