@@ -155,13 +155,28 @@ export function parseQ4Header(h: Uint8Array, totalBytes: number, where: string):
   return { version: version as 1 | 2, outDim, inDim, scales, codesOffset, scalesOffset, byteLength };
 }
 
+let f16Table: Float32Array | null = null;
+
+/** All 65,536 halves as f32 (256 KiB, built once): widening 76 M E2B scales is one lookup each. */
+function halfTable(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    f16ToF32(Uint16Array.from({ length: 65536 }, (_, i) => i), f16Table);
+  }
+  return f16Table;
+}
+
 /** Scales of a blob widened to f32 (copied: aligned). */
 export function readScales(bytes: Uint8Array, dtype: ScaleDtype, count: number): Float32Array {
   const out = new Float32Array(count);
-  const copy = new Uint8Array(count * scaleBytes(dtype));
-  copy.set(bytes.subarray(0, copy.length));
-  if (dtype === 'f32') out.set(new Float32Array(copy.buffer));
-  else f16ToF32(new Uint16Array(copy.buffer), out);
+  const n = count * scaleBytes(dtype);
+  const src = bytes.byteOffset % scaleBytes(dtype) === 0 ? bytes : bytes.slice(0, n);
+  if (dtype === 'f32') {
+    out.set(new Float32Array(src.buffer, src.byteOffset, count));
+  } else {
+    const h = new Uint16Array(src.buffer, src.byteOffset, count), t = halfTable();
+    for (let i = 0; i < count; i++) out[i] = t[h[i]];
+  }
   return out;
 }
 
