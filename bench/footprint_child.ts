@@ -23,7 +23,7 @@ if (mode === 'cli') {
   const [dir, n, prompt] = args;
   const { Gemma3n } = await import('../src/engine/engine.js');
   const { NodeFolder } = await import('../src/node/fs_folder.js');
-  const { createNodeWasmKernels } = await import('../src/node/wasm_loader.js');
+  const { createNodeWasmKernels } = await import('../src/node/wasm_host.js');
   const kernels = await createNodeWasmKernels({ threads: 2 });
   const g3n = await Gemma3n.load(new NodeFolder(dir), { kernels });
   const loadedMs = performance.now();
@@ -48,7 +48,7 @@ if (mode === 'cli') {
   const [dir] = args;
   const { Gemma3n } = await import('../src/engine/engine.js');
   const { NodeFolder } = await import('../src/node/fs_folder.js');
-  const { createNodeWasmKernels } = await import('../src/node/wasm_loader.js');
+  const { createNodeWasmKernels } = await import('../src/node/wasm_host.js');
   const kernels = await createNodeWasmKernels({ threads: 2 });
   const g3n = await Gemma3n.load(new NodeFolder(dir), { kernels });
   const towers = g3n.towers;
