@@ -20,7 +20,7 @@ import { MemorySource } from '../../src/io/byte_source.js';
 import { Q4Matrix, q4Linear } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
-import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 import { GemmaTokenizer, loadTokenizerFromFiles } from '../../src/tokenizer/index.js';
 import { vocabFromTokenizerJson } from '../../src/tokenizer/gguf_vocab.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';

@@ -11,7 +11,7 @@ import type { SafetensorsFile } from '../../src/checkpoint/safetensors.js';
 import { greedyGenerate } from '../../src/engine/greedy.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma4TextModel } from '../../src/model/gemma4_text_model.js';
-import { createNodeWasmKernels } from '../../src/node/wasm_loader.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
 
 interface Generation { prompts: { prompt_ids: number[]; generated_ids: number[] }[] }
