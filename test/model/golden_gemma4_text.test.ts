@@ -85,6 +85,23 @@ describe('Gemma 4 text on the WASM kernels', () => {
   }
 });
 
+describe('Gemma 4 text with the per-layer table streamed from the file', () => {
+  it('gives the same logits as the table in memory, reading only the rows the tokens need', async () => {
+    const golden = await openSafetensors(join(GOLDEN, 'gemma4', 'text-tiny-b', 'golden.safetensors'));
+    const ids = Array.from(await golden.readF32('input_ids.1'));
+    const { model: resident } = await Gemma4TextModel.load(goldenFolder('gemma4/text-tiny-b'), new TsKernels());
+    const { model: streamed, checkpoint } = await Gemma4TextModel.load(goldenFolder('gemma4/text-tiny-b'), new TsKernels(), { ple: 'stream', pleCacheRows: 4 });
+    try {
+      expect(streamed.weights.embed_tokens_per_layer.constructor.name).toBe('StreamedTable');
+      const a = await resident.forward(ids, resident.newCache(), { logits: 'all' });
+      const b = await streamed.forward(ids, streamed.newCache(), { logits: 'all' });
+      expect(maxAbsDiff(a.logits, b.logits)).toBe(0);
+    } finally {
+      await checkpoint.close();
+    }
+  });
+});
+
 describe('Gemma 4 text, bf16 weights (text-tiny-a)', () => {
   it('logits equal logits_f32compute within the f32 tolerance', async () => {
     const { model } = await Gemma4TextModel.load(goldenFolder('gemma4/text-tiny-a'), new TsKernels(), { weightsFile: 'model.bf16.safetensors' });
