@@ -58,7 +58,7 @@ export async function llamaCppCases(log: (s: string) => void = () => {}): Promis
   const logs: string[] = [];
   const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.debug, logger: (_level, message) => { logs.push(message); } });
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  const variant = logs.join('').match(/loaded CPU backend from (\S+)/)?.[1] ?? 'unknown';
+  const variant = logs.join('\n').match(/loaded CPU backend from (\S+?\.(so|dll|dylib))/)?.[1] ?? 'unknown';
   llama.logLevel = nlc.LlamaLogLevel.warn;
   const backend = `node-llama-cpp ${nlc.getModuleVersion ? await nlc.getModuleVersion() : ''} ${llama.buildType} ${llama.gpu === false ? 'CPU' : String(llama.gpu)}, ${variant.split('/').pop()}, llama.cpp ${llama.llamaCppRelease.release}`.replace(/\s+/g, ' ');
   const prompt = Array.from({ length: 128 }, (_, i) => ((i * 7919 + 11) % 262_000) + 3) as import('node-llama-cpp').Token[];
