@@ -3,11 +3,12 @@
  *  - a model folder at a URL (no listing, as Hugging Face serves one): HEAD probes and HTTP Range
  *    reads, download and load progress, and a second visit that loads from the browser's Cache
  *    API without a single request for the model's files;
+ *  - the same model as a packed int4 folder (`gemma3n quantize`) loads from a URL and replies;
  *  - the "demo model" button builds the embedded random-weight model in the page, a reply
  *    streams in, and a screenshot of it is written to .cache/screenshots/.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,8 +39,10 @@ describe('chat page (headless chromium)', () => {
       const src = await folder.open(name);
       writeFileSync(join(tiny, name), await src.read(0, src.size));
     }
+    // The same model as a packed int4 folder (`gemma3n quantize`), as a user would publish it.
+    await run(process.execPath, [join(ROOT, 'bin/gemma3n.js'), 'quantize', '--model', tiny, '--out', join(tmp, 'tinyq')], { maxBuffer: 1 << 26 });
     await buildWeb(join(tmp, 'web')); // not dist/web: browser.test.ts may be serving it right now
-    server = await startWebServer({ root: join(tmp, 'web'), mounts: { tiny }, onRequest: (r: { method?: string; url?: string; range?: string }) => requests.push(r) });
+    server = await startWebServer({ root: join(tmp, 'web'), mounts: { tiny, tinyq: join(tmp, 'tinyq') }, onRequest: (r: { method?: string; url?: string; range?: string }) => requests.push(r) });
     browser = await launchChromium();
   }, 180_000);
 
@@ -86,6 +89,27 @@ describe('chat page (headless chromium)', () => {
       await page.press('#input', 'Enter');
       await page.waitForSelector('.msg.model[data-state=done]', { timeout: 60_000 });
       expect((await page.textContent('.msg.model'))!.length).toBeGreaterThan(0);
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
+
+  it('loads a packed int4 folder (gemma3n quantize) from a URL and replies', async () => {
+    const page = await browser.context.newPage();
+    try {
+      requests.length = 0;
+      await page.goto(`${server.url}index.html?url=${encodeURIComponent(`${server.url}m/tinyq/`)}`);
+      await page.waitForSelector('#status[data-state=ready]', { timeout: 120_000 });
+      expect(await page.textContent('#status')).toMatch(/Loaded .*m\/tinyq\/.* 5 layers, hidden 32, text only; kernels: wasm-/);
+      const packed = readdirSync(join(tmp, 'tinyq')).filter((f) => f.endsWith('.safetensors'));
+      expect(packed.length).toBeGreaterThan(0);
+      expect(requests.some((r) => r.method === 'GET' && packed.some((f) => r.url === `/m/tinyq/${f}`) && /^bytes=/.test(r.range ?? ''))).toBe(true);
+      await page.fill('#max-tokens', '6');
+      await page.fill('#input', 'Hello');
+      await page.press('#input', 'Enter');
+      await page.waitForSelector('.msg.model[data-state=done]', { timeout: 60_000 });
+      expect((await page.textContent('.msg.model'))!.length).toBeGreaterThan(0);
+      expect(await page.locator('.msg.note').count()).toBe(0); // no "Generation failed"
     } finally {
       await page.close();
     }
