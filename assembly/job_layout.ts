@@ -31,3 +31,4 @@ export const OP_F32_GEMM: i32 = 1;
 export const OP_Q4_GEMM: i32 = 2;
 export const OP_ATTENTION: i32 = 3;
 export const OP_READ: i32 = 4;
+export const OP_Q8_GEMM: i32 = 5;

@@ -101,13 +101,17 @@ export interface AudioBenchResult {
   softTokens: number;
 }
 
-export async function runAudioBench(opts: { seconds?: number; layers?: number; kernels?: Kernels; log?: (s: string) => void } = {}): Promise<AudioBenchResult> {
+/**
+ * `linearFormat: 'q4'` loads the tower as a packed folder runs it (per-family int8/int4,
+ * src/encoders/tower_weights.ts); 'f32' (default) as a bf16/f32 checkpoint without --q4.
+ */
+export async function runAudioBench(opts: { seconds?: number; layers?: number; kernels?: Kernels; log?: (s: string) => void; linearFormat?: 'f32' | 'q4' } = {}): Promise<AudioBenchResult> {
   const seconds = opts.seconds ?? 30, layers = opts.layers ?? 12, kernels = opts.kernels ?? new TsKernels();
   const log = opts.log ?? (() => {});
   const cfg = structuredClone(E2B_CONFIG);
   cfg.audio_config.conf_num_hidden_layers = layers;
   let t = performance.now();
-  const model = await AudioModel.load(syntheticCheckpoint(), cfg, kernels);
+  const model = await AudioModel.load(syntheticCheckpoint(), cfg, kernels, { linearFormat: opts.linearFormat });
   log(`loaded synthetic E2B audio weights (${layers} layers) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const clip = syntheticClip(seconds);
 

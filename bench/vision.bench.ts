@@ -15,6 +15,7 @@ import { formulaTensor } from '../src/encoders/vision/formula_weights.js';
 import { embedVision, encodeImage, loadVisionTower, type VisionWeights } from '../src/encoders/vision/index.js';
 import { preprocessRgb } from '../src/encoders/vision/preprocess.js';
 import type { Kernels } from '../src/kernels/kernels.js';
+import { quantizeOnLoad } from '../src/encoders/tower_weights.js';
 
 export interface VisionBenchResult {
   kernels: string;
@@ -45,16 +46,18 @@ function weights(): VisionWeights {
       if (!s) throw new Error(`synthetic vision weights: '${name}' read without a shape`);
       return formulaTensor(name.replace(/^model\.vision_tower\.timm_model\./, ''), s);
     },
-    has: () => true,
+    has: (name) => !/\.q[48]$/.test(name),
     info: async (name) => ({ shape: embed[name] ?? [] }),
   };
 }
 
-export async function runVisionBench(opts: { kernels?: Kernels; log?: (s: string) => void } = {}): Promise<VisionBenchResult> {
+/** `linearFormat: 'q4'`: the tower as a packed folder runs it (per-family int8, src/encoders/tower_weights.ts). */
+export async function runVisionBench(opts: { kernels?: Kernels; log?: (s: string) => void; linearFormat?: 'f32' | 'q4' } = {}): Promise<VisionBenchResult> {
   const kernels = opts.kernels ?? new BlockedTsKernels();
   const log = opts.log ?? (() => {});
   let t = performance.now();
-  const tower = await loadVisionTower(weights(), kernels);
+  const ww = weights();
+  const tower = await loadVisionTower(opts.linearFormat === 'q4' ? { ...quantizeOnLoad(ww), info: ww.info } : ww, kernels);
   log(`built the vision tower with formula weights in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const w = 1024, h = 768, rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < w * h; i++) rgb.set([(i % w) & 255, (i / w) & 255, ((i % w) ^ (i / w)) & 255], 3 * i);
@@ -90,6 +93,8 @@ export async function runVisionBench(opts: { kernels?: Kernels; log?: (s: string
     });
     bench.run();
   });
+  tower.encoder.release();
+  tower.embedder?.release();
   const result = { kernels: kernels.name, passSeconds, preprocessSeconds, towerSeconds, towerCpuSeconds, stages, gmacPerSecond: VISION_TOWER_GMAC / towerSeconds };
   log(`vision: one 768×768 image in ${passSeconds.toFixed(1)} s with ${kernels.constructor.name} (${result.gmacPerSecond.toFixed(2)} G multiply-adds/s)`);
   return result;

@@ -9,7 +9,7 @@
  * All norms are Gemma 3n RMSNorms (x · rsqrt(mean(x²)+eps) · w, not 1+w); no √hidden scale.
  */
 import type { Kernels, LinearWeight } from '../kernels/kernels.js';
-import type { TensorStore } from '../checkpoint/checkpoint.js';
+import { loadTowerLinear, type TowerWeights } from './tower_weights.js';
 import { rmsNorm } from '../model/ops.js';
 
 export interface EmbedderShape {
@@ -37,16 +37,16 @@ export class MultimodalEmbedder {
   get vocabSize(): number { return this.shape.vocabSize; }
   get eps(): number { return this.shape.eps; }
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, shape: EmbedderShape): Promise<MultimodalEmbedder> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, shape: EmbedderShape): Promise<MultimodalEmbedder> {
     const D = shape.hiddenSize;
-    const proj = await ckpt.readF32(`${prefix}.embedding_projection.weight`, [shape.textHiddenSize, D]);
+    const proj = await loadTowerLinear(ckpt, `${prefix}.embedding_projection.weight`, [shape.textHiddenSize, D], kernels);
     return new MultimodalEmbedder(
       shape,
       kernels,
       await ckpt.readF32(`${prefix}.embedding.weight`, [shape.vocabSize, D]),
       await ckpt.readF32(`${prefix}.hard_embedding_norm.weight`, [D]),
       await ckpt.readF32(`${prefix}.soft_embedding_norm.weight`, [D]),
-      kernels.createLinear(proj, shape.textHiddenSize, D),
+      proj,
     );
   }
 

@@ -92,7 +92,7 @@ export class Gemma3n {
   static async load(folder: FileProvider, opts: EngineLoadOptions = {}): Promise<Gemma3n> {
     const kernels = opts.kernels ?? new TsKernels();
     const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
-    const towers = modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels) : null;
+    const towers = modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels, { linearFormat: opts.format === 'q4' ? 'q4' : 'f32' }) : null;
     if (towers) model.hardEmbedders = [towers.visionEmbedder, towers.audioEmbedder].filter((e) => e !== null);
     const keepOpen = model.weights.readsCheckpoint || (towers !== null && (towers.hasAudio || towers.hasVision));
     if (!keepOpen) await checkpoint.close();

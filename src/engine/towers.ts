@@ -18,6 +18,12 @@ import { encodeImage, GEMMA3N_VISION, MobileNetV5Encoder, prefixed, preprocessIm
 import { embedSoftTokens, loadVisionEmbedder } from '../encoders/vision/embedder.js';
 import { parseAudioConfig } from '../encoders/audio/config.js';
 import { MultimodalEmbedder as Embedder } from '../encoders/multimodal_embedder.js';
+import { quantizeOnLoad, type TowerFormat, type TowerWeights } from '../encoders/tower_weights.js';
+
+export interface TowersLoadOptions {
+  /** 'q4': tower linears stored unpacked are quantized on load, per family (src/encoders/tower_weights.ts). Packed ones always load packed. */
+  linearFormat?: TowerFormat;
+}
 
 /** An image or audio clip of a prompt, in the order they appear. */
 export type MediaInput =
@@ -36,15 +42,18 @@ export class Towers {
     private readonly kernels: Kernels,
     readonly visionEmbedder: MultimodalEmbedder | null,
     readonly audioEmbedder: MultimodalEmbedder | null,
+    /** What the towers read: the checkpoint, quantizing on load when asked. */
+    private readonly weights: TowerWeights,
   ) {}
 
   /** Loads the embedders present in the checkpoint; the towers wait for first use. */
-  static async load(store: TensorStore, config: ModelConfig, kernels: Kernels): Promise<Towers> {
+  static async load(store: TensorStore, config: ModelConfig, kernels: Kernels, opts: TowersLoadOptions = {}): Promise<Towers> {
     const H = config.text.hiddenSize;
+    const weights: TowerWeights = opts.linearFormat === 'q4' ? quantizeOnLoad(store) : store;
     let vision: MultimodalEmbedder | null = null, audio: MultimodalEmbedder | null = null;
     if (config.visionConfig && store.has('model.embed_vision.embedding.weight')) {
       const vc = config.visionConfig as Json;
-      vision = await loadVisionEmbedder(store, kernels, H, 'model.embed_vision', {
+      vision = await loadVisionEmbedder(weights, kernels, H, 'model.embed_vision', {
         hiddenSize: (vc.hidden_size as number | undefined) ?? 2048,
         vocabOffset: (vc.vocab_offset as number | undefined) ?? 262_144,
         vocabSize: (vc.vocab_size as number | undefined) ?? 128,
@@ -53,11 +62,11 @@ export class Towers {
     }
     if (config.audioConfig && store.has('model.embed_audio.embedding.weight')) {
       const ac = parseAudioConfig(config.raw, `${store.location}/config.json`);
-      audio = await Embedder.load(store, kernels, 'model.embed_audio', {
+      audio = await Embedder.load(weights, kernels, 'model.embed_audio', {
         hiddenSize: ac.audio.hiddenSize, textHiddenSize: H, vocabOffset: ac.audio.vocabOffset, vocabSize: ac.audio.vocabSize, eps: ac.audio.rmsNormEps,
       });
     }
-    return new Towers(store, config, kernels, vision, audio);
+    return new Towers(store, config, kernels, vision, audio, weights);
   }
 
   get hasVision(): boolean {
@@ -75,7 +84,7 @@ export class Towers {
   async vision(): Promise<VisionTower> {
     if (!this.hasVision) throw new Error('this model has no vision tower (model.vision_tower.* weights)');
     if (!this.visionTower) {
-      const encoder = await MobileNetV5Encoder.load(prefixed(this.store, VISION_TOWER_PREFIX), this.kernels, GEMMA3N_VISION);
+      const encoder = await MobileNetV5Encoder.load(prefixed(this.weights, VISION_TOWER_PREFIX), this.kernels, GEMMA3N_VISION);
       this.visionTower = { encoder, embedder: this.visionEmbedder };
     }
     return this.visionTower;
@@ -83,7 +92,7 @@ export class Towers {
 
   async audio(): Promise<AudioModel> {
     if (!this.hasAudio) throw new Error('this model has no audio tower (model.audio_tower.* weights)');
-    this.audioModel ??= await AudioModel.load(this.store, this.config.raw, this.kernels);
+    this.audioModel ??= await AudioModel.load(this.store, this.config.raw, this.kernels, { linearFormat: this.weights.linearFormat });
     return this.audioModel;
   }
 
@@ -91,6 +100,7 @@ export class Towers {
   release(): void {
     this.audioModel?.release();
     this.audioModel = null;
+    this.visionTower?.encoder.release();
     this.visionTower = null;
   }
 

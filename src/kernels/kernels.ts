@@ -9,7 +9,7 @@
  */
 
 /** How a linear weight is stored inside a kernel backend. */
-export type WeightFormat = 'f32' | 'q4';
+export type WeightFormat = 'f32' | 'q4' | 'q8';
 
 /** An opaque, backend-owned linear weight. */
 export interface LinearWeight {
@@ -41,6 +41,7 @@ export interface AttentionParams {
 }
 
 import type { Q4Matrix } from './q4.js';
+import type { Q8Matrix } from './q8.js';
 
 export interface Kernels {
   readonly name: string;
@@ -48,8 +49,10 @@ export interface Kernels {
    * Builds a backend weight from a row-major [outDim, inDim] float32 matrix.
    * With format 'q4' it is quantized to group-wise int4 (see src/kernels/q4.ts). A Q4Matrix
    * (e.g. from Q4Matrix.fromBytes of a saved model) is taken as is, without re-quantizing.
+   * With format 'q8' (the towers) it is quantized to per-channel int8 (src/kernels/q8.ts); a
+   * Q8Matrix is likewise taken as is.
    */
-  createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format?: WeightFormat): LinearWeight;
+  createLinear(w: Float32Array | Q4Matrix | Q8Matrix, outDim: number, inDim: number, format?: WeightFormat): LinearWeight;
   /** y[t, o] = Σ_i x[t, i] · W[o, i] for t < T. x is [T, inDim], y is [T, outDim]. */
   linear(w: LinearWeight, x: Float32Array, T: number, y: Float32Array): void;
   /**

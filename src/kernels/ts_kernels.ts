@@ -4,6 +4,7 @@
 import { geluMul, softcap } from './elementwise.js';
 import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
 import { Q4Matrix, q4Linear } from './q4.js';
+import { Q8Matrix, q8Linear } from './q8.js';
 
 export class TsLinear implements LinearWeight {
   readonly format: WeightFormat = 'f32';
@@ -16,6 +17,17 @@ export class TsQ4Linear implements LinearWeight {
   readonly outDim: number;
   readonly inDim: number;
   constructor(readonly q: Q4Matrix) {
+    this.outDim = q.outDim;
+    this.inDim = q.inDim;
+  }
+}
+
+/** A q8 weight: the per-channel int8 matrix itself, multiplied by the reference `q8Linear`. */
+export class TsQ8Linear implements LinearWeight {
+  readonly format: WeightFormat = 'q8';
+  readonly outDim: number;
+  readonly inDim: number;
+  constructor(readonly q: Q8Matrix) {
     this.outDim = q.outDim;
     this.inDim = q.inDim;
   }
@@ -39,13 +51,18 @@ export class TsKernels implements Kernels {
   readonly name = 'ts';
   private scores = new Float32Array(0);
 
-  createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+  createLinear(w: Float32Array | Q4Matrix | Q8Matrix, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+    if (w instanceof Q8Matrix) {
+      if (w.outDim !== outDim || w.inDim !== inDim) throw new Error(`createLinear: Q8Matrix is [${w.outDim}, ${w.inDim}], expected [${outDim}, ${inDim}]`);
+      return new TsQ8Linear(w);
+    }
     if (w instanceof Q4Matrix) {
       if (w.outDim !== outDim || w.inDim !== inDim) throw new Error(`createLinear: Q4Matrix is [${w.outDim}, ${w.inDim}], expected [${outDim}, ${inDim}]`);
       return new TsQ4Linear(w);
     }
     if (w.length !== outDim * inDim) throw new Error(`createLinear: ${w.length} values for [${outDim}, ${inDim}]`);
     if (format === 'q4') return new TsQ4Linear(Q4Matrix.quantize(w, outDim, inDim));
+    if (format === 'q8') return new TsQ8Linear(Q8Matrix.quantize(w, outDim, inDim));
     if (format !== 'f32') throw new Error(`TsKernels: weight format '${format}' is not supported by this backend`);
     return new TsLinear(w, outDim, inDim);
   }
@@ -65,6 +82,7 @@ export class TsKernels implements Kernels {
 
   linear(weight: LinearWeight, x: Float32Array, T: number, y: Float32Array): void {
     if (weight instanceof TsQ4Linear) return q4Linear(weight.q, x, T, y);
+    if (weight instanceof TsQ8Linear) return q8Linear(weight.q, x, T, y);
     const { w, outDim, inDim } = weight as TsLinear;
     for (let t = 0; t < T; t++) {
       const xo = t * inDim, yo = t * outDim;

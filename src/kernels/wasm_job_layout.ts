@@ -32,9 +32,10 @@ export const OP_F32_GEMM = 1;
 export const OP_Q4_GEMM = 2;
 export const OP_ATTENTION = 3;
 export const OP_READ = 4;
+export const OP_Q8_GEMM = 5;
 
 /** Every constant above by name (the test compares them with the module's exported globals). */
 export const JOB_LAYOUT: Readonly<Record<string, number>> = {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
-  JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ,
+  JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
 };

@@ -16,11 +16,12 @@
  */
 import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
 import { Q4Matrix, Q4_GROUP } from './q4.js';
+import { Q8Matrix } from './q8.js';
 import { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js';
 import { Heap, align } from './wasm_heap.js';
 import type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
 import { WasmJobs } from './wasm_job.js';
-import { JOB_BYTES, JOB_MAX_THREADS, OP_ATTENTION, OP_F32_GEMM, OP_Q4_GEMM, OP_READ } from './wasm_job_layout.js';
+import { JOB_BYTES, JOB_MAX_THREADS, OP_ATTENTION, OP_F32_GEMM, OP_Q4_GEMM, OP_Q8_GEMM, OP_READ } from './wasm_job_layout.js';
 import { WORKER_SOURCE, WORKER_SPIN } from './wasm_worker.js';
 
 export type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
@@ -53,6 +54,7 @@ interface KernelExports {
   gelu_mul(a: number, b: number, n: number): void;
   softcap(x: number, n: number, cap: number): void;
   attention_scratch_floats(D: number, group: number): number;
+  q8_panel_bytes(inDim: number): number;
 }
 
 class WasmLinear implements LinearWeight {
@@ -61,9 +63,10 @@ class WasmLinear implements LinearWeight {
     readonly format: WeightFormat,
     readonly outDim: number,
     readonly inDim: number,
-    /** f32: the [outDim, inDim] matrix; q4: packed codes and scales, interleaved per group. */
+    /** f32: the [outDim, inDim] matrix; q4: packed codes and scales, interleaved per group; q8: int8 codes [outDim, inDim] then f32 scales at scalesPtr. */
     readonly ptr: number,
     readonly byteLength: number,
+    readonly scalesPtr = 0,
   ) {}
 }
 
@@ -172,13 +175,18 @@ export class WasmKernels implements Kernels {
     return this.scratchPtr;
   }
 
-  createLinear(w: Float32Array | Q4Matrix, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+  createLinear(w: Float32Array | Q4Matrix | Q8Matrix, outDim: number, inDim: number, format: WeightFormat = 'f32'): LinearWeight {
+    if (w instanceof Q8Matrix) {
+      if (w.outDim !== outDim || w.inDim !== inDim) throw new Error(`createLinear: Q8Matrix is [${w.outDim}, ${w.inDim}], expected [${outDim}, ${inDim}]`);
+      return this.uploadQ8(w);
+    }
     if (w instanceof Q4Matrix) {
       if (w.outDim !== outDim || w.inDim !== inDim) throw new Error(`createLinear: Q4Matrix is [${w.outDim}, ${w.inDim}], expected [${outDim}, ${inDim}]`);
       return this.uploadQ4(w);
     }
     if (w.length !== outDim * inDim) throw new Error(`createLinear: ${w.length} values for [${outDim}, ${inDim}]`);
     if (format === 'q4') return this.uploadQ4(Q4Matrix.quantize(w, outDim, inDim));
+    if (format === 'q8') return this.uploadQ8(Q8Matrix.quantize(w, outDim, inDim));
     if (format !== 'f32') throw new Error(`WasmKernels: weight format '${format}' is not supported`);
     const bytes = outDim * inDim * 4;
     const p = this.alloc(bytes);
@@ -204,6 +212,15 @@ export class WasmKernels implements Kernels {
       dst[d++] = scales[s++]; dst[d++] = scales[s++]; dst[d++] = scales[s++]; dst[d++] = scales[s++];
     }
     return new WasmLinear('q4', q.outDim, q.inDim, p, q.byteLength);
+  }
+
+  /** Uploads a per-channel int8 matrix: codes row-major, then the f32 row scales (assembly/tower_q8.ts). */
+  private uploadQ8(q: Q8Matrix): WasmLinear {
+    const codeBytes = align(q.codes.length);
+    const p = this.alloc(codeBytes + q.outDim * 4);
+    new Int8Array(this.memory.buffer, p, q.codes.length).set(q.codes);
+    this.f32.set(q.scales, (p + codeBytes) / 4);
+    return new WasmLinear('q8', q.outDim, q.inDim, p, q.byteLength, p + codeBytes);
   }
 
   /** The packed int4 matrix of a q4 weight, copied out of WASM memory (for saving). */
@@ -263,8 +280,10 @@ export class WasmKernels implements Kernels {
     const chunk = Math.max(1, Math.min(T, Math.floor(this.maxScratch / perT)));
     // Prefill: each thread unpacks one row block at a time into a scratch of its own (assembly/matmul_q4.ts).
     const unpackStride = ws[0].format === 'q4' && T >= 4 ? align(this.exports.q4_gemm_scratch_bytes(G)) : 0;
+    // q8: one float32 panel of dequantized rows per thread (assembly/tower_q8.ts)
+    const panelBytes = ws[0].format === 'q8' ? align(this.exports.q8_panel_bytes(inDim)) : 0;
     const callBytes = align(chunk * perT + 256 * (ws.length + 1));
-    const base = this.scratch(callBytes + unpackStride * this.threads);
+    const base = this.scratch(callBytes + (unpackStride + panelBytes) * this.threads);
     const unpackBase = unpackStride ? base + callBytes : 0;
     for (let t0 = 0; t0 < T; t0 += chunk) {
       const n = Math.min(chunk, T - t0);
@@ -278,6 +297,9 @@ export class WasmKernels implements Kernels {
       if (ws[0].format === 'f32') {
         const w = ws[0];
         this.dispatch(OP_F32_GEMM, [w.ptr, xp, yps[0], n, w.outDim, inDim], 0, 0, macs);
+      } else if (ws[0].format === 'q8') {
+        const w = ws[0];
+        this.dispatch(OP_Q8_GEMM, [w.ptr, w.scalesPtr, xp, yps[0], n, w.outDim, inDim], base + callBytes, panelBytes, macs);
       } else {
         const xq = next, xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);

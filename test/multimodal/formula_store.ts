@@ -11,7 +11,7 @@ export function withFormulaVisionTower(base: TensorStore): TensorStore {
   return {
     location: base.location,
     file: base.file,
-    has: (n) => n.startsWith(TOWER) || base.has(n),
+    has: (n) => (n.startsWith(TOWER) && !/\.q[48]$/.test(n)) || base.has(n), // the formula makes f32 tensors, never packed ones
     names: () => base.names(),
     info: (n) => base.info(n),
     readF32: async (n, shape) => {

@@ -13,7 +13,7 @@
  *   logits = tanh(logits / cap) · cap, then masked to finfo(float32).min, softmax in float32.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
+import type { TowerWeights } from '../tower_weights.js';
 import type { AudioConfig } from './config.js';
 import { Linear, loadVector, softplus } from './nn.js';
 
@@ -54,7 +54,7 @@ export class AudioAttention {
     posProj.release();
   }
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<AudioAttention> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<AudioAttention> {
     const D = cfg.hiddenSize, hd = D / cfg.confNumAttentionHeads;
     const [q, k, v, pos] = await Promise.all([
       Linear.load(ckpt, kernels, `${prefix}.q_proj.weight`, D, D),

@@ -13,7 +13,7 @@
  */
 import type { Kernels } from '../../kernels/kernels.js';
 import type { Tracer } from '../../model/trace.js';
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
+import type { TowerWeights } from '../tower_weights.js';
 import { rmsNorm } from '../../model/ops.js';
 import { AudioAttention } from './attention.js';
 import type { AudioConfig } from './config.js';
@@ -35,7 +35,7 @@ export class ConformerFeedForward {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerFeedForward> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerFeedForward> {
     const D = cfg.hiddenSize;
     return new ConformerFeedForward(
       await loadVector(ckpt, `${prefix}.pre_layer_norm.weight`, D),
@@ -78,7 +78,7 @@ export class ConformerAttention {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerAttention> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerAttention> {
     const D = cfg.hiddenSize;
     return new ConformerAttention(
       await loadVector(ckpt, `${prefix}.pre_attn_norm.weight`, D),
@@ -123,7 +123,7 @@ export class ConformerLightConv1d {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerLightConv1d> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerLightConv1d> {
     const D = cfg.hiddenSize, K = cfg.confConvKernelSize;
     return new ConformerLightConv1d(
       await loadVector(ckpt, `${prefix}.pre_layer_norm.weight`, D),
@@ -182,7 +182,7 @@ export class ConformerBlock {
     readonly cfg: AudioConfig,
   ) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerBlock> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<ConformerBlock> {
     return new ConformerBlock(
       await ConformerFeedForward.load(ckpt, kernels, `${prefix}.ffw_layer_start`, cfg),
       await ConformerAttention.load(ckpt, kernels, `${prefix}.attention`, cfg),

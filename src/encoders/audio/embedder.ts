@@ -3,12 +3,12 @@
  * (src/encoders/multimodal_embedder.ts) with the audio tower's width and vocabulary.
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
+import type { TowerWeights } from '../tower_weights.js';
 import { MultimodalEmbedder } from '../multimodal_embedder.js';
 import type { AudioModelConfig } from './config.js';
 
 export class AudioEmbedder {
-  static load(ckpt: TensorStore, cfg: AudioModelConfig, kernels: Kernels, prefix = 'model.embed_audio'): Promise<MultimodalEmbedder> {
+  static load(ckpt: TowerWeights, cfg: AudioModelConfig, kernels: Kernels, prefix = 'model.embed_audio'): Promise<MultimodalEmbedder> {
     return MultimodalEmbedder.load(ckpt, kernels, prefix, {
       hiddenSize: cfg.audio.hiddenSize,
       textHiddenSize: cfg.textHiddenSize,

@@ -12,7 +12,7 @@
  */
 import type { Kernels } from '../../kernels/kernels.js';
 import type { Tracer } from '../../model/trace.js';
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
+import type { TowerWeights } from '../tower_weights.js';
 import type { AudioConfig } from './config.js';
 import { ConformerBlock } from './conformer.js';
 import { SubSampleConvProjection } from './sscp.js';
@@ -43,7 +43,7 @@ export class AudioEncoder {
   ) {}
 
   /** Loads `${prefix}.subsample_conv_projection.*` and `${prefix}.conformer.{i}.*`. */
-  static async load(ckpt: TensorStore, cfg: AudioConfig, kernels: Kernels, prefix = 'model.audio_tower'): Promise<AudioEncoder> {
+  static async load(ckpt: TowerWeights, cfg: AudioConfig, kernels: Kernels, prefix = 'model.audio_tower'): Promise<AudioEncoder> {
     const sscp = await SubSampleConvProjection.load(ckpt, kernels, `${prefix}.subsample_conv_projection`, cfg);
     const blocks: ConformerBlock[] = [];
     for (let i = 0; i < cfg.confNumHiddenLayers; i++) blocks.push(await ConformerBlock.load(ckpt, kernels, `${prefix}.conformer.${i}`, cfg));

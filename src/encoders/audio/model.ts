@@ -5,7 +5,7 @@
  */
 import type { FileProvider } from '../../io/byte_source.js';
 import type { Kernels } from '../../kernels/kernels.js';
-import { Checkpoint, type TensorStore } from '../../checkpoint/checkpoint.js';
+import { Checkpoint } from '../../checkpoint/checkpoint.js';
 import { CheckpointError } from '../../checkpoint/safetensors.js';
 import { parseAudioConfig, type AudioModelConfig } from './config.js';
 import { AudioEmbedder } from './embedder.js';
@@ -13,6 +13,7 @@ import type { MultimodalEmbedder } from '../multimodal_embedder.js';
 import type { Tracer } from '../../model/trace.js';
 import { AudioEncoder, type AudioEncoding } from './encoder.js';
 import { FeatureExtractor, type AudioFeatures } from './feature_extractor.js';
+import { quantizeOnLoad, type TowerFormat, type TowerWeights } from '../tower_weights.js';
 
 export class AudioModel {
   readonly featureExtractor = new FeatureExtractor();
@@ -20,13 +21,21 @@ export class AudioModel {
   constructor(readonly config: AudioModelConfig, readonly encoder: AudioEncoder, readonly embedder: MultimodalEmbedder) {}
 
   /** Loads the audio tower and embedder of a checkpoint given its full gemma3n config object. */
-  static async load(ckpt: TensorStore, fullConfig: unknown, kernels: Kernels): Promise<AudioModel> {
+  /**
+   * `opts.linearFormat: 'q4'` quantizes the linears stored unpacked on load, per family
+   * (src/encoders/tower_weights.ts); packed ones (`NAME.q4`) always load packed.
+   */
+  static async load(
+    ckpt: TowerWeights & { readonly location: string }, fullConfig: unknown, kernels: Kernels,
+    opts: { linearFormat?: TowerFormat; minQuantized?: number } = {},
+  ): Promise<AudioModel> {
     const config = parseAudioConfig(fullConfig, `${ckpt.location}/config.json`);
     if (config.audio.inputFeatSize !== new FeatureExtractor().opts.featureSize) {
       throw new CheckpointError(`${ckpt.location}/config.json: audio_config.input_feat_size ${config.audio.inputFeatSize} differs from the 128 mel bins of the feature extractor`);
     }
-    const encoder = await AudioEncoder.load(ckpt, config.audio, kernels);
-    const embedder = await AudioEmbedder.load(ckpt, config, kernels);
+    const weights: TowerWeights = opts.linearFormat === 'q4' ? quantizeOnLoad(ckpt, { minQuantized: opts.minQuantized }) : ckpt;
+    const encoder = await AudioEncoder.load(weights, config.audio, kernels);
+    const embedder = await AudioEmbedder.load(weights, config, kernels);
     return new AudioModel(config, encoder, embedder);
   }
 

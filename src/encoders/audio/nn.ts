@@ -4,15 +4,15 @@
  * uses (clamp, SiLU, sigmoid). Activations are float32 row-major [T, dim].
  */
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
+import { loadTowerLinear, type TowerWeights } from '../tower_weights.js';
 
 /** An `nn.Linear(in, out, bias=False)`: y = x·Wᵀ, W stored [out, in] as in PyTorch. */
 export class Linear {
   constructor(private readonly kernels: Kernels, readonly weight: LinearWeight) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, name: string, outDim: number, inDim: number): Promise<Linear> {
-    const w = await ckpt.readF32(name, [outDim, inDim]);
-    return new Linear(kernels, kernels.createLinear(w, outDim, inDim));
+  /** From checkpoint tensor `name` [out, in]: packed int4, or quantized on load per tower_weights.ts when the reader asks. */
+  static async load(ckpt: TowerWeights, kernels: Kernels, name: string, outDim: number, inDim: number): Promise<Linear> {
+    return new Linear(kernels, await loadTowerLinear(ckpt, name, [outDim, inDim], kernels));
   }
 
   get inDim(): number { return this.weight.inDim; }
@@ -30,7 +30,7 @@ export class Linear {
 }
 
 /** Reads a 1-D parameter (norm weight, per_dim_scale) checking its length. */
-export function loadVector(ckpt: TensorStore, name: string, dim: number): Promise<Float32Array> {
+export function loadVector(ckpt: TowerWeights, name: string, dim: number): Promise<Float32Array> {
   return ckpt.readF32(name, [dim]);
 }
 

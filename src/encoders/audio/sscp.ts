@@ -9,7 +9,7 @@
  */
 import type { Kernels } from '../../kernels/kernels.js';
 import type { Tracer } from '../../model/trace.js';
-import type { TensorStore } from '../../checkpoint/checkpoint.js';
+import { loadTowerLinear, type TowerWeights } from '../tower_weights.js';
 import type { AudioConfig } from './config.js';
 import { Linear, loadVector } from './nn.js';
 
@@ -31,13 +31,12 @@ export class SSCPConvBlock {
     readonly eps: number,
   ) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig, idx: number, inFreq: number): Promise<SSCPConvBlock> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig, idx: number, inFreq: number): Promise<SSCPConvBlock> {
     const cin = idx === 0 ? 1 : cfg.sscpConvChannelSize[idx - 1];
     const cout = cfg.sscpConvChannelSize[idx];
     const [kh, kw] = cfg.sscpConvKernelSize[idx];
     // Conv2d weight [Cout, Cin, kh, kw] is, row-major, exactly a [Cout, Cin·kh·kw] linear weight.
-    const w = await ckpt.readF32(`${prefix}.conv.weight`, [cout, cin, kh, kw]);
-    const conv = new Linear(kernels, kernels.createLinear(w, cout, cin * kh * kw));
+    const conv = new Linear(kernels, await loadTowerLinear(ckpt, `${prefix}.conv.weight`, [cout, cin, kh, kw], kernels));
     const norm = await loadVector(ckpt, `${prefix}.norm.weight`, cout);
     return new SSCPConvBlock(conv, norm, cin, cout, inFreq, [kh, kw], cfg.sscpConvStrideSize[idx], cfg.sscpConvGroupNormEps);
   }
@@ -111,7 +110,7 @@ export function cumulativeGroupNorm(x: Float32Array, T: number, G: number, C: nu
 export class SubSampleConvProjection {
   private constructor(readonly conv0: SSCPConvBlock, readonly conv1: SSCPConvBlock, readonly inputProj: Linear, readonly inFeat: number) {}
 
-  static async load(ckpt: TensorStore, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<SubSampleConvProjection> {
+  static async load(ckpt: TowerWeights, kernels: Kernels, prefix: string, cfg: AudioConfig): Promise<SubSampleConvProjection> {
     const conv0 = await SSCPConvBlock.load(ckpt, kernels, `${prefix}.conv_0`, cfg, 0, cfg.inputFeatSize);
     const conv1 = await SSCPConvBlock.load(ckpt, kernels, `${prefix}.conv_1`, cfg, 1, conv0.outFreq);
     const inputProj = await Linear.load(ckpt, kernels, `${prefix}.input_proj_linear.weight`, cfg.hiddenSize, conv1.outFreq * conv1.outChannels);

@@ -12,6 +12,7 @@
  * (0, 1), k5 → (1, 2) [timm/layers/padding.py get_same_padding, pad_same].
  */
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
+import { convTapsLast, loadTowerLinear, type TowerWeights } from '../tower_weights.js';
 import { featureMap, type FeatureMap } from './tensor.js';
 
 export interface SamePadding {
@@ -36,6 +37,11 @@ export class PointwiseConv {
 
   static create(kernels: Kernels, w: Float32Array, outChs: number, inChs: number): PointwiseConv {
     return new PointwiseConv(kernels, kernels.createLinear(w, outChs, inChs), inChs, outChs);
+  }
+
+  /** From checkpoint tensor `name` [O, I, 1, 1] (packed int4 or quantized per tower_weights.ts when the reader asks). */
+  static async load(r: TowerWeights, name: string, outChs: number, inChs: number, kernels: Kernels): Promise<PointwiseConv> {
+    return new PointwiseConv(kernels, await loadTowerLinear(r, name, [outChs, inChs, 1, 1], kernels), inChs, outChs);
   }
 
   forward(x: FeatureMap): FeatureMap {
@@ -72,11 +78,13 @@ export class Conv2d {
   static create(kernels: Kernels, w: Float32Array, bias: Float32Array | null, outChs: number, inChs: number, kernel: number, stride: number): Conv2d {
     const kk = kernel * kernel;
     if (w.length !== outChs * inChs * kk) throw new Error(`Conv2d: ${w.length} weights for [${outChs}, ${inChs}, ${kernel}, ${kernel}]`);
-    const r = new Float32Array(w.length); // [O, I, kh, kw] → [O, kh, kw, I]
-    for (let o = 0; o < outChs; o++)
-      for (let i = 0; i < inChs; i++)
-        for (let t = 0; t < kk; t++) r[(o * kk + t) * inChs + i] = w[(o * inChs + i) * kk + t];
-    return new Conv2d(kernels, kernels.createLinear(r, outChs, kk * inChs), bias, inChs, outChs, kernel, stride);
+    return new Conv2d(kernels, kernels.createLinear(convTapsLast(w, outChs, inChs, kk), outChs, kk * inChs), bias, inChs, outChs, kernel, stride);
+  }
+
+  /** From checkpoint tensor `name` [O, I, k, k] (packed int4 = already [O, k, k, I]; see tower_weights.ts). */
+  static async load(r: TowerWeights, name: string, bias: Float32Array | null, outChs: number, inChs: number, kernel: number, stride: number, kernels: Kernels): Promise<Conv2d> {
+    const w = await loadTowerLinear(r, name, [outChs, inChs, kernel, kernel], kernels, 'conv_taps_last');
+    return new Conv2d(kernels, w, bias, inChs, outChs, kernel, stride);
   }
 
   forward(x: FeatureMap): FeatureMap {

@@ -26,9 +26,9 @@ export class EdgeResidual {
   static async load(r: TensorReader, prefix: string, inChs: number, a: EdgeResidualArgs, kernels: Kernels): Promise<EdgeResidual> {
     const mid = makeDivisible(inChs * a.expRatio);
     const k = a.expKernel;
-    const convExp = Conv2d.create(kernels, await r.readF32(`${prefix}conv_exp.weight`, [mid, inChs, k, k]), null, mid, inChs, k, a.stride);
+    const convExp = await Conv2d.load(r, `${prefix}conv_exp.weight`, null, mid, inChs, k, a.stride, kernels);
     const bn1 = await r.readF32(`${prefix}bn1.weight`, [mid]);
-    const convPwl = PointwiseConv.create(kernels, await r.readF32(`${prefix}conv_pwl.weight`, [a.outChs, mid, 1, 1]), a.outChs, mid);
+    const convPwl = await PointwiseConv.load(r, `${prefix}conv_pwl.weight`, a.outChs, mid, kernels);
     const bn2 = await r.readF32(`${prefix}bn2.weight`, [a.outChs]);
     return new EdgeResidual(a, convExp, bn1, convPwl, bn2, inChs === a.outChs && a.stride === 1);
   }
@@ -37,5 +37,10 @@ export class EdgeResidual {
     const mid = geluInPlace(rmsNorm2d(this.convExp.forward(x), this.bn1)); // expand
     const y = rmsNorm2d(this.convPwl.forward(mid), this.bn2); // project, no act
     return this.hasSkip ? addInPlace(y, x) : y;
+  }
+
+  release(): void {
+    this.convExp.release();
+    this.convPwl.release();
   }
 }

@@ -9,6 +9,7 @@
  */
 import type { Kernels } from '../../kernels/kernels.js';
 import { MultimodalEmbedder, type EmbedderShape } from '../multimodal_embedder.js';
+import { loadTowerLinear } from '../tower_weights.js';
 import type { TensorReader } from './tensor.js';
 
 export const VISION_EMBEDDER_DEFAULTS = { hiddenSize: 2048, vocabOffset: 262144, vocabSize: 128, eps: 1e-6 } as const;
@@ -19,14 +20,14 @@ export async function loadVisionEmbedder(
 ): Promise<MultimodalEmbedder> {
   const s: EmbedderShape = { ...VISION_EMBEDDER_DEFAULTS, textHiddenSize, ...shape };
   const D = s.hiddenSize;
-  const proj = await r.readF32(`${prefix}.embedding_projection.weight`, [s.textHiddenSize, D]);
+  const proj = await loadTowerLinear(r, `${prefix}.embedding_projection.weight`, [s.textHiddenSize, D], kernels);
   return new MultimodalEmbedder(
     s,
     kernels,
     await r.readF32(`${prefix}.embedding.weight`, [s.vocabSize, D]),
     await r.readF32(`${prefix}.hard_embedding_norm.weight`, [D]),
     await r.readF32(`${prefix}.soft_embedding_norm.weight`, [D]),
-    kernels.createLinear(proj, s.textHiddenSize, D),
+    proj,
   );
 }
 

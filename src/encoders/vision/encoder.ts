@@ -89,6 +89,13 @@ export class MobileNetV5Encoder {
     }
   }
 
+  /** Frees every kernel weight of the tower (it cannot run afterwards). */
+  release(): void {
+    this.stem.release();
+    for (const blocks of this.stages) for (const b of blocks) b.release();
+    this.msfa.release();
+  }
+
   /** The forward pass as a generator that pauses after each block. */
   private *steps(pixels: FeatureMap, trace?: EncoderTrace): Generator<void, FeatureMap> {
     if (pixels.c !== 3) throw new Error(`vision encoder: input has ${pixels.c} channels, expected 3 (RGB)`);

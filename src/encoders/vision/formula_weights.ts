@@ -53,6 +53,6 @@ export function formulaWeights(prefix = ''): TensorReader {
       if (!shape) throw new Error(`formulaWeights: '${name}' requested without a shape`);
       return formulaTensor(name.startsWith(prefix) ? name.slice(prefix.length) : name, shape);
     },
-    has: () => true,
+    has: (name) => !/\.q[48]$/.test(name), // any f32 tensor, never a packed one
   };
 }

@@ -43,13 +43,17 @@ class KvProjection {
       downConv = new DepthwiseConv2d(await r.readF32(`${prefix}down_conv.weight`, [inChs, 1, a.dwKernel, a.dwKernel]), inChs, a.dwKernel, a.kvStride);
       norm = await r.readF32(`${prefix}norm.weight`, [inChs]);
     }
-    const proj = PointwiseConv.create(kernels, await r.readF32(`${prefix}proj.weight`, [dim, inChs, 1, 1]), dim, inChs);
+    const proj = await PointwiseConv.load(r, `${prefix}proj.weight`, dim, inChs, kernels);
     return new KvProjection(downConv, norm, proj);
   }
 
   forward(x: FeatureMap): FeatureMap {
     const y = this.downConv ? rmsNorm2d(this.downConv.forward(x), this.norm!) : x;
     return this.proj.forward(y);
+  }
+
+  release(): void {
+    this.proj.release();
   }
 }
 
@@ -69,10 +73,10 @@ export class MobileAttention {
     if (inChs !== a.outChs || a.stride !== 1) throw new Error(`${prefix}: MobileAttention here needs in == out channels and stride 1`);
     const { numHeads: h, keyDim: kd, valueDim: vd } = a;
     const norm = await r.readF32(`${prefix}norm.weight`, [inChs]);
-    const query = PointwiseConv.create(kernels, await r.readF32(`${prefix}attn.query.proj.weight`, [h * kd, inChs, 1, 1]), h * kd, inChs);
+    const query = await PointwiseConv.load(r, `${prefix}attn.query.proj.weight`, h * kd, inChs, kernels);
     const key = await KvProjection.load(r, `${prefix}attn.key.`, inChs, kd, a, kernels);
     const value = await KvProjection.load(r, `${prefix}attn.value.`, inChs, vd, a, kernels);
-    const output = PointwiseConv.create(kernels, await r.readF32(`${prefix}attn.output.proj.weight`, [a.outChs, h * vd, 1, 1]), a.outChs, h * vd);
+    const output = await PointwiseConv.load(r, `${prefix}attn.output.proj.weight`, a.outChs, h * vd, kernels);
     const gamma = a.layerScale ? await r.readF32(`${prefix}layer_scale.gamma`, [a.outChs]) : null;
     return new MobileAttention(a, kernels, norm, query, key, value, output, gamma);
   }
@@ -111,5 +115,12 @@ export class MobileAttention {
     const y = this.output.forward(o);
     if (this.gamma) layerScale(y, this.gamma);
     return addInPlace(y, x);
+  }
+
+  release(): void {
+    this.query.release();
+    this.key.release();
+    this.value.release();
+    this.output.release();
   }
 }

@@ -44,6 +44,10 @@ export class MultiScaleFusionAdapter {
     trace?.('pooled', pooled);
     return rmsNorm2d(pooled, this.norm);
   }
+
+  release(): void {
+    this.ffn.release();
+  }
 }
 
 /** Nearest-upsamples every map to the first one's size and concatenates channels in order. */

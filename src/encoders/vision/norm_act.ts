@@ -50,7 +50,7 @@ export type ConvKind = 'full' | 'depthwise' | 'pointwise';
  */
 export class ConvNormAct {
   private constructor(
-    private readonly conv: { forward(x: FeatureMap): FeatureMap },
+    private readonly conv: { forward(x: FeatureMap): FeatureMap; release?(): void },
     private readonly norm: Float32Array,
     readonly act: boolean,
   ) {}
@@ -60,16 +60,16 @@ export class ConvNormAct {
     o: { kind: ConvKind; inChs: number; outChs: number; kernel: number; stride: number; act: boolean; bias?: boolean },
   ): Promise<ConvNormAct> {
     const { kind, inChs, outChs, kernel: k, stride } = o;
-    let conv: { forward(x: FeatureMap): FeatureMap };
+    let conv: { forward(x: FeatureMap): FeatureMap; release?(): void };
     if (kind === 'pointwise') {
       if (stride !== 1) throw new Error(`${prefix}: strided 1×1 conv is not used by MobileNet-V5`);
-      conv = PointwiseConv.create(kernels, await r.readF32(`${prefix}conv.weight`, [outChs, inChs, 1, 1]), outChs, inChs);
+      conv = await PointwiseConv.load(r, `${prefix}conv.weight`, outChs, inChs, kernels);
     } else if (kind === 'depthwise') {
       if (inChs !== outChs) throw new Error(`${prefix}: depthwise conv needs in == out channels`);
       conv = new DepthwiseConv2d(await r.readF32(`${prefix}conv.weight`, [outChs, 1, k, k]), outChs, k, stride);
     } else {
       const bias = o.bias ? await r.readF32(`${prefix}conv.bias`, [outChs]) : null;
-      conv = Conv2d.create(kernels, await r.readF32(`${prefix}conv.weight`, [outChs, inChs, k, k]), bias, outChs, inChs, k, stride);
+      conv = await Conv2d.load(r, `${prefix}conv.weight`, bias, outChs, inChs, k, stride, kernels);
     }
     return new ConvNormAct(conv, await r.readF32(`${prefix}bn.weight`, [outChs]), o.act);
   }
@@ -77,5 +77,10 @@ export class ConvNormAct {
   forward(x: FeatureMap): FeatureMap {
     const y = rmsNorm2d(this.conv.forward(x), this.norm);
     return this.act ? geluInPlace(y) : y;
+  }
+
+  /** Frees the conv's kernel weight (depthwise taps are plain arrays). */
+  release(): void {
+    this.conv.release?.();
   }
 }

@@ -5,6 +5,8 @@
  * go through the shared kernels. Pixel (y, x) is row y·W + x: the same row-major token order
  * timm uses when it flattens a map for attention and the soft tokens.
  */
+import type { TowerWeights } from '../tower_weights.js';
+
 export interface FeatureMap {
   readonly h: number;
   readonly w: number;
@@ -42,11 +44,11 @@ export function toCHW(x: FeatureMap): Float32Array {
   return out;
 }
 
-/** Something that yields float32 tensors by name, checking the shape (a Checkpoint, a safetensors file). */
-export interface TensorReader {
-  readF32(name: string, expectedShape?: readonly number[]): Promise<Float32Array>;
-  has?(name: string): boolean;
-}
+/**
+ * Something that yields float32 tensors by name, checking the shape (a Checkpoint, a
+ * safetensors file), and optionally the packed int4 tensors of a quantized checkpoint.
+ */
+export type TensorReader = TowerWeights;
 
 /** A reader that prepends `prefix` to every name (e.g. "model.vision_tower.timm_model."). */
 export function prefixed(reader: TensorReader, prefix: string): TensorReader {
@@ -54,5 +56,10 @@ export function prefixed(reader: TensorReader, prefix: string): TensorReader {
   return {
     readF32: (name, shape) => reader.readF32(prefix + name, shape),
     has: reader.has ? (name) => reader.has!(prefix + name) : undefined,
+    readBytes: reader.readBytes ? (name) => reader.readBytes!(prefix + name) : undefined,
+    file: reader.file,
+    linearFormat: reader.linearFormat,
+    minQuantized: reader.minQuantized,
+    families: reader.families,
   };
 }

@@ -62,4 +62,11 @@ export class UniversalInvertedResidual {
     if (this.gamma) layerScale(y, this.gamma);
     return this.hasSkip ? addInPlace(y, x) : y;
   }
+
+  release(): void {
+    this.dwStart?.release();
+    this.pwExp.release();
+    this.dwMid?.release();
+    this.pwProj.release();
+  }
 }
