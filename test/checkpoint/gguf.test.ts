@@ -169,6 +169,20 @@ describe('golden text models exported to GGUF', () => {
     expect(d).toBeLessThan(0.1); // measured 0.05x: f16 has 3 more mantissa bits than bf16
   });
 
+  it('text-tiny-b: Q8_0 GGUF (dequantized on load): the streamed per-layer table gives the same logits as the resident one', async () => {
+    const gguf = await goldenAsGguf('text-tiny-b', 'q8_0');
+    const ids = [3, 99, 250, 7, 7, 41];
+    const { model: a } = await Gemma3nTextModel.load(gguf, new TsKernels(), { ple: 'stream', pleCacheRows: 2 });
+    const { model: b } = await Gemma3nTextModel.load(gguf, new TsKernels());
+    const la = (await a.forward(ids, a.newCache(), { logits: 'all' })).logits;
+    expect(maxAbsDiff(la, (await b.forward(ids, b.newCache(), { logits: 'all' })).logits)).toBe(0);
+    const golden = await openSafetensors(join(GOLDEN, 'text-tiny-b', 'golden.safetensors'));
+    const g = Array.from(await golden.readF32('input_ids.0'));
+    const d = maxAbsDiff((await b.forward(g, b.newCache(), { logits: 'all' })).logits, await golden.readF32('logits.0'));
+    expect(d).toBeGreaterThan(0);
+    expect(d).toBeLessThan(3); // measured 1.50: Q8_0 codes (~1/254 steps, twice bf16's) on models that amplify noise (bf16 alone: 0.44 on text-tiny-a)
+  });
+
   it('text-tiny-a: Q4_0 GGUF loads as int4 without re-quantizing, the same codes as our quantizer', async () => {
     const gguf = await goldenAsGguf('text-tiny-a', 'q4_0');
     const store = await Checkpoint.open(goldenFolder('text-tiny-a'));
