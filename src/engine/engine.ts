@@ -296,7 +296,8 @@ export class ChatSession {
       this.messages.pop(); // a failed turn leaves the history as it was
       throw e;
     }
-    this.messages.push({ role: 'assistant', content: result.text });
+    // A reply that called tools keeps its calls, so tool results can follow (src/engine/tools.ts).
+    this.messages.push({ role: 'assistant', content: result.text, ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}) } as ChatMessage);
     return result;
   }
 
