@@ -22,7 +22,9 @@ export function cacheDir(opts: CacheDirOptions = {}): string {
   if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'gemma3n-ts');
   const local = process.platform === 'win32' ? nonEmpty(process.env.LOCALAPPDATA) : undefined;
   if (local !== undefined) return join(local, 'gemma3n-ts');
-  return join(homedir(), '.cache', 'gemma3n-ts');
+  // $HOME first: under Deno os.homedir() needs --allow-sys, the environment only --allow-env.
+  const home = nonEmpty(process.env.HOME) ?? nonEmpty(process.env.USERPROFILE) ?? homedir();
+  return join(home, '.cache', 'gemma3n-ts');
 }
 
 function nonEmpty(s: string | undefined): string | undefined {
