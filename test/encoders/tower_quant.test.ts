@@ -21,7 +21,7 @@ import { AudioModel } from '../../src/encoders/audio/model.js';
 import { MobileNetV5Encoder, type EncoderConfig } from '../../src/encoders/vision/index.js';
 import { Conv2d } from '../../src/encoders/vision/conv.js';
 import { featureMap, fromCHW, toCHW } from '../../src/encoders/vision/tensor.js';
-import { loadTowerLinear, packTowerTensor, quantizeOnLoad, towerFamily, towerFormat, TOWER_FAMILIES, type TowerWeights } from '../../src/encoders/tower_weights.js';
+import { loadTowerLinear, packTowerTensor, planTowerTensor, quantizeOnLoad, towerFamily, towerFormat, TOWER_FAMILIES, type TowerWeights } from '../../src/encoders/tower_weights.js';
 import { rand } from '../kernels/helpers.js';
 
 const GOLDEN = join(import.meta.dirname, '../golden');
@@ -135,6 +135,19 @@ describe('packed tower tensors', () => {
     const r = compare(q.forward(x).data, f.forward(x).data);
     expect(r.relRms).toBeLessThan(0.01);
     expect(r.relRms).toBeGreaterThan(0);
+  });
+
+  it('quantize plans a .q8 blob of the announced size that loads like quantize-on-load', async () => {
+    const plan = planTowerTensor(convName, { dtype: 'BF16', shape: [128, 64, 3, 3] }, { readF32: async () => conv })!;
+    expect(plan.name).toBe(convName + '.q8');
+    const parts: Uint8Array[] = [];
+    await plan.write(async (offset, bytes) => { expect(offset).toBe(0); parts.push(bytes); });
+    expect(parts[0].length).toBe(plan.shape[0]);
+    const q = await Conv2d.load(memoryWeights(new Map([[plan.name, parts[0]]])), convName, null, 128, 64, 3, 1, ts);
+    const f = await Conv2d.load(quantizeOnLoad(memoryWeights(new Map([[convName, conv]]))), convName, null, 128, 64, 3, 1, ts);
+    const x = featureMap(5, 4, 64, rand(5 * 4 * 64, 6));
+    expect(q.forward(x).data).toEqual(f.forward(x).data);
+    expect(planTowerTensor('model.audio_tower.conformer.0.norm.weight', { dtype: 'BF16', shape: [1536] }, { readF32: async () => new Float32Array(1536) })).toBeNull();
   });
 
   it('small tensors and tensors outside the families are not packed', async () => {

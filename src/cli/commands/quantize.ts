@@ -11,6 +11,7 @@ import type { FileProvider } from '../../io/byte_source.js';
 import { isGgufPath, openGgufModel } from '../gguf.js';
 import { packedManifest, packedVersionOf } from '../../checkpoint/packed_format.js';
 import { planPackedV2 } from '../../checkpoint/pack_v2.js';
+import { planTowerTensor } from '../../encoders/tower_weights.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str } from '../common.js';
@@ -41,7 +42,7 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
   const store = await openTensorStore(folder, str(v, 'weights'));
   const t0 = performance.now();
   try {
-    const plan = await planPackedV2(store, configText, { textOnly, keepF32: (n) => keep?.test(n) ?? false });
+    const plan = await planPackedV2(store, configText, { textOnly, keepF32: (n) => keep?.test(n) ?? false, towerTensor: planTowerTensor });
     await mkdir(out, { recursive: true });
     const format = 'gemma3n-ts packed v2';
     let last = 0;
