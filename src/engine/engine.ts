@@ -21,7 +21,7 @@ import type { SliceSpec } from '../checkpoint/matformer.js';
 import type { LoadOptions } from '../checkpoint/weights.js';
 import { Towers, type MediaInput } from './towers.js';
 import { checkPlaceholders } from './placeholders.js';
-import { loadFolderTokenizer } from './load_tokenizer.js';
+import { loadFolderTokenizer, type FolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
 import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
 import { planStructured, type StructuredOptions } from './structured.js';
@@ -99,6 +99,16 @@ export class Gemma3n {
     const { tokenizer, tokenizerConfig, chatTemplate } = await loadFolderTokenizer(folder);
     const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig, towers, keepOpen ? checkpoint : null);
     engine.chatTemplate = chatTemplate;
+    return engine;
+  }
+
+  /**
+   * An engine around a text model loaded some other way (benchmarks, custom weights), with a
+   * folder's tokenizer (loadFolderTokenizer) or none (ids only). No audio/vision towers.
+   */
+  static fromModel(model: Gemma3nTextModel, modelConfig: ModelConfig, tok: FolderTokenizer | null = null): Gemma3n {
+    const engine = new Gemma3n(model, tok?.tokenizer ?? null, modelConfig, tok?.tokenizerConfig, null, null);
+    engine.chatTemplate = tok?.chatTemplate;
     return engine;
   }
 
