@@ -39,7 +39,7 @@ export class Grammar {
 
 const ANY_OBJECT = { type: 'object' };
 const GRAMMARS = new Map<string, Grammar>();
-const MAX_GRAMMARS = 32;
+const MAX_GRAMMARS = 16;
 
 /**
  * Compiles (or fetches from a small LRU cache) the grammar of a schema. Throws SchemaError for a

@@ -33,7 +33,7 @@ export const MAX_FREE_KEY = 64;
 /** Most threads (readings of an ambiguous anyOf) alive at once. */
 const MAX_THREADS = 512;
 /** Interned states before the tables are dropped and rebuilt (bounds memory: ~1 KB each). */
-const MAX_STATES = 40_000;
+const MAX_STATES = 20_000;
 
 type ObjNode = Extract<GNode, { t: 'obj' }>;
 type ArrNode = Extract<GNode, { t: 'arr' }>;

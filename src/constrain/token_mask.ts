@@ -22,7 +22,8 @@ export interface LogitsConstraint {
 type Mask = { ids: Int32Array; bits: null; count: number } | { ids: null; bits: Uint32Array; count: number };
 
 const SPARSE_MAX = 4096;
-const MAX_CACHED_MASKS = 1024;
+/** Masks kept per grammar and vocabulary (a bitmap is 32 KB; most masks are short id lists). */
+const MAX_CACHED_MASKS = 256;
 
 /** Masks of one automaton over one vocabulary (shared by every generation with that schema). */
 export class MaskCache {
