@@ -37,7 +37,7 @@ function generate(name: string, shape: readonly number[], offset = 0, n = numel(
 /** The per-layer table as a read-only bf16 "file": rows generated on demand, deterministic per row. */
 class GeneratedTableSource implements ByteSource {
   readonly size: number;
-  constructor(readonly name: string, private readonly rows: number, private readonly cols: number) {
+  constructor(readonly name: string, rows: number, private readonly cols: number) {
     this.size = rows * cols * 2;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {

@@ -235,12 +235,6 @@ export class JsonAutomaton {
     }
   }
 
-  /** Container depth of the frames below `parent` (the depth a new container would get, minus one). */
-  private depthOf(parent: Thread | null): number {
-    for (let t = parent; t; t = t.parent) if (t.frame.k === 'obj' || t.frame.k === 'arr') return t.frame.depth;
-    return 0;
-  }
-
   /** Starts a value of `node` with byte b under `parent` (already moved past this value). */
   private startValue(node: GNode, parent: Thread, depth: number, b: number, out: Thread[]): void {
     if (depth + node.minDepth > MAX_DEPTH) return;

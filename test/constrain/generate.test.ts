@@ -6,7 +6,7 @@
  * allowed token is a candidate; the constraint is applied before top-k either way.)
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { Gemma3n } from '../../src/engine/engine.js';
 import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';

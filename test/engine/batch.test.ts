@@ -60,7 +60,7 @@ async function batched(model: Gemma3nTextModel, prompts: number[][], chunk: numb
 
 async function checkKernels(kernels: Kernels, format: 'f32' | 'q4'): Promise<void> {
   const { model } = await Gemma3nTextModel.load(tinyFolder(), kernels, { format });
-  const want = [];
+  const want: Float32Array[][] = [];
   for (const p of PROMPTS) want.push(await alone(model, p));
   for (const chunk of [1, 3, 64]) {
     const got = await batched(model, PROMPTS, chunk);

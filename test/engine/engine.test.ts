@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Gemma3n } from '../../src/engine/engine.js';
+import type { KVCache } from '../../src/model/kv_cache.js';
 import { greedyGenerate } from '../../src/engine/greedy.js';
 import { tinyRealVocabFolder } from './tiny_real_vocab.js';
 
@@ -120,7 +121,7 @@ describe('Gemma3n on WASM kernels: KV cache memory', () => {
       expect(k.heapBytes).toBe(heap); // every one-shot cache was released
 
       // a session (what a chat uses) holds one cache across turns, in WASM memory
-      const session = { cache: null, ids: [] as number[] };
+      const session: { cache: KVCache | null; ids: number[] } = { cache: null, ids: [] };
       const turn = async (prompt: number[]) => { for await (const _ of generateTokens(wasm.model, prompt, { maxTokens: 6, temperature: 0, session })); };
       await turn(ids);
       const cache = session.cache!;

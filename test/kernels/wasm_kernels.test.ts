@@ -167,7 +167,7 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
   it.each(attn)('attention %s matches TsKernels', (_name, shape) => {
     const { T, S, numHeads, numKvHeads, headDim } = shape as AttentionParams;
     const p: AttentionParams = {
-      scale: 1, ...shape as AttentionParams,
+      ...({ scale: 1 } as Partial<AttentionParams>), ...shape as AttentionParams,
       q: rand(T * numHeads * headDim, T + S, 0.5), k: rand(S * numKvHeads * headDim, S, 0.5), v: rand(S * numKvHeads * headDim, S + 1),
       out: new Float32Array(T * numHeads * headDim).fill(NaN),
     };

@@ -51,7 +51,7 @@ describe('cache directory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'g3n-cache-'));
     try {
       const script = "const m = await import(process.argv[1]); process.stdout.write(await m.ensureDefaultModel());";
-      const env = { ...process.env, GEMMA3N_CACHE_DIR: dir };
+      const env: NodeJS.ProcessEnv = { ...process.env, GEMMA3N_CACHE_DIR: dir };
       delete env.GEMMA3N_DEFAULT_MODEL_DIR;
       const entry = join(ROOT, 'dist/src/node/index.js');
       const [a, b] = await Promise.all([0, 1].map(() => run(process.execPath, ['--input-type=module', '-e', script, entry], { env })));

@@ -211,7 +211,7 @@ describe('server: limits, queue, concurrency, cancellation, shutdown', () => {
       for (const [i, p] of prompts.entries()) alone.push(textOf(await postJson(`${s.url}/v1/chat/completions`, body(p, i)), i));
       expect(new Set(alone).size).toBe(prompts.length);
       const together = await Promise.all(prompts.map((p, i) => postJson(`${s.url}/v1/chat/completions`, body(p, i))));
-      together.forEach((r, i) => expect(r.status).toBe(200));
+      together.forEach((r) => expect(r.status).toBe(200));
       expect(together.map(textOf)).toEqual(alone);
     } finally {
       await s.stop();

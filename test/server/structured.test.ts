@@ -5,7 +5,7 @@
  * in the next request, finish_reason "length" when max_tokens cuts the value.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Gemma3n } from '../../src/engine/engine.js';
 import { createServer, type GemmaServer } from '../../src/server/server.js';
 import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';

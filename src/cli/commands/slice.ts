@@ -10,7 +10,7 @@ import type { TensorToWrite } from '../../checkpoint/safetensors.js';
 import { writeModelFolder } from '../write_checkpoint.js';
 import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
-import { parse, resolveModelDir, str, type Values } from '../common.js';
+import { parse, resolveModelDir, str } from '../common.js';
 
 
 export const sliceFlags = { preset: { type: 'string' }, 'layers-to-skip': { type: 'string' }, ffn: { type: 'string' } } as const;

@@ -88,10 +88,10 @@ describe.runIf(RUN_FULL)(`vision: whole encoder at 768×768 (${FULL_KERNELS} ker
     const enc = await MobileNetV5Encoder.load(formulaWeights(), k);
     const errors: string[] = [];
     let worst = 0;
-    const y = await enc.forwardAsync(await pixels(), (name, x) => {
+    const y = await enc.forwardAsync(await pixels(), (name, data, [h, w, c]) => {
       const s = summaries.summaries[name];
       if (!s) return;
-      const e = summaryError(toCHW(x), s);
+      const e = summaryError(toCHW({ h, w, c, data }), s);
       worst = Math.max(worst, e);
       if (process.env.VISION_REPORT) console.log(`${name}: summary max abs diff ${e.toExponential(2)}`);
       if (!(e < ATOL)) errors.push(`${name}: ${e}`);
