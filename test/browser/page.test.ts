@@ -61,7 +61,7 @@ describe('chat page (headless chromium)', () => {
       requests.length = 0;
       await page.goto(url);
       await page.waitForSelector('#status[data-state=ready]', { timeout: 120_000 });
-      const first = await page.evaluate(() => ({ ...document.getElementById('status')!.dataset, text: document.getElementById('status')!.textContent }));
+      const first = await page.evaluate(() => ({ downloaded: document.getElementById('status')!.dataset.downloaded, text: document.getElementById('status')!.textContent }));
       const sizes = FILES.map((f) => statSync(join(tiny, f)).size);
       const total = sizes.reduce((a, b) => a + b, 0);
       // Every byte of the four files exactly once over the network (a chunk the loader comes

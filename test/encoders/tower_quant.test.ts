@@ -131,7 +131,7 @@ describe('packed tower tensors', () => {
     const w = memoryWeights(new Map([[packed!.name, packed!.bytes]]));
     const q = await Conv2d.load(w, convName, null, 128, 64, 3, 1, ts);
     const f = Conv2d.create(ts, conv, null, 128, 64, 3, 1);
-    const x = featureMap(7, 6, 64, rand(7 * 6 * 64, 4));
+    const x = featureMap(7, 6, 64, new Float32Array(rand(7 * 6 * 64, 4)));
     const r = compare(q.forward(x).data, f.forward(x).data);
     expect(r.relRms).toBeLessThan(0.01);
     expect(r.relRms).toBeGreaterThan(0);
