@@ -5,7 +5,7 @@
  * stays completable. Plus a fuzz test: arbitrary bytes never throw, only get refused.
  */
 import { describe, expect, it } from 'vitest';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { compileJsonSchema, JsonAutomaton, SchemaError, compileRegex } from '../../src/constrain/index.js';
 

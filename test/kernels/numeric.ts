@@ -1,7 +1,7 @@
 /** Deterministic test data and a tolerance measure, runtime-neutral (shared by the Node and Deno kernel tests). */
 
 /** Deterministic uniform(-1, 1) floats (mulberry32). */
-export function rand(n: number, seed: number, scale = 1): Float32Array {
+export function rand(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
   const out = new Float32Array(n);
   let a = seed >>> 0;
   for (let i = 0; i < n; i++) {
