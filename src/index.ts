@@ -20,6 +20,11 @@ export { parseModelConfig, parseTextConfig, type ModelConfig, type TextConfig } 
 export { Checkpoint, type TensorStore } from './checkpoint/checkpoint.js';
 export { SafetensorsFile, writeSafetensors, CheckpointError } from './checkpoint/safetensors.js';
 export { MATFORMER_PRESETS, SlicedStore, slicedConfig, type SliceSpec } from './checkpoint/matformer.js';
+export { GgufFile, type GgufTensorInfo, type GgufValue } from './checkpoint/gguf/reader.js';
+export { GgufFolder } from './checkpoint/gguf/folder.js';
+export { GgufStore } from './checkpoint/gguf/store.js';
+export { writeGguf, MemorySink, type ByteSink, type GgufKV, type GgufTensorToWrite } from './checkpoint/gguf/writer.js';
+export { ggufExport, type ExportType } from './checkpoint/gguf/export.js';
 export type { StepExplain, LayerExplain } from './model/explain.js';
 export type { Tracer } from './model/trace.js';
 export { Sampler, type SamplingOptions } from './engine/sampling.js';
