@@ -258,20 +258,25 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
     for (let b = b0; b < b1; b++) {
       unpackBlock(wq + <usize>b * G * GROUP_BYTES, G, scratch);
       for (let t = 0; t < T; t++) {
-        // two groups per iteration, one accumulator each (independent fma chains; a shared chain
-        // gets nested by binaryen into one expression that keeps everything live). Four groups
-        // per iteration need more than x64's 16 xmm registers and V8 spills (+21% instructions).
-        let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+        // The decode GEMV's order exactly: group g into accumulator g % 4 (the groups after the
+        // last full four into the first), combined as (0 + 1) + (2 + 3), so a token's result is
+        // bit-identical whether it runs alone or in a batch (test/engine/batch.test.ts).
+        let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
         let xp = xq + <usize>t * xStride, sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
         let up = scratch;
         let g = 0;
-        for (; g + 2 <= G; g += 2) {
+        for (; g + 4 <= G; g += 4) {
           acc0 = unpackedGroup(xp, up, sp, cp, acc0);
           acc1 = unpackedGroup(xp + Q4_XB, up + UNPACKED_BYTES, sp + 4, cp + 4, acc1);
-          xp += 2 * Q4_XB; sp += 8; cp += 8; up += 2 * UNPACKED_BYTES;
+          acc2 = unpackedGroup(xp + 2 * Q4_XB, up + 2 * UNPACKED_BYTES, sp + 8, cp + 8, acc2);
+          acc3 = unpackedGroup(xp + 3 * Q4_XB, up + 3 * UNPACKED_BYTES, sp + 12, cp + 12, acc3);
+          xp += 4 * Q4_XB; sp += 16; cp += 16; up += 4 * UNPACKED_BYTES;
         }
-        if (g < G) acc0 = unpackedGroup(xp, up, sp, cp, acc0);
-        store4(y + <usize>t * outDim * 4, b * 4, outDim, f32x4.add(acc0, acc1));
+        for (; g < G; g++) {
+          acc0 = unpackedGroup(xp, up, sp, cp, acc0);
+          xp += Q4_XB; sp += 4; cp += 4; up += UNPACKED_BYTES;
+        }
+        store4(y + <usize>t * outDim * 4, b * 4, outDim, f32x4.add(f32x4.add(acc0, acc1), f32x4.add(acc2, acc3)));
       }
     }
     return;
@@ -279,40 +284,9 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
   for (let b = b0; b < b1; b++) {
     const wBlk = wq + <usize>b * G * GROUP_BYTES;
     let t = 0;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      // four tokens per unpacked group: prefill is compute-bound, the unpack is shared
-      for (; t + 4 <= T; t += 4) {
-        let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-        let xp = xq + <usize>t * xStride;
-        const sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
-        const gs = <usize>G * 4;
-        for (let g = 0; g < G; g++) {
-          const wp = wBlk + <usize>g * GROUP_BYTES;
-          const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-          const a0 = unpackA(w0), b0 = unpackB(w0), a1 = unpackA(w1), b1 = unpackB(w1);
-          const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
-          const sw = v128.load(wp, 64);
-          const g4 = <usize>g * 4;
-          let s0 = dot4rows(xp, a0, b0, a1, b1, a2, b2, a3, b3);
-          acc0 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + g4))), f32x4.mul(sw, v128.load32_splat(sp + g4)), acc0);
-          let xp1 = xp + xStride;
-          s0 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
-          acc1 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + gs + g4)), acc1);
-          xp1 += xStride;
-          s0 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
-          acc2 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + 2 * gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + 2 * gs + g4)), acc2);
-          xp1 += xStride;
-          s0 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
-          acc3 = fma(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load32_splat(cp + 3 * gs + g4))), f32x4.mul(sw, v128.load32_splat(sp + 3 * gs + g4)), acc3);
-          xp += Q4_XB;
-        }
-        store4(y + <usize>t * outDim * 4, b * 4, outDim, acc0);
-        store4(y + <usize>(t + 1) * outDim * 4, b * 4, outDim, acc1);
-        store4(y + <usize>(t + 2) * outDim * 4, b * 4, outDim, acc2);
-        store4(y + <usize>(t + 3) * outDim * 4, b * 4, outDim, acc3);
-      }
-    }
-    for (; t + 2 <= T; t += 2) {
+    // SIMD128: two tokens per unpacked group. (Relaxed: every token below UNPACK_MIN_T runs
+    // the GEMV loop below, so batched and single tokens sum in the same order.)
+    if (!ASC_FEATURE_RELAXED_SIMD) for (; t + 2 <= T; t += 2) {
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       let xp0 = xq + <usize>t * xStride;
       let xp1 = xp0 + xStride;
@@ -323,16 +297,8 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
         const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
         const sw = v128.load(wp, 64);
         const g4 = <usize>g * 4;
-        let s0: v128, s1: v128;
-        if (ASC_FEATURE_RELAXED_SIMD) {
-          const a0 = unpackA(w0), b0 = unpackB(w0), a1 = unpackA(w1), b1 = unpackB(w1);
-          const a2 = unpackA(w2), b2 = unpackB(w2), a3 = unpackA(w3), b3 = unpackB(w3);
-          s0 = dot4rows(xp0, a0, b0, a1, b1, a2, b2, a3, b3);
-          s1 = dot4rows(xp1, a0, b0, a1, b1, a2, b2, a3, b3);
-        } else {
-          s0 = hsum4(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
-          s1 = hsum4(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
-        }
+        let s0 = hsum4(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
+        let s1 = hsum4(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
         s0 = i32x4.sub(s0, v128.load32_splat(cp0 + g4));
         acc0 = fma(f32x4.convert_i32x4_s(s0), f32x4.mul(sw, v128.load32_splat(sp0 + g4)), acc0);
         s1 = i32x4.sub(s1, v128.load32_splat(cp1 + g4));
