@@ -2,7 +2,7 @@
  * exp and tanh in plain arithmetic, for the element-wise hot loops (GELU over the FFN width,
  * the logit soft-cap over the vocabulary). V8's Math.exp / Math.tanh are calls into C
  * (~15 ns each); these inline into the loop at a few ns and stay far more accurate than the
- * float32 values they produce (relative error < 1e-13, test/model/fast_math.test.ts).
+ * float32 values they produce (relative error < 1e-13, test/kernels/fast_math.test.ts).
  *
  * Range reduction as in fdlibm/musl: x = (n/256)·ln2 + r with |r| ≤ ln2/512, so
  *   e^x = 2^⌊n/256⌋ · 2^((n mod 256)/256) · (1 + expm1(r)),

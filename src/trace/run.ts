@@ -3,7 +3,7 @@
  * ids in, the bytes of the safetensors file out. Node's CLI (src/cli/commands/trace.ts),
  * `npm run trace:deno` (scripts/trace-deno.ts) and `npm run trace:browser` (a page in headless
  * Chromium, scripts/trace-browser.mjs) all call this one function, so for the same model and
- * ids the three files must be byte-identical (test/browser/trace_runtimes.test.ts checks it).
+ * ids the three files must be byte-identical (test/browser/browser.test.ts checks it).
  */
 import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels } from '../kernels/kernels.js';
