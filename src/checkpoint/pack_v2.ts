@@ -1,13 +1,14 @@
 /**
- * Plans a packed v2 checkpoint (docs/packed-format.md) from any checkpoint — bf16/f16/f32 as
- * published, a v1 packed folder, or a v2 one — as a list of tensors that produce their bytes
+ * Plans a packed v2 checkpoint (docs/packed-format.md) from any Gemma 3n or Gemma 4 checkpoint —
+ * bf16/f16/f32 as published, a v1 packed folder, or a v2 one — as a list of tensors that produce their bytes
  * on demand, in pieces. Nothing is read until the writer asks, and no tensor is ever whole in
  * memory unless it is small: the two 2-billion-value tables are quantized a few thousand rows
  * at a time, straight from the source file.
  */
 import type { TensorStore } from './checkpoint.js';
 import { textPrefix } from './checkpoint.js';
-import { firstKvSharedLayer, parseModelConfig, type TextConfig } from './config.js';
+import { firstKvSharedLayer, parseModelConfig } from './config.js';
+import { isGemma4Config, parseGemma4Config } from './gemma4_config.js';
 import { DTYPE_BYTES, toFloat32 } from './dtype.js';
 import { Q4Matrix, Q4_GROUP, Q4_ROWS } from '../kernels/q4.js';
 import { BLOB_HEADER, decodeQ4, parseQ4Header, q4BlobBytes, q4Header, q4rHeader, q4rRowBytes, quantizeQ4Rows, scaleBytesOf, scalesToF16, Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
@@ -48,9 +49,17 @@ async function readRows(store: TensorStore, name: string, info: TensorInfo, r0: 
 
 const FLOAT = new Set(['F32', 'BF16', 'F16', 'F64']);
 
+/** What packing needs from the text config: the same fields for Gemma 3n and Gemma 4. */
+interface PackShape { vocabSize: number; hiddenSize: number; numHiddenLayers: number; numKvSharedLayers: number }
+
+function packShape(configText: string, where: string): PackShape {
+  let raw: unknown = null;
+  try { raw = JSON.parse(configText); } catch { /* parseModelConfig names the error */ }
+  return isGemma4Config(raw) ? parseGemma4Config(configText, where).text : parseModelConfig(configText, where).text;
+}
+
 export async function planPackedV2(store: TensorStore, configText: string, opts: PackV2Options = {}): Promise<PackV2Plan> {
-  const config = parseModelConfig(configText, `${store.location}/config.json`);
-  const c: TextConfig = config.text;
+  const c = packShape(configText, `${store.location}/config.json`);
   const prefix = textPrefix(store);
   const firstShared = firstKvSharedLayer(c);
   const chunkValues = opts.chunkValues ?? 8 << 20;
@@ -154,7 +163,7 @@ async function repackQ4(store: TensorStore, name: string, info: TensorInfo & { f
 }
 
 /** The tied embedding [V, H] → `embed_tokens.weight.q4` (the LM head's int4 matrix), 4·k rows at a time. */
-function packEmbedding(store: TensorStore, name: string, info: TensorInfo, c: TextConfig, chunkValues: number, what: string): PlannedTensor {
+function packEmbedding(store: TensorStore, name: string, info: TensorInfo, c: PackShape, chunkValues: number, what: string): PlannedTensor {
   const [rows, cols] = info.shape;
   if (rows !== c.vocabSize || cols !== c.hiddenSize) throw new CheckpointError(`${what} has shape [${rows}, ${cols}] but the config implies [${c.vocabSize}, ${c.hiddenSize}]`);
   const G = Math.ceil(cols / Q4_GROUP), B = Math.ceil(rows / Q4_ROWS);

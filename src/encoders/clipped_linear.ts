@@ -9,6 +9,7 @@
  */
 import type { TensorStore } from '../checkpoint/checkpoint.js';
 import type { Kernels, LinearWeight } from '../kernels/kernels.js';
+import { loadTowerLinear } from './tower_weights.js';
 
 export class ClippedLinear {
   private constructor(
@@ -19,7 +20,8 @@ export class ClippedLinear {
   ) {}
 
   static async load(store: TensorStore, kernels: Kernels, name: string, outDim: number, inDim: number, clipped: boolean): Promise<ClippedLinear> {
-    const w = await store.readF32(`${name}.linear.weight`, [outDim, inDim]);
+    // f32 as stored, or the packed int8 `.q8` a quantized folder holds (tower_weights.ts)
+    const weight = await loadTowerLinear(store, `${name}.linear.weight`, [outDim, inDim], kernels);
     let bounds: Float32Array | null = null;
     if (clipped) {
       bounds = new Float32Array(4);
@@ -30,7 +32,7 @@ export class ClippedLinear {
         bounds[i] = v[0];
       }
     }
-    return new ClippedLinear(kernels, kernels.createLinear(w, outDim, inDim), bounds);
+    return new ClippedLinear(kernels, weight, bounds);
   }
 
   get outDim(): number { return this.weight.outDim; }

@@ -23,6 +23,7 @@ import { Gemma4SoftEmbedder } from './gemma4_soft_embedder.js';
 import { parseGemma4VisionConfig } from './gemma4_vision/config.js';
 import type { Gemma4VisionInput } from './gemma4_vision/tower.js';
 import { Gemma4VisionTower } from './gemma4_vision/tower.js';
+import { Q8_SUFFIX } from './tower_weights.js';
 
 /** One clip's features as the extractor gives them: [frames, 128] and a frame mask (1 = valid). */
 export interface Gemma4AudioInput {
@@ -42,11 +43,12 @@ export class Gemma4Multimodal {
   static async load(store: TensorStore, kernels: Kernels, config: Gemma4Config): Promise<Gemma4Multimodal> {
     const H = config.text.hiddenSize;
     let vision = null, audio = null;
-    if (config.visionConfig && store.has('model.vision_tower.patch_embedder.input_proj.weight')) {
+    const has = (name: string) => store.has(name) || store.has(name + Q8_SUFFIX); // .q8: a packed folder (tower_weights.ts)
+    if (config.visionConfig && has('model.vision_tower.patch_embedder.input_proj.weight')) {
       const vc = parseGemma4VisionConfig(config.visionConfig);
       vision = { tower: await Gemma4VisionTower.load(store, kernels, vc), embedder: await Gemma4SoftEmbedder.load(store, kernels, 'model.embed_vision', vc.hiddenSize, H, vc.rmsNormEps) };
     }
-    if (config.audioConfig && store.has('model.audio_tower.output_proj.weight')) {
+    if (config.audioConfig && has('model.audio_tower.output_proj.weight')) {
       const ac = parseGemma4AudioConfig(config.audioConfig);
       audio = { tower: await Gemma4AudioTower.load(store, kernels, ac), embedder: await Gemma4SoftEmbedder.load(store, kernels, 'model.embed_audio', ac.outputProjDims, H, ac.rmsNormEps) };
     }

@@ -6,6 +6,7 @@
 import type { TensorStore } from '../checkpoint/checkpoint.js';
 import type { Kernels, LinearWeight } from '../kernels/kernels.js';
 import { rmsNorm } from '../model/ops.js';
+import { loadTowerLinear } from './tower_weights.js';
 
 export class Gemma4SoftEmbedder {
   private constructor(
@@ -15,8 +16,8 @@ export class Gemma4SoftEmbedder {
   ) {}
 
   static async load(store: TensorStore, kernels: Kernels, prefix: string, inDim: number, textHiddenSize: number, eps = 1e-6): Promise<Gemma4SoftEmbedder> {
-    const w = await store.readF32(`${prefix}.embedding_projection.weight`, [textHiddenSize, inDim]);
-    return new Gemma4SoftEmbedder(kernels, kernels.createLinear(w, textHiddenSize, inDim), eps);
+    const w = await loadTowerLinear(store, `${prefix}.embedding_projection.weight`, [textHiddenSize, inDim], kernels);
+    return new Gemma4SoftEmbedder(kernels, w, eps);
   }
 
   get inDim(): number { return this.projection.inDim; }

@@ -78,6 +78,12 @@ export const TOWER_FAMILIES: readonly TowerFamily[] = [
   { family: 'audio.attn_post', pattern: /attention\.post\.weight$/, format: 'q8', layout: 'rows' },
   { family: 'audio.ffw', pattern: /ffw_layer_(start|end)\.ffw_layer_[12]\.weight$/, format: 'q8', layout: 'rows' },
   { family: 'audio.lconv', pattern: /lconv1d\.linear_(start|end)\.weight$/, format: 'q8', layout: 'rows' },
+  // Gemma 4 (E2B/E4B): the ViT's and the conformer's clipped linears (`NAME.linear.weight`, their
+  // clip bounds stay f32 beside them), the patch projection and the audio output projection
+  { family: 'gemma4.vision.linear', pattern: /vision_tower\.encoder\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.linear\.weight$/, format: 'q8', layout: 'rows' },
+  { family: 'gemma4.vision.patch_proj', pattern: /vision_tower\.patch_embedder\.input_proj\.weight$/, format: 'q8', layout: 'rows' },
+  { family: 'gemma4.audio.linear', pattern: /audio_tower\.layers\.\d+\.(feed_forward[12]\.ffw_layer_[12]|self_attn\.([qkv]_proj|post)|lconv1d\.linear_(start|end))\.linear\.weight$/, format: 'q8', layout: 'rows' },
+  { family: 'gemma4.audio.output_proj', pattern: /audio_tower\.output_proj\.weight$/, format: 'q8', layout: 'rows' },
   // embed_vision / embed_audio
   { family: 'embed.projection', pattern: /embed_(vision|audio)\.embedding_projection\.weight$/, format: 'q8', layout: 'rows' },
 ];
@@ -141,10 +147,10 @@ export const q8BlobBytes = (outDim: number, inDim: number): number => 32 + outDi
  * memory at a time), or null to copy it as stored. int8 blobs keep f32 scales (exact; 0.26 % of
  * the bytes at most).
  */
-export function planTowerTensor(name: string, info: { dtype: string; shape: readonly number[] }, store: { readF32(name: string): Promise<Float32Array> }): PlannedTensor | null {
+export function planTowerTensor(name: string, info: { dtype: string; shape: readonly number[] }, store: { readF32(name: string): Promise<Float32Array> }, minQuantized = TOWER_MIN_QUANTIZED): PlannedTensor | null {
   const fam = towerFamily(name);
   const numel = info.shape.reduce((a, b) => a * b, 1);
-  if (!fam || !['F32', 'BF16', 'F16'].includes(info.dtype) || towerFormat(name, numel) !== 'q8') return null;
+  if (!fam || !['F32', 'BF16', 'F16'].includes(info.dtype) || towerFormat(name, numel, TOWER_FAMILIES, minQuantized) !== 'q8') return null;
   if (info.shape.length !== 2 && info.shape.length !== 4) return null;
   const outDim = info.shape[0], inDim = numel / outDim;
   return {

@@ -10,6 +10,7 @@
 import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
 import type { Gemma4AudioConfig } from './config.js';
+import { loadTowerLinear } from '../tower_weights.js';
 
 interface ConvBlock { conv: LinearWeight; norm: Float32Array; cin: number; cout: number }
 
@@ -31,8 +32,8 @@ export class Gemma4AudioSubsampler {
       cin = cout;
     }
     const inDim = Math.ceil(Math.ceil(melBins / 2) / 2) * cin;
-    const proj = await store.readF32(`${prefix}.input_proj_linear.weight`, [c.hiddenSize, inDim]);
-    return new Gemma4AudioSubsampler(kernels, blocks, kernels.createLinear(proj, c.hiddenSize, inDim), c.rmsNormEps);
+    const proj = await loadTowerLinear(store, `${prefix}.input_proj_linear.weight`, [c.hiddenSize, inDim], kernels);
+    return new Gemma4AudioSubsampler(kernels, blocks, proj, c.rmsNormEps);
   }
 
   /**

@@ -9,6 +9,7 @@ import type { Tracer } from '../../model/trace.js';
 import type { Gemma4AudioConfig } from './config.js';
 import { Gemma4ConformerLayer } from './conformer.js';
 import { Gemma4AudioSubsampler } from './subsampler.js';
+import { loadTowerLinear } from '../tower_weights.js';
 
 export interface Gemma4AudioOutput {
   /** [T4, output_proj_dims] for every step. */
@@ -35,9 +36,9 @@ export class Gemma4AudioTower {
     const sub = await Gemma4AudioSubsampler.load(store, kernels, c, `${prefix}.subsample_conv_projection`);
     const layers: Gemma4ConformerLayer[] = [];
     for (let l = 0; l < c.numHiddenLayers; l++) layers.push(await Gemma4ConformerLayer.load(store, kernels, `${prefix}.layers.${l}`, c));
-    const w = await store.readF32(`${prefix}.output_proj.weight`, [c.outputProjDims, c.hiddenSize]);
+    const w = await loadTowerLinear(store, `${prefix}.output_proj.weight`, [c.outputProjDims, c.hiddenSize], kernels);
     const b = await store.readF32(`${prefix}.output_proj.bias`, [c.outputProjDims]);
-    return new Gemma4AudioTower(c, kernels, sub, layers, kernels.createLinear(w, c.outputProjDims, c.hiddenSize), b);
+    return new Gemma4AudioTower(c, kernels, sub, layers, w, b);
   }
 
   /** One clip's features [T, 128] and frame mask [T] (1 = valid). */

@@ -20,6 +20,7 @@ import type { Tracer } from '../../model/trace.js';
 import { ClippedLinear } from '../clipped_linear.js';
 import { AxialRope } from './axial_rope.js';
 import type { Gemma4VisionConfig } from './config.js';
+import { loadTowerLinear } from '../tower_weights.js';
 
 interface EncoderLayer {
   input_layernorm: Float32Array;
@@ -67,7 +68,7 @@ export class Gemma4VisionTower {
   static async load(store: TensorStore, kernels: Kernels, c: Gemma4VisionConfig, prefix = 'model.vision_tower'): Promise<Gemma4VisionTower> {
     const D = c.hiddenSize, I = c.intermediateSize, hd = c.headDim, P = 3 * c.patchSize ** 2;
     const nQ = c.numAttentionHeads * hd, nKV = c.numKeyValueHeads * hd, clip = c.useClippedLinears;
-    const inputProj = kernels.createLinear(await store.readF32(`${prefix}.patch_embedder.input_proj.weight`, [D, P]), D, P);
+    const inputProj = await loadTowerLinear(store, `${prefix}.patch_embedder.input_proj.weight`, [D, P], kernels);
     const positionTable = await store.readF32(`${prefix}.patch_embedder.position_embedding_table`, [2, c.positionEmbeddingSize, D]);
     const layers: EncoderLayer[] = [];
     for (let l = 0; l < c.numHiddenLayers; l++) {
