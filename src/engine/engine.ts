@@ -193,7 +193,8 @@ export class Gemma3n {
    * Serves several stream()/generate() calls at once (continuous batching, scheduler.ts): from
    * now on they decode together in batched steps, prompts are prefilled in chunks between
    * decode steps, and finished conversations' K/V are kept for prefix reuse. Outputs are the
-   * same as without it. Chat sessions and `onExplain` runs keep running one by one.
+   * same as without it. Chat sessions go through it too (each turn starts from the session's
+   * cache); only `onExplain` runs keep running one by one.
    */
   useScheduler(opts: SchedulerOptions = {}): BatchScheduler {
     // A replaced scheduler finishes what it runs, then frees its prefix cache.
@@ -233,7 +234,7 @@ export class Gemma3n {
       if (scanner) for (const d of scanner.push(piece)) opts.onToolCall?.(d);
     };
     const tokenOpts = { ...opts, maxTokens: opts.maxTokens ?? 256, stopTokens, session, inputsEmbeds, constraint };
-    const batched = this.scheduler !== null && !session && !opts.onExplain;
+    const batched = this.scheduler !== null && !opts.onExplain;
     const gen = batched ? this.scheduler!.generate(ids, tokenOpts, metrics) : generateTokens(this.model, ids, tokenOpts, metrics);
     for (;;) {
       const r = await gen.next();

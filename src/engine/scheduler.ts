@@ -22,7 +22,7 @@ import type { KVCache } from '../model/kv_cache.js';
 import type { BatchSequence, Gemma3nTextModel } from '../model/text_model.js';
 import { Sampler } from './sampling.js';
 import { PrefixCache, type PrefixCacheStats } from './prefix_cache.js';
-import type { GenerationMetrics, TokenStreamOptions } from './token_stream.js';
+import { reusablePrefix, type CacheSession, type GenerationMetrics, type TokenStreamOptions } from './token_stream.js';
 
 export interface SchedulerOptions {
   /** Sequences advanced together (slots). Default 4. */
@@ -73,6 +73,8 @@ interface Sequence {
   /** Prompt tokens already in the cache (reused or run). */
   fed: number;
   cache: KVCache | null;
+  /** A chat session's cache carried across turns: the sequence starts from it and leaves its cache there. */
+  session: CacheSession | undefined;
   sampler: Sampler;
   /** Structured output: restricts each step's tokens (src/constrain/). */
   constraint: TokenStreamOptions['constraint'];
@@ -146,7 +148,9 @@ export class BatchScheduler {
   /**
    * Yields the generated ids of one prompt, batched with whatever else runs. Same contract as
    * generateTokens (token_stream.ts): stop tokens are yielded and end the sequence, `metrics`
-   * is complete when the iterator finishes. Sessions (chat caches) are not taken here.
+   * is complete when the iterator finishes. With `opts.session` (a chat's cache carried across
+   * turns) the sequence starts from the session's cache where it holds a prefix of the prompt, as
+   * generateTokens does, and leaves its cache in the session instead of the prefix cache.
    */
   async *generate(promptIds: ArrayLike<number>, opts: TokenStreamOptions, metrics: Partial<GenerationMetrics> = {}): AsyncGenerator<number, GenerationMetrics> {
     const c = this.model.config;
@@ -158,10 +162,10 @@ export class BatchScheduler {
       if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`generate: token id ${id} at index ${i} is outside the vocabulary [0, ${c.vocabSize})`);
     }
     if (opts.inputsEmbeds && opts.inputsEmbeds.length !== promptIds.length * c.hiddenSize) throw new RangeError(`generate: inputsEmbeds has ${opts.inputsEmbeds.length} values, expected ${promptIds.length}x${c.hiddenSize}`);
-    if (opts.session) throw new Error('BatchScheduler.generate: sessions keep their own cache; use generateTokens for them');
+    if (opts.session && [...this.running, ...this.waiting].some((s) => s.session === opts.session)) throw new Error('generate: this session already has a generation running (one turn at a time)');
     if (this.closed) throw new SchedulerClosedError();
     const seq: Sequence = {
-      prompt: Array.from(promptIds), embeds: opts.inputsEmbeds, fed: 0, cache: null,
+      prompt: Array.from(promptIds), embeds: opts.inputsEmbeds, fed: 0, cache: null, session: opts.session,
       sampler: new Sampler(opts), constraint: opts.constraint, stop: new Set(opts.stopTokens ?? []), maxTokens: opts.maxTokens, signal: opts.signal,
       history: Array.from(promptIds), generated: 0, pending: [], done: false, cancelled: false, error: undefined, wake: null,
       metrics, tSubmit: now(), tAdmit: 0, tFirst: 0,
@@ -257,10 +261,20 @@ export class BatchScheduler {
       const s = this.waiting.shift()!;
       if (s.cancelled || s.signal?.aborted) { this.retire(s, 'aborted'); continue; }
       s.tAdmit = now();
-      // Soft-token embeddings are not identified by the ids: such prompts are not matched.
-      const hit = s.embeds ? null : this.prefixCache.take(this.model, s.prompt, this.rewindSlack);
-      s.cache = hit?.cache ?? this.model.newCache(this.rewindSlack);
-      s.fed = hit?.reused ?? 0;
+      // A chat session's own cache first (its longest prefix of the prompt), as generateTokens.
+      const own = s.session?.cache;
+      if (own && !s.embeds) {
+        const keep = reusablePrefix(own, s.session!.ids, s.prompt);
+        if (keep >= 0 && own.rewind(keep)) { s.cache = own; s.fed = keep; }
+      }
+      if (!s.cache) {
+        own?.release(); // a session cache that cannot be reused gives its memory back now
+        // Soft-token embeddings are not identified by the ids: such prompts are not matched.
+        const hit = s.embeds ? null : this.prefixCache.take(this.model, s.prompt, this.rewindSlack);
+        s.cache = hit?.cache ?? this.model.newCache(this.rewindSlack);
+        s.fed = hit?.reused ?? 0;
+      }
+      if (s.session) { s.session.cache = s.cache; s.session.ids = []; }
       s.metrics.prefillTokens = s.prompt.length - s.fed;
       this.running.push(s);
     }
@@ -335,7 +349,11 @@ export class BatchScheduler {
     }
     if (s.cache) {
       // The cache holds history[0, position): the prompt and every generated token run so far.
-      if (s.error === undefined && !s.embeds) this.prefixCache.put(s.history.slice(0, s.cache.position), s.cache);
+      if (s.session) {
+        // The session keeps it for its next turn (a failed step leaves it half-written: dropped).
+        if (s.error === undefined) s.session.ids = s.history.slice(0, s.cache.position);
+        else { s.cache.release(); s.session.cache = null; s.session.ids = []; }
+      } else if (s.error === undefined && !s.embeds) this.prefixCache.put(s.history.slice(0, s.cache.position), s.cache);
       else s.cache.release();
       s.cache = null;
     }

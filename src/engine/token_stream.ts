@@ -48,8 +48,12 @@ const REWIND_SLACK = 256;
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-/** Longest common prefix of the cached ids and the new prompt, so a chat turn only runs what's new. */
-function reusablePrefix(cache: KVCache, cached: readonly number[], prompt: ArrayLike<number>): number {
+/**
+ * Longest common prefix of the cached ids and the new prompt (at most prompt.length - 1: the last
+ * prompt token must run to give logits), so a chat turn only runs what's new; -1 when the ids do
+ * not describe the cache.
+ */
+export function reusablePrefix(cache: KVCache, cached: readonly number[], prompt: ArrayLike<number>): number {
   if (cached.length !== cache.position) return -1;
   let n = 0;
   while (n < cached.length && n < prompt.length - 1 && cached[n] === prompt[n]) n++;

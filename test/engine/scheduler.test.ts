@@ -137,4 +137,34 @@ describe('Gemma3n.useScheduler: stream() calls share batched steps', () => {
     expect(sched.stats.recentTokPerS).toBeGreaterThan(0);
     await g3n.dispose();
   });
+
+  it('chat sessions go through the scheduler: three concurrent chats of two turns give the same replies as one at a time, each turn reusing its session cache', async () => {
+    const g3n = await Gemma3n.load(tinyRealVocabFolder());
+    const turns = [['Hello there', 'And then?'], ['The capital of France is', 'Why?'], ['A long story about a small cat who', 'More']];
+    const opts = { maxTokens: 5, temperature: 0 };
+    const solo: { ids: number[]; prefill: number; prompt: number }[][] = [];
+    for (const t of turns) {
+      const chat = g3n.chat('Be brief.');
+      const rs = [];
+      for (const m of t) { const r = await chat.send(m, opts); rs.push({ ids: r.ids, prefill: r.metrics.prefillTokens, prompt: r.metrics.promptTokens }); }
+      solo.push(rs);
+    }
+    const sched = g3n.useScheduler({ parallel: 2, prefillChunk: 8 });
+    const together = await Promise.all(turns.map(async (t) => {
+      const chat = g3n.chat('Be brief.');
+      const rs = [];
+      for (const m of t) { const r = await chat.send(m, opts); rs.push({ ids: r.ids, prefill: r.metrics.prefillTokens, prompt: r.metrics.promptTokens }); }
+      return rs;
+    }));
+    for (const i of turns.keys()) {
+      for (const j of [0, 1]) expect(together[i][j].ids, `chat ${i} turn ${j}`).toEqual(solo[i][j].ids);
+      // the second turn ran only what its session cache did not hold, as without the scheduler
+      expect(together[i][1].prefill).toBe(solo[i][1].prefill);
+      expect(together[i][1].prefill).toBeLessThan(together[i][1].prompt - together[i][0].prompt);
+    }
+    expect(sched.stats.generatedTokens).toBe(together.flat().reduce((n, r) => n + r.ids.length, 0));
+    // the sessions kept their caches: nothing went to the prefix cache
+    expect(sched.prefixCache.stats.entries).toBe(0);
+    await g3n.dispose();
+  });
 });
