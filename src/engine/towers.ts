@@ -14,7 +14,7 @@ import { mergeSoftTokens, type SoftTokenRun } from '../model/multimodal_merge.js
 import type { Gemma3nTextModel } from '../model/text_model.js';
 import { AudioModel, decodeAudioFile, type AudioFeatures } from '../encoders/audio/index.js';
 import type { MultimodalEmbedder } from '../encoders/multimodal_embedder.js';
-import { encodeImage, GEMMA3N_VISION, MobileNetV5Encoder, prefixed, preprocessImage, VISION_TOWER_PREFIX, type ImageInput, type VisionTower } from '../encoders/vision/index.js';
+import { encodeImageAsync, GEMMA3N_VISION, MobileNetV5Encoder, prefixed, preprocessImage, VISION_TOWER_PREFIX, type ImageInput, type VisionTower } from '../encoders/vision/index.js';
 import { embedSoftTokens, loadVisionEmbedder } from '../encoders/vision/embedder.js';
 import { parseAudioConfig } from '../encoders/audio/config.js';
 import { MultimodalEmbedder as Embedder } from '../encoders/multimodal_embedder.js';
@@ -112,7 +112,7 @@ export class Towers {
   async imageEmbeddings(m: { image?: ImageInput; pixelValues?: Float32Array }): Promise<Float32Array> {
     const tower = await this.vision();
     const pixels = m.pixelValues ?? preprocessImage(m.image!);
-    const soft = encodeImage(tower, pixels);
+    const soft = await encodeImageAsync(tower, pixels); // yields between blocks (see mergedEmbeddings)
     const n = soft.length / tower.encoder.config.numFeatures;
     return embedSoftTokens(this.visionEmbedder!, soft, n);
   }
@@ -125,10 +125,15 @@ export class Towers {
       const wave = m.audio instanceof Float32Array ? m.audio : decodeAudioFile(m.audio!, 'audio clip');
       f = model.extractFeatures([wave]);
     }
-    return model.mergeForPrompt(model.encode(f));
+    return model.mergeForPrompt(await model.encodeAsync(f)); // yields between conformer blocks
   }
 
-  /** The merged prompt embeddings for ids that hold image/audio placeholder ids. */
+  /**
+   * The merged prompt embeddings for ids that hold image/audio placeholder ids. The towers give
+   * the event loop a turn after every block (MobileNet-V5 block, conformer block), so a server's
+   * batched decode steps (scheduler.ts) run between the slices of a tower instead of stalling
+   * for the whole image or clip; the steps and the slices alternate.
+   */
   async mergedEmbeddings(model: Gemma3nTextModel, ids: ArrayLike<number>, media: readonly MediaInput[]): Promise<Float32Array> {
     const images: Float32Array[] = [], audios: Float32Array[] = [];
     for (const m of media) {

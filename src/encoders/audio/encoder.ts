@@ -66,6 +66,28 @@ export class AudioEncoder {
    * form and invert here).
    */
   encode(features: Float32Array, validMask: Uint8Array, B: number, T: number, hook?: Tracer): AudioEncoding {
+    const steps = this.steps(features, validMask, B, T, hook);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * The same, giving the event loop a turn after the sub-sampler and after every conformer block
+   * (a 30 s clip takes seconds): a server's batched decode steps run in between (src/engine/towers.ts).
+   */
+  async encodeAsync(features: Float32Array, validMask: Uint8Array, B: number, T: number, hook?: Tracer): Promise<AudioEncoding> {
+    const steps = this.steps(features, validMask, B, T, hook);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  /** The encoder as a generator that pauses after the sub-sampler and after each conformer block. */
+  private *steps(features: Float32Array, validMask: Uint8Array, B: number, T: number, hook?: Tracer): Generator<void, AudioEncoding> {
     const F = this.cfg.inputFeatSize, D = this.cfg.hiddenSize, R = this.cfg.confReductionFactor;
     if (features.length !== B * T * F) throw new Error(`audio encoder: features hold ${features.length} values, expected [${B}, ${T}, ${F}]`);
     if (validMask.length !== B * T) throw new Error(`audio encoder: mask holds ${validMask.length} values, expected [${B}, ${T}]`);
@@ -84,6 +106,7 @@ export class AudioEncoder {
       let x = this.subsampleConvProjection.forward(x0, T, sscpHook);
       hook?.('sscp.out', x, [Ts, D]);
       for (let i = 0; i < this.conformer.length; i++) {
+        yield;
         const blockHook = hook && ((name: string, y: Float32Array, [t, d]: number[]) => {
           const shape = name === 'attention.attn_out' ? [t, this.cfg.confNumAttentionHeads, d / this.cfg.confNumAttentionHeads] : [t, d];
           hook(`conformer.${i}.${name}`, y, shape);

@@ -64,6 +64,11 @@ export class AudioModel {
     return this.encoder.encode(f.features, f.mask, f.batch, f.frames, hook);
   }
 
+  /** `encode`, yielding to the event loop between conformer blocks. */
+  encodeAsync(f: AudioFeatures, hook?: Tracer): Promise<AudioEncoding> {
+    return this.encoder.encodeAsync(f.features, f.mask, f.batch, f.frames, hook);
+  }
+
   /** Soft embeddings [B, T', text hidden] of an encoding (`embed_audio(inputs_embeds=...)`). */
   embed(enc: AudioEncoding): Float32Array {
     return this.embedder.embedSoft(enc.hidden, enc.batch * enc.steps);
