@@ -182,3 +182,11 @@ export class FeatureExtractor {
     }
   }
 }
+
+let defaultExtractor: FeatureExtractor | null = null;
+
+/** Log-mel features of 16 kHz mono clips with the Gemma 3n defaults, batched like the reference. */
+export function extractFeatures(waveforms: readonly Float32Array[]): AudioFeatures {
+  defaultExtractor ??= new FeatureExtractor();
+  return defaultExtractor.extract(waveforms);
+}

@@ -5,6 +5,8 @@
  */
 import type { FileProvider } from '../../io/byte_source.js';
 import type { Kernels } from '../../kernels/kernels.js';
+import { TsKernels } from '../../kernels/ts_kernels.js';
+import type { TensorStore } from '../../checkpoint/checkpoint.js';
 import { Checkpoint } from '../../checkpoint/checkpoint.js';
 import { CheckpointError } from '../../checkpoint/safetensors.js';
 import { parseAudioConfig, type AudioModelConfig } from './config.js';
@@ -103,4 +105,9 @@ export class AudioModel {
     this.encoder.release();
     this.embedder.release();
   }
+}
+
+/** Loads `model.audio_tower.*` and `model.embed_audio.*` given the parsed full gemma3n config.json. */
+export function loadAudioEncoder(checkpoint: TensorStore, fullConfig: unknown, kernels: Kernels = new TsKernels()): Promise<AudioModel> {
+  return AudioModel.load(checkpoint, fullConfig, kernels);
 }

@@ -12,8 +12,12 @@
  * (e.g. `audio.conformer.0.attention_out` [B, T_sub, D]), stacked over the batch.
  */
 import type { DType } from '../../checkpoint/dtype.js';
+import type { FileProvider } from '../../io/byte_source.js';
+import type { Kernels } from '../../kernels/kernels.js';
+import { TsKernels } from '../../kernels/ts_kernels.js';
 import type { Tracer } from '../../model/trace.js';
-import type { AudioModel } from './model.js';
+import { decodeAudioFile } from './load.js';
+import { AudioModel } from './model.js';
 
 export interface TracedTensor {
   dtype: DType;
@@ -53,4 +57,25 @@ export function traceAudio(model: AudioModel, waveforms: readonly Float32Array[]
   out.set('audio.input_features_mask', { dtype: 'BOOL', shape: [f.batch, f.frames], data: f.mask });
   out.set('audio.mask', { dtype: 'BOOL', shape: [enc.batch, enc.steps], data: enc.paddedMask });
   return out;
+}
+
+/**
+ * What `gemma3n trace --model DIR --audio a.wav [--audio b.wav ...]` writes: opens the model folder
+ * (full gemma3n config.json, checkpoint with the audio weights), decodes each WAV to 16 kHz mono and
+ * traces the batch. Pass the result's entries to `writeSafetensors` as `{name, ...tensor}`.
+ */
+export async function traceAudioFiles(
+  folder: FileProvider,
+  files: readonly { name: string; bytes: Uint8Array }[],
+  kernels: Kernels = new TsKernels(),
+  opts: TraceOptions = {},
+): Promise<Map<string, TracedTensor>> {
+  if (files.length === 0) throw new Error('trace: no --audio files given');
+  const waves = files.map((f) => decodeAudioFile(f.bytes, f.name));
+  const model = await AudioModel.open(folder, kernels);
+  try {
+    return traceAudio(model, waves, opts);
+  } finally {
+    model.release();
+  }
 }

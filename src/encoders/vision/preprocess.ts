@@ -9,7 +9,7 @@
  * a uint8 intermediate, then height, with weights quantised to 16-bit fixed point. See the
  * "preprocess/" section of the vision golden README for the derivation.
  */
-import type { RgbImage } from './image_decode.js';
+import { decodeImage, rgbFromRgba, type DecodeOptions, type RgbImage } from './image_decode.js';
 
 /** Gemma 3n's vision input side (preprocessor_config.json `size`). */
 export const IMAGE_SIZE = 768;
@@ -147,4 +147,16 @@ export function rescaleU8(u8: Uint8Array): Float32Array {
 /** RGB image → `pixel_values` [3, 768, 768] float32 (batch dimension omitted). */
 export function preprocessRgb(img: RgbImage, size = IMAGE_SIZE): Float32Array {
   return rescaleU8(resizeToModelInput(img, size));
+}
+
+/** An image for `preprocessImage`: PNG/JPEG bytes, decoded RGB, or RGBA pixels (canvas ImageData). */
+export type ImageInput = Uint8Array | RgbImage | { width: number; height: number; data: Uint8ClampedArray };
+
+/** Image → `pixel_values` [3, 768, 768] float32 in [0, 1], exactly as Gemma 3n's processor. */
+export function preprocessImage(input: ImageInput, opts: DecodeOptions = {}): Float32Array {
+  let rgb: RgbImage;
+  if (input instanceof Uint8Array) rgb = decodeImage(input, opts);
+  else if (input.data.length === input.width * input.height * 4) rgb = rgbFromRgba(input);
+  else rgb = input as RgbImage;
+  return preprocessRgb(rgb);
 }
