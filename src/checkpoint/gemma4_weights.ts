@@ -110,7 +110,7 @@ export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConf
     tick();
   } else embed_tokens_per_layer = await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
   // Tied LM head: the unscaled embed_tokens as a [V, H] linear (no lm_head.weight in the files).
-  const head = packedEmbed ? await packed('embed_tokens.weight', c.vocabSize, H) : null;
+  const head = await packed(packedEmbed ? 'embed_tokens.weight' : 'lm_head.weight', c.vocabSize, H); // lm_head.weight.q4: a Q4_0 GGUF's token table
   const lm_head = head
     ? kernels.createLinear(head, c.vocabSize, H, 'q4')
     : kernels.createLinear(embed_tokens instanceof InMemoryTable ? embed_tokens.toFloat32() : await ckpt.readF32(prefix + 'embed_tokens.weight'), c.vocabSize, H, formatOf('lm_head.weight'));

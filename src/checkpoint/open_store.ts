@@ -6,13 +6,10 @@ import type { FileProvider } from '../io/byte_source.js';
 import { Checkpoint, type TensorStore } from './checkpoint.js';
 import { GGUF_FILE } from './gguf/folder.js';
 import { GgufFile } from './gguf/reader.js';
-import { GgufStore } from './gguf/store.js';
-import { textConfigFromGguf } from './gguf/gemma3n.js';
+import { ggufTensorStore } from './gguf/arch.js';
 
 export async function openTensorStore(folder: FileProvider, file?: string): Promise<TensorStore> {
   const gguf = file?.endsWith('.gguf') ? file : file === undefined && (await folder.exists(GGUF_FILE)) && !(await folder.exists('model.safetensors')) && !(await folder.exists('model.safetensors.index.json')) ? GGUF_FILE : null;
   if (gguf === null) return Checkpoint.open(folder, file);
-  const f = await GgufFile.open(await folder.open(gguf));
-  const c = textConfigFromGguf(f);
-  return new GgufStore(f, { vocab_size_per_layer_input: c.vocab_size_per_layer_input as number });
+  return ggufTensorStore(await GgufFile.open(await folder.open(gguf)));
 }

@@ -10,7 +10,7 @@
  *   logits = softcap(norm(x) · embed_tokensᵀ)
  */
 import type { TensorStore } from '../checkpoint/checkpoint.js';
-import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { openTensorStore } from '../checkpoint/open_store.js';
 import { parseGemma4Config, type Gemma4Config, type Gemma4TextConfig } from '../checkpoint/gemma4_config.js';
 import { loadGemma4TextWeights, type Gemma4TextWeights } from '../checkpoint/gemma4_weights.js';
 import type { LoadOptions } from '../checkpoint/weights.js';
@@ -48,7 +48,7 @@ export class Gemma4TextModel {
 
   static async load(folder: FileProvider, kernels: Kernels, opts: LoadOptions & { weightsFile?: string } = {}): Promise<{ model: Gemma4TextModel; modelConfig: Gemma4Config; checkpoint: TensorStore }> {
     const modelConfig = parseGemma4Config(await folder.readText('config.json'), `${folder.location}/config.json`);
-    const checkpoint = await Checkpoint.open(folder, opts.weightsFile);
+    const checkpoint = await openTensorStore(folder, opts.weightsFile); // safetensors, or a gemma4 GGUF (checkpoint/gguf/gemma4.ts)
     const weights = await loadGemma4TextWeights(checkpoint, modelConfig.text, kernels, opts);
     const model = new Gemma4TextModel(modelConfig.text, weights, kernels);
     for (const k of ['image_token_id', 'audio_token_id', 'video_token_id']) if (modelConfig.tokenIds[k] !== undefined) model.placeholderIds.add(modelConfig.tokenIds[k]);

@@ -124,7 +124,7 @@ describe('GGUF reader under bad input', () => {
   it('a file without the gemma3n architecture or its metadata is refused by name', async () => {
     const sink = new MemorySink();
     await writeGguf(sink, [{ key: 'general.architecture', type: 'string', value: 'llama' }], []);
-    await expect(GgufFolder.open(new MemorySource(sink.bytes(), NAME))).rejects.toThrow(/architecture 'llama' is not 'gemma3n'/);
+    await expect(GgufFolder.open(new MemorySource(sink.bytes(), NAME))).rejects.toThrow(/architecture 'llama' is not supported \(gemma3n, gemma4\)/);
     const sink2 = new MemorySink();
     await writeGguf(sink2, [{ key: 'general.architecture', type: 'string', value: 'gemma3n' }], []);
     await expect(GgufFolder.open(new MemorySource(sink2.bytes(), NAME))).rejects.toThrow(/metadata 'gemma3n.block_count' is missing/);

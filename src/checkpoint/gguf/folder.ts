@@ -1,5 +1,5 @@
 /**
- * A GGUF file as a model folder (FileProvider): `config.json` from the `gemma3n.*` metadata,
+ * A GGUF file as a model folder (FileProvider): `config.json` from the `gemma3n.*` / `gemma4.*` metadata (arch.ts),
  * `tokenizer.model` rebuilt from `tokenizer.ggml.*` (src/tokenizer/gguf_vocab.ts),
  * `tokenizer_config.json` / `chat_template.jinja` from `tokenizer.chat_template`, and
  * `model.gguf`, the file itself. The engine loads it like any folder; `openTensorStore`
@@ -8,7 +8,7 @@
 import type { ByteSource, FileProvider } from '../../io/byte_source.js';
 import { sentencePieceProto, type GgufVocab } from '../../tokenizer/gguf_vocab.js';
 import { CheckpointError } from '../safetensors.js';
-import { textConfigFromGguf } from './gemma3n.js';
+import { ggufTextConfig } from './arch.js';
 import { GgufFile } from './reader.js';
 
 export const GGUF_FILE = 'model.gguf';
@@ -17,6 +17,7 @@ export const GGUF_FILE = 'model.gguf';
 export function ggufVocab(f: GgufFile): GgufVocab | null {
   const model = f.has('tokenizer.ggml.model') ? f.str('tokenizer.ggml.model') : null;
   if (model === null) return null;
+  if (model === 'gemma4') return null; // Gemma 4's BPE vocabulary (tokens + merges) is not rebuilt yet: give the tokenizer files beside the GGUF, or --ids
   if (model !== 'llama') throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.model' is '${model}'; Gemma 3n uses 'llama' (SentencePiece)`);
   const tokens = f.strings('tokenizer.ggml.tokens') ?? (() => { throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.tokens' is missing`); })();
   const scores = f.numbers('tokenizer.ggml.scores') ?? new Array<number>(tokens.length).fill(0);
@@ -45,7 +46,7 @@ export class GgufFolder implements FileProvider {
   static async open(source: ByteSource): Promise<GgufFolder> {
     const f = await GgufFile.open(source);
     const folder = new GgufFolder(f);
-    folder.texts.set('config.json', JSON.stringify(textConfigFromGguf(f), null, 2));
+    folder.texts.set('config.json', JSON.stringify(await ggufTextConfig(f), null, 2));
     const vocab = ggufVocab(f);
     if (vocab) folder.tokenizerModel = sentencePieceProto(vocab);
     const template = f.has('tokenizer.chat_template') ? f.str('tokenizer.chat_template') : undefined;

@@ -1,5 +1,5 @@
 /**
- * A gemma3n GGUF seen as a Hugging Face checkpoint: `GgufStore` implements TensorStore with
+ * A gemma3n or gemma4 GGUF seen as a Hugging Face checkpoint: `GgufStore` implements TensorStore with
  * the names loadTextWeights reads (`model.language_model.layers.3.mlp.up_proj.weight` ...), so
  * the same loader, MatFormer slicing and `quantize` work on GGUF files.
  *
@@ -42,7 +42,11 @@ export class GgufStore implements TensorStore {
   readonly location: string;
   readonly file: string;
 
-  constructor(readonly gguf: GgufFile, config: { vocab_size_per_layer_input: number }) {
+  /**
+   * `archNames`: the architecture's tensor names (Hugging Face → GGUF), Gemma 3n's by default;
+   * gemma4.ts has Gemma 4's (open_store.ts picks them by `general.architecture`).
+   */
+  constructor(readonly gguf: GgufFile, config: { vocab_size_per_layer_input: number }, private readonly archNames: { global: Readonly<Record<string, string>>; layer: Readonly<Record<string, string>> } = { global: GLOBAL_NAMES, layer: LAYER_NAMES }) {
     this.location = gguf.name;
     this.file = gguf.name;
     const add = (local: string, src: GgufTensorInfo, rows?: number) => {
@@ -54,7 +58,7 @@ export class GgufStore implements TensorStore {
       if (isLinear) this.entries.set(PREFIX + local + Q4_SUFFIX, { src, dtype: 'U8', shape, kind: 'q4' });
       else this.entries.set(PREFIX + local, { src, dtype: raw ?? (TABLES.has(src.name) ? 'F16' : 'F32'), shape, kind: raw ? 'raw' : 'dequant' });
     };
-    for (const [local, g] of Object.entries(GLOBAL_NAMES)) {
+    for (const [local, g] of Object.entries(archNames.global)) {
       const t = gguf.tensors.get(g);
       if (t) add(local, t, g === 'per_layer_token_embd.weight' ? config.vocab_size_per_layer_input : undefined);
     }
@@ -70,7 +74,7 @@ export class GgufStore implements TensorStore {
     for (const t of gguf.tensors.values()) {
       const m = /^blk\.(\d+)\.(.+)$/.exec(t.name);
       if (!m) continue;
-      const local = Object.entries(LAYER_NAMES).find(([, g]) => g === m[2])?.[0];
+      const local = Object.entries(archNames.layer).find(([, g]) => g === m[2])?.[0];
       if (local) add(`layers.${m[1]}.${local}`, t);
     }
   }
@@ -80,8 +84,16 @@ export class GgufStore implements TensorStore {
 
   private entry(name: string): Entry {
     const e = this.entries.get(name);
-    if (!e) throw new CheckpointError(`${this.file}: missing tensor '${name}'`);
+    if (!e) throw new CheckpointError(`${this.file}: missing tensor '${name}'${this.ggufNameOf(name)}`);
     return e;
+  }
+
+  /** " (GGUF 'blk.3.ffn_up.weight')": the file's name for a tensor the loader asked for, for errors. */
+  private ggufNameOf(name: string): string {
+    const local = name.startsWith(PREFIX) ? name.slice(PREFIX.length).replace(/\.q4$/, '') : name;
+    const m = /^layers\.(\d+)\.(.+)$/.exec(local);
+    const g = m ? (m[2] in this.archNames.layer ? `blk.${m[1]}.${this.archNames.layer[m[2]]}` : null) : this.archNames.global[local] ?? null;
+    return g ? ` (GGUF '${g}')` : '';
   }
 
   private byteLength(e: Entry): number {
