@@ -2,11 +2,13 @@
  * One measured process for bench/footprint.ts (a fresh process, so start-up and RSS are real):
  *
  *   node dist/bench/footprint_child.js cli ARGS...          runs `gemma3n ARGS` in-process
- *   node dist/bench/footprint_child.js generate DIR N PROMPT  the user path of `gemma3n generate`
+ *   node dist/bench/footprint_child.js generate DIR N PROMPT [T0]  the user path of `gemma3n generate`
  *   node dist/bench/footprint_child.js media DIR              one 768×768 image, 30 s of audio
  *
- * The last stdout line is one JSON object. Times from process start are performance.now(),
- * whose origin in Node is the process start.
+ * The last stdout line is one JSON object. Times from process start: from T0 (the parent's
+ * Date.now() just before it spawned this process, so Node's own start-up counts) when given, else
+ * performance.now() (whose origin is this process's start). `generate` runs with the CLI's
+ * defaults: the parent starts it without V8 flags, and the kernels are the default WASM ones.
  */
 const [mode, ...args] = process.argv.slice(2);
 const MB = 2 ** 20;
@@ -20,19 +22,20 @@ if (mode === 'cli') {
   console.log(JSON.stringify({ exit: code, ms: round(performance.now() - t0), peak_rss_mb: round(maxRssMb()) }));
   process.exit(code);
 } else if (mode === 'generate') {
-  const [dir, n, prompt] = args;
+  const [dir, n, prompt, t0] = args;
+  const sinceStart = t0 === undefined ? () => performance.now() : () => Date.now() - Number(t0);
   const { Gemma3n } = await import('../src/engine/engine.js');
   const { NodeFolder } = await import('../src/node/fs_folder.js');
   const { createNodeWasmKernels } = await import('../src/node/wasm_host.js');
-  const kernels = await createNodeWasmKernels({ threads: 2 });
+  const kernels = await createNodeWasmKernels();
   const g3n = await Gemma3n.load(new NodeFolder(dir), { kernels });
-  const loadedMs = performance.now();
+  const loadedMs = sinceStart();
   let first = 0, tokens = 0, rssDecode = 0;
   const ids = g3n.encodePrompt([{ role: 'user', content: prompt }]);
   // Greedy from raw ids so exactly n tokens come out (random weights would stop anywhere).
   const it = g3n.stream({ ids }, { maxTokens: Number(n), temperature: 0 });
   let r = await it.next();
-  first = performance.now();
+  first = sinceStart();
   while (!r.done) {
     tokens++;
     rssDecode = Math.max(rssDecode, process.memoryUsage().rss);

@@ -7,7 +7,10 @@
  *   - per tower: cosine similarity and relative RMS of the soft tokens with the measured
  *     per-family formats (the real int4 path) against the f32 path and the golden file.
  *
- *   node dist/bench/tower_accuracy.js [--audio] [--vision] [--json]
+ *   node dist/bench/tower_accuracy.js [--audio] [--vision] [--vision-mini] [--q4 REGEX]... [--json]
+ *
+ * `--q4 REGEX` adds a run with the measured formats except that the tower tensors whose name
+ * matches REGEX are int4 (e.g. `--q4 'ffw_layer_2|pw_proj'`): how a mix would do before choosing it.
  *
  * Vision: the full-size mobilenetv5_300m_enc with the golden formula weights on
  * test/golden/vision/full (768×768). Audio: test/golden/audio/encoder-tiny on its golden
@@ -137,6 +140,14 @@ const familyRows = (k: MeasuringKernels) => [...k.acc].map(([family, a]) => ({
 const withFormat = (format: TowerFormat, only?: string): TowerFamily[] =>
   TOWER_FAMILIES.map((f) => (only === undefined || f.family === only ? { ...f, format } : { ...f, format: only === undefined ? format : 'f32' }));
 
+/** `--q4 REGEX` (repeatable): the measured table with the tensors whose name matches REGEX in int4 (a mix to try). */
+const plusQ4 = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--q4' ? [a] : []));
+const withQ4 = (re: string): TowerFamily[] => [
+  ...TOWER_FAMILIES.map((f) => ({ ...f, family: `${f.family}+q4`, pattern: new RegExp(`^(?=.*(?:${re}))(?:.*(?:${f.pattern.source}))`), format: 'q4' as const })),
+  ...TOWER_FAMILIES,
+];
+const mixes = (): [string, TowerFamily[]][] => plusQ4.map((re) => [`measured+q4(${re})`, withQ4(re)]);
+
 async function vision(kernels: Kernels) {
   const formula: VisionWeights = {
     readF32: async (name, shape) => {
@@ -160,7 +171,15 @@ async function vision(kernels: Kernels) {
   const q4 = encodeImage(towerQ, pixels);
   towerQ.encoder.release();
   log(`vision int4 (measured formats): ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  return { families: familyRows(mk), f32_vs_golden: compare(f32, ref), q4_vs_f32: compare(q4, f32), q4_vs_golden: compare(q4, ref) };
+  const mixed: Record<string, unknown> = {};
+  for (const [label, families] of mixes()) {
+    const tower = await loadVisionTower(quantizeOnLoad(formula, { families }), kernels);
+    const y = encodeImage(tower, pixels);
+    tower.encoder.release();
+    mixed[label] = { vs_f32: compare(y, f32), vs_golden: compare(y, ref) };
+    log(`vision ${label}: cosine ${(mixed[label] as { vs_f32: { cosine: number } }).vs_f32.cosine}`);
+  }
+  return { families: familyRows(mk), f32_vs_golden: compare(f32, ref), q4_vs_f32: compare(q4, f32), q4_vs_golden: compare(q4, ref), ...mixed };
 }
 
 /** The golden mini_encoder (test/golden/vision/blocks/mini_encoder): every block type at small width, in seconds. */
@@ -179,7 +198,7 @@ async function visionMini(kernels: Kernels) {
   const mk = new MeasuringKernels(kernels);
   const f32 = toCHW((await MobileNetV5Encoder.load(tagging(reader, mk), mk, config)).forward(input));
   const runs: Record<string, unknown> = { f32_vs_golden: compare(f32, ref) };
-  for (const [label, families] of [['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')]] as [string, TowerFamily[]][]) {
+  for (const [label, families] of [['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')], ...mixes()] as [string, TowerFamily[]][]) {
     const y = toCHW((await MobileNetV5Encoder.load(quantizeOnLoad(reader, { minQuantized: 0, families }), kernels, config)).forward(input));
     runs[label] = { vs_f32: compare(y, f32), vs_golden: compare(y, ref) };
   }
@@ -199,7 +218,7 @@ async function audio(kernels: Kernels) {
   const ckpt = await Checkpoint.open(new NodeFolder(dir));
   const mF = await AudioModel.load({ ...tagging(ckpt, mk), location: ckpt.location }, cfg, mk);
   const configs: [string, TowerFamily[]][] = [
-    ['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')],
+    ['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')], ...mixes(),
     ...TOWER_FAMILIES.filter((f) => f.family.startsWith('audio.') || f.family.startsWith('embed.')).map((f) => [`only_${f.family}_q4`, withFormat('q4', f.family)] as [string, TowerFamily[]]),
   ];
   const models = new Map<string, AudioModel>();

@@ -1,7 +1,8 @@
 /**
  * Plans a packed v2 checkpoint (docs/packed-format.md) from any Gemma 3n or Gemma 4 checkpoint —
  * bf16/f16/f32 as published, a v1 packed folder, or a v2 one — as a list of tensors that produce their bytes
- * on demand, in pieces. Nothing is read until the writer asks, and no tensor is ever whole in
+ * on demand, in pieces. Int4 tensors are written in the v2.1 blobs (log-coded u8 scales,
+ * src/checkpoint/q4_compact.ts): `.q4` version 3, `.q4r` version 2. Nothing is read until the writer asks, and no tensor is ever whole in
  * memory unless it is small: the two 2-billion-value tables are quantized a few thousand rows
  * at a time, straight from the source file.
  */
@@ -10,8 +11,9 @@ import { textPrefix } from './checkpoint.js';
 import { firstKvSharedLayer, parseModelConfig } from './config.js';
 import { isGemma4Config, parseGemma4Config } from './gemma4_config.js';
 import { DTYPE_BYTES, toFloat32 } from './dtype.js';
-import { Q4Matrix, Q4_GROUP, Q4_ROWS } from '../kernels/q4.js';
-import { BLOB_HEADER, decodeQ4, parseQ4Header, q4BlobBytes, q4Header, q4rHeader, q4rRowBytes, quantizeQ4Rows, scaleBytesOf, scalesToF16, Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
+import { Q4_GROUP, Q4_ROWS } from '../kernels/q4.js';
+import { BLOB_HEADER, decodeQ4, dequantQ4Row, parseQ4Header, parseQ4RHeader, q4Header, q4rHeader, Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
+import { q4BlockBytes, q4CompactBodyBytes, q4MatrixToBlocks, q4rCompactRowBytes, quantizeQ4Blocks, quantizeQ4RowsCompact } from './q4_compact.js';
 import { isTextLinear } from './packed_q4.js';
 import type { PlannedTensor, TensorSink } from './planned_tensor.js';
 import { CheckpointError, numel, type TensorInfo } from './safetensors.js';
@@ -92,7 +94,7 @@ export async function planPackedV2(store: TensorStore, configText: string, opts:
       continue;
     }
     if (base === 'embed_tokens_per_layer.weight') {
-      if (local.endsWith(Q4R_SUFFIX)) tensors.push(copyTensor(store, name, info));
+      if (local.endsWith(Q4R_SUFFIX)) tensors.push(await repackRowTable(store, name, info, chunkValues, where(info, name)));
       else tensors.push(packRowTable(store, name, info, chunkValues, where(info, name)));
       continue;
     }
@@ -122,42 +124,30 @@ function copyTensor(store: TensorStore, name: string, info: TensorInfo): Planned
   };
 }
 
-function f16OrFail(q: Q4Matrix, what: string): Uint8Array {
-  const s = scalesToF16(q.scales);
-  if (!s) throw new CheckpointError(`${what}: a group scale exceeds the f16 range (|w| > 458,000); keep this linear unquantized with --keep-f32`);
-  return scaleBytesOf(s);
-}
-
-/** A float [out, in] linear → .q4 with f16 scales. */
+/** A float [out, in] linear → `.q4` (blob version 3). */
 function packLinear(store: TensorStore, name: string, info: TensorInfo, what: string): PlannedTensor {
   const [out, inp] = info.shape;
   return {
-    name: name + Q4_SUFFIX, dtype: 'U8', shape: [q4BlobBytes(out, inp, 'f16')],
+    name: name + Q4_SUFFIX, dtype: 'U8', shape: [BLOB_HEADER + q4CompactBodyBytes(out, inp)],
     async write(sink) {
-      const q = Q4Matrix.quantize(await store.readF32(name), out, inp);
-      const blob = new Uint8Array(q4BlobBytes(out, inp, 'f16'));
-      blob.set(q4Header(out, inp, 'f16'));
-      blob.set(q.nibbles, BLOB_HEADER);
-      blob.set(f16OrFail(q, what), BLOB_HEADER + q.nibbles.length);
-      await sink(0, blob);
+      await sink(0, q4Header(out, inp, 'u8log'));
+      await sink(BLOB_HEADER, quantizeQ4Blocks(await store.readF32(name), out, inp, what));
     },
   };
 }
 
-/** A .q4 tensor of a v1/v2 folder: same codes, scales as f16 (v1 stored f32). */
+/** A `.q4` tensor of an older folder: same codes, scales log-coded (q4MatrixToBlocks); version 3: copied. */
 async function repackQ4(store: TensorStore, name: string, info: TensorInfo & { file: string }): Promise<PlannedTensor> {
   const what = `${info.file}: tensor '${name}'`;
   const { info: at, source } = await store.sourceOf(name);
   const h = parseQ4Header(await source.read(at.offset, Math.min(BLOB_HEADER, info.byteLength)), info.byteLength, what);
+  if (h.version === 3) return copyTensor(store, name, info);
   return {
-    name, dtype: 'U8', shape: [q4BlobBytes(h.outDim, h.inDim, 'f16')],
+    name, dtype: 'U8', shape: [BLOB_HEADER + q4CompactBodyBytes(h.outDim, h.inDim)],
     async write(sink) {
       const q = decodeQ4(await store.readBytes(name), what);
-      const blob = new Uint8Array(q4BlobBytes(q.outDim, q.inDim, 'f16'));
-      blob.set(q4Header(q.outDim, q.inDim, 'f16'));
-      blob.set(q.nibbles, BLOB_HEADER);
-      blob.set(f16OrFail(q, what), BLOB_HEADER + q.nibbles.length);
-      await sink(0, blob);
+      await sink(0, q4Header(q.outDim, q.inDim, 'u8log'));
+      await sink(BLOB_HEADER, q4MatrixToBlocks(q));
     },
   };
 }
@@ -166,38 +156,54 @@ async function repackQ4(store: TensorStore, name: string, info: TensorInfo & { f
 function packEmbedding(store: TensorStore, name: string, info: TensorInfo, c: PackShape, chunkValues: number, what: string): PlannedTensor {
   const [rows, cols] = info.shape;
   if (rows !== c.vocabSize || cols !== c.hiddenSize) throw new CheckpointError(`${what} has shape [${rows}, ${cols}] but the config implies [${c.vocabSize}, ${c.hiddenSize}]`);
-  const G = Math.ceil(cols / Q4_GROUP), B = Math.ceil(rows / Q4_ROWS);
-  const codesAt = BLOB_HEADER, scalesAt = BLOB_HEADER + B * G * 64;
+  const bb = q4BlockBytes(Math.ceil(cols / Q4_GROUP));
   const step = Math.max(Q4_ROWS, Math.floor(chunkValues / cols / Q4_ROWS) * Q4_ROWS);
   return {
-    name: name + Q4_SUFFIX, dtype: 'U8', shape: [q4BlobBytes(rows, cols, 'f16')],
+    name: name + Q4_SUFFIX, dtype: 'U8', shape: [BLOB_HEADER + q4CompactBodyBytes(rows, cols)],
     async write(sink: TensorSink) {
-      await sink(0, q4Header(rows, cols, 'f16'));
+      await sink(0, q4Header(rows, cols, 'u8log'));
       for (let r = 0; r < rows; r += step) {
         const n = Math.min(step, rows - r);
-        const q = Q4Matrix.quantize(await readRows(store, name, info, r, n), n, cols);
-        const b0 = r / Q4_ROWS;
-        await sink(codesAt + b0 * G * 64, q.nibbles);
-        await sink(scalesAt + b0 * G * 4 * 2, f16OrFail(q, what));
+        await sink(BLOB_HEADER + (r / Q4_ROWS) * bb, quantizeQ4Blocks(await readRows(store, name, info, r, n), n, cols, what));
       }
     },
   };
 }
 
-/** The per-layer embedding table [V, L·P] → `.q4r` rows with f16 scales, in row chunks. */
+/** The per-layer embedding table [V, L·P] → `.q4r` version 2 rows, in row chunks. */
 function packRowTable(store: TensorStore, name: string, info: TensorInfo, chunkValues: number, what: string): PlannedTensor {
   const [rows, cols] = info.shape;
-  const rb = q4rRowBytes(cols, 'f16');
+  const rb = q4rCompactRowBytes(cols);
   const step = Math.max(1, Math.floor(chunkValues / cols));
   return {
     name: name + Q4R_SUFFIX, dtype: 'U8', shape: [BLOB_HEADER + rows * rb],
     async write(sink) {
-      await sink(0, q4rHeader(rows, cols, 'f16'));
+      await sink(0, q4rHeader(rows, cols, 'u8log'));
       for (let r = 0; r < rows; r += step) {
         const n = Math.min(step, rows - r);
-        const packed = quantizeQ4Rows(await readRows(store, name, info, r, n), n, cols, 'f16');
-        if (!packed) throw new CheckpointError(`${what}: a group scale of rows ${r}..${r + n - 1} exceeds the f16 range`);
-        await sink(BLOB_HEADER + r * rb, packed);
+        await sink(BLOB_HEADER + r * rb, quantizeQ4RowsCompact(await readRows(store, name, info, r, n), n, cols, `${what} rows ${r}..${r + n - 1}`));
+      }
+    },
+  };
+}
+
+/** A `.q4r` table of an older folder: rows dequantized and re-packed as version 2, in chunks (version 2: copied). */
+async function repackRowTable(store: TensorStore, name: string, info: TensorInfo & { file: string }, chunkValues: number, what: string): Promise<PlannedTensor> {
+  const { info: at, source } = await store.sourceOf(name);
+  const h = parseQ4RHeader(await source.read(at.offset, Math.min(BLOB_HEADER, info.byteLength)), info.byteLength, what);
+  if (h.scales === 'u8log') return copyTensor(store, name, info);
+  const rb = q4rCompactRowBytes(h.cols);
+  const step = Math.max(1, Math.floor(chunkValues / h.cols));
+  return {
+    name, dtype: 'U8', shape: [BLOB_HEADER + h.rows * rb],
+    async write(sink) {
+      await sink(0, q4rHeader(h.rows, h.cols, 'u8log'));
+      for (let r = 0; r < h.rows; r += step) {
+        const n = Math.min(step, h.rows - r);
+        const recs = await source.read(at.offset + BLOB_HEADER + r * h.rowBytes, n * h.rowBytes);
+        const w = new Float32Array(n * h.cols);
+        for (let i = 0; i < n; i++) dequantQ4Row(recs.subarray(i * h.rowBytes, (i + 1) * h.rowBytes), h, w.subarray(i * h.cols, (i + 1) * h.cols), what, r + i);
+        await sink(BLOB_HEADER + r * rb, quantizeQ4RowsCompact(w, n, h.cols, `${what} rows ${r}..${r + n - 1}`));
       }
     },
   };

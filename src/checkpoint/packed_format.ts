@@ -7,11 +7,18 @@
 import { Q4Matrix, Q4_GROUP, Q4_ROWS } from '../kernels/q4.js';
 import { f16ToF32 } from './dtype.js';
 import { CheckpointError } from './safetensors.js';
+import { decodeQ4Blocks, dequantQ4RowCompact, q4CompactBodyBytes, q4rCompactRowBytes } from './q4_compact.js';
 
 export const PACKED_METHOD = 'gemma3n-ts-packed';
 /** What the first `gemma3n quantize` wrote (no format_version): v1. */
 export const PACKED_METHOD_V1 = 'gemma3n-ts-q4';
 export const PACKED_VERSION = 2;
+/**
+ * Minor version of what this build writes: 1 = the int4 blobs with log-coded u8 scales
+ * (`.q4` blob version 3, `.q4r` version 2; src/checkpoint/q4_compact.ts). Readers take any
+ * minor of version 2 — each blob says its own layout — so 2.0 folders keep loading.
+ */
+export const PACKED_MINOR = 1;
 export const Q4_SUFFIX = '.q4';
 export const Q4R_SUFFIX = '.q4r';
 
@@ -39,7 +46,7 @@ export function packedVersionOf(raw: Record<string, unknown>, where: string): 0 
 
 /** The quantization_config a v2 folder's config.json carries. */
 export function packedManifest(textOnly: boolean, towers: string): Record<string, unknown> {
-  return { quant_method: PACKED_METHOD, format_version: PACKED_VERSION, bits: 4, group_size: Q4_GROUP, scale_dtype: 'f16', text_only: textOnly, towers };
+  return { quant_method: PACKED_METHOD, format_version: PACKED_VERSION, format_minor: PACKED_MINOR, bits: 4, group_size: Q4_GROUP, scale_dtype: 'u8log', text_only: textOnly, towers };
 }
 
 // ---- f16 ----
@@ -100,11 +107,12 @@ export function q4BlobBytes(outDim: number, inDim: number, scales: ScaleDtype): 
   return BLOB_HEADER + B * G * 64 + B * G * 4 * scaleBytes(scales);
 }
 
-/** The 32-byte header of a v2 .q4 blob. */
-export function q4Header(outDim: number, inDim: number, scales: ScaleDtype): Uint8Array {
+/** The 32-byte header of a .q4 blob: version 2 (f32/f16 scales) or 3 ('u8log', q4_compact.ts). */
+export function q4Header(outDim: number, inDim: number, scales: ScaleDtype | 'u8log'): Uint8Array {
   const h = new Uint8Array(BLOB_HEADER);
   const dv = new DataView(h.buffer);
-  [Q4G_MAGIC, 2, outDim, inDim, Q4_GROUP, Q4_ROWS, SCALE_CODE[scales], 0].forEach((v, i) => dv.setUint32(i * 4, v, true));
+  const [version, code] = scales === 'u8log' ? [3, 2] : [2, SCALE_CODE[scales]];
+  [Q4G_MAGIC, version, outDim, inDim, Q4_GROUP, Q4_ROWS, code, 0].forEach((v, i) => dv.setUint32(i * 4, v, true));
   return h;
 }
 
@@ -125,10 +133,11 @@ export function encodeQ4(q: Q4Matrix, prefer: ScaleDtype = 'f16'): Uint8Array {
 }
 
 export interface Q4BlobInfo {
-  version: 1 | 2;
+  version: 1 | 2 | 3;
   outDim: number;
   inDim: number;
-  scales: ScaleDtype;
+  /** 'u8log': version 3 (q4_compact.ts), blocks laid out as the kernel holds them. */
+  scales: ScaleDtype | 'u8log';
   /** Byte offset of the codes / the scales inside the blob. */
   codesOffset: number;
   scalesOffset: number;
@@ -142,14 +151,14 @@ export function parseQ4Header(h: Uint8Array, totalBytes: number, where: string):
   const w = (i: number) => dv.getUint32(i * 4, true);
   if (w(0) !== Q4G_MAGIC) throw new CheckpointError(`${where}: not a packed int4 tensor (magic 0x${w(0).toString(16)}, expected 'Q4G1')`);
   const version = w(1);
-  if (version !== 1 && version !== 2) throw new CheckpointError(`${where}: packed int4 blob version ${version} is not supported (1, 2)`);
+  if (version !== 1 && version !== 2 && version !== 3) throw new CheckpointError(`${where}: packed int4 blob version ${version} is not supported (1, 2, 3); re-run gemma3n quantize with this build`);
   if (w(4) !== Q4_GROUP || w(5) !== Q4_ROWS) throw new CheckpointError(`${where}: group ${w(4)} / rows ${w(5)} unsupported (32 / 4)`);
   const code = version === 1 ? 0 : w(6);
-  if (code !== 0 && code !== 1) throw new CheckpointError(`${where}: unknown scale dtype code ${code}`);
-  const scales: ScaleDtype = code === 1 ? 'f16' : 'f32';
+  if (version === 3 ? code !== 2 : code !== 0 && code !== 1) throw new CheckpointError(`${where}: unknown scale dtype code ${code} for blob version ${version}`);
+  const scales = code === 2 ? 'u8log' : code === 1 ? 'f16' : 'f32';
   const outDim = w(2), inDim = w(3);
   if (outDim === 0 || inDim === 0) throw new CheckpointError(`${where}: empty packed int4 tensor [${outDim}, ${inDim}]`);
-  const byteLength = q4BlobBytes(outDim, inDim, scales);
+  const byteLength = scales === 'u8log' ? BLOB_HEADER + q4CompactBodyBytes(outDim, inDim) : q4BlobBytes(outDim, inDim, scales);
   if (totalBytes !== byteLength) throw new CheckpointError(`${where}: packed int4 tensor [${outDim}, ${inDim}] must be ${byteLength} bytes, it has ${totalBytes} (truncated or mis-sized)`);
   const codesOffset = BLOB_HEADER, scalesOffset = BLOB_HEADER + Math.ceil(outDim / Q4_ROWS) * Math.ceil(inDim / Q4_GROUP) * 64;
   return { version: version as 1 | 2, outDim, inDim, scales, codesOffset, scalesOffset, byteLength };
@@ -183,9 +192,10 @@ export function readScales(bytes: Uint8Array, dtype: ScaleDtype, count: number):
 /** A whole .q4 blob (v1 or v2) as a Q4Matrix with f32 scales, every scale checked finite. */
 export function decodeQ4(bytes: Uint8Array, where: string): Q4Matrix {
   const info = parseQ4Header(bytes, bytes.length, where);
+  if (info.scales === 'u8log') return decodeQ4Blocks(bytes.subarray(BLOB_HEADER), info.outDim, info.inDim, where);
   const nib = bytes.subarray(info.codesOffset, info.scalesOffset); // a view: no second copy of a 300 MB LM head
-  const n = (info.byteLength - info.scalesOffset) / scaleBytes(info.scales);
-  const scales = readScales(bytes.subarray(info.scalesOffset), info.scales, n);
+  const n = (info.byteLength - info.scalesOffset) / scaleBytes(info.scales as ScaleDtype);
+  const scales = readScales(bytes.subarray(info.scalesOffset), info.scales as ScaleDtype, n);
   const bad = firstNonFinite(scales);
   if (bad >= 0) {
     const G = Math.ceil(info.inDim / Q4_GROUP);
@@ -201,7 +211,8 @@ export interface Q4RInfo {
   rows: number;
   cols: number;
   groups: number;
-  scales: ScaleDtype;
+  /** 'u8log': version 2 row records (q4_compact.ts). */
+  scales: ScaleDtype | 'u8log';
   rowBytes: number;
   byteLength: number;
 }
@@ -211,10 +222,11 @@ export function q4rRowBytes(cols: number, scales: ScaleDtype): number {
   return G * scaleBytes(scales) + G * 16;
 }
 
-export function q4rHeader(rows: number, cols: number, scales: ScaleDtype): Uint8Array {
+export function q4rHeader(rows: number, cols: number, scales: ScaleDtype | 'u8log'): Uint8Array {
   const h = new Uint8Array(BLOB_HEADER);
   const dv = new DataView(h.buffer);
-  [Q4R_MAGIC, 1, rows, cols, Q4_GROUP, SCALE_CODE[scales], 0, 0].forEach((v, i) => dv.setUint32(i * 4, v, true));
+  const [version, code] = scales === 'u8log' ? [2, 2] : [1, SCALE_CODE[scales]];
+  [Q4R_MAGIC, version, rows, cols, Q4_GROUP, code, 0, 0].forEach((v, i) => dv.setUint32(i * 4, v, true));
   return h;
 }
 
@@ -223,13 +235,13 @@ export function parseQ4RHeader(h: Uint8Array, totalBytes: number, where: string)
   const dv = new DataView(h.buffer, h.byteOffset, BLOB_HEADER);
   const w = (i: number) => dv.getUint32(i * 4, true);
   if (w(0) !== Q4R_MAGIC) throw new CheckpointError(`${where}: not an int4 row table (magic 0x${w(0).toString(16)}, expected 'Q4R1')`);
-  if (w(1) !== 1) throw new CheckpointError(`${where}: int4 row table version ${w(1)} is not supported (1)`);
+  if (w(1) !== 1 && w(1) !== 2) throw new CheckpointError(`${where}: int4 row table version ${w(1)} is not supported (1, 2); re-run gemma3n quantize with this build`);
   if (w(4) !== Q4_GROUP) throw new CheckpointError(`${where}: group ${w(4)} unsupported (32)`);
-  if (w(5) !== 0 && w(5) !== 1) throw new CheckpointError(`${where}: unknown scale dtype code ${w(5)}`);
-  const scales: ScaleDtype = w(5) === 1 ? 'f16' : 'f32';
+  if (w(1) === 2 ? w(5) !== 2 : w(5) !== 0 && w(5) !== 1) throw new CheckpointError(`${where}: unknown scale dtype code ${w(5)} for table version ${w(1)}`);
+  const scales = w(5) === 2 ? 'u8log' : w(5) === 1 ? 'f16' : 'f32';
   const rows = w(2), cols = w(3);
   if (rows === 0 || cols === 0) throw new CheckpointError(`${where}: empty int4 row table [${rows}, ${cols}]`);
-  const rowBytes = q4rRowBytes(cols, scales), byteLength = BLOB_HEADER + rows * rowBytes;
+  const rowBytes = scales === 'u8log' ? q4rCompactRowBytes(cols) : q4rRowBytes(cols, scales), byteLength = BLOB_HEADER + rows * rowBytes;
   if (totalBytes !== byteLength) throw new CheckpointError(`${where}: int4 row table [${rows}, ${cols}] must be ${byteLength} bytes, it has ${totalBytes} (truncated or mis-sized)`);
   return { rows, cols, groups: Math.ceil(cols / Q4_GROUP), scales, rowBytes, byteLength };
 }
@@ -275,6 +287,7 @@ export function quantizeQ4Rows(w: Float32Array, rows: number, cols: number, scal
 
 /** Dequantizes one .q4r row record into out[0, cols); throws on a non-finite scale. */
 export function dequantQ4Row(rec: Uint8Array, info: Q4RInfo, out: Float32Array, where: string, row: number): void {
+  if (info.scales === 'u8log') return dequantQ4RowCompact(rec, info.cols, out, where, row);
   const G = info.groups, sb = scaleBytes(info.scales);
   const scales = readScales(rec, info.scales, G);
   const codes = G * sb;

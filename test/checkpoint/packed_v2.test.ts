@@ -144,7 +144,7 @@ describe('gemma3n quantize → packed v2 folder', () => {
 
   it('stores every large tensor int4, the tied embedding once, no KV-shared k/v, norms as they were', async () => {
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    expect(cfg.quantization_config).toMatchObject({ quant_method: 'gemma3n-ts-packed', format_version: 2, scale_dtype: 'f16' });
+    expect(cfg.quantization_config).toMatchObject({ quant_method: 'gemma3n-ts-packed', format_version: 2, format_minor: 1, scale_dtype: 'u8log' });
     const ckpt = await Checkpoint.open(new NodeFolder(out));
     const names = new Set(ckpt.names());
     expect(names.has(P + 'embed_tokens.weight.q4')).toBe(true);
@@ -165,15 +165,32 @@ describe('gemma3n quantize → packed v2 folder', () => {
     const src = await Checkpoint.open(goldenFolder('text-tiny-a'));
     const c = model.config;
     const embed = await src.readF32(P + 'embed_tokens.weight');
-    const q = Q4Matrix.quantize(embed, c.vocabSize, c.hiddenSize);
-    const ids = [0, 3, 1, 2, c.vocabSize - 1, 77];
-    const rows = new Float32Array(ids.length * c.hiddenSize);
+    const H = c.hiddenSize, ids = [0, 3, 1, 2, c.vocabSize - 1, 77];
+    const rows = new Float32Array(ids.length * H);
     await model.weights.embed_tokens.lookup(ids, rows);
+    // v2.1 (log-coded u8 scales): in every group the largest code is ±7 and its scale s lies in
+    // [absmax/7, 2^(1/32)·absmax/7]; every value is s times an integer, within s/2 of the source.
     for (let n = 0; n < ids.length; n++) {
-      for (let i = 0; i < c.hiddenSize; i++) {
-        const want = half(f32ToF16Bits(q.scale(ids[n], i))) * q.code(ids[n], i);
-        expect(rows[n * c.hiddenSize + i]).toBe(Math.fround(want));
+      for (let g = 0; g < H; g += 32) {
+        let a = 0, m = 0;
+        for (let i = g; i < Math.min(H, g + 32); i++) { a = Math.max(a, Math.abs(embed[ids[n] * H + i])); m = Math.max(m, Math.abs(rows[n * H + i])); }
+        const s = m / 7;
+        expect(s).toBeGreaterThanOrEqual(Math.fround(a / 7) * (1 - 1e-6));
+        expect(s).toBeLessThanOrEqual((a / 7) * 2 ** (1 / 32) * (1 + 1e-6));
+        for (let i = g; i < Math.min(H, g + 32); i++) {
+          const got = rows[n * H + i];
+          expect(Math.abs(got / s - Math.round(got / s))).toBeLessThan(1e-4);
+          expect(Math.abs(got - embed[ids[n] * H + i])).toBeLessThanOrEqual(s * 0.5 * (1 + 1e-5));
+        }
       }
+    }
+    // The LM head is the same matrix: one-hot inputs read its columns (int8 activations of a
+    // one-hot vector are exact), which must equal the looked-up rows.
+    const col = new Float32Array(c.vocabSize), x = new Float32Array(H);
+    for (let i = 0; i < H; i += 7) {
+      x.fill(0); x[i] = 1;
+      k.linear(model.weights.lm_head, x, 1, col);
+      for (let n = 0; n < ids.length; n++) expect(col[ids[n]]).toBeCloseTo(rows[n * H + i], 5);
     }
     expect(model.weights.embed_tokens).toBeInstanceOf(StreamedTable);
     expect(model.weights.embed_tokens_per_layer).toBeInstanceOf(StreamedTable);
