@@ -65,7 +65,7 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
 
     it('stores the linears int4, the tied embedding once, PLE int4 rows, no KV-shared k/v, norms and layer_scalar as they were', async () => {
       const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-      expect(cfg.quantization_config).toMatchObject({ quant_method: 'gemma3n-ts-packed', format_version: 2, scale_dtype: 'f16' });
+      expect(cfg.quantization_config).toMatchObject({ quant_method: 'gemma3n-ts-packed', format_version: 2, format_minor: 1, scale_dtype: 'u8log' });
       expect(cfg.model_type).toBe('gemma4');
       const ckpt = await Checkpoint.open(new NodeFolder(out));
       const names = new Set(ckpt.names());
@@ -82,14 +82,22 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
       }
       expect(names.has(P + 'per_layer_model_projection.weight.q4')).toBe(true);
       expect((await ckpt.info(P + 'layers.0.input_layernorm.weight')).dtype).toBe('F32');
-      // The codes are exactly the int4-on-load quantization's; the scales are its scales rounded to f16.
+      // v2.1 scales (log-coded u8): each group scale is int4-on-load's absmax/7 rounded up by at
+      // most 2^(1/32), and every value is within half its scale of the source.
       const src = await Checkpoint.open(goldenFolder(`gemma4/${name}`));
       for (const t of ['layers.0.self_attn.q_proj.weight', `layers.${L - 1}.mlp.down_proj.weight`, 'per_layer_model_projection.weight', 'embed_tokens.weight']) {
         const info = await src.info(P + t);
-        const want = Q4Matrix.quantize(await src.readF32(P + t), info.shape[0], info.shape[1]);
+        const w = await src.readF32(P + t);
+        const want = Q4Matrix.quantize(w, info.shape[0], info.shape[1]);
         const got = decodeQ4(await ckpt.readBytes(P + t + '.q4'), t);
-        expect(Buffer.from(got.nibbles).equals(Buffer.from(want.nibbles)), t).toBe(true);
-        for (let i = 0; i < want.scales.length; i++) expect(got.scales[i]).toBe(half(f32ToF16Bits(want.scales[i])));
+        for (let i = 0; i < want.scales.length; i++) {
+          expect(got.scales[i]).toBeGreaterThanOrEqual(want.scales[i]);
+          expect(got.scales[i]).toBeLessThanOrEqual(want.scales[i] * 2 ** (1 / 32) * (1 + 1e-6));
+        }
+        const d = got.dequantize();
+        for (let o = 0; o < info.shape[0]; o++) for (let i = 0; i < info.shape[1]; i++) {
+          expect(Math.abs(d[o * info.shape[1] + i] - w[o * info.shape[1] + i])).toBeLessThanOrEqual(got.scale(o, i) * 0.5 * (1 + 1e-5));
+        }
       }
       await src.close();
       await ckpt.close();
@@ -107,12 +115,12 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
         // The embedding lookup reads rows of the LM head's int4 matrix.
         const src = await Checkpoint.open(goldenFolder(`gemma4/${name}`));
         const c = model.config;
-        const q = Q4Matrix.quantize(await src.readF32(P + 'embed_tokens.weight'), c.vocabSize, c.hiddenSize);
         await src.close();
+        const q = decodeQ4(await checkpoint.readBytes(P + 'embed_tokens.weight.q4'), 'embed_tokens.weight.q4');
         const ids = [0, 3, c.vocabSize - 1];
         const rows = new Float32Array(ids.length * c.hiddenSize);
         await model.weights.embed_tokens.lookup(ids, rows);
-        for (let n = 0; n < ids.length; n++) for (let i = 0; i < c.hiddenSize; i++) expect(rows[n * c.hiddenSize + i]).toBe(Math.fround(half(f32ToF16Bits(q.scale(ids[n], i))) * q.code(ids[n], i)));
+        for (let n = 0; n < ids.length; n++) for (let i = 0; i < c.hiddenSize; i++) expect(rows[n * c.hiddenSize + i]).toBe(Math.fround(q.scale(ids[n], i) * q.code(ids[n], i)));
 
         const golden = await openSafetensors(join(GOLDEN, 'gemma4', name, 'golden.safetensors'));
         const packed: { max: number; rel: number }[] = [], onLoadErr: { max: number; rel: number }[] = [];

@@ -45,7 +45,8 @@ function rawTensors(path: string): Map<string, { shape: number[]; bytes: Uint8Ar
 
 describe('tower families', () => {
   it('name the real checkpoint tensors; small tensors and depthwise taps stay f32', () => {
-    expect(towerFamily('model.audio_tower.conformer.3.ffw_layer_end.ffw_layer_2.weight')?.family).toBe('audio.ffw');
+    expect(towerFamily('model.audio_tower.conformer.3.ffw_layer_end.ffw_layer_2.weight')?.family).toBe('audio.ffw_end');
+    expect(towerFamily('model.audio_tower.conformer.3.ffw_layer_start.ffw_layer_1.weight')?.family).toBe('audio.ffw_start');
     expect(towerFamily('model.audio_tower.conformer.0.attention.attn.relative_position_embedding.pos_proj.weight')?.family).toBe('audio.attn_pos');
     expect(towerFamily('model.vision_tower.timm_model.msfa.ffn.pw_exp.conv.weight')?.family).toBe('vision.msfa_ffn');
     expect(towerFamily('model.vision_tower.timm_model.blocks.2.3.pw_exp.conv.weight')?.family).toBe('vision.uir_pw_exp');
@@ -69,10 +70,13 @@ describe('audio encoder-tiny golden, measured formats (all families quantized re
     const enc = model.encoder.encode(new Float32Array(g.get(`${X}.input_features`)!.bytes.buffer), g.get(`${X}.input_features_mask`)!.bytes, B, T);
     const hidden = compare(enc.hidden, new Float32Array(g.get(`${X}.last_hidden_state`)!.bytes.buffer));
     const soft = compare(model.embed(enc), new Float32Array(g.get(`${X}.embed_audio_soft`)!.bytes.buffer));
-    expect(hidden.cosine).toBeGreaterThanOrEqual(0.999);
-    expect(soft.cosine).toBeGreaterThanOrEqual(0.999);
-    expect(hidden.relRms).toBeLessThan(0.05); // measured 0.025
-    expect(soft.relRms).toBeLessThan(0.05); // measured 0.023
+    console.log(`audio ${X}: hidden cosine ${hidden.cosine.toFixed(5)} rel. RMS ${hidden.relRms.toFixed(4)}; soft cosine ${soft.cosine.toFixed(5)} rel. RMS ${soft.relRms.toFixed(4)}`);
+    // The issue's bound. Measured with the int4 audio families (ffw_end, attn_pos, lconv_end;
+    // the rest int8): cosine 0.9947 / 0.9942 (A / B), all int8 gave 0.9997.
+    expect(hidden.cosine).toBeGreaterThanOrEqual(0.99);
+    expect(soft.cosine).toBeGreaterThanOrEqual(0.99);
+    expect(hidden.relRms).toBeLessThan(0.14); // measured 0.10-0.11
+    expect(soft.relRms).toBeLessThan(0.14);
     expect(hidden.relRms).toBeGreaterThan(0); // it did quantize
   });
 });
@@ -148,6 +152,26 @@ describe('packed tower tensors', () => {
     const x = featureMap(5, 4, 64, rand(5 * 4 * 64, 6));
     expect(q.forward(x).data).toEqual(f.forward(x).data);
     expect(planTowerTensor('model.audio_tower.conformer.0.norm.weight', { dtype: 'BF16', shape: [1536] }, { readF32: async () => new Float32Array(1536) })).toBeNull();
+  });
+
+  it('quantize plans an int4 family as a .q4 blob (packed v2.1, version 3) of the announced size that loads like quantize-on-load', async () => {
+    const name = 'model.audio_tower.conformer.0.ffw_layer_end.ffw_layer_1.weight';
+    const plan = planTowerTensor(name, { dtype: 'BF16', shape: [256, 300] }, { readF32: async () => lin })!;
+    expect(plan.name).toBe(name + '.q4');
+    const blob = new Uint8Array(plan.shape[0]);
+    await plan.write(async (offset, bytes) => { blob.set(bytes, offset); });
+    expect(new DataView(blob.buffer).getUint32(4, true)).toBe(3); // blob version 3
+    const a = await loadTowerLinear(memoryWeights(new Map([[plan.name, blob]])), name, [256, 300], ts);
+    const b = await loadTowerLinear(quantizeOnLoad(memoryWeights(new Map([[name, lin]]))), name, [256, 300], ts);
+    expect(a.format).toBe('q4');
+    const x = rand(3 * 300, 3), ya = new Float32Array(3 * 256), yb = new Float32Array(3 * 256), yf = new Float32Array(3 * 256);
+    ts.linear(a, x, 3, ya);
+    ts.linear(b, x, 3, yb);
+    ts.linear(ts.createLinear(lin, 256, 300), x, 3, yf);
+    // Both int4 against f32: the log-coded scales cost ~1 % of the int4 error, no more.
+    const ea = compare(ya, yf).relRms, eb = compare(yb, yf).relRms;
+    expect(ea).toBeGreaterThan(0.03);
+    expect(ea).toBeLessThan(eb * 1.05);
   });
 
   it('small tensors and tensors outside the families are not packed', async () => {

@@ -55,7 +55,7 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
       },
     });
     process.stderr.write('\n');
-    const config = { ...raw, quantization_config: packedManifest(textOnly, textOnly ? 'none' : 'as stored') };
+    const config = { ...raw, quantization_config: packedManifest(textOnly, textOnly ? 'none' : 'int8 / int4 per family (docs/packed-format.md)') };
     await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2));
     for (const f of AUX_FILES) if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(out, f));
     if (isGgufPath(m)) await copyTokenizerFiles(folder, out); // tokenizer.model etc. rebuilt from the GGUF metadata
