@@ -11,6 +11,7 @@ import { parseIntFlag, str, UsageError, type Values } from './args.js';
 
 export { str, type Values };
 import { parseModelConfig } from '../checkpoint/config.js';
+import { familyOf } from '../engine/model_family.js';
 import { sliceSpecFromFlags } from './slice_flags.js';
 import { progressBar } from './progress.js';
 import { isGgufPath, openGgufModel } from './gguf.js';
@@ -35,7 +36,13 @@ export const modelFlags = {
   preset: { type: 'string' },
   'layers-to-skip': { type: 'string' },
   ffn: { type: 'string' },
+  'image-soft-tokens': { type: 'string' },
 } as const;
+
+/** --image-soft-tokens N: Gemma 4's per-image soft-token budget (70, 140, 280, 560, 1120). */
+export function imageSoftTokens(v: Values): number | undefined {
+  return v['image-soft-tokens'] === undefined ? undefined : parseIntFlag(str(v, 'image-soft-tokens'), '--image-soft-tokens', 280, 1);
+}
 
 
 /**
@@ -89,7 +96,10 @@ export async function loadEngine(v: Values): Promise<Gemma3n> {
   const gguf = str(v, 'model');
   const dir = isGgufPath(gguf) ? gguf : await resolveModelDir(v);
   const folder = isGgufPath(gguf) ? await openGgufModel(gguf) : new NodeFolder(dir); // a .gguf file reads like a folder
-  const config = parseModelConfig(await folder.readText('config.json'), `${dir}/config.json`);
+  const configText = await folder.readText('config.json');
+  const gemma4 = familyOf(configText) === 'gemma4';
+  if (gemma4 && ['preset', 'layers-to-skip', 'ffn'].some((f) => v[f] !== undefined)) throw new UsageError(`--preset / --layers-to-skip / --ffn: MatFormer slicing is a Gemma 3n feature; ${dir} is a Gemma 4 checkpoint`);
+  const layers = () => parseModelConfig(configText, `${dir}/config.json`).text.numHiddenLayers;
   return Gemma3n.load(folder, {
     kernels: await makeKernels(v),
     format: weightFormat(v),
@@ -97,6 +107,7 @@ export async function loadEngine(v: Values): Promise<Gemma3n> {
     onProgress: progressBar('loading'),
     ple: v['stream-ple'] ? 'stream' : undefined, // packed v2 folders stream by default
     pleCacheRows: v['ple-cache-rows'] === undefined ? undefined : parseIntFlag(str(v, 'ple-cache-rows'), '--ple-cache-rows', 1, 1),
-    slice: sliceSpecFromFlags(v, () => config.text.numHiddenLayers),
+    slice: sliceSpecFromFlags(v, layers),
+    imageSoftTokens: imageSoftTokens(v),
   });
 }

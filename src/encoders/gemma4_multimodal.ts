@@ -55,6 +55,14 @@ export class Gemma4Multimodal {
     return new Gemma4Multimodal(config, vision, audio);
   }
 
+  /** Frees both towers' and embedders' weights. */
+  release(): void {
+    for (const m of [this.vision, this.audio]) {
+      m?.tower.release();
+      m?.embedder.release();
+    }
+  }
+
   private tokenId(key: string): number {
     const id = this.config.tokenIds[key];
     if (id === undefined) throw new RangeError(`config.json has no ${key}`);

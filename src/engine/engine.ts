@@ -10,17 +10,19 @@ import type { FileProvider } from '../io/byte_source.js';
 import type { Kernels, WeightFormat } from '../kernels/kernels.js';
 import { TsKernels } from '../kernels/ts_kernels.js';
 import type { ModelConfig } from '../checkpoint/config.js';
+import { isGemma4Config, type Gemma4Config } from '../checkpoint/gemma4_config.js';
 import type { StepExplain } from '../model/explain.js';
+import type { CausalLM } from '../model/causal_lm.js';
 import { validateSampling, type SamplingOptions } from './sampling.js';
-import { Gemma3nTextModel } from '../model/text_model.js';
-import { expandMultimodalPlaceholders, renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';
+import { chatTemplateFromConfig, renderChat, type ChatMessage, type GemmaTokenizer } from '../tokenizer/index.js';
 import type { ImageInput } from '../encoders/vision/index.js';
 import type { AudioFeatures } from '../encoders/audio/index.js';
 import type { TensorStore } from '../checkpoint/checkpoint.js';
-import type { SliceSpec } from '../checkpoint/matformer.js';
-import type { LoadOptions } from '../checkpoint/weights.js';
-import { Towers, type MediaInput } from './towers.js';
-import { checkPlaceholders } from './placeholders.js';
+import type { Towers } from './towers.js';
+import type { MediaInput, MediaTowers, PreparedMedia } from './media.js';
+import { loadModelFamily, type FamilyLoadOptions, type ModelFamily } from './model_family.js';
+import { GEMMA3N_CHAT_TEMPLATE } from '../tokenizer/chat_template.js';
+import { GEMMA4_CHAT_TEMPLATE, GEMMA4_STOP_PIECES } from '../tokenizer/gemma4_chat_template.js';
 import { loadFolderTokenizer, type FolderTokenizer } from './load_tokenizer.js';
 import { StopStringFilter } from './stop_strings.js';
 import { generateTokens, type CacheSession, type GenerationMetrics } from './token_stream.js';
@@ -29,12 +31,10 @@ import { parseToolCalls, ToolCallScanner, type ToolCall, type ToolCallDelta } fr
 import { tokenTrieFor } from '../constrain/index.js';
 import { BatchScheduler, type SchedulerOptions } from './scheduler.js';
 
-export interface EngineLoadOptions extends LoadOptions {
+/** Weight loading (LoadOptions), `slice` (Gemma 3n MatFormer) and `imageSoftTokens` (Gemma 4): model_family.ts. */
+export interface EngineLoadOptions extends FamilyLoadOptions {
   kernels?: Kernels;
   format?: WeightFormat;
-  weightsFile?: string;
-  /** Cut a MatFormer sub-model on the fly (src/checkpoint/matformer.ts). */
-  slice?: SliceSpec;
 }
 
 export interface GenerateOptions extends SamplingOptions, StructuredOptions {
@@ -69,36 +69,52 @@ const memoryMb = (): number | null => {
   return p?.memoryUsage ? p.memoryUsage().rss / 2 ** 20 : null;
 };
 
+/**
+ * The engine, for Gemma 3n and Gemma 4 checkpoints alike (config.json's model_type picks the
+ * family, model_family.ts); the class keeps the project's name.
+ */
 export class Gemma3n {
   private chatTemplate: string | undefined;
+  /** The family's chat template, for folders that ship none. */
+  private defaultChatTemplate = GEMMA3N_CHAT_TEMPLATE;
+  /** Pieces that end a model turn besides EOS: <end_of_turn> (Gemma 3n), <turn|> (Gemma 4). */
+  private stopPieces: readonly string[] = ['<end_of_turn>'];
+  /** 'gemma3n' or 'gemma4'. */
+  family: ModelFamily = 'gemma3n';
   /** Set by useScheduler: stream()/generate() calls then share batched steps. */
   scheduler: BatchScheduler | null = null;
 
+  /** Gemma 3n's audio/vision towers (null for Gemma 4 or a text-only checkpoint); `media` covers both families. */
+  readonly towers: Towers | null = null;
+
   private constructor(
-    readonly model: Gemma3nTextModel,
+    readonly model: CausalLM,
     readonly tokenizer: GemmaTokenizer | null,
-    readonly config: ModelConfig,
+    readonly config: ModelConfig | Gemma4Config,
     private readonly tokenizerConfig: object | undefined,
-    /** The audio/vision towers (null for a text-only checkpoint). */
-    readonly towers: Towers | null,
+    /** The audio/vision towers of either family (null for a text-only checkpoint). */
+    readonly media: MediaTowers | null,
     /** The open checkpoint, while towers or a streamed PLE table still read from it. */
     private store: TensorStore | null,
   ) {}
 
   /**
    * Loads config, text weights, tokenizer (tokenizer.json, else tokenizer.model) and, for a
-   * full Gemma 3n checkpoint, the multimodal embedders; the towers load on first use.
+   * full checkpoint, what the towers need up front (Gemma 3n: the multimodal embedders); the
+   * towers load on first use. config.json's model_type picks Gemma 3n or Gemma 4.
    */
   static async load(folder: FileProvider, opts: EngineLoadOptions = {}): Promise<Gemma3n> {
     const kernels = opts.kernels ?? new TsKernels();
-    const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
-    const towers = modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels, { linearFormat: opts.format === 'q4' ? 'q4' : 'f32' }) : null;
-    if (towers) model.hardEmbedders = [towers.visionEmbedder, towers.audioEmbedder].filter((e) => e !== null);
-    const keepOpen = model.weights.readsCheckpoint || (towers !== null && (towers.hasAudio || towers.hasVision));
-    if (!keepOpen) await checkpoint.close();
+    const f = await loadModelFamily(folder, kernels, opts);
+    const keepOpen = f.model.readsCheckpoint || (f.media !== null && (f.media.hasAudio || f.media.hasVision));
+    if (!keepOpen) await f.checkpoint.close();
     const { tokenizer, tokenizerConfig, chatTemplate } = await loadFolderTokenizer(folder);
-    const engine = new Gemma3n(model, tokenizer, modelConfig, tokenizerConfig, towers, keepOpen ? checkpoint : null);
+    const engine = new Gemma3n(f.model, tokenizer, f.config, tokenizerConfig, f.media, keepOpen ? f.checkpoint : null);
+    Object.assign(engine, { towers: f.gemma3nTowers });
     engine.chatTemplate = chatTemplate;
+    engine.family = f.family;
+    engine.defaultChatTemplate = f.defaultChatTemplate;
+    engine.stopPieces = f.stopPieces;
     return engine;
   }
 
@@ -106,25 +122,30 @@ export class Gemma3n {
    * An engine around a text model loaded some other way (benchmarks, custom weights), with a
    * folder's tokenizer (loadFolderTokenizer) or none (ids only). No audio/vision towers.
    */
-  static fromModel(model: Gemma3nTextModel, modelConfig: ModelConfig, tok: FolderTokenizer | null = null): Gemma3n {
+  static fromModel(model: CausalLM, modelConfig: ModelConfig | Gemma4Config, tok: FolderTokenizer | null = null): Gemma3n {
     const engine = new Gemma3n(model, tok?.tokenizer ?? null, modelConfig, tok?.tokenizerConfig, null, null);
     engine.chatTemplate = tok?.chatTemplate;
+    if (isGemma4Config(modelConfig.raw)) {
+      engine.family = 'gemma4';
+      engine.defaultChatTemplate = GEMMA4_CHAT_TEMPLATE;
+      engine.stopPieces = GEMMA4_STOP_PIECES;
+    }
     return engine;
   }
 
   /** Whether image / audio parts can be given in messages. */
-  get supportsImages(): boolean { return this.towers?.hasVision ?? false; }
-  get supportsAudio(): boolean { return this.towers?.hasAudio ?? false; }
+  get supportsImages(): boolean { return this.media?.hasVision ?? false; }
+  get supportsAudio(): boolean { return this.media?.hasAudio ?? false; }
 
   /** Frees the audio and vision towers (they reload when a request needs them). */
   releaseTowers(): void {
-    this.towers?.release();
+    this.media?.release();
   }
 
   /** Closes the checkpoint files; the engine must not be used afterwards. */
   async dispose(): Promise<void> {
     await this.scheduler?.close();
-    this.towers?.release();
+    this.media?.release();
     await this.store?.close();
     this.store = null;
   }
@@ -163,29 +184,37 @@ export class Gemma3n {
     return media;
   }
 
-  /** Turns a prompt into ids (chat messages through the chat template). */
-  encodePrompt(input: PromptInput): number[] {
+  /**
+   * Turns a prompt into ids (chat messages through the chat template). With `prepared` media
+   * (MediaTowers.prepare), each image/audio placeholder the template wrote is expanded into
+   * the family's begin marker + soft-token placeholders + end marker; without, they stay one
+   * placeholder each (enough to count a prompt's text tokens).
+   */
+  encodePrompt(input: PromptInput, prepared?: PreparedMedia): number[] {
     if (typeof input === 'string') {
       if (input.length === 0) throw new RangeError('the prompt is empty');
       // Text typed by a user: control-token text stays plain text.
       return this.requireTokenizer().encode(input, { addBos: true });
     }
     if (Array.isArray(input)) {
-      const text = renderChat(input as ChatMessage[], { template: this.chatTemplate, tokenizerConfig: this.tokenizerConfig });
+      // The folder's template (chat_template.jinja, tokenizer_config.json) wins over the family's.
+      const template = this.chatTemplate ?? (this.tokenizerConfig ? chatTemplateFromConfig(this.tokenizerConfig) : undefined) ?? this.defaultChatTemplate;
+      const text = renderChat(input as ChatMessage[], { template });
       // Each image/audio placeholder becomes begin marker + N soft-token ids + end marker.
-      const expanded = this.towers ? expandMultimodalPlaceholders(text, { imageTokens: this.towers.imageTokens, audioTokens: this.towers.audioTokens }) : text;
-      return this.requireTokenizer().encode(expanded, { parseSpecial: true });
+      return this.requireTokenizer().encode(prepared ? prepared.expandText(text) : text, { parseSpecial: true });
     }
     const ids = (input as { ids: readonly number[] }).ids;
     if (!Array.isArray(ids) || ids.length === 0) throw new RangeError('the prompt is empty');
     return [...ids];
   }
 
-  /** Ids that end a turn: EOS ids of the config and <end_of_turn>. */
+  /** Ids that end a turn: EOS ids of the config and the family's end-of-turn (<end_of_turn>, <turn|>). */
   defaultStopTokens(): number[] {
     const ids = new Set(this.model.config.eosTokenIds);
-    const eot = this.tokenizer?.specialIds.endOfTurn;
-    if (eot !== undefined) ids.add(eot);
+    for (const piece of this.stopPieces) {
+      const id = this.tokenizer?.pieceToId(piece);
+      if (id !== undefined) ids.add(id);
+    }
     return [...ids];
   }
 
@@ -209,12 +238,10 @@ export class Gemma3n {
     const plan = planStructured(Array.isArray(input) ? (input as ChatMessage[]) : null, opts);
     if (plan.messages) input = plan.messages;
     const media = this.mediaOf(input);
-    const ids = this.encodePrompt(input);
-    if (media.length > 0) {
-      const t = this.towers!;
-      checkPlaceholders(ids, media, { imageTokenId: this.config.imageTokenId ?? 262_145, audioTokenId: this.config.audioTokenId ?? 262_273, imageTokens: t.imageTokens, audioTokens: t.audioTokens });
-    }
-    const inputsEmbeds = media.length > 0 ? await this.towers!.mergedEmbeddings(this.model, ids, media) : undefined;
+    // Media are preprocessed first: a Gemma 4 image's token count depends on its size.
+    const prepared = media.length > 0 ? await this.media!.prepare(media) : undefined;
+    const ids = this.encodePrompt(input, prepared);
+    const inputsEmbeds = prepared ? await prepared.embed(this.model, ids) : undefined;
     const rawIds = !Array.isArray(input) && typeof input !== 'string';
     const stopTokens = [...(rawIds ? [] : this.defaultStopTokens()), ...(opts.stopTokens ?? [])];
     const metrics: Partial<GenerationMetrics> = {};

@@ -5,7 +5,7 @@
  * the `<image_soft_token>` piece, which leaves the placeholder as plain text — is refused with
  * the counts, instead of after a ~45 s vision pass.
  */
-import type { MediaInput } from './towers.js';
+import type { MediaInput } from './media.js';
 
 export interface PlaceholderSpec {
   imageTokenId: number;

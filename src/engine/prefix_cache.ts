@@ -6,10 +6,10 @@
  * recently used entries go first.
  *
  * Reused K/V are the values the same rows would get if recomputed (each row is computed alone,
- * see Gemma3nTextModel.forwardBatch), so reuse changes no output.
+ * see CausalLM.forwardBatch), so reuse changes no output.
  */
 import type { KVCache } from '../model/kv_cache.js';
-import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { CausalLM } from '../model/causal_lm.js';
 
 interface Entry {
   ids: number[];
@@ -57,7 +57,7 @@ export function usablePrefix(cache: KVCache, n: number): number {
 }
 
 /** A new cache holding positions [0, n) of `src` (which must hold what n needs: usablePrefix). */
-export function copyPrefix(model: Gemma3nTextModel, src: KVCache, n: number, rewindSlack: number): KVCache {
+export function copyPrefix(model: CausalLM, src: KVCache, n: number, rewindSlack: number): KVCache {
   const dst = model.newCache(rewindSlack);
   src.layers.forEach((kv, i) => {
     const d = dst.layers[i];
@@ -91,7 +91,7 @@ export class PrefixCache {
    * A cache for `prompt` that already holds its longest cached prefix (at most prompt.length - 1
    * tokens: the last prompt token must run to give logits), or null when nothing matches.
    */
-  take(model: Gemma3nTextModel, prompt: ArrayLike<number>, rewindSlack: number): { cache: KVCache; reused: number } | null {
+  take(model: CausalLM, prompt: ArrayLike<number>, rewindSlack: number): { cache: KVCache; reused: number } | null {
     let best: Entry | null = null, bestN = 0;
     for (const e of this.entries) {
       const n = usablePrefix(e.cache, Math.min(commonPrefix(e.ids, prompt), prompt.length - 1));

@@ -1,6 +1,6 @@
 /**
  * Continuous batching: several generations share one model. Each step runs one batched forward
- * (Gemma3nTextModel.forwardBatch) over
+ * (CausalLM.forwardBatch: Gemma 3n's and Gemma 4's decoders) over
  *   - one token of every sequence that is decoding, and
  *   - up to `prefillChunk` prompt tokens of sequences that are still reading their prompt,
  * so every linear reads its weights once for all of them (decode is memory-bound: advancing 8
@@ -19,7 +19,7 @@
  *   for await (const id of sched.generate(promptIds, { maxTokens: 64, temperature: 0 })) ...
  */
 import type { KVCache } from '../model/kv_cache.js';
-import type { BatchSequence, Gemma3nTextModel } from '../model/text_model.js';
+import type { BatchSequence, CausalLM } from '../model/causal_lm.js';
 import { Sampler } from './sampling.js';
 import { PrefixCache, type PrefixCacheStats } from './prefix_cache.js';
 import { reusablePrefix, type CacheSession, type GenerationMetrics, type TokenStreamOptions } from './token_stream.js';
@@ -119,7 +119,7 @@ export class BatchScheduler {
   private recent: [number, number][] = [];
   private idleResolvers: (() => void)[] = [];
 
-  constructor(readonly model: Gemma3nTextModel, opts: SchedulerOptions = {}) {
+  constructor(readonly model: CausalLM, opts: SchedulerOptions = {}) {
     const int = (v: number | undefined, name: string, def: number, min: number) => {
       const x = v ?? def;
       if (!(Number.isInteger(x) && x >= min) && x !== Infinity) throw new RangeError(`scheduler: ${name}=${v} must be an integer >= ${min}`);

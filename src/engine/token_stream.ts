@@ -5,7 +5,7 @@
  */
 import type { KVCache } from '../model/kv_cache.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
-import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { CausalLM } from '../model/causal_lm.js';
 import type { StepExplain } from '../model/explain.js';
 import type { LogitsConstraint } from '../constrain/index.js';
 
@@ -64,7 +64,7 @@ export function reusablePrefix(cache: KVCache, cached: readonly number[], prompt
  * Yields generated token ids one by one. `metrics` is filled in as it goes and complete
  * when the iterator finishes.
  */
-export async function* generateTokens(model: Gemma3nTextModel, promptIds: ArrayLike<number>, opts: TokenStreamOptions, metrics: Partial<GenerationMetrics> = {}): AsyncGenerator<number, GenerationMetrics> {
+export async function* generateTokens(model: CausalLM, promptIds: ArrayLike<number>, opts: TokenStreamOptions, metrics: Partial<GenerationMetrics> = {}): AsyncGenerator<number, GenerationMetrics> {
   if (promptIds.length === 0) throw new RangeError('generate: the prompt is empty (give at least one token)');
   if (!(Number.isInteger(opts.maxTokens) && opts.maxTokens >= 0)) throw new RangeError(`generate: maxTokens=${opts.maxTokens} must be an integer >= 0`);
   const ctx = model.config.maxPositionEmbeddings;

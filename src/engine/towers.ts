@@ -11,7 +11,10 @@ import type { Kernels } from '../kernels/kernels.js';
 import type { TensorStore } from '../checkpoint/checkpoint.js';
 import type { ModelConfig } from '../checkpoint/config.js';
 import { mergeSoftTokens, type SoftTokenRun } from '../model/multimodal_merge.js';
-import type { Gemma3nTextModel } from '../model/text_model.js';
+import type { CausalLM } from '../model/causal_lm.js';
+import { expandMultimodalPlaceholders } from '../tokenizer/index.js';
+import { checkPlaceholders } from './placeholders.js';
+import type { MediaInput, MediaTowers, PreparedMedia } from './media.js';
 import { AudioModel, decodeAudioFile, type AudioFeatures } from '../encoders/audio/index.js';
 import type { MultimodalEmbedder } from '../encoders/multimodal_embedder.js';
 import { encodeImageAsync, GEMMA3N_VISION, MobileNetV5Encoder, prefixed, preprocessImage, VISION_TOWER_PREFIX, type ImageInput, type VisionTower } from '../encoders/vision/index.js';
@@ -25,14 +28,11 @@ export interface TowersLoadOptions {
   linearFormat?: TowerFormat;
 }
 
-/** An image or audio clip of a prompt, in the order they appear. */
-export type MediaInput =
-  | { kind: 'image'; image?: ImageInput; pixelValues?: Float32Array }
-  | { kind: 'audio'; audio?: Uint8Array | Float32Array; features?: AudioFeatures };
+export type { MediaInput } from './media.js';
 
 type Json = Record<string, unknown>;
 
-export class Towers {
+export class Towers implements MediaTowers {
   private visionTower: VisionTower | null = null;
   private audioModel: AudioModel | null = null;
 
@@ -129,12 +129,27 @@ export class Towers {
   }
 
   /**
+   * Gemma 3n's media need no preparation: every image takes 256 soft tokens, every clip 188
+   * (MediaTowers.prepare, media.ts). The template's "<image_soft_token>" / "<audio_soft_token>"
+   * placeholders expand as Gemma3nProcessor does.
+   */
+  async prepare(media: readonly MediaInput[]): Promise<PreparedMedia> {
+    return {
+      expandText: (text) => expandMultimodalPlaceholders(text, { imageTokens: this.imageTokens, audioTokens: this.audioTokens }),
+      embed: async (model, ids) => {
+        checkPlaceholders(ids, media, { imageTokenId: this.config.imageTokenId ?? 262_145, audioTokenId: this.config.audioTokenId ?? 262_273, imageTokens: this.imageTokens, audioTokens: this.audioTokens });
+        return this.mergedEmbeddings(model, ids, media);
+      },
+    };
+  }
+
+  /**
    * The merged prompt embeddings for ids that hold image/audio placeholder ids. The towers give
    * the event loop a turn after every block (MobileNet-V5 block, conformer block), so a server's
    * batched decode steps (scheduler.ts) run between the slices of a tower instead of stalling
    * for the whole image or clip; the steps and the slices alternate.
    */
-  async mergedEmbeddings(model: Gemma3nTextModel, ids: ArrayLike<number>, media: readonly MediaInput[]): Promise<Float32Array> {
+  async mergedEmbeddings(model: CausalLM, ids: ArrayLike<number>, media: readonly MediaInput[]): Promise<Float32Array> {
     const images: Float32Array[] = [], audios: Float32Array[] = [];
     for (const m of media) {
       if (m.kind === 'image') images.push(await this.imageEmbeddings(m));

@@ -20,6 +20,8 @@ export interface LayerExplain {
   /** Keys visible to the last query of the step. */
   keysAttended: number;
   ffnWidth: number;
+  /** The layer's attention head size where it varies by layer (Gemma 4: 256 sliding, 512 full). */
+  headDim?: number;
   /** Fraction of FFN gate activations left nonzero by gaussian top-k (1 where not sparsified). */
   ffnActiveFraction: number;
 }
@@ -42,7 +44,7 @@ export interface StepExplain {
 }
 
 /** Before the layers: the step's place and the per-layer-embedding rows it looked up. */
-export function explainInputs(ex: StepExplain, c: TextConfig, ids: ArrayLike<number>, cache: KVCache, perLayerTable: EmbeddingTable): void {
+export function explainInputs(ex: StepExplain, c: Pick<TextConfig, 'vocabSizePerLayerInput'>, ids: ArrayLike<number>, cache: KVCache, perLayerTable: EmbeddingTable): void {
   ex.position = cache.position;
   ex.tokens = ids.length;
   ex.layers = [];
@@ -53,8 +55,11 @@ export function explainInputs(ex: StepExplain, c: TextConfig, ids: ArrayLike<num
   ex.kvSharedLayers = cache.source.map((src, l) => ({ layer: l, source: src })).filter((x) => x.layer !== x.source);
 }
 
-/** After the layers, before the cache advances and evicts: what each layer attended and kept active. */
-export function explainLayers(ex: StepExplain, c: TextConfig, cache: KVCache, ffnActiveFraction: Float64Array): void {
+/**
+ * After the layers, before the cache advances and evicts: what each layer attended and kept
+ * active. `ffnWidths` [L]: each layer's MLP width; `headDims` [L] where head sizes vary by layer.
+ */
+export function explainLayers(ex: StepExplain, c: Pick<TextConfig, 'layerTypes' | 'slidingWindow'>, cache: KVCache, ffnWidths: ArrayLike<number>, ffnActiveFraction: Float64Array, headDims?: ArrayLike<number>): void {
   ex.layers = c.layerTypes.map((type, layer) => {
     const kv = cache.layers[cache.source[layer]]!;
     const window = type === 'sliding_attention' ? c.slidingWindow : Infinity;
@@ -63,7 +68,8 @@ export function explainLayers(ex: StepExplain, c: TextConfig, cache: KVCache, ff
       type: type === 'sliding_attention' ? 'sliding' : 'full',
       kvSource: cache.source[layer],
       keysAttended: Math.min(window, kv.startPos + kv.length),
-      ffnWidth: c.intermediateSize[layer],
+      ffnWidth: ffnWidths[layer],
+      ...(headDims ? { headDim: headDims[layer] } : {}),
       ffnActiveFraction: ffnActiveFraction[layer],
     };
   });

@@ -27,34 +27,11 @@ import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
 import type { Tracer } from './trace.js';
+import type { BatchSequence, ForwardOptions, ForwardResult } from './causal_lm.js';
 import { packedVersionOf } from '../checkpoint/packed_format.js';
 import { loadTextWeights, type LoadOptions, type TextWeights } from '../checkpoint/weights.js';
 
-export interface ForwardOptions {
-  /** Which positions get logits: all T, only the last (default), or none. */
-  logits?: 'all' | 'last' | 'none';
-  /** Replaces the scaled token embeddings [T, H] (multimodal soft tokens are merged here). */
-  inputsEmbeds?: Float32Array;
-  trace?: Tracer;
-  explain?: StepExplain;
-}
-
-/** One sequence of a batched step (forwardBatch). */
-export interface BatchSequence {
-  /** Its new tokens: one when decoding, a chunk when prefilling. */
-  ids: ArrayLike<number>;
-  cache: KVCache;
-  /** Replaces these tokens' scaled embeddings [ids.length, H] (multimodal soft tokens). */
-  inputsEmbeds?: Float32Array;
-  /** Whether the logits of its last row are wanted (default true). */
-  logits?: boolean;
-}
-
-export interface ForwardResult {
-  /** [rows, vocab] logits after soft-capping, rows = T, 1 or 0. */
-  logits: Float32Array;
-  rows: number;
-}
+export type { BatchSequence, ForwardOptions, ForwardResult } from './causal_lm.js';
 
 /**
  * Embeds the reserved ids of a tower ("hard tokens", e.g. end-of-image) in place of the
@@ -100,6 +77,11 @@ export class Gemma3nTextModel {
     packedVersionOf(modelConfig.raw, where); // an unknown packed format version is refused here
     const weights = await loadTextWeights(checkpoint, modelConfig.text, kernels, opts);
     return { model: new Gemma3nTextModel(modelConfig.text, weights, kernels), modelConfig, checkpoint };
+  }
+
+  /** True while the PLE table (or a packed embedding) is read from the checkpoint on demand. */
+  get readsCheckpoint(): boolean {
+    return this.weights.readsCheckpoint;
   }
 
   /** A fresh KV cache; `rewindSlack` lets a chat rewind that many positions cheaply. */
@@ -234,7 +216,7 @@ export class Gemma3nTextModel {
       decoderLayer(ctx, w.layers[l], l, streams, pleSlice);
       trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
     }
-    if (ex && cache) explainLayers(ex, c, cache, this.ffnActiveFraction);
+    if (ex && cache) explainLayers(ex, c, cache, c.intermediateSize, this.ffnActiveFraction);
     for (const seq of sequences) {
       seq.cache.position += seq.count;
       seq.cache.evictSliding();

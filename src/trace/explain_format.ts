@@ -17,7 +17,8 @@ export function formatExplain(e: StepExplain, token: number, piece?: string): st
   for (const l of e.layers ?? []) {
     const kv = l.kvSource === l.index ? 'own K/V' : `K/V shared from layer ${l.kvSource}`;
     const ffn = l.ffnActiveFraction < 1 ? `FFN ${(100 * l.ffnActiveFraction).toFixed(1)}% of ${l.ffnWidth} active (gaussian top-k)` : `FFN dense ${l.ffnWidth}`;
-    lines.push(`  layer ${String(l.index).padStart(2)} ${l.type.padEnd(7)} attends ${String(l.keysAttended).padStart(5)} keys, ${kv.padEnd(24)} ${ffn}`);
+    const head = l.headDim === undefined ? '' : `head ${String(l.headDim).padEnd(4)} `;
+    lines.push(`  layer ${String(l.index).padStart(2)} ${l.type.padEnd(7)} attends ${String(l.keysAttended).padStart(5)} keys, ${kv.padEnd(24)} ${head}${ffn}`);
   }
   lines.push(`  KV cache: ${kb(e.kvCacheBytes ?? 0)} (${(e.kvSharedLayers ?? []).length} layers reuse another layer's K/V and store none)`);
   return lines.join('\n');

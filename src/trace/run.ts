@@ -18,6 +18,7 @@ import { parseModelConfig } from '../checkpoint/config.js';
 import { traceAudioFiles } from '../encoders/audio/index.js';
 import { GEMMA3N_VISION, MobileNetV5Encoder, prefixed, traceVision, VISION_TOWER_PREFIX } from '../encoders/vision/index.js';
 import { Towers, type MediaInput } from '../engine/towers.js';
+import { Gemma4Towers } from '../engine/gemma4_towers.js';
 
 export interface TraceRunOptions {
   /** Token ids to run (no BOS is added). */
@@ -27,8 +28,10 @@ export interface TraceRunOptions {
   /** Default: TsKernels (the float32 reference, the same bits in every runtime). */
   kernels?: Kernels;
   onProgress?: (done: number, total: number) => void;
-  /** Images / audio whose soft tokens replace the placeholder ids in `ids` (full gemma3n folders). */
+  /** Images / audio whose soft tokens replace the placeholder ids in `ids` (full gemma3n / gemma4 folders). */
   media?: MediaInput[];
+  /** Gemma 4: the image soft-token budget (70, 140, 280 = default, 560, 1120). */
+  imageSoftTokens?: number;
   /** Every named intermediate (traceText's `all`), and greedy decode steps after the ids (`steps`). */
   all?: boolean;
   steps?: number;
@@ -43,11 +46,17 @@ export async function traceRun(folder: FileProvider, opts: TraceRunOptions): Pro
   let raw: unknown = null;
   try { raw = JSON.parse(await folder.readText('config.json')); } catch { /* the loader below reports it */ }
   if (isGemma4Config(raw)) {
-    // Gemma 4: the text face (media in trace is Gemma 3n only for now).
-    if (opts.media?.length) throw new Error(`${folder.location}: trace with images/audio is not wired for Gemma 4 yet; trace the text ids`);
-    const { model, checkpoint } = await Gemma4TextModel.load(folder, kernels, { weightsFile: opts.weightsFile, onProgress: opts.onProgress });
+    // Gemma 4: the text face, with any images/audio merged at their placeholder ids
+    // (the ids hold <|image|> / <|audio|> as many times as the media give soft tokens).
+    const { model, modelConfig, checkpoint } = await Gemma4TextModel.load(folder, kernels, { weightsFile: opts.weightsFile, onProgress: opts.onProgress });
     try {
-      const tensors = await traceText(model, opts.ids, undefined, { all: opts.all, steps: opts.steps });
+      let merged: Float32Array | undefined;
+      if (opts.media?.length) {
+        const towers = new Gemma4Towers(checkpoint, modelConfig, kernels, { imageSoftTokens: opts.imageSoftTokens });
+        merged = await (await towers.prepare(opts.media)).embed(model, opts.ids);
+        towers.release();
+      }
+      const tensors = await traceText(model, opts.ids, merged, { all: opts.all, steps: opts.steps });
       return { tensors, bytes: writeSafetensors(tensors), tolerances: GEMMA4_GOLDEN_TOLERANCE };
     } finally {
       await checkpoint.close();
@@ -70,8 +79,16 @@ export async function traceRun(folder: FileProvider, opts: TraceRunOptions): Pro
   }
 }
 
+/** The towers' own faces (audio.*, vision.* names) are Gemma 3n's; a Gemma 4 folder is told how to trace its media. */
+async function refuseGemma4Tower(folder: FileProvider, tower: 'audio' | 'vision'): Promise<void> {
+  let raw: unknown = null;
+  try { raw = JSON.parse(await folder.readText('config.json')); } catch { return; /* the tower's loader reports it */ }
+  if (isGemma4Config(raw)) throw new Error(`${folder.location}: trace of the ${tower} tower alone is Gemma 3n's face; for Gemma 4 give --ids holding the ${tower === 'vision' ? '<|image|>' : '<|audio|>'} placeholders with the media (their soft tokens are merged and traced as inputs_embeds)`);
+}
+
 /** The audio face: clips (WAV bytes) batched as the feature extractor does → audio.* tensors. */
 export async function traceAudioRun(folder: FileProvider, files: { name: string; bytes: Uint8Array }[], kernels: Kernels = new TsKernels()): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
+  await refuseGemma4Tower(folder, 'audio');
   const traced = await traceAudioFiles(folder, files, kernels);
   const tensors = [...traced].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }) as TensorToWrite);
   return { tensors, bytes: writeSafetensors(tensors) };
@@ -83,6 +100,7 @@ export async function traceAudioRun(folder: FileProvider, files: { name: string;
  * vision.embed_soft. The text part of the config is not loaded.
  */
 export async function traceVisionRun(folder: FileProvider, input: { image: Uint8Array } | { pixelValues: Float32Array }, kernels: Kernels = new TsKernels()): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
+  await refuseGemma4Tower(folder, 'vision');
   const config = parseModelConfig(await folder.readText('config.json'), `${folder.location}/config.json`);
   if (!config.visionConfig) throw new Error(`${folder.location}/config.json: no vision_config (not a full gemma3n checkpoint)`);
   const store = await Checkpoint.open(folder);

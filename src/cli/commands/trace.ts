@@ -5,7 +5,7 @@ import { SafetensorsFile, type TensorToWrite } from '../../checkpoint/safetensor
 import { mediaFlags, readMedia } from '../media.js';
 import { NodeFileSource, NodeFolder } from '../../node/fs_folder.js';
 import { parseIds, parseNumFlag, UsageError } from '../args.js';
-import { makeKernels, modelFlags, parse, resolveModelDir, str } from '../common.js';
+import { imageSoftTokens, makeKernels, modelFlags, parse, resolveModelDir, str } from '../common.js';
 import { progressBar } from '../progress.js';
 import { compareWithGolden } from '../../trace/text.js';
 
@@ -24,7 +24,7 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   let result: { tensors: TensorToWrite[]; bytes: Uint8Array; tolerances?: Readonly<Record<string, number>> };
   if (v.ids !== undefined) {
     // The text face (with any images/audio merged into the prompt at their placeholder ids).
-    result = await traceRun(folder, { ids: parseIds(str(v, 'ids')!), weightsFile: str(v, 'weights'), kernels, onProgress: progressBar('loading'), media, all: v.all === true, steps });
+    result = await traceRun(folder, { ids: parseIds(str(v, 'ids')!), weightsFile: str(v, 'weights'), kernels, onProgress: progressBar('loading'), media, all: v.all === true, steps, imageSoftTokens: imageSoftTokens(v) });
   } else if (v.audio !== undefined) {
     // The audio face: clips batched as the feature extractor does.
     if (v.image !== undefined || v['pixel-values'] !== undefined) throw new UsageError('trace: without --ids, give either --audio or an image, not both');
