@@ -25,7 +25,6 @@ import { rmsNorm } from './ops.js';
 import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.js';
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
-import { StreamedTable } from '../checkpoint/streamed_table.js';
 import type { Tracer } from './trace.js';
 
 export class Gemma4TextModel implements CausalLM {
@@ -79,10 +78,9 @@ export class Gemma4TextModel implements CausalLM {
     return e;
   }
 
-  /** True while the PLE table is read from the checkpoint on demand (--stream-ple). */
+  /** True while the PLE table (or a packed embedding) is read from the checkpoint on demand. */
   get readsCheckpoint(): boolean {
-    const w = this.weights as Gemma4TextWeights & { readsCheckpoint?: boolean };
-    return w.readsCheckpoint ?? w.embed_tokens_per_layer instanceof StreamedTable;
+    return this.weights.readsCheckpoint;
   }
 
   async forward(ids: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<ForwardResult> {
