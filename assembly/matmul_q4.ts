@@ -260,7 +260,7 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
       for (let t = 0; t < T; t++) {
         // The decode GEMV's order exactly: group g into accumulator g % 4 (the groups after the
         // last full four into the first), combined as (0 + 1) + (2 + 3), so a token's result is
-        // bit-identical whether it runs alone or in a batch (test/engine/batch.test.ts).
+        // bit-identical whether it runs alone or in a batch (test/model/batch.test.ts).
         let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
         let xp = xq + <usize>t * xStride, sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
         let up = scratch;

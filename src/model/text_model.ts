@@ -136,7 +136,7 @@ export class Gemma3nTextModel {
    * laid end to end so every linear runs once over all of them (the weights are read once);
    * RoPE, the KV append and attention run per sequence (forward_context.ts). Every row is
    * computed as `forward` computes it alone, so the logits are bit-identical to running each
-   * sequence by itself (test/engine/batch.test.ts). Returns, per sequence, the logits of its
+   * sequence by itself (test/model/batch.test.ts). Returns, per sequence, the logits of its
    * last row, or an empty array when its `logits` is false (a prompt chunk before the end).
    */
   async forwardBatch(batch: readonly BatchSequence[]): Promise<Float32Array[]> {

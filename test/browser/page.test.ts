@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 // @ts-expect-error plain JS helpers shared with the npm scripts
 import { launchChromium } from '../../scripts/chromium.mjs';
 // @ts-expect-error plain JS helpers shared with the npm scripts

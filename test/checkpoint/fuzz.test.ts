@@ -17,7 +17,7 @@ import { MemoryFolder } from '../../src/io/byte_source.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { CheckpointError } from '../../src/checkpoint/safetensors.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
-import { GOLDEN } from '../helpers.js';
+import { GOLDEN, mulberry32 } from '../helpers.js';
 
 const LOC = 'fuzz';
 const ST = 'model.safetensors';
@@ -39,14 +39,7 @@ const kernels = new TsKernels();
 
 /** mulberry32: small, fast, good enough for choosing mutations. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   return { next, int, pick };

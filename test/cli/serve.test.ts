@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GOLDEN } from '../helpers.js';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { GOLDEN, tinyRealVocabFolder } from '../helpers.js';
 import { httpRequest, openStream, parseSse, postJson, sseText, waitFor } from '../server/helpers.js';
 
 const BIN = join(GOLDEN, '..', '..', 'bin', 'gemma3n.js');

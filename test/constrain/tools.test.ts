@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Gemma3n } from '../../src/engine/engine.js';
 import { renderToolMessages, type ToolCallDelta, type ToolChatMessage, type ToolDefinition } from '../../src/engine/tools.js';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 
 let g3n: Gemma3n;
 beforeAll(async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Gemma3n } from '../../src/engine/engine.js';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 
 const run = promisify(execFile);
 export const DENO = join(import.meta.dirname, '../../node_modules/.bin/deno');

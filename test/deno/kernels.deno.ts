@@ -13,7 +13,7 @@ import { TsKernels } from '../../dist/src/kernels/ts_kernels.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../dist/src/kernels/wasm_kernels.js';
 import { greedyGenerate } from '../../dist/src/engine/greedy.js';
 import { Gemma3nTextModel } from '../../dist/src/model/text_model.js';
-import { closeness, rand } from '../kernels/numeric.ts';
+import { closeness, rand } from '../numeric.ts';
 
 interface TestContext { step(name: string, fn: () => void | Promise<void>): Promise<boolean> }
 declare const Deno: {

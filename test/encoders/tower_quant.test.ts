@@ -22,7 +22,7 @@ import { MobileNetV5Encoder, type EncoderConfig } from '../../src/encoders/visio
 import { Conv2d } from '../../src/encoders/vision/conv.js';
 import { featureMap, fromCHW, toCHW } from '../../src/encoders/vision/tensor.js';
 import { loadTowerLinear, packTowerTensor, planTowerTensor, quantizeOnLoad, towerFamily, towerFormat, TOWER_FAMILIES, type TowerWeights } from '../../src/encoders/tower_weights.js';
-import { rand } from '../kernels/helpers.js';
+import { rand } from '../helpers.js';
 
 const GOLDEN = join(import.meta.dirname, '../golden');
 const ts = new TsKernels();

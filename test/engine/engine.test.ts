@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Gemma3n } from '../../src/engine/engine.js';
 import type { KVCache } from '../../src/model/kv_cache.js';
 import { greedyGenerate } from '../../src/engine/greedy.js';
-import { tinyRealVocabFolder } from './tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 
 let g3n: Gemma3n;
 beforeAll(async () => {

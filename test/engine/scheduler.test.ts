@@ -10,8 +10,7 @@ import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { generateTokens, type GenerationMetrics, type TokenStreamOptions } from '../../src/engine/token_stream.js';
 import { BatchScheduler, SchedulerFullError } from '../../src/engine/scheduler.js';
 import { Gemma3n } from '../../src/engine/engine.js';
-import { tinyFolder } from './tiny_small_vocab.js';
-import { tinyRealVocabFolder } from './tiny_real_vocab.js';
+import { tinyFolder, tinyRealVocabFolder } from '../helpers.js';
 
 let model: Gemma3nTextModel;
 beforeAll(async () => {

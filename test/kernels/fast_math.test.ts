@@ -1,5 +1,5 @@
 /**
- * fastExp / fastTanh (src/model/fast_math.ts) replace Math.exp / Math.tanh in hot loops; they
+ * fastExp / fastTanh (src/kernels/fast_math.ts) replace Math.exp / Math.tanh in hot loops; they
  * must match them to far below float32 resolution everywhere, including the special values.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Q4Matrix, q4Linear, quantizeActivations, roundHalfEven } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
-import { rand } from './helpers.js';
+import { rand } from '../helpers.js';
 
 describe('q4 format', () => {
   it.each([[4, 32], [7, 45], [13, 100], [1, 1], [9, 64]])('quantize→dequantize within scale/2 for [%i, %i]', (outDim, inDim) => {

@@ -8,7 +8,7 @@ import { f16ToF32, f32ToF16, Q8Matrix, q8Linear, Q8_SCALE_F16, scalesFitF16 } fr
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../src/kernels/wasm_kernels.js';
 import { createNodeWasmKernels, nodeWasmHost } from '../../src/node/wasm_host.js';
-import { closeness, ensureWasmBuilt, rand } from './helpers.js';
+import { closeness, ensureWasmBuilt, rand } from '../helpers.js';
 
 describe('Q8Matrix', () => {
   it('every dequantized value is within half a step of the original, codes within ±127', () => {

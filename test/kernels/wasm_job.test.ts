@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { JOB_LAYOUT } from '../../src/kernels/wasm_job_layout.js';
 import { WORKER_SOURCE } from '../../src/kernels/wasm_worker.js';
 import { nodeWasmHost } from '../../src/node/wasm_host.js';
-import { ensureWasmBuilt } from './helpers.js';
+import { ensureWasmBuilt } from '../helpers.js';
 
 ensureWasmBuilt();
 nodeWasmHost().enableRelaxedSimd!(); // Node 20: the relaxed builds compile only with the V8 flag

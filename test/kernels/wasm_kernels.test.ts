@@ -4,7 +4,7 @@ import { Q4Matrix, q4Linear } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../src/kernels/wasm_kernels.js';
 import { createNodeWasmKernels, nodeWasmHost } from '../../src/node/wasm_host.js';
-import { closeness, ensureWasmBuilt, rand } from './helpers.js';
+import { closeness, ensureWasmBuilt, rand } from '../helpers.js';
 
 ensureWasmBuilt();
 nodeWasmHost().enableRelaxedSimd!(); // Node 20: --experimental-wasm-relaxed-simd at run time

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gemma3n } from '../../src/engine/engine.js';
 import { createServer, defaultParallel, type GemmaServer, type ServerOptions } from '../../src/server/server.js';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 import { httpRequest, openStream, parseSse, postJson, sseText, waitFor, type Reply } from './helpers.js';
 
 let g3n: Gemma3n;

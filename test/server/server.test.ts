@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gemma3n, type GenerationResult } from '../../src/engine/engine.js';
 import { createServer, type GemmaServer, type ServedEngine, type ServerOptions } from '../../src/server/server.js';
 import { penaltyToRepetition } from '../../src/server/request.js';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 import { httpRequest, openStream, parseSse, postJson, sseText, sleep, waitFor } from './helpers.js';
 
 let g3n: Gemma3n;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Gemma3n } from '../../src/engine/engine.js';
 import { createServer, type GemmaServer } from '../../src/server/server.js';
-import { tinyRealVocabFolder } from '../engine/tiny_real_vocab.js';
+import { tinyRealVocabFolder } from '../helpers.js';
 import { parseSse, postJson } from './helpers.js';
 
 let g3n: Gemma3n;

@@ -4,7 +4,8 @@ import { NodeFolder } from '../../../src/node/fs_folder.js';
 import { TsKernels } from '../../../src/kernels/ts_kernels.js';
 import { AudioModel } from '../../../src/encoders/audio/model.js';
 import { traceAudio } from '../../../src/encoders/audio/trace.js';
-import { loadGolden, get, maxAbsDiff, GOLDEN_DIR } from './golden.js';
+import { loadGolden, get, GOLDEN_DIR } from './golden.js';
+import { maxAbsDiff } from '../../helpers.js';
 
 // README "Suggested check for a float32 implementation": atol 1e-4 given the stored features,
 // about 1e-3 end to end from the waveform. Masks and shapes exact.

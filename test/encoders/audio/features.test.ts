@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { FeatureExtractor, hannWindow } from '../../../src/encoders/audio/feature_extractor.js';
 import { Fft } from '../../../src/encoders/audio/fft.js';
-import { loadGolden, get, maxAbsDiff } from './golden.js';
+import { loadGolden, get } from './golden.js';
+import { maxAbsDiff } from '../../helpers.js';
 
 const g = await loadGolden('features/features.safetensors');
 const fe = new FeatureExtractor();

@@ -1,9 +1,9 @@
 /** Loads tensors from test/golden/audio/ for the audio tests. */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { GOLDEN } from '../../helpers.js';
 
-export const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../golden/audio');
+export const GOLDEN_DIR = join(GOLDEN, 'audio');
 
 export interface GoldenTensor {
   shape: number[];
@@ -41,16 +41,4 @@ export function get(m: Map<string, GoldenTensor>, name: string): GoldenTensor {
   const t = m.get(name);
   if (!t) throw new Error(`golden tensor '${name}' missing`);
   return t;
-}
-
-/** Max |a-b| over elements where `keep(i)` (default all). */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, keep?: (i: number) => boolean): number {
-  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (keep && !keep(i)) continue;
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
 }

@@ -1,16 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { decodeWav, encodeWav, mixdown, WavError, type WavSampleFormat } from '../../../src/encoders/audio/wav.js';
 import { decodeAudioFile, fromAudioBuffer } from '../../../src/encoders/audio/load.js';
-
-/** Deterministic PRNG (mulberry32) so the fuzz test is reproducible. */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../helpers.js';
 
 function tone(n: number, f: number, sr: number, amp = 0.5, phase = 0): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => amp * Math.sin((2 * Math.PI * f * i) / sr + phase));

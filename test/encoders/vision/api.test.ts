@@ -11,7 +11,8 @@ import { MemoryFolder } from '../../../src/io/byte_source.js';
 import { TsKernels } from '../../../src/kernels/ts_kernels.js';
 import { Checkpoint } from '../../../src/checkpoint/checkpoint.js';
 import { writeSafetensors } from '../../../src/checkpoint/safetensors.js';
-import { goldenBytes, maxAbsDiff, openGolden, stReader } from './helpers.js';
+import { goldenBytes, openGolden, stReader } from './helpers.js';
+import { maxAbsDiff } from '../../helpers.js';
 
 const MINI: EncoderConfig = {
   archDef: [['er_r1_k3_s2_e4_c16', 'er_r1_k3_s1_e4_c16'], ['uir_r1_a3_k5_s2_e6_c24', 'uir_r1_a5_k0_s1_e4_c24', 'uir_r1_a3_k0_s1_e4_c24'],

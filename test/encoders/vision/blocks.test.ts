@@ -14,7 +14,8 @@ import { ConvNormAct } from '../../../src/encoders/vision/norm_act.js';
 import { fromCHW, toCHW, type FeatureMap } from '../../../src/encoders/vision/tensor.js';
 import { UniversalInvertedResidual } from '../../../src/encoders/vision/universal_inverted_residual.js';
 import { TsKernels } from '../../../src/kernels/ts_kernels.js';
-import { GOLDEN, maxAbsDiff, openGolden, stReader } from './helpers.js';
+import { GOLDEN, openGolden, stReader } from './helpers.js';
+import { maxAbsDiff } from '../../helpers.js';
 
 const kernels = new TsKernels();
 const ATOL = 1e-5; // golden README: blocks atol 1e-5 (f32 vs f64 observed ≤ 2e-6)

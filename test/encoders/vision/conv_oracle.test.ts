@@ -9,7 +9,7 @@ import { BlockedTsKernels } from '../../../src/encoders/vision/blocked_kernels.j
 import { Conv2d, DepthwiseConv2d, PointwiseConv, samePadding } from '../../../src/encoders/vision/conv.js';
 import { featureMap } from '../../../src/encoders/vision/tensor.js';
 import { TsKernels } from '../../../src/kernels/ts_kernels.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff } from '../../helpers.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -17,7 +17,8 @@ import { formulaTensor, formulaWeights } from '../../../src/encoders/vision/form
 import { MultiScaleFusionAdapter } from '../../../src/encoders/vision/msfa.js';
 import { ConvNormAct } from '../../../src/encoders/vision/norm_act.js';
 import { fromCHW, toCHW } from '../../../src/encoders/vision/tensor.js';
-import { GOLDEN, maxAbsDiff, openGolden } from './helpers.js';
+import { GOLDEN, openGolden } from './helpers.js';
+import { maxAbsDiff } from '../../helpers.js';
 
 const kernels = new BlockedTsKernels();
 const ATOL = 5e-5; // README: full model atol 5e-5 (f32 vs f64 4.1e-6); never loosen past ~1e-4

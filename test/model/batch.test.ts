@@ -10,8 +10,7 @@ import { argmax } from '../../src/engine/greedy.js';
 import type { Kernels } from '../../src/kernels/kernels.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import type { WasmKernels } from '../../src/kernels/wasm_kernels.js';
-import { tinyFolder } from './tiny_small_vocab.js';
-import { ensureWasmBuilt } from '../kernels/helpers.js';
+import { ensureWasmBuilt, tinyFolder } from '../helpers.js';
 
 // Prompts longer than the tiny model's sliding window (8) so chunks cross evictions.
 const PROMPTS = [[2, 818, 2279, 529, 611, 1027, 7, 9, 3051, 88, 912, 4, 77, 1200], [2, 105], [2, 3000, 3001], [2, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40]];
