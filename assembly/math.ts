@@ -7,6 +7,22 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/** [Σ lanes of a, Σ b, Σ c, Σ d] (f32): four dot products' partial sums reduced and transposed at once. */
+// @ts-ignore: decorator
+@inline export function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
+/** Σ w[i]·x[i] for i in [i0, n), scalar: the tail after the SIMD loop. */
+// @ts-ignore: decorator
+@inline export function dotTail(w: usize, x: usize, i0: i32, n: i32): f32 {
+  let s: f32 = 0;
+  for (let i = i0; i < n; i++) s += load<f32>(w + <usize>i * 4) * load<f32>(x + <usize>i * 4);
+  return s;
+}
+
 /**
  * e^x for four lanes, to ~1 ulp (float32): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6
  * Taylor polynomial (error < 2e-7 relative), times 2^n built in the exponent bits. Arguments

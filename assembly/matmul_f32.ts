@@ -1,22 +1,7 @@
 // Float32 GEMV/GEMM: y[t, o] = Σ_i x[t, i] · W[o, i], W row-major [outDim, inDim] (PyTorch layout).
 // Rows four at a time, tokens two at a time: 8 accumulators share each weight and input load.
 
-import { fma } from './math';
-
-/** [Σ lanes of a, Σ b, Σ c, Σ d] */
-// @ts-ignore: decorator
-@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
-  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
-}
-
-// @ts-ignore: decorator
-@inline function dotTail(w: usize, x: usize, i0: i32, n: i32): f32 {
-  let s: f32 = 0;
-  for (let i = i0; i < n; i++) s += load<f32>(w + <usize>i * 4) * load<f32>(x + <usize>i * 4);
-  return s;
-}
+import { dotTail, fma, hsum4 } from './math';
 
 /** Rows [r0, r1) of y[T, outDim]; r0 must be a multiple of 4 unless it is the last row group. */
 export function f32_gemm(w: usize, x: usize, y: usize, T: i32, outDim: i32, inDim: i32, r0: i32, r1: i32): void {

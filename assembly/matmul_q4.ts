@@ -140,9 +140,9 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
   return dotU(xp, unpackA(w), unpackB(w), unpackC(w), unpackD(w));
 }
 
-/** [Σ lanes of a, Σ b, Σ c, Σ d] */
+/** [Σ lanes of a, Σ b, Σ c, Σ d] in i32 (the f32 one is math.ts hsum4) */
 // @ts-ignore: decorator
-@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+@inline function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
   const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
   const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
@@ -297,8 +297,8 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
         const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
         const sw = v128.load(wp, 64);
         const g4 = <usize>g * 4;
-        let s0 = hsum4(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
-        let s1 = hsum4(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
+        let s0 = hsum4i(dotGroup(xp0, w0), dotGroup(xp0, w1), dotGroup(xp0, w2), dotGroup(xp0, w3));
+        let s1 = hsum4i(dotGroup(xp1, w0), dotGroup(xp1, w1), dotGroup(xp1, w2), dotGroup(xp1, w3));
         s0 = i32x4.sub(s0, v128.load32_splat(cp0 + g4));
         acc0 = fma(f32x4.convert_i32x4_s(s0), f32x4.mul(sw, v128.load32_splat(sp0 + g4)), acc0);
         s1 = i32x4.sub(s1, v128.load32_splat(cp1 + g4));
@@ -342,7 +342,7 @@ export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i
         for (let g = 0; g < G; g++) {
           const wp = wBlk + <usize>g * GROUP_BYTES;
           const g4 = <usize>g * 4;
-          let s = hsum4(dotGroup(xp, v128.load(wp)), dotGroup(xp, v128.load(wp, 16)), dotGroup(xp, v128.load(wp, 32)), dotGroup(xp, v128.load(wp, 48)));
+          let s = hsum4i(dotGroup(xp, v128.load(wp)), dotGroup(xp, v128.load(wp, 16)), dotGroup(xp, v128.load(wp, 32)), dotGroup(xp, v128.load(wp, 48)));
           s = i32x4.sub(s, v128.load32_splat(cp + g4));
           acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(wp, 64), v128.load32_splat(sp + g4)), acc);
           xp += Q4_XB;

@@ -7,33 +7,14 @@
 // cache while every row of the panel passes over them. Micro-kernel: 4 rows × 2 tokens, 8
 // accumulators sharing each load (as assembly/matmul_f32.ts).
 
+import { dotTail, fma, hsum4 } from './math';
+
 const PANEL_ROWS: i32 = 16;
 const TOKEN_BLOCK: i32 = 16;
 
 /** Bytes of float32 panel one thread needs for a weight with `inDim` inputs. */
 export function q8_panel_bytes(inDim: i32): i32 {
   return PANEL_ROWS * ((inDim + 3) & ~3) * 4;
-}
-
-// @ts-ignore: decorator
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-/** [Σ lanes of a, Σ b, Σ c, Σ d] */
-// @ts-ignore: decorator
-@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
-  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
-}
-
-// @ts-ignore: decorator
-@inline function dotTail(w: usize, x: usize, i0: i32, n: i32): f32 {
-  let s: f32 = 0;
-  for (let i = i0; i < n; i++) s += load<f32>(w + <usize>i * 4) * load<f32>(x + <usize>i * 4);
-  return s;
 }
 
 /** Dequantizes one row: dst[i] = s · q[i] (float32), zero-padded to a multiple of 4. */
