@@ -23,7 +23,7 @@ import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 import { GemmaTokenizer, loadTokenizerFromFiles } from '../../src/tokenizer/index.js';
 import { vocabFromTokenizerJson } from '../../src/tokenizer/gguf_vocab.js';
-import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
+import { GOLDEN, goldenFolder, maxAbsDiff, mulberry32 as rng, openSafetensors } from '../helpers.js';
 import { makeCorpus } from '../tokenizer/corpus.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'gguf');
@@ -59,11 +59,6 @@ describe('block types against gguf-py', () => {
     expect(floatToHalf(70000)).toBe(0x7c00);
   });
 });
-
-function rng(seed: number): () => number {
-  let x = seed | 1;
-  return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
-}
 
 describe('Q4_0 is our int4 in another packing', () => {
   const rows = 10, cols = 96, r = rng(5);

@@ -21,19 +21,9 @@ import { Q4Matrix } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { NodeFolder } from '../../src/node/fs_folder.js';
-import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
+import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors, rand } from '../helpers.js';
 
 const P = 'model.language_model.';
-
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = (x / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
 
 const half = (bits: number) => { const o = new Float32Array(1); f16ToF32(Uint16Array.of(bits), o); return o[0]; };
 

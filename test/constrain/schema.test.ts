@@ -8,14 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { compileJsonSchema, JsonAutomaton, SchemaError, compileRegex } from '../../src/constrain/index.js';
+import { mulberry32 as rng } from '../helpers.js';
 
 const ajv = new Ajv2020({ strict: false });
 addFormats.default(ajv);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
-}
 
 /** Random walk: picks a random allowed byte (biased toward ending), until the value completes. */
 function walk(A: JsonAutomaton, rnd: () => number, maxBytes = 400): string | null {

@@ -2,18 +2,7 @@
  * Deterministic multilingual test corpus for the tokenizer (seeded PRNG, no files).
  * Shared by the compatibility test and bench/tokenizer.bench.ts.
  */
-
-/** mulberry32: tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../numeric.js';
 
 export const FIXED_LINES: readonly string[] = [
   '',

@@ -12,7 +12,7 @@ import { TsKernels } from '../../../src/kernels/ts_kernels.js';
 import { Checkpoint } from '../../../src/checkpoint/checkpoint.js';
 import { writeSafetensors } from '../../../src/checkpoint/safetensors.js';
 import { goldenBytes, openGolden, stReader } from './helpers.js';
-import { maxAbsDiff } from '../../helpers.js';
+import { maxAbsDiff, mulberry32 } from '../../helpers.js';
 
 const MINI: EncoderConfig = {
   archDef: [['er_r1_k3_s2_e4_c16', 'er_r1_k3_s1_e4_c16'], ['uir_r1_a3_k5_s2_e6_c24', 'uir_r1_a5_k0_s1_e4_c24', 'uir_r1_a3_k0_s1_e4_c24'],
@@ -21,9 +21,10 @@ const MINI: EncoderConfig = {
   stemSize: 8, msfaIndices: [-2, -1], msfaOutputResolution: 2, numFeatures: 2048, msfaExpansion: 2, layerScale: true,
 };
 
+/** Uniform [-0.5, 0.5). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+  const u = mulberry32(seed);
+  return () => u() - 0.5;
 }
 
 describe('vision API on the mini encoder', () => {
