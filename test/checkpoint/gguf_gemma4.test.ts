@@ -187,7 +187,7 @@ describe('GGUF gemma4: bad files are refused naming what is wrong', () => {
       r.data = () => new Uint8Array(v.buffer);
     }))).rejects.toThrow(/tensor 'rope_freqs\.weight' value 5 is 0\.5/);
     await expect(openGguf(await rewritten((md) => { md.splice(md.findIndex((x) => x.key === 'gemma4.attention.key_length_swa'), 1); }))).rejects.toThrow(/metadata 'gemma4\.attention\.key_length_swa' is missing/);
-    await expect(openGguf(await rewritten((md) => { (md.find((x) => x.key === 'gemma4.feed_forward_length') as { value: number[] }).value = [192, 192, 192, 192, 192, 200, 384, 384, 384, 384]; }))).rejects.toThrow(/feed_forward_length' is 200 at layer 5/);
+    await expect(openGguf(await rewritten((md) => { (md.find((x) => x.key === 'gemma4.feed_forward_length') as unknown as { value: number[] }).value = [192, 192, 192, 192, 192, 200, 384, 384, 384, 384]; }))).rejects.toThrow(/feed_forward_length' is 200 at layer 5/);
     await expect(openGguf(await rewritten((md) => { (md.find((x) => x.key === 'gemma4.attention.head_count_kv') as unknown as { type: string; value: number[] }).type = 'i32[]'; (md.find((x) => x.key === 'gemma4.attention.head_count_kv') as unknown as { value: number[] }).value = [1, 1, 1, 1, 2, 1, 1, 1, 1, 2]; }))).rejects.toThrow(/head_count_kv' varies by layer/);
   });
 

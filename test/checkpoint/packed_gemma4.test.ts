@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
-import { f16ToF32 } from '../../src/checkpoint/dtype.js';
-import { decodeQ4, f32ToF16Bits, packedManifest } from '../../src/checkpoint/packed_format.js';
+import { decodeQ4, packedManifest } from '../../src/checkpoint/packed_format.js';
 import { planPackedV2 } from '../../src/checkpoint/pack_v2.js';
 import { StreamedTable } from '../../src/checkpoint/streamed_table.js';
 import { writeSharded } from '../../src/cli/stream_writer.js';
@@ -31,7 +30,6 @@ import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js
 const exec = promisify(execFile);
 const CLI = join(GOLDEN, '..', '..', 'bin', 'gemma3n.js');
 const P = 'model.language_model.';
-const half = (bits: number) => { const o = new Float32Array(1); f16ToF32(Uint16Array.of(bits), o); return o[0]; };
 
 /** max |Δ| and relative RMS of a against b. */
 function errors(a: Float32Array, b: Float32Array): { max: number; rel: number } {

@@ -13,7 +13,7 @@ import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { NodeFolder } from '../../src/node/fs_folder.js';
 import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
-import { GOLDEN, goldenFolder, maxAbsDiff } from '../helpers.js';
+import { GOLDEN, goldenFolder } from '../helpers.js';
 import { readFileSync } from 'node:fs';
 import { packQ4 } from '../../src/checkpoint/packed_q4.js';
 import { decodeQ4 } from '../../src/checkpoint/packed_format.js';
