@@ -11,9 +11,9 @@ import { firstKvSharedLayer, type TextConfig } from './config.js';
 import { InMemoryTable, type EmbeddingTable } from './embedding_table.js';
 import { CheckpointError } from './safetensors.js';
 import { StreamedTable } from './streamed_table.js';
-import { decodeQ4, Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
+import { Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
 import { inMemoryLocation, q4BlockTable, q4RowTable, type PackedLocation } from './q4_tables.js';
-import type { Q4Matrix } from '../kernels/q4.js';
+import { loadPackedQ4 } from './q4_load.js';
 
 export interface AttentionWeights {
   q_proj: LinearWeight; // [heads*head_dim, H]
@@ -107,17 +107,15 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     return v;
   };
   const formatOf = (name: string): WeightFormat => (opts.format === 'q4' && !(opts.keepF32?.(name) ?? false) ? 'q4' : 'f32');
-  /** A weight saved already packed (`NAME.q4`, see packed_q4.ts) loads as is, without re-quantizing. */
-  const packed = async (name: string, out: number, inp: number): Promise<Q4Matrix | null> => {
-    if (!ckpt.has(prefix + name + Q4_SUFFIX)) return null;
-    const info = await ckpt.info(prefix + name + Q4_SUFFIX);
-    const q = decodeQ4(await ckpt.readBytes(prefix + name + Q4_SUFFIX), `${info.file}: tensor '${prefix + name + Q4_SUFFIX}'`);
-    if (q.outDim !== out || q.inDim !== inp) throw new CheckpointError(`${ckpt.file}: packed tensor '${prefix + name + Q4_SUFFIX}' is [${q.outDim}, ${q.inDim}] but the config implies [${out}, ${inp}]`);
-    return q;
+  /** A `NAME.q4` straight into the kernels (q4_load.ts: version 3 blobs without a JS-side copy). */
+  const packedLinear = async (name: string, out: number, inp: number): Promise<LinearWeight | null> => {
+    const full = prefix + name + Q4_SUFFIX;
+    if (!ckpt.has(full)) return null;
+    const info = await ckpt.info(full);
+    return loadPackedQ4(ckpt, full, kernels, out, inp, `${info.file}: tensor '${full}'`);
   };
   const linear = async (name: string, out: number, inp: number) => {
-    const q = await packed(name, out, inp);
-    const w = q ? kernels.createLinear(q, out, inp, 'q4') : kernels.createLinear(await readWeight(name, [out, inp]), out, inp, formatOf(name));
+    const w = (await packedLinear(name, out, inp)) ?? kernels.createLinear(await readWeight(name, [out, inp]), out, inp, formatOf(name));
     tick();
     return w;
   };
@@ -150,8 +148,8 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
       ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
       : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
   if (packedPle || !resident) tick();
-  const packedHead = packedEmbed ? await packed('embed_tokens.weight', c.vocabSize, H) : await packed('lm_head.weight', c.vocabSize, H);
-  const lm_head = packedHead ? kernels.createLinear(packedHead, c.vocabSize, H, 'q4') : kernels.createLinear((embed_tokens as InMemoryTable).toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
+  const packedHead = packedEmbed ? await packedLinear('embed_tokens.weight', c.vocabSize, H) : await packedLinear('lm_head.weight', c.vocabSize, H);
+  const lm_head = packedHead ?? kernels.createLinear((embed_tokens as InMemoryTable).toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
   tick();
   const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
   const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);

@@ -12,6 +12,8 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `length` bytes at `offset`; rejects if the range is out of bounds. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Optional: reads exactly `dst.length` bytes at `offset` into `dst` (no buffer of its own). */
+  readInto?(offset: number, dst: Uint8Array): Promise<void>;
   /** Releases any handle held (file descriptors). Safe to call twice. */
   close?(): Promise<void>;
 }
@@ -20,6 +22,12 @@ function checkRange(src: { name: string; size: number }, offset: number, length:
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > src.size) {
     throw new RangeError(`${src.name}: read of ${length} bytes at offset ${offset} is outside the file (size ${src.size})`);
   }
+}
+
+/** Reads `dst.length` bytes at `offset` into `dst`: straight from the file when the source can. */
+export async function readInto(src: ByteSource, offset: number, dst: Uint8Array): Promise<void> {
+  if (src.readInto) return src.readInto(offset, dst);
+  dst.set(await src.read(offset, dst.length));
 }
 
 /** Bytes already in memory (tests, a browser fetch result, a generated model). */

@@ -75,4 +75,18 @@ export interface Kernels {
    */
   allocF32?(n: number): Float32Array;
   freeF32?(a: Float32Array): void;
+  /**
+   * Optional: room for a q4 weight [outDim, inDim] in backend memory, for a caller that writes
+   * it there directly in the layout the int4 kernels read (WasmKernels: [blocks][groups][64 code
+   * bytes, then the 4 rows' f32 scales], assembly/matmul_q4.ts) — a packed checkpoint then loads
+   * with no intermediate copy. `view()` is the region (take it again after any other call on the
+   * backend); `commit()` makes it a weight, `cancel()` frees it.
+   */
+  reserveQ4?(outDim: number, inDim: number): Q4Reservation;
+}
+
+export interface Q4Reservation {
+  view(): Uint8Array;
+  commit(): LinearWeight;
+  cancel(): void;
 }

@@ -14,7 +14,7 @@
  * workers (Atomics.wait where allowed, a spin loop on a browser main thread). The descriptor and
  * its protocol: wasm_job_layout.ts, wasm_job.ts; the workers' program: wasm_worker.ts.
  */
-import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
+import type { AttentionParams, Kernels, LinearWeight, Q4Reservation, WeightFormat } from './kernels.js';
 import { Q4Matrix, Q4_GROUP } from './q4.js';
 import { Q8Matrix } from './q8.js';
 import { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js';
@@ -212,6 +212,19 @@ export class WasmKernels implements Kernels {
       dst[d++] = scales[s++]; dst[d++] = scales[s++]; dst[d++] = scales[s++]; dst[d++] = scales[s++];
     }
     return new WasmLinear('q4', q.outDim, q.inDim, p, q.byteLength);
+  }
+
+  /** Room for a q4 weight that the caller fills in uploadQ4's layout (Kernels.reserveQ4). */
+  reserveQ4(outDim: number, inDim: number): Q4Reservation {
+    const n = Math.ceil(outDim / 4) * Math.ceil(inDim / Q4_GROUP);
+    const bytes = n * Q4_GROUP_BYTES;
+    const p = this.alloc(bytes + this.exports.q4_touch_slack()); // the GEMV reads ahead of the rows it uses
+    let state: 'open' | 'done' = 'open';
+    return {
+      view: () => { this.view(); return new Uint8Array(this.memory.buffer, p, bytes); },
+      commit: () => { state = 'done'; return new WasmLinear('q4', outDim, inDim, p, bytes); },
+      cancel: () => { if (state === 'open') { state = 'done'; this.heap.release(p); } },
+    };
   }
 
   /** Uploads a per-channel int8 matrix: codes row-major, then the f32 row scales (assembly/tower_q8.ts). */

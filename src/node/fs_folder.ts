@@ -18,11 +18,18 @@ export class NodeFileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  /** Reads into `out` (e.g. a view of WASM memory: a packed weight goes from the page cache straight to kernel memory). */
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
     if (this.closed) throw new Error(`${this.name}: file already closed`);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new RangeError(`${this.name}: read of ${length} bytes at offset ${offset} is outside the file (size ${this.size})`);
     }
-    const out = new Uint8Array(length);
     const handle: FileHandle = await open(this.path, 'r');
     try {
       let done = 0;
@@ -35,7 +42,6 @@ export class NodeFileSource implements ByteSource {
     } finally {
       await handle.close();
     }
-    return out;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,38 @@
+/**
+ * Loads a packed `.q4` tensor into the kernels. A version 3 blob (packed v2.1,
+ * src/checkpoint/q4_compact.ts) already has the kernel's group order, so when the backend can
+ * lend its memory (Kernels.reserveQ4) the blob is read from the file straight into the weight's
+ * own region and widened there in one pass: no JS-side copy of the matrix ever exists, which
+ * halves the pages a load touches and keeps the process from holding a second copy of the
+ * largest tensor (the 286 MB LM head of E2B). Older blobs, and kernels without reserveQ4, go
+ * through a Q4Matrix as before.
+ */
+import { readInto } from '../io/byte_source.js';
+import type { Kernels, LinearWeight } from '../kernels/kernels.js';
+import { Q4_GROUP, Q4_ROWS } from '../kernels/q4.js';
+import type { TensorStore } from './checkpoint.js';
+import { BLOB_HEADER, decodeQ4, parseQ4Header } from './packed_format.js';
+import { expandQ4Blocks } from './q4_compact.js';
+import { CheckpointError } from './safetensors.js';
+
+/**
+ * The `.q4` tensor `name` of `store` as a kernels weight, checked against the [outDim, inDim]
+ * the model expects (`where` names file and tensor in errors).
+ */
+export async function loadPackedQ4(store: TensorStore, name: string, kernels: Kernels, outDim: number, inDim: number, where: string): Promise<LinearWeight> {
+  const { info, source } = await store.sourceOf(name);
+  const len = info.byteLength;
+  const h = parseQ4Header(await source.read(info.offset, Math.min(BLOB_HEADER, len)), len, where);
+  if (h.outDim !== outDim || h.inDim !== inDim) throw new CheckpointError(`${where} is [${h.outDim}, ${h.inDim}] but the config implies [${outDim}, ${inDim}]`);
+  if (h.scales !== 'u8log' || !kernels.reserveQ4) return kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4');
+  const r = kernels.reserveQ4(outDim, inDim);
+  try {
+    const body = len - BLOB_HEADER, tail = r.view().length - body;
+    await readInto(source, info.offset + BLOB_HEADER, r.view().subarray(tail));
+    expandQ4Blocks(r.view(), tail, Math.ceil(outDim / Q4_ROWS), Math.ceil(inDim / Q4_GROUP), where);
+    return r.commit();
+  } catch (e) {
+    r.cancel();
+    throw e;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * src/checkpoint/q4_load.ts: a version 3 `.q4` blob read straight into WASM kernel memory and
+ * widened in place gives exactly the weight that decoding it to a Q4Matrix and uploading gives
+ * (from a file and from memory); older blobs still load; a bad scale base is refused naming the
+ * tensor and the row, and the reserved memory is given back.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
+import { decodeQ4, encodeQ4, q4Header } from '../../src/checkpoint/packed_format.js';
+import { quantizeQ4Blocks } from '../../src/checkpoint/q4_compact.js';
+import { loadPackedQ4 } from '../../src/checkpoint/q4_load.js';
+import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import { MemoryFolder } from '../../src/io/byte_source.js';
+import { Q4Matrix } from '../../src/kernels/q4.js';
+import { NodeFolder } from '../../src/node/fs_folder.js';
+import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
+
+const OUT = 37, IN = 100;
+
+function values(n: number, seed: number): Float32Array {
+  const w = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; w[i] = s / 2 ** 32 - 0.5; }
+  return w;
+}
+
+function v3Blob(w: Float32Array): Uint8Array {
+  const body = quantizeQ4Blocks(w, OUT, IN, 'test');
+  const blob = new Uint8Array(32 + body.length);
+  blob.set(q4Header(OUT, IN, 'u8log')); blob.set(body, 32);
+  return blob;
+}
+
+const st = (blobs: Record<string, Uint8Array>) => writeSafetensors(Object.entries(blobs).map(([name, data]) => ({ name, dtype: 'U8' as const, shape: [data.length], data })));
+
+describe('packed .q4 loading', () => {
+  it('version 3, in place (from a file and from memory) = decoded and uploaded; version 2 still loads', async () => {
+    const k = await createNodeWasmKernels({ threads: 1 });
+    const w = values(OUT * IN, 1), blob = v3Blob(w);
+    const old = encodeQ4(Q4Matrix.quantize(w, OUT, IN));
+    const bytes = st({ 'a.q4': blob, 'old.q4': old });
+    const dir = mkdtempSync(join(tmpdir(), 'g3n-q4load-'));
+    writeFileSync(join(dir, 'model.safetensors'), bytes);
+    const ref = k.createLinear(decodeQ4(blob, 'a'), OUT, IN);
+    const x = values(5 * IN, 2), want = new Float32Array(5 * OUT), got = new Float32Array(5 * OUT);
+    k.linear(ref, x, 5, want);
+    for (const folder of [new NodeFolder(dir), new MemoryFolder(new Map([['model.safetensors', bytes]]), 'mem')]) {
+      const ckpt = await Checkpoint.open(folder);
+      const a = await loadPackedQ4(ckpt, 'a.q4', k, OUT, IN, "F: tensor 'a.q4'");
+      for (const T of [1, 5]) {
+        k.linear(a, x, T, got);
+        expect(Array.from(got.subarray(0, T * OUT))).toEqual(Array.from(want.subarray(0, T * OUT)));
+      }
+      const b = await loadPackedQ4(ckpt, 'old.q4', k, OUT, IN, "F: tensor 'old.q4'");
+      k.linear(b, x, 5, got);
+      const d = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
+      expect(d).toBeLessThan(0.05 * Math.max(...want.map(Math.abs))); // another rounding of the scales, same matrix
+      await expect(loadPackedQ4(ckpt, 'a.q4', k, OUT, IN + 1, "F: tensor 'a.q4'")).rejects.toThrow(/F: tensor 'a\.q4' is \[37, 100\] but the config implies \[37, 101\]/);
+      await ckpt.close();
+    }
+  });
+
+  it('a NaN scale base is refused naming the tensor and the row; the memory is given back', async () => {
+    const k = await createNodeWasmKernels({ threads: 1 });
+    const blob = v3Blob(values(OUT * IN, 3));
+    new DataView(blob.buffer).setFloat32(32 + (16 + 68 * 4) * 2 + 4, NaN, true); // block 2, row 1 = row 9
+    const ckpt = await Checkpoint.open(new MemoryFolder(new Map([['model.safetensors', st({ 'bad.q4': blob })]]), 'mem'));
+    const r = k.reserveQ4!(OUT, IN);
+    const at = r.view().byteOffset;
+    r.cancel();
+    await expect(loadPackedQ4(ckpt, 'bad.q4', k, OUT, IN, "F: tensor 'bad.q4'")).rejects.toThrow(/F: tensor 'bad\.q4': scale base of row 9 is NaN/);
+    const again = k.reserveQ4!(OUT, IN); // the heap hands the same block out again: nothing leaked
+    expect(again.view().byteOffset).toBe(at);
+    again.cancel();
+  });
+});
