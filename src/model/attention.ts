@@ -18,8 +18,9 @@ import { rmsNorm } from './ops.js';
 export type AttentionConfig = Pick<TextConfig, 'numAttentionHeads' | 'numKeyValueHeads' | 'rmsNormEps' | 'layerTypes' | 'slidingWindow'>;
 
 /**
- * x [T, H] (already input_layernorm'ed) → out [T, H]. Projections and norms run on all rows at
- * once; RoPE, the cache append and the attention itself run per sequence (forward_context.ts).
+ * x [T, H] (already input_layernorm'ed) → out [T, H]. Projections, norms and RoPE run on all rows
+ * at once (each row at its own sequence's position); the cache append and the attention itself run
+ * per sequence (forward_context.ts).
  */
 export function selfAttention(ctx: ForwardContext<AttentionConfig>, w: AttentionWeights, layer: number, x: Float32Array, out: Float32Array): void {
   const { kernels, config: c, work, T } = ctx;
@@ -41,21 +42,21 @@ export function selfAttention(ctx: ForwardContext<AttentionConfig>, w: Attention
     rmsNorm(v, null, T * nKV, D, c.rmsNormEps);
   }
 
+  // RoPE on every row at once, each at its own sequence's position.
+  const positions = new Int32Array(T);
+  for (const { cache, first, count } of ctx.sequences) for (let i = 0; i < count; i++) positions[first + i] = cache.position + i;
+  rope.applyRows(q, positions, nH);
+  if (ownsKV) rope.applyRows(k, positions, nKV);
+
   const attnOutput = work.take('attn.ctx', T * qW);
   for (const { cache, first, count } of ctx.sequences) {
     const pos0 = cache.position;
-    const qs = q.subarray(first * qW, (first + count) * qW);
-    rope.apply(qs, count, nH, pos0);
     const own = cache.layers[layer];
-    if (own) {
-      // This layer produces K/V: rotate them and store them in its cache.
-      const ks = k.subarray(first * kvW, (first + count) * kvW);
-      rope.apply(ks, count, nKV, pos0);
-      own.append(ks, v.subarray(first * kvW, (first + count) * kvW), count);
-    }
+    // This layer produces K/V: store the sequence's rotated rows in its cache.
+    if (own) own.append(k.subarray(first * kvW, (first + count) * kvW), v.subarray(first * kvW, (first + count) * kvW), count);
     const kv = cache.layers[cache.source[layer]]!;
     kernels.attention({
-      q: qs, k: kv.k, v: kv.v, T: count, S: kv.length,
+      q: q.subarray(first * qW, (first + count) * qW), k: kv.k, v: kv.v, T: count, S: kv.length,
       numHeads: nH, numKvHeads: nKV, headDim: D,
       qPos0: pos0, kPos0: kv.startPos,
       window: c.layerTypes[layer] === 'sliding_attention' ? c.slidingWindow : 0,

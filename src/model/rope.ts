@@ -19,34 +19,50 @@ export class RotaryEmbedding {
     for (let i = 0; i < Math.min(half, rotatedPairs); i++) this.invFreq[i] = 1 / Math.fround(Math.pow(base, Math.fround((2 * i) / headDim)));
   }
 
-  /** cos/sin of the angles of positions [pos0, pos0 + T), [T, d/2]: q and k of every layer with this base share them. */
-  private tablePos0 = -1;
-  private tableT = 0;
+  /**
+   * cos/sin of the angles of the rows' positions, [T, d/2]: q and k of every layer with this base
+   * share them, so they are computed once per step (the positions of the last call are kept).
+   */
+  private tablePositions = new Int32Array(0);
   private cos = new Float32Array(0);
   private sin = new Float32Array(0);
 
-  private angles(pos0: number, T: number): void {
-    if (pos0 === this.tablePos0 && T === this.tableT) return;
-    const half = this.headDim / 2;
+  private angles(positions: ArrayLike<number>): void {
+    const T = positions.length, half = this.headDim / 2;
+    const kept = this.tablePositions;
+    if (kept.length === T) {
+      let same = true;
+      for (let t = 0; t < T && same; t++) same = kept[t] === positions[t];
+      if (same) return;
+    }
     if (this.cos.length !== T * half) {
       this.cos = new Float32Array(T * half);
       this.sin = new Float32Array(T * half);
     }
     for (let t = 0; t < T; t++) {
       for (let i = 0; i < half; i++) {
-        const angle = Math.fround((pos0 + t) * this.invFreq[i]);
+        const angle = Math.fround(positions[t] * this.invFreq[i]);
         this.cos[t * half + i] = Math.cos(angle);
         this.sin[t * half + i] = Math.sin(angle);
       }
     }
-    this.tablePos0 = pos0;
-    this.tableT = T;
+    this.tablePositions = Int32Array.from(positions);
   }
 
   /** Rotates x [T, numHeads*headDim] in place; row t has absolute position pos0 + t. */
   apply(x: Float32Array, T: number, numHeads: number, pos0: number): void {
-    const d = this.headDim, half = d / 2;
-    this.angles(pos0, T);
+    const positions = new Int32Array(T);
+    for (let t = 0; t < T; t++) positions[t] = pos0 + t;
+    this.applyRows(x, positions, numHeads);
+  }
+
+  /**
+   * Rotates x [T, numHeads*headDim] in place, row t at absolute position positions[t]: a batched
+   * step's rows, which belong to several sequences at their own positions, in one call.
+   */
+  applyRows(x: Float32Array, positions: ArrayLike<number>, numHeads: number): void {
+    const d = this.headDim, half = d / 2, T = positions.length;
+    this.angles(positions);
     for (let t = 0; t < T; t++) {
       for (let i = 0; i < half; i++) {
         const cos = this.cos[t * half + i], sin = this.sin[t * half + i];

@@ -153,8 +153,17 @@ export class Gemma3nTextModel {
       this.checkIds(s.ids, s.cache);
       if (s.inputsEmbeds && s.inputsEmbeds.length !== n * H) throw new RangeError(`forwardBatch: sequence ${i} inputsEmbeds has ${s.inputsEmbeds.length} values, expected ${n}x${H}`);
       ids.set(Array.from(s.ids), first);
-      e.set(s.inputsEmbeds ?? (await this.embed(s.ids)), first * H);
+      if (s.inputsEmbeds) e.set(s.inputsEmbeds, first * H);
       sequences.push({ cache: s.cache, first, count: n });
+    }
+    // One embedding lookup for the rows of every sequence that gives no embeddings of its own.
+    const looked = batch.flatMap((s, i) => (s.inputsEmbeds ? [] : [sequences[i]]));
+    if (looked.length === batch.length) e.set(await this.embed(ids));
+    else if (looked.length > 0) {
+      const rows = looked.flatMap(({ first, count }) => Array.from({ length: count }, (_, j) => ids[first + j]));
+      const emb = await this.embed(rows);
+      let r = 0;
+      for (const { first, count } of looked) { e.set(emb.subarray(r * H, (r + count) * H), first * H); r += count; }
     }
     const h = await this.forwardRows(ids, e, sequences);
     // The LM head on the last row of each sequence that wants logits: one GEMM over those rows.
