@@ -55,6 +55,21 @@ describe('gemma3n CLI on Gemma 4', () => {
     expect(bad.stderr).toMatch(/MatFormer slicing is a Gemma 3n feature/);
   });
 
+  it('inspect --json: the Gemma 4 layout the golden README gives (two head sizes, double-wide MLP, KV sources, p-RoPE)', async () => {
+    const r = await cli(['inspect', '--model', A, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { model_type: string; parameters: { ple: number; audio: number }; text: Record<string, unknown> };
+    expect(j.model_type).toBe('gemma4');
+    expect(j.parameters.ple).toBe(512 * 10 * 16);
+    expect(j.parameters.audio).toBe(0);
+    expect(j.text).toMatchObject({ layers: 10, hidden: 48, heads: 4, kv_heads: 1, head_dim: 16, global_head_dim: 32, layer_types: 'ssssFssssF', kv_shared_layers: 4, kv_sources: [0, 1, 2, 3, 4, 5, 5, 5, 5, 4], ffn: [192, 192, 192, 192, 192, 192, 384, 384, 384, 384], softcap: 30 });
+    expect(j.text.rope).toEqual({ sliding: { type: 'default', theta: 1e4 }, full: { type: 'proportional', theta: 1e6, partial_rotary_factor: 0.25 } });
+    const mm = JSON.parse((await cli(['inspect', '--model', join(GOLDEN, 'gemma4', 'multimodal'), '--json'])).stdout) as { has_audio: boolean; has_vision: boolean; parameters: { audio: number; vision: number } };
+    expect(mm.has_audio && mm.has_vision).toBe(true);
+    expect(mm.parameters.audio).toBeGreaterThan(0);
+    expect(mm.parameters.vision).toBeGreaterThan(0);
+  });
+
   it('gemma3n serve answers a chat completion on a Gemma 4 folder', async () => {
     const dir = join(tmp, 'tiny-a-chat');
     mkdirSync(dir);
