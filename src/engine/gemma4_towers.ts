@@ -19,6 +19,7 @@ import { Gemma4Multimodal, type Gemma4AudioInput } from '../encoders/gemma4_mult
 import { preprocessGemma4Image, type Gemma4PixelInput } from '../encoders/gemma4_vision/index.js';
 import { decodeImage, rgbFromRgba, type RgbImage } from '../encoders/vision/image_decode.js';
 import type { ImageInput } from '../encoders/vision/index.js';
+import { Q8_SUFFIX } from '../encoders/tower_weights.js';
 import type { Kernels } from '../kernels/kernels.js';
 import type { Gemma4TextModel } from '../model/gemma4_text_model.js';
 import type { MediaInput, MediaTowers, PreparedMedia } from './media.js';
@@ -45,12 +46,17 @@ export class Gemma4Towers implements MediaTowers {
     private readonly opts: Gemma4TowersOptions = {},
   ) {}
 
+  /** A tower's weight as stored, or packed int8 (`.q8`) in a quantized folder. */
+  private has(name: string): boolean {
+    return this.store.has(name) || this.store.has(name + Q8_SUFFIX);
+  }
+
   get hasVision(): boolean {
-    return this.config.visionConfig !== null && this.store.has('model.vision_tower.patch_embedder.input_proj.weight');
+    return this.config.visionConfig !== null && this.has('model.vision_tower.patch_embedder.input_proj.weight');
   }
 
   get hasAudio(): boolean {
-    return this.config.audioConfig !== null && this.store.has('model.audio_tower.output_proj.weight');
+    return this.config.audioConfig !== null && this.has('model.audio_tower.output_proj.weight');
   }
 
   get loaded(): { vision: boolean; audio: boolean } {
