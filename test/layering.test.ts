@@ -5,7 +5,8 @@
  * - layers import only downward: cli → server → trace → engine → encoders → model → checkpoint →
  *   kernels / io / tokenizer / util (constrain, the constrained-decoding automaton, sits beside
  *   checkpoint: above tokenizer, below engine); the kernels import nothing from src/;
- * - no import cycles between files (type-only imports included).
+ * - no import cycles between files (type-only imports included);
+ * - test/ mirrors src/: each test folder is named for the source folder it tests.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -80,5 +81,20 @@ describe('layering', () => {
     };
     for (const f of all) if (!state.has(f)) visit(f);
     expect(cycles).toEqual([]);
+  });
+});
+
+describe('tests beside what they test', () => {
+  // Suites that test the whole rather than one folder: the multimodal goldens and the packed package.
+  const WHOLE = ['multimodal', 'package', 'golden', 'fixtures'];
+  const TEST = join(__dirname);
+  const dirs = (p: string): string[] =>
+    readdirSync(p).filter((f) => statSync(join(p, f)).isDirectory()).flatMap((f) => [join(p, f), ...dirs(join(p, f))]);
+
+  it('every folder under test/ mirrors a folder under src/ (or is a whole-system suite)', () => {
+    const stray = dirs(TEST)
+      .map((d) => relative(TEST, d))
+      .filter((d) => !WHOLE.includes(d.split('/')[0]) && !statSync(join(ROOT, d), { throwIfNoEntry: false })?.isDirectory());
+    expect(stray).toEqual([]);
   });
 });
