@@ -8,7 +8,7 @@ const SQRT_2_OVER_PI: f32 = 0.7978845608;
 
 /** gelu_tanh(x) = x / (1 + e^(−2u)), u = √(2/π)·(x + 0.044715·x³), for four lanes. */
 // @ts-ignore: decorator
-@inline function gelu4(x: v128): v128 {
+@inline export function gelu4(x: v128): v128 {
   const u = f32x4.mul(f32x4.splat(SQRT_2_OVER_PI), f32x4.add(x, f32x4.mul(f32x4.splat(0.044715), f32x4.mul(x, f32x4.mul(x, x)))));
   return f32x4.div(x, f32x4.add(f32x4.splat(1), exp4(f32x4.mul(f32x4.splat(-2), u))));
 }

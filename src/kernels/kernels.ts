@@ -42,6 +42,7 @@ export interface AttentionParams {
 
 import type { Q4Matrix } from './q4.js';
 import type { Q8Matrix } from './q8.js';
+import type { DepthwiseConv2dParams, MultiQueryAttentionParams, RmsNormActParams } from './tower_ops.js';
 
 export interface Kernels {
   readonly name: string;
@@ -83,6 +84,13 @@ export interface Kernels {
    * backend); `commit()` makes it a weight, `cancel()` frees it.
    */
   reserveQ4?(outDim: number, inDim: number): Q4Reservation;
+  /**
+   * Optional: the towers' operations besides GEMMs (src/kernels/tower_ops.ts has their
+   * definitions and the plain-TS versions callers fall back to; WasmKernels runs them in WASM).
+   */
+  depthwiseConv2d?(p: DepthwiseConv2dParams): void;
+  rmsNormAct?(p: RmsNormActParams): void;
+  multiQueryAttention?(p: MultiQueryAttentionParams): void;
 }
 
 export interface Q4Reservation {

@@ -5,6 +5,7 @@ import { geluMul, softcap } from './elementwise.js';
 import type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
 import { Q4Matrix, q4Linear } from './q4.js';
 import { Q8Matrix, q8Linear } from './q8.js';
+import { depthwiseConv2d, multiQueryAttention, rmsNormAct, type DepthwiseConv2dParams, type MultiQueryAttentionParams, type RmsNormActParams } from './tower_ops.js';
 
 export class TsLinear implements LinearWeight {
   readonly format: WeightFormat = 'f32';
@@ -127,6 +128,18 @@ export class TsKernels implements Kernels {
         }
       }
     }
+  }
+
+  depthwiseConv2d(p: DepthwiseConv2dParams): void {
+    depthwiseConv2d(p);
+  }
+
+  rmsNormAct(p: RmsNormActParams): void {
+    rmsNormAct(p);
+  }
+
+  multiQueryAttention(p: MultiQueryAttentionParams): void {
+    multiQueryAttention(p);
   }
 
   release(): void {}

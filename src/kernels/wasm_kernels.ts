@@ -22,6 +22,8 @@ import { Heap, align } from './wasm_heap.js';
 import type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
 import { WasmJobs } from './wasm_job.js';
 import { JOB_BYTES, JOB_MAX_THREADS, OP_ATTENTION, OP_F32_GEMM, OP_Q4_GEMM, OP_Q8_GEMM, OP_READ } from './wasm_job_layout.js';
+import { OP_DW_CONV2D, OP_MQA, OP_RMS_NORM_ACT } from './wasm_job_layout.js';
+import { checkDepthwise, checkMqa, checkNorm, type DepthwiseConv2dParams, type MultiQueryAttentionParams, type RmsNormActParams } from './tower_ops.js';
 import { WORKER_SOURCE, WORKER_SPIN } from './wasm_worker.js';
 
 export type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
@@ -55,6 +57,7 @@ interface KernelExports {
   softcap(x: number, n: number, cap: number): void;
   attention_scratch_floats(D: number, group: number): number;
   q8_panel_bytes(inDim: number): number;
+  mqa_scratch_bytes(M: number): number;
 }
 
 class WasmLinear implements LinearWeight {
@@ -366,6 +369,56 @@ export class WasmKernels implements Kernels {
     this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread, 2 * T * H * S * D);
     this.view();
     p.out.set(this.f32.subarray(op / 4, op / 4 + qn));
+  }
+
+  // The towers' other operations (assembly/tower_ops.ts): inputs copied into the call scratch,
+  // the job cut by output rows across the threads, the result copied back.
+
+  depthwiseConv2d(p: DepthwiseConv2dParams): void {
+    checkDepthwise(p);
+    const { h, w, c, kernel: k, outH, outW } = p;
+    const xn = h * w * c, tn = k * k * c, yn = outH * outW * c;
+    const xp = this.scratch(align(xn * 4) + align(tn * 4) + align(yn * 4)), tp = xp + align(xn * 4), yp = tp + align(tn * 4);
+    this.view();
+    this.f32.set(p.x.subarray(0, xn), xp / 4);
+    this.f32.set(p.taps.subarray(0, tn), tp / 4);
+    this.dispatch(OP_DW_CONV2D, [xp, tp, yp, h, w, c, k, p.stride, p.padTop, p.padLeft, outH, outW], 0, 0, yn * k * k);
+    this.view();
+    p.out.set(this.f32.subarray(yp / 4, yp / 4 + yn));
+  }
+
+  rmsNormAct(p: RmsNormActParams): void {
+    checkNorm(p);
+    const { rows, dim } = p, n = rows * dim;
+    const gamma = p.gamma ?? null, res = p.residual ?? null;
+    const xp = this.scratch(align(n * 4) * (res ? 2 : 1) + align(dim * 4) * 2);
+    const wp = xp + align(n * 4), gp = wp + align(dim * 4), rp = gp + align(dim * 4);
+    this.view();
+    this.f32.set(p.x.subarray(0, n), xp / 4);
+    this.f32.set(p.weight, wp / 4);
+    if (gamma) this.f32.set(gamma, gp / 4);
+    if (res) this.f32.set(res.subarray(0, n), rp / 4);
+    const epsBits = new Int32Array(new Float32Array([p.eps]).buffer)[0];
+    this.dispatch(OP_RMS_NORM_ACT, [xp, wp, gamma ? gp : 0, res ? rp : 0, rows, dim, epsBits, p.gelu ? 1 : 0], 0, 0, n * (p.gelu ? 16 : 4));
+    this.view();
+    p.x.set(this.f32.subarray(xp / 4, xp / 4 + n));
+  }
+
+  multiQueryAttention(p: MultiQueryAttentionParams): void {
+    checkMqa(p);
+    const { rows, M, kd, vd } = p;
+    const perThread = align(this.exports.mqa_scratch_bytes(M));
+    const qn = rows * kd, kn = M * kd, vn = M * vd, on = rows * vd;
+    const qp = this.scratch(align(qn * 4) + align(kn * 4) + align(vn * 4) + align(on * 4) + perThread * this.threads);
+    const kp = qp + align(qn * 4), vp = kp + align(kn * 4), op = vp + align(vn * 4), sp = op + align(on * 4);
+    this.view();
+    this.f32.set(p.q.subarray(0, qn), qp / 4);
+    this.f32.set(p.k.subarray(0, kn), kp / 4);
+    const vT = this.f32, v = p.v, v0 = vp / 4; // vᵀ [vd, M]: the second GEMM's weight
+    for (let m = 0; m < M; m++) for (let j = 0; j < vd; j++) vT[v0 + j * M + m] = v[m * vd + j];
+    this.dispatch(OP_MQA, [qp, kp, vp, op, rows, M, kd, vd], sp, perThread, rows * M * (kd + vd));
+    this.view();
+    p.out.set(this.f32.subarray(op / 4, op / 4 + on));
   }
 
   private inMemory(a: Float32Array): boolean {

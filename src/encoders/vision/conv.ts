@@ -4,7 +4,8 @@
  *   - PointwiseConv: a 1×1 conv is a linear over the H·W pixel rows → `kernels.linear`.
  *   - Conv2d: a full (groups = 1) k×k conv, lowered a few output rows at a time to a patch
  *     matrix (im2col) and one `kernels.linear` call, so fast backends accelerate it too.
- *   - DepthwiseConv2d: groups = channels, direct loop with channels innermost (contiguous).
+ *   - DepthwiseConv2d: groups = channels, a direct loop with channels innermost (contiguous):
+ *     `kernels.depthwiseConv2d` (WASM) or its plain-TS twin (src/kernels/tower_ops.ts).
  *
  * Padding follows timm's `pad_type='same'`: TensorFlow "SAME" (Conv2dSame / pad_same), output
  * ceil(in / stride), the extra row/column going to the bottom/right. For stride 1 and odd k
@@ -12,6 +13,7 @@
  * (0, 1), k5 → (1, 2) [timm/layers/padding.py get_same_padding, pad_same].
  */
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
+import { depthwiseConv2d } from '../../kernels/tower_ops.js';
 import { convTapsLast, loadTowerLinear, type TowerWeights } from '../tower_weights.js';
 import { featureMap, type FeatureMap } from './tensor.js';
 
@@ -137,7 +139,8 @@ export class DepthwiseConv2d {
   /** Taps-major weights [kh·kw, C]: the inner loop runs over contiguous channels. */
   private readonly taps: Float32Array;
 
-  constructor(w: Float32Array, readonly channels: number, readonly kernel: number, readonly stride: number) {
+  /** `kernels`: runs on its depthwiseConv2d when it has one (WasmKernels), else in plain TS. */
+  constructor(w: Float32Array, readonly channels: number, readonly kernel: number, readonly stride: number, private readonly kernels?: Kernels) {
     const kk = kernel * kernel;
     if (w.length !== channels * kk) throw new Error(`DepthwiseConv2d: ${w.length} weights for [${channels}, 1, ${kernel}, ${kernel}]`);
     this.taps = new Float32Array(w.length);
@@ -150,25 +153,9 @@ export class DepthwiseConv2d {
     const k = this.kernel, s = this.stride;
     const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
     const y = featureMap(ph.out, pw.out, c);
-    const src = x.data, dst = y.data, taps = this.taps;
-    const acc = new Float64Array(c);
-    for (let oy = 0; oy < ph.out; oy++) {
-      for (let ox = 0; ox < pw.out; ox++) {
-        acc.fill(0);
-        for (let ky = 0; ky < k; ky++) {
-          const iy = oy * s - ph.before + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < k; kx++) {
-            const ix = ox * s - pw.before + kx;
-            if (ix < 0 || ix >= w) continue;
-            const xo = (iy * w + ix) * c, wo = (ky * k + kx) * c;
-            for (let ch = 0; ch < c; ch++) acc[ch] += taps[wo + ch] * src[xo + ch];
-          }
-        }
-        const yo = (oy * pw.out + ox) * c;
-        for (let ch = 0; ch < c; ch++) dst[yo + ch] = acc[ch];
-      }
-    }
+    const p = { x: x.data, h, w, c, taps: this.taps, kernel: k, stride: s, padTop: ph.before, padLeft: pw.before, outH: ph.out, outW: pw.out, out: y.data };
+    if (this.kernels?.depthwiseConv2d) this.kernels.depthwiseConv2d(p);
+    else depthwiseConv2d(p);
     return y;
   }
 }

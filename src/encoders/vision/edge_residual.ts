@@ -10,7 +10,7 @@
 import type { Kernels } from '../../kernels/kernels.js';
 import { makeDivisible, type EdgeResidualArgs } from './arch.js';
 import { Conv2d, PointwiseConv } from './conv.js';
-import { addInPlace, geluInPlace, rmsNorm2d } from './norm_act.js';
+import { rmsNorm2d } from './norm_act.js';
 import type { FeatureMap, TensorReader } from './tensor.js';
 
 export class EdgeResidual {
@@ -21,6 +21,7 @@ export class EdgeResidual {
     private readonly convPwl: PointwiseConv,
     private readonly bn2: Float32Array,
     readonly hasSkip: boolean,
+    private readonly kernels: Kernels,
   ) {}
 
   static async load(r: TensorReader, prefix: string, inChs: number, a: EdgeResidualArgs, kernels: Kernels): Promise<EdgeResidual> {
@@ -30,13 +31,12 @@ export class EdgeResidual {
     const bn1 = await r.readF32(`${prefix}bn1.weight`, [mid]);
     const convPwl = await PointwiseConv.load(r, `${prefix}conv_pwl.weight`, a.outChs, mid, kernels);
     const bn2 = await r.readF32(`${prefix}bn2.weight`, [a.outChs]);
-    return new EdgeResidual(a, convExp, bn1, convPwl, bn2, inChs === a.outChs && a.stride === 1);
+    return new EdgeResidual(a, convExp, bn1, convPwl, bn2, inChs === a.outChs && a.stride === 1, kernels);
   }
 
   forward(x: FeatureMap): FeatureMap {
-    const mid = geluInPlace(rmsNorm2d(this.convExp.forward(x), this.bn1)); // expand
-    const y = rmsNorm2d(this.convPwl.forward(mid), this.bn2); // project, no act
-    return this.hasSkip ? addInPlace(y, x) : y;
+    const mid = rmsNorm2d(this.convExp.forward(x), this.bn1, this.kernels, { gelu: true }); // expand
+    return rmsNorm2d(this.convPwl.forward(mid), this.bn2, this.kernels, { residual: this.hasSkip ? x : null }); // project, no act
   }
 
   release(): void {

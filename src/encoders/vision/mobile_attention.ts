@@ -16,18 +16,16 @@
  *   out = output.proj(o)                        [N, heads·vd] → C
  *
  * Because K and V are shared, the queries of all heads form one [N·heads, kd] matrix (which is
- * exactly the channels-last layout of q), so attention is two matrix products through
- * `kernels.linear`: scores = Q·Kᵀ (weight K [M, kd]) and o = P·V (weight Vᵀ [vd, M]).
+ * exactly the channels-last layout of q), so attention is one unmasked softmax(Q·Kᵀ)·V over
+ * N·heads query rows: `kernels.multiQueryAttention` (WASM: the two products as GEMMs, 16 rows
+ * at a time) or its plain-TS twin (src/kernels/tower_ops.ts).
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import { softmaxInPlace } from '../../model/ops.js';
+import { multiQueryAttention } from '../../kernels/tower_ops.js';
 import type { MqaArgs } from './arch.js';
 import { DepthwiseConv2d, PointwiseConv } from './conv.js';
 import { addInPlace, layerScale, rmsNorm2d } from './norm_act.js';
 import { featureMap, type FeatureMap, type TensorReader } from './tensor.js';
-
-/** Query rows (of one head each) processed per score block: bounds the [rows, M] scratch. */
-const SCORE_BUDGET = 1 << 21;
 
 /** attn.key / attn.value: optional down_conv + norm, then proj. */
 class KvProjection {
@@ -35,20 +33,21 @@ class KvProjection {
     private readonly downConv: DepthwiseConv2d | null,
     private readonly norm: Float32Array | null,
     private readonly proj: PointwiseConv,
+    private readonly kernels: Kernels,
   ) {}
 
   static async load(r: TensorReader, prefix: string, inChs: number, dim: number, a: MqaArgs, kernels: Kernels): Promise<KvProjection> {
     let downConv: DepthwiseConv2d | null = null, norm: Float32Array | null = null;
     if (a.kvStride > 1) {
-      downConv = new DepthwiseConv2d(await r.readF32(`${prefix}down_conv.weight`, [inChs, 1, a.dwKernel, a.dwKernel]), inChs, a.dwKernel, a.kvStride);
+      downConv = new DepthwiseConv2d(await r.readF32(`${prefix}down_conv.weight`, [inChs, 1, a.dwKernel, a.dwKernel]), inChs, a.dwKernel, a.kvStride, kernels);
       norm = await r.readF32(`${prefix}norm.weight`, [inChs]);
     }
     const proj = await PointwiseConv.load(r, `${prefix}proj.weight`, dim, inChs, kernels);
-    return new KvProjection(downConv, norm, proj);
+    return new KvProjection(downConv, norm, proj, kernels);
   }
 
   forward(x: FeatureMap): FeatureMap {
-    const y = this.downConv ? rmsNorm2d(this.downConv.forward(x), this.norm!) : x;
+    const y = this.downConv ? rmsNorm2d(this.downConv.forward(x), this.norm!, this.kernels) : x;
     return this.proj.forward(y);
   }
 
@@ -83,7 +82,7 @@ export class MobileAttention {
 
   forward(x: FeatureMap): FeatureMap {
     const { numHeads: heads, keyDim: kd, valueDim: vd } = this.args;
-    const xn = rmsNorm2d(featureMap(x.h, x.w, x.c, x.data.slice()), this.norm); // pre-norm
+    const xn = rmsNorm2d(featureMap(x.h, x.w, x.c, x.data.slice()), this.norm, this.kernels); // pre-norm
     const q = this.query.forward(xn); // [N, heads·kd] = [N·heads, kd]
     const k = this.key.forward(xn); // [M, kd]
     const v = this.value.forward(xn); // [M, vd]
@@ -93,24 +92,11 @@ export class MobileAttention {
     const qs = q.data;
     for (let i = 0; i < qs.length; i++) qs[i] *= scale;
 
-    const kW = this.kernels.createLinear(k.data, M, kd); // scores[r, m] = Σ_j q[r, j] k[m, j]
-    const vT = new Float32Array(vd * M); // o[r, j] = Σ_m p[r, m] v[m, j] → weight vᵀ [vd, M]
-    for (let m = 0; m < M; m++) for (let j = 0; j < vd; j++) vT[j * M + m] = v.data[m * vd + j];
-    const vW = this.kernels.createLinear(vT, vd, M);
-
-    const rows = N * heads;
+    // All heads' queries are rows of one [N·heads, kd] matrix against the one K/V head.
     const o = featureMap(x.h, x.w, heads * vd); // [N·heads, vd] = [N, heads·vd], channel = head·vd + j
-    const block = Math.max(1, Math.min(rows, Math.floor(SCORE_BUDGET / M)));
-    const scores = new Float32Array(block * M);
-    for (let r0 = 0; r0 < rows; r0 += block) {
-      const nr = Math.min(block, rows - r0);
-      const s = scores.subarray(0, nr * M);
-      this.kernels.linear(kW, qs.subarray(r0 * kd, (r0 + nr) * kd), nr, s);
-      for (let r = 0; r < nr; r++) softmaxInPlace(s, r * M, M);
-      this.kernels.linear(vW, s, nr, o.data.subarray(r0 * vd, (r0 + nr) * vd));
-    }
-    this.kernels.release(kW);
-    this.kernels.release(vW);
+    const p = { q: qs, k: k.data, v: v.data, rows: N * heads, M, kd, vd, out: o.data };
+    if (this.kernels.multiQueryAttention) this.kernels.multiQueryAttention(p);
+    else multiQueryAttention(p);
 
     const y = this.output.forward(o);
     if (this.gamma) layerScale(y, this.gamma);

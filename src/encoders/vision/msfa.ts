@@ -25,13 +25,14 @@ export class MultiScaleFusionAdapter {
     readonly outputResolution: number,
     private readonly ffn: UniversalInvertedResidual,
     private readonly norm: Float32Array,
+    private readonly kernels: Kernels,
   ) {}
 
   static async load(r: TensorReader, prefix: string, inChs: number, outChs: number, outputResolution: number, expansion: number, kernels: Kernels): Promise<MultiScaleFusionAdapter> {
     const args: UirArgs = { type: 'uir', dwStart: 0, dwMid: 0, stride: 1, expRatio: expansion, outChs };
     const ffn = await UniversalInvertedResidual.load(r, `${prefix}ffn.`, inChs, args, kernels, { layerScale: false, noskip: true });
     const norm = await r.readF32(`${prefix}norm.weight`, [outChs]);
-    return new MultiScaleFusionAdapter(inChs, outChs, outputResolution, ffn, norm);
+    return new MultiScaleFusionAdapter(inChs, outChs, outputResolution, ffn, norm, kernels);
   }
 
   forward(inputs: readonly FeatureMap[], trace?: MsfaTrace): FeatureMap {
@@ -42,7 +43,7 @@ export class MultiScaleFusionAdapter {
     trace?.('ffn', y);
     const pooled = poolTo(y, this.outputResolution);
     trace?.('pooled', pooled);
-    return rmsNorm2d(pooled, this.norm);
+    return rmsNorm2d(pooled, this.norm, this.kernels);
   }
 
   release(): void {

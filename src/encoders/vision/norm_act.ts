@@ -7,17 +7,36 @@
  * Activation: GELU with the tanh approximation (timm `gelu_tanh`, PyTorch approximate='tanh').
  */
 import type { Kernels } from '../../kernels/kernels.js';
-import { geluTanhInPlace, rmsNorm } from '../../model/ops.js';
+import { rmsNormAct } from '../../kernels/tower_ops.js';
+import { geluTanhInPlace } from '../../model/ops.js';
 import { Conv2d, DepthwiseConv2d, PointwiseConv } from './conv.js';
 import type { FeatureMap, TensorReader } from './tensor.js';
 
 /** RmsNorm2d eps of mobilenetv5_300m_enc [timm mobilenetv5.py: RmsNorm2d default eps 1e-6]. */
 export const RMS_NORM_EPS = 1e-6;
 
-/** RmsNorm2d in place: normalises each pixel's channel vector. */
-export function rmsNorm2d(x: FeatureMap, weight: Float32Array, eps = RMS_NORM_EPS): FeatureMap {
+/** What follows an RmsNorm2d in a block, applied in this order. */
+export interface AfterNorm {
+  /** GELU (tanh). */
+  gelu?: boolean;
+  /** LayerScale2d: · gamma per channel. */
+  gamma?: Float32Array | null;
+  /** The residual shortcut: + residual. */
+  residual?: FeatureMap | null;
+}
+
+/**
+ * RmsNorm2d in place: normalises each pixel's channel vector; then `after` (GELU, layer scale,
+ * residual) in the same pass. On `kernels` that have rmsNormAct (WasmKernels) it runs there,
+ * otherwise in plain TS (src/kernels/tower_ops.ts).
+ */
+export function rmsNorm2d(x: FeatureMap, weight: Float32Array, kernels?: Kernels, after: AfterNorm = {}): FeatureMap {
   if (weight.length !== x.c) throw new Error(`rmsNorm2d: weight has ${weight.length} values for ${x.c} channels`);
-  rmsNorm(x.data, weight, x.h * x.w, x.c, eps);
+  const r = after.residual;
+  if (r && (r.h !== x.h || r.w !== x.w || r.c !== x.c)) throw new Error(`residual: [${x.h}, ${x.w}, ${x.c}] + [${r.h}, ${r.w}, ${r.c}]`);
+  const p = { x: x.data, rows: x.h * x.w, dim: x.c, weight, eps: RMS_NORM_EPS, gelu: after.gelu, gamma: after.gamma, residual: r?.data };
+  if (kernels?.rmsNormAct) kernels.rmsNormAct(p);
+  else rmsNormAct(p);
   return x;
 }
 
@@ -50,6 +69,7 @@ export type ConvKind = 'full' | 'depthwise' | 'pointwise';
  */
 export class ConvNormAct {
   private constructor(
+    private readonly kernels: Kernels,
     private readonly conv: { forward(x: FeatureMap): FeatureMap; release?(): void },
     private readonly norm: Float32Array,
     readonly act: boolean,
@@ -66,17 +86,17 @@ export class ConvNormAct {
       conv = await PointwiseConv.load(r, `${prefix}conv.weight`, outChs, inChs, kernels);
     } else if (kind === 'depthwise') {
       if (inChs !== outChs) throw new Error(`${prefix}: depthwise conv needs in == out channels`);
-      conv = new DepthwiseConv2d(await r.readF32(`${prefix}conv.weight`, [outChs, 1, k, k]), outChs, k, stride);
+      conv = new DepthwiseConv2d(await r.readF32(`${prefix}conv.weight`, [outChs, 1, k, k]), outChs, k, stride, kernels);
     } else {
       const bias = o.bias ? await r.readF32(`${prefix}conv.bias`, [outChs]) : null;
       conv = await Conv2d.load(r, `${prefix}conv.weight`, bias, outChs, inChs, k, stride, kernels);
     }
-    return new ConvNormAct(conv, await r.readF32(`${prefix}bn.weight`, [outChs]), o.act);
+    return new ConvNormAct(kernels, conv, await r.readF32(`${prefix}bn.weight`, [outChs]), o.act);
   }
 
-  forward(x: FeatureMap): FeatureMap {
-    const y = rmsNorm2d(this.conv.forward(x), this.norm);
-    return this.act ? geluInPlace(y) : y;
+  /** conv → norm → GELU if `act`; `after` adds a layer scale and residual in the norm's pass. */
+  forward(x: FeatureMap, after: Omit<AfterNorm, 'gelu'> = {}): FeatureMap {
+    return rmsNorm2d(this.conv.forward(x), this.norm, this.kernels, { ...after, gelu: this.act });
   }
 
   /** Frees the conv's kernel weight (depthwise taps are plain arrays). */

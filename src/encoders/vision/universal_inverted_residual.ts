@@ -16,7 +16,7 @@
  */
 import type { Kernels } from '../../kernels/kernels.js';
 import { makeDivisible, type UirArgs } from './arch.js';
-import { addInPlace, ConvNormAct, layerScale } from './norm_act.js';
+import { ConvNormAct } from './norm_act.js';
 import type { FeatureMap, TensorReader } from './tensor.js';
 
 export class UniversalInvertedResidual {
@@ -58,9 +58,7 @@ export class UniversalInvertedResidual {
     let y = this.dwStart ? this.dwStart.forward(x) : x;
     y = this.pwExp.forward(y);
     if (this.dwMid) y = this.dwMid.forward(y);
-    y = this.pwProj.forward(y);
-    if (this.gamma) layerScale(y, this.gamma);
-    return this.hasSkip ? addInPlace(y, x) : y;
+    return this.pwProj.forward(y, { gamma: this.gamma, residual: this.hasSkip ? x : null }); // norm, × gamma, + x in one pass
   }
 
   release(): void {
