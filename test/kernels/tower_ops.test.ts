@@ -11,7 +11,7 @@ import { geluTanh } from '../../src/kernels/elementwise.js';
 import { depthwiseConv2d, multiQueryAttention, rmsNormAct, type DepthwiseConv2dParams } from '../../src/kernels/tower_ops.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../src/kernels/wasm_kernels.js';
 import { createNodeWasmKernels, nodeWasmHost } from '../../src/node/wasm_host.js';
-import { closeness, ensureWasmBuilt, rand } from './helpers.js';
+import { closeness, ensureWasmBuilt, rand } from '../helpers.js';
 
 /** TF "SAME" padding before, and the output size (as src/encoders/vision/conv.ts samePadding). */
 function same(n: number, k: number, s: number): { out: number; before: number } {
