@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
-import { decodeQ4, packedManifest } from '../../src/checkpoint/packed_format.js';
+import { decodeQ4, encodeQ4, packedManifest } from '../../src/checkpoint/packed_format.js';
+import { writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors.js';
+import { MemoryFolder } from '../../src/io/byte_source.js';
 import { planPackedV2 } from '../../src/checkpoint/pack_v2.js';
 import { StreamedTable } from '../../src/checkpoint/streamed_table.js';
 import { writeSharded } from '../../src/cli/stream_writer.js';
@@ -149,6 +151,25 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
       } finally {
         await checkpoint.close();
       }
+    });
+
+    it('a packed folder with a missing, mis-shaped or truncated tensor is refused naming it', async () => {
+      const copy = async (edit: (t: TensorToWrite[]) => void) => {
+        const ckpt = await Checkpoint.open(new NodeFolder(out));
+        const tensors: TensorToWrite[] = [];
+        for (const n of ckpt.names()) { const i = await ckpt.info(n); tensors.push({ name: n, dtype: i.dtype, shape: i.shape, data: await ckpt.readBytes(n) }); }
+        await ckpt.close();
+        edit(tensors);
+        return new MemoryFolder(new Map([['config.json', new Uint8Array(readFileSync(join(out, 'config.json')))], ['model.safetensors', writeSafetensors(tensors)]]), 'edited');
+      };
+      const load = async (f: MemoryFolder) => Gemma4TextModel.load(f, new TsKernels());
+      const set = (t: TensorToWrite[], name: string, data: Uint8Array) => { const x = t.find((y) => y.name === name)!; x.data = data; x.shape = [data.length]; };
+      await expect(load(await copy((t) => t.splice(t.findIndex((x) => x.name === `${P}layers.3.mlp.gate_proj.weight.q4`), 1)))).rejects.toThrow(/missing tensor 'model\.language_model\.layers\.3\.mlp\.gate_proj\.weight'/);
+      const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).text_config;
+      const H = cfg.hidden_size, I = cfg.intermediate_size;
+      await expect(load(await copy((t) => set(t, `${P}layers.2.mlp.up_proj.weight.q4`, encodeQ4(Q4Matrix.quantize(new Float32Array(I * (H - 8)), I, H - 8)))))).rejects.toThrow(new RegExp(`packed tensor '${P.replace(/\./g, '\\.')}layers\\.2\\.mlp\\.up_proj\\.weight\\.q4' is \\[${I}, ${H - 8}\\] but the config implies \\[${I}, ${H}\\]`));
+      const ple = `${P}embed_tokens_per_layer.weight.q4r`;
+      await expect(load(await copy((t) => { const x = t.find((y) => y.name === ple)!; set(t, ple, (x.data as Uint8Array).subarray(0, 1000)); }))).rejects.toThrow(/tensor 'model\.language_model\.embed_tokens_per_layer\.weight\.q4r'.*truncated or mis-sized/);
     });
   });
 }
