@@ -6,8 +6,11 @@
  * weights; a Q4_0 copy's linears load as int4 without re-quantizing; bad files are refused naming
  * the architecture, tensor or metadata key.
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { floatToHalf, halfToFloat } from '../../src/checkpoint/gguf/dequant.js';
@@ -17,12 +20,13 @@ import { ggmlTypeByName } from '../../src/checkpoint/gguf/ggml_types.js';
 import { q4MatrixToQ4_0 } from '../../src/checkpoint/gguf/quantize.js';
 import { GgufFile, GgufValueType, type GgufArray } from '../../src/checkpoint/gguf/reader.js';
 import { MemorySink, writeGguf, type GgufKV, type GgufTensorToWrite } from '../../src/checkpoint/gguf/writer.js';
-import { encodeQ4 } from '../../src/checkpoint/packed_format.js';
-import { CheckpointError, writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors.js';
+import { decodeQ4, encodeQ4 } from '../../src/checkpoint/packed_format.js';
+import { CheckpointError, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors.js';
 import { MemoryFolder, MemorySource } from '../../src/io/byte_source.js';
 import { Q4Matrix } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { Gemma4TextModel } from '../../src/model/gemma4_text_model.js';
+import { NodeFolder } from '../../src/node/fs_folder.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'gguf', 'gemma4-text-tiny-a.f16.gguf');
@@ -162,6 +166,26 @@ describe('GGUF gemma4 (llama.cpp converter layout, written by gguf-py)', () => {
     expect(maxAbsDiff(logits, ref)).toBe(0);
     await checkpoint.close();
   });
+});
+
+describe('gemma3n quantize on a gemma4 GGUF', () => {
+  it('writes packed v2 whose linears are the int4 of the GGUF\'s f16 weights, within the v2 bounds of the goldens', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'g4-gguf-v2-')), 'packed');
+    const r = await promisify(execFile)(process.execPath, [join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'), 'quantize', '--model', FIXTURE, '--out', out]);
+    expect(r.stderr).toMatch(/wrote the packed v2 model .* 12 unused tensor\(s\) left out/); // the KV-shared layers' k/v/k_norm
+    const k = new TsKernels();
+    const { model, checkpoint } = await Gemma4TextModel.load(new NodeFolder(out), k);
+    const src = await (await f16RoundedGolden()).open('model.safetensors');
+    const f16 = await SafetensorsFile.open(src);
+    const name = `${P}layers.6.mlp.down_proj.weight`;
+    const want = Q4Matrix.quantize(await f16.readF32(name), 48, 384);
+    expect(Buffer.from(decodeQ4(await checkpoint.readBytes(name + '.q4'), name).nibbles).equals(Buffer.from(want.nibbles))).toBe(true);
+    const golden = await openSafetensors(join(GOLDEN, 'gemma4', 'text-tiny-a', 'golden.safetensors'));
+    const ids = Array.from(await golden.readF32('input_ids.1'));
+    const { logits } = await model.forward(ids, model.newCache(), { logits: 'all' });
+    expect(maxAbsDiff(logits, await golden.readF32('logits.1'))).toBeLessThan(14); // packed_gemma4.test.ts: the v2 bound
+    await checkpoint.close();
+  }, 60_000);
 });
 
 describe('GGUF gemma4: bad files are refused naming what is wrong', () => {
