@@ -6,13 +6,17 @@
  * the 2.35 B / 2.82 B-parameter per-layer table is a virtual file whose bytes are generated
  * when read, so streaming it exercises the real row-reading path.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TensorStore } from '../src/checkpoint/checkpoint.js';
 import { f32ToBf16, toFloat32 } from '../src/checkpoint/dtype.js';
 import { numel, type TensorInfo } from '../src/checkpoint/safetensors.js';
 import type { ByteSource } from '../src/io/byte_source.js';
 import { packageRoot } from '../src/node/default_model.js';
+import { packedManifest } from '../src/checkpoint/packed_format.js';
+import { planPackedV2 } from '../src/checkpoint/pack_v2.js';
+import { writeSharded } from '../src/cli/stream_writer.js';
 import { fillUniform, hash } from './e2b_synthetic.js';
 
 export type Gemma4Size = 'e2b' | 'e4b';
@@ -99,4 +103,24 @@ export class SyntheticGemma4Store implements TensorStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * The synthetic model run through `gemma3n quantize`'s planner (text only): a packed v2 folder
+ * in .cache/gemma4-<size>-synthetic-v2, written once (a few minutes: every value generated and
+ * quantized, the per-layer table row chunk by row chunk), then loaded like any packed folder.
+ */
+export async function packedGemma4(size: Gemma4Size, log: (s: string) => void = () => {}): Promise<string> {
+  const dir = join(packageRoot(), '.cache', `gemma4-${size}-synthetic-v2`);
+  if (existsSync(join(dir, 'config.json'))) return dir; // config.json is written last
+  const store = new SyntheticGemma4Store(size);
+  log(`quantizing the synthetic Gemma 4 ${size.toUpperCase()} to packed v2 in ${dir} (once) ...`);
+  const t0 = performance.now();
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const plan = await planPackedV2(store, store.configText, { textOnly: true });
+  const written = await writeSharded(dir, plan.tensors, { shardBytes: 2 ** 30, metadata: { format: 'gemma3n-ts packed v2' } });
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(store.configText), quantization_config: packedManifest(true, 'none') }, null, 2));
+  log(`  ${(written.bytes / 2 ** 30).toFixed(2)} GB in ${written.files.length} shard(s), ${plan.dropped.length} tensors left out, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return dir;
 }
