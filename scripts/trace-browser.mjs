@@ -18,7 +18,7 @@ export async function traceInBrowser(args, { page, log = () => {} } = {}) {
     const p = page ?? await browser.context.newPage();
     await p.goto(`${server.url}harness.html`);
     await p.waitForFunction(() => 'gemma3nHarness' in globalThis);
-    const info = await p.evaluate(({ ids, weights }) => globalThis.gemma3nHarness.trace('/m/model/', ids, weights, '/upload/trace'), { ids: args.ids, weights: args.weights });
+    const info = await p.evaluate(({ ids, weights, all, steps }) => globalThis.gemma3nHarness.trace('/m/model/', ids, weights, '/upload/trace', { all, steps }), { ids: args.ids, weights: args.weights, all: args.all, steps: args.steps });
     log(`traced in Chromium in ${info.ms.toFixed(0)} ms`);
     if (!result || result.byteLength !== info.bytes) throw new Error('the page did not post the trace back');
     return { bytes: result, tensors: info.tensors };

@@ -115,20 +115,26 @@ export async function traceVisionRun(folder: FileProvider, input: { image: Uint8
   }
 }
 
-/** The subset of trace flags every runtime understands: --model DIR --ids a,b,c --out FILE [--weights F]. */
+/** The subset of trace flags every runtime understands: --model DIR --ids a,b,c --out FILE [--weights F] [--all] [--steps N]. */
 export interface TraceArgs {
   model?: string;
   ids: number[];
   out: string;
   weights?: string;
+  /** Every named intermediate (traceText's `all`). */
+  all?: boolean;
+  /** Greedy decode steps after the ids. */
+  steps?: number;
 }
 
 /** Parses trace flags without node:util (Deno and the browser driver use it). */
 export function parseTraceArgs(argv: readonly string[]): TraceArgs {
   const v: Record<string, string> = {};
+  let all = false;
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--(model|ids|out|weights)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`trace: unknown or unsupported argument '${argv[i]}' (this runner takes --model DIR --ids 2,105,9 --out FILE.safetensors [--weights FILE])`);
+    if (argv[i] === '--all') { all = true; continue; }
+    const m = /^--(model|ids|out|weights|steps)(?:=(.*))?$/.exec(argv[i]);
+    if (!m) throw new Error(`trace: unknown or unsupported argument '${argv[i]}' (this runner takes --model DIR --ids 2,105,9 --out FILE.safetensors [--weights FILE] [--all] [--steps N])`);
     const val = m[2] ?? argv[++i];
     if (val === undefined) throw new Error(`trace: --${m[1]} needs a value`);
     v[m[1]] = val;
@@ -140,5 +146,6 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
     return Number(p);
   });
   if (ids.length === 0) throw new Error(`--ids: expected a comma-separated list of token ids, got '${v.ids}'`);
-  return { model: v.model, ids, out: v.out, weights: v.weights };
+  if (v.steps !== undefined && !/^\d+$/.test(v.steps)) throw new Error(`--steps: expected a non-negative integer, got '${v.steps}'`);
+  return { model: v.model, ids, out: v.out, weights: v.weights, ...(all ? { all } : {}), ...(v.steps !== undefined ? { steps: Number(v.steps) } : {}) };
 }

@@ -121,14 +121,16 @@ describe('browser (headless chromium)', () => {
   });
 
   for (const name of ['text-tiny-a', 'text-tiny-b', 'gemma4/text-tiny-a']) {
-    it(`trace: Node, Deno and Chromium write byte-identical files (${name})`, async () => {
+    it(`trace: Node, Deno and Chromium write byte-identical files (${name}${name.startsWith('gemma4') ? ', --all --steps 2' : ''})`, async () => {
       const ids = name === 'text-tiny-b' ? '17,300,2,99,383,5' : '243,106,75,367,473,1,511';
-      const args = ['--model', join(GOLDEN, name), '--ids', ids];
+      // Gemma 4: every intermediate (the layers' submodule outputs) and two decode steps too.
+      const extra = name.startsWith('gemma4') ? ['--all', '--steps', '2'] : [];
+      const args = ['--model', join(GOLDEN, name), '--ids', ids, ...extra];
       const file = name.replace(/\//g, '-');
       const nodeOut = join(tmp, `${file}.node.safetensors`), denoOut = join(tmp, `${file}.deno.safetensors`);
       await run(process.execPath, [join(ROOT, 'bin/gemma3n.js'), 'trace', ...args, '--out', nodeOut]);
       await run('npm', ['run', '-s', 'trace:deno', '--', ...args, '--out', denoOut], { cwd: ROOT });
-      const { bytes } = await traceInBrowser({ model: join(GOLDEN, name), ids: ids.split(',').map(Number) }, { page: await browser.context.newPage() });
+      const { bytes } = await traceInBrowser({ model: join(GOLDEN, name), ids: ids.split(',').map(Number), ...(extra.length ? { all: true, steps: 2 } : {}) }, { page: await browser.context.newPage() });
       const node = readFileSync(nodeOut), deno = readFileSync(denoOut);
       expect(node.byteLength).toBeGreaterThan(1000);
       expect(Buffer.compare(deno, node), 'Deno vs Node').toBe(0);

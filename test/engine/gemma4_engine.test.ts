@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Gemma3n } from '../../src/engine/engine.js';
 import { greedyGenerate } from '../../src/engine/greedy.js';
 import { Gemma4TextModel } from '../../src/model/gemma4_text_model.js';
+import type { StepExplain } from '../../src/model/explain.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { GOLDEN, goldenFolder, openSafetensors } from '../helpers.js';
 import { G4, gemma4ChatFolder } from './tiny_gemma4_tokenizer.js';
@@ -37,6 +38,26 @@ describe('engine on Gemma 4', () => {
       await g.dispose();
     });
   }
+
+  it('PLE streamed from the file (--stream-ple): same greedy ids; explain reports the rows read, head sizes and MLP widths', async () => {
+    const g = await Gemma3n.load(goldenFolder('gemma4/text-tiny-a'), { ple: 'stream', pleCacheRows: 4 });
+    expect(g.model.readsCheckpoint).toBe(true);
+    const p = generation('text-tiny-a').prompts[0];
+    const steps: StepExplain[] = [];
+    const r = await g.generate({ ids: p.prompt_ids }, { maxTokens: 16, temperature: 0, onExplain: (e) => steps.push(e) });
+    expect(r.ids).toEqual(p.generated_ids);
+    expect(steps).toHaveLength(16);
+    expect(steps[0].pleRowsLookedUp).toEqual(p.prompt_ids);
+    expect(steps[0].pleRowsFetched!.length).toBeGreaterThan(0);
+    const layers = steps[1].layers!;
+    expect(layers.map((l) => l.headDim)).toEqual([16, 16, 16, 16, 32, 16, 16, 16, 16, 32]);
+    expect(layers.map((l) => l.ffnWidth)).toEqual([192, 192, 192, 192, 192, 192, 384, 384, 384, 384]);
+    expect(layers.map((l) => l.kvSource)).toEqual([0, 1, 2, 3, 4, 5, 5, 5, 5, 4]);
+    // Sliding layers see at most the window (8) once the sequence is longer.
+    expect(steps[15].layers![0].keysAttended).toBe(8);
+    expect(steps[15].layers![4].keysAttended).toBe(p.prompt_ids.length + 15);
+    await g.dispose();
+  });
 
   it('forwardBatch rows equal forward alone, bit for bit (text-tiny-b: GQA, window 6)', async () => {
     const { model } = await Gemma4TextModel.load(goldenFolder('gemma4/text-tiny-b'), new TsKernels());
