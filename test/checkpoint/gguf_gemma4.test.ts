@@ -190,6 +190,16 @@ describe('gemma3n quantize on a gemma4 GGUF', () => {
   }, 60_000);
 });
 
+describe('gemma3n generate --model X.gguf on a gemma4 GGUF', () => {
+  it('the engine takes the GGUF as a Gemma 4 model: 16 greedy tokens equal the golden continuation', async () => {
+    const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[]; generated_ids: number[] }[] };
+    const p = gen.prompts[0];
+    const r = await promisify(execFile)(process.execPath, [join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'), 'generate', '--model', FIXTURE, '--ids', p.prompt_ids.join(','), '--max-tokens', '16', '--greedy', '--json']);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { generated_ids: number[] };
+    expect(out.generated_ids).toEqual(p.generated_ids); // f16 weights; the smallest golden margin is 0.057
+  }, 60_000);
+});
+
 describe('GGUF gemma4: bad files are refused naming what is wrong', () => {
   const load = async (bytes: Uint8Array) => Gemma4TextModel.load(await openGguf(bytes), new TsKernels());
 
