@@ -110,7 +110,7 @@ export async function runAudioBench(opts: { seconds?: number; layers?: number; k
   const log = opts.log ?? (() => {});
   const cfg = structuredClone(E2B_CONFIG);
   cfg.audio_config.conf_num_hidden_layers = layers;
-  let t = performance.now();
+  const t = performance.now();
   const model = await AudioModel.load(syntheticCheckpoint(), cfg, kernels, { linearFormat: opts.linearFormat });
   log(`loaded synthetic E2B audio weights (${layers} layers) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const clip = syntheticClip(seconds);

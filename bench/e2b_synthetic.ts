@@ -127,7 +127,7 @@ export class SyntheticE2BStore implements TensorStore {
 
   async readF32(name: string, expectedShape?: readonly number[]): Promise<Float32Array> {
     const info = await this.info(name);
-    if (expectedShape && expectedShape.some((d, i) => d !== info.shape[i])) throw new Error(`synthetic E2B: '${name}' is [${info.shape}], asked [${expectedShape}]`);
+    if (expectedShape?.some((d, i) => d !== info.shape[i])) throw new Error(`synthetic E2B: '${name}' is [${info.shape}], asked [${expectedShape}]`);
     return toFloat32(await this.readBytes(name), 'BF16', numel(info.shape)); // bf16-rounded, as a real checkpoint
   }
 

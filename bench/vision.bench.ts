@@ -55,7 +55,7 @@ function weights(): VisionWeights {
 export async function runVisionBench(opts: { kernels?: Kernels; log?: (s: string) => void; linearFormat?: 'f32' | 'q4' } = {}): Promise<VisionBenchResult> {
   const kernels = opts.kernels ?? new BlockedTsKernels();
   const log = opts.log ?? (() => {});
-  let t = performance.now();
+  const t = performance.now();
   const ww = weights();
   const tower = await loadVisionTower(opts.linearFormat === 'q4' ? { ...quantizeOnLoad(ww), info: ww.info } : ww, kernels);
   log(`built the vision tower with formula weights in ${((performance.now() - t) / 1000).toFixed(1)} s`);

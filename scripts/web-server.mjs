@@ -24,7 +24,7 @@ function inside(dir, rel) {
 async function sendFile(req, res, path) {
   let st;
   try { st = await stat(path); } catch { st = null; }
-  if (!st || !st.isFile()) { res.writeHead(404, ISOLATION).end('not found'); return; }
+  if (!st?.isFile()) { res.writeHead(404, ISOLATION).end('not found'); return; }
   const headers = { ...ISOLATION, 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes' };
   const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
   if (m) {

@@ -166,7 +166,7 @@ async function send(): Promise<void> {
 for (const id of ['pick-folder', 'pick-files']) {
   $<HTMLInputElement>(id).addEventListener('change', (e) => {
     const files = (e.target as HTMLInputElement).files;
-    if (files && files.length) void load(pickedFolder(files));
+    if (files?.length) void load(pickedFolder(files));
   });
 }
 $<HTMLInputElement>('image').addEventListener('change', async (e) => {

@@ -43,7 +43,7 @@ export class Checkpoint implements TensorStore {
   static async open(folder: FileProvider, file?: string): Promise<Checkpoint> {
     const index = 'model.safetensors.index.json';
     if (file === undefined && (await folder.exists(index))) return Checkpoint.openIndex(folder, index);
-    if (file !== undefined && file.endsWith('.index.json')) return Checkpoint.openIndex(folder, file);
+    if (file?.endsWith('.index.json')) return Checkpoint.openIndex(folder, file);
     const name = file ?? 'model.safetensors';
     if (!(await folder.exists(name))) throw new CheckpointError(`${folder.location}: no ${name} and no ${index}`);
     const st = await SafetensorsFile.open(await folder.open(name));

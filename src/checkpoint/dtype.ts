@@ -11,7 +11,7 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
 };
 
 export function isDType(s: unknown): s is DType {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BYTES, s);
+  return typeof s === 'string' && Object.hasOwn(DTYPE_BYTES, s);
 }
 
 /** bf16 is the top half of an f32: widening is a 16-bit shift. */

@@ -5,7 +5,7 @@ import { NodeFileSource } from '../node/fs_folder.js';
 import { UsageError } from './args.js';
 
 export function isGgufPath(p: string | undefined): p is string {
-  return p !== undefined && p.toLowerCase().endsWith('.gguf');
+  return p?.toLowerCase().endsWith('.gguf') ?? false;
 }
 
 export async function openGgufModel(path: string): Promise<GgufFolder> {

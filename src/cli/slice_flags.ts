@@ -4,12 +4,12 @@ import { str, UsageError, type Values } from './args.js';
 
 function parseList(text: string, flag: string): number[] {
   if (text.trim() === '') return [];
-  return text.split(',').map((s) => {
+  return text.split(',').flatMap((s) => {
     const t = s.trim();
     const m = /^(\d+)(?:\*(\d+))?$/.exec(t); // "8192" or "8192*30" (repeat)
     if (!m) throw new UsageError(`${flag}: '${t}' is not an integer (or N*count)`);
     return Array(m[2] ? Number(m[2]) : 1).fill(Number(m[1])) as number[];
-  }).flat();
+  });
 }
 
 /** A slice from --preset or from --layers-to-skip / --ffn (shared with generate's --slice flags). */

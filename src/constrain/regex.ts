@@ -37,7 +37,7 @@ export class Nfa {
     const back: number[][] = Array.from({ length: n }, () => []);
     states.forEach((s, i) => {
       for (const e of s.eps) back[e].push(i);
-      if (s.set && s.set.some((x) => x === 1)) back[s.next].push(i);
+      if (s.set?.some((x) => x === 1)) back[s.next].push(i);
     });
     this.live = new Uint8Array(n);
     const todo = [accept];
@@ -66,7 +66,7 @@ export class Nfa {
     const next: number[] = [];
     for (const s of set) {
       const st = this.states[s];
-      if (st.set && st.set[c - PRINT_LO]) next.push(st.next);
+      if (st.set?.[c - PRINT_LO]) next.push(st.next);
     }
     return next.length ? this.closure(next) : [];
   }

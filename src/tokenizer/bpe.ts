@@ -260,7 +260,7 @@ export class BpeModel {
       const id = ids[i]!;
       if (id >= 0) {
         lastUnk = false;
-        if (rev !== null && rev.has(id)) this.resegment(id, rev, out);
+        if (rev?.has(id)) this.resegment(id, rev, out);
         else out.push(id);
         continue;
       }

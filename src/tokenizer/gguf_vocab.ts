@@ -98,7 +98,7 @@ export function vocabFromTokenizerJson(text: string | object, size?: number): Gg
     added_tokens?: { id: number; content: string; special: boolean }[];
   };
   const m = j.model;
-  if (!m || m.type !== 'BPE' || typeof m.vocab !== 'object') throw new Error('tokenizer.json: expected a BPE model with a vocab');
+  if (m?.type !== 'BPE' || typeof m.vocab !== 'object') throw new Error('tokenizer.json: expected a BPE model with a vocab');
   let n = size ?? 0;
   for (const id of Object.values(m.vocab)) n = Math.max(n, id + 1);
   for (const t of j.added_tokens ?? []) n = Math.max(n, t.id + 1);

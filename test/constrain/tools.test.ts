@@ -38,7 +38,7 @@ const validators = new Map(TOOLS.map((t) => [t.function.name, ajv.compile(t.func
 const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
 
 function checkCalls(calls: { function: { name: string; arguments: string } }[] | undefined, allowed: string[]): void {
-  expect(calls && calls.length).toBeGreaterThan(0);
+  expect(calls?.length).toBeGreaterThan(0);
   for (const c of calls!) {
     expect(allowed).toContain(c.function.name);
     const validate = validators.get(c.function.name)!;

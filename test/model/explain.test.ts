@@ -30,7 +30,7 @@ describe('selective parameter activation', () => {
     expect(step.pleRowsFetched).toEqual([]); // id 5 was read during the prefill and is cached
     expect(prefill.pleRowsFetched!.length).toBe(8);
     expect(step.kvCacheBytes).toBe(cache.bytes);
-    expect(formatExplain(step, 42, 'x')).toMatch(/layer  4 sliding attends +6 keys, K\/V shared from layer 2/);
+    expect(formatExplain(step, 42, 'x')).toMatch(/layer {2}4 sliding attends +6 keys, K\/V shared from layer 2/);
     await checkpoint.close();
   });
 });

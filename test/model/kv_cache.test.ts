@@ -57,7 +57,11 @@ describe('KV cache in WASM memory', () => {
     const rows: Float32Array[] = [(await model.forward(ids.slice(0, 4), cache, { logits: 'all' })).logits];
     for (let i = 4; i < T; i++) rows.push((await model.forward([ids[i]], cache, { logits: 'all' })).logits);
     const inc = new Float32Array(T * V);
-    rows.reduce((off, r) => (inc.set(r, off), off + r.length), 0);
+    let off = 0;
+    for (const r of rows) {
+      inc.set(r, off);
+      off += r.length;
+    }
     expect(maxAbsDiff(inc, full.logits)).toBeLessThan(1e-4);
 
     // every owned layer's K/V are views of the kernels' shared WASM memory (read in place)

@@ -7,6 +7,7 @@ import type { TowerWeights } from '../tower_weights.js';
 import { MultimodalEmbedder } from '../multimodal_embedder.js';
 import type { AudioModelConfig } from './config.js';
 
+// biome-ignore lint/complexity/noStaticOnlyClass: public name (src/encoders/audio/index.ts); what it builds is the shared MultimodalEmbedder
 export class AudioEmbedder {
   static load(ckpt: TowerWeights, cfg: AudioModelConfig, kernels: Kernels, prefix = 'model.embed_audio'): Promise<MultimodalEmbedder> {
     return MultimodalEmbedder.load(ckpt, kernels, prefix, {
