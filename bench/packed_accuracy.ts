@@ -1,7 +1,10 @@
 /**
  * Accuracy of packed v2 per quantized tensor family, on the golden text models and inputs:
  *
- *   node dist/bench/packed_accuracy.js [--json]
+ *   node dist/bench/packed_accuracy.js [--json] [--f16]
+ *
+ * `--f16` measures packed v2.0's blobs (f16 group scales) instead of v2.1's (log-coded u8
+ * scales, src/checkpoint/q4_compact.ts; what `gemma3n quantize` writes).
  *
  * For every text linear family (q/k/v/o, gate/up/down, LAuReL, PLE gate/projection, AltUp, the
  * tied LM head): the relative RMS error of the weights, ‖Ŵ − W‖ / ‖W‖, with Ŵ the v2 int4 weight
@@ -14,6 +17,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint } from '../src/checkpoint/checkpoint.js';
 import { decodeQ4, encodeQ4, quantizeQ4Rows, q4rHeader, parseQ4RHeader, dequantQ4Row } from '../src/checkpoint/packed_format.js';
+import { decodeQ4Blocks, quantizeQ4Blocks, quantizeQ4RowsCompact } from '../src/checkpoint/q4_compact.js';
+
+const F16 = process.argv.includes('--f16');
+/** W as the packed folder stores it (v2.1, or v2.0 with --f16), dequantized. */
+const packedQ4 = (w: Float32Array, rows: number, cols: number, what: string): Float32Array =>
+  (F16 ? decodeQ4(encodeQ4(Q4Matrix.quantize(w, rows, cols)), what) : decodeQ4Blocks(quantizeQ4Blocks(w, rows, cols, what), rows, cols, what)).dequantize();
 import type { LinearWeight } from '../src/kernels/kernels.js';
 import { Q4Matrix } from '../src/kernels/q4.js';
 import { TsKernels } from '../src/kernels/ts_kernels.js';
@@ -42,7 +51,7 @@ class Comparing extends TsKernels {
     // The LM head is built from the embedding table, read as bytes: no weight name was just read.
     const family = this.currentName === '' ? 'lm_head (tied embed_tokens)' : familyOf(this.currentName);
     this.currentName = '';
-    const dq = decodeQ4(encodeQ4(Q4Matrix.quantize(w, outDim, inDim)), family).dequantize();
+    const dq = packedQ4(w, outDim, inDim, family);
     const a = get(family);
     for (let i = 0; i < w.length; i++) { a.wNum += (dq[i] - w[i]) ** 2; a.wDen += w[i] ** 2; }
     const lin = super.createLinear(w, outDim, inDim, 'f32');
@@ -87,11 +96,11 @@ async function measure(model: string): Promise<void> {
       const a = get(label);
       const used = ids.filter((id) => id < rows);
       let dq: Float32Array;
-      if (name === 'embed_tokens.weight') dq = decodeQ4(encodeQ4(Q4Matrix.quantize(w, rows, cols)), name).dequantize();
+      if (name === 'embed_tokens.weight') dq = packedQ4(w, rows, cols, name);
       else {
-        const body = quantizeQ4Rows(w, rows, cols, 'f16')!;
+        const body = F16 ? quantizeQ4Rows(w, rows, cols, 'f16')! : quantizeQ4RowsCompact(w, rows, cols, name);
         const blob = new Uint8Array(32 + body.length);
-        blob.set(q4rHeader(rows, cols, 'f16')); blob.set(body, 32);
+        blob.set(q4rHeader(rows, cols, F16 ? 'f16' : 'u8log')); blob.set(body, 32);
         const hi = parseQ4RHeader(blob, blob.length, name);
         dq = new Float32Array(rows * cols);
         for (let r = 0; r < rows; r++) dequantQ4Row(blob.subarray(32 + r * hi.rowBytes, 32 + (r + 1) * hi.rowBytes), hi, dq.subarray(r * cols, (r + 1) * cols), name, r);

@@ -20,19 +20,36 @@ import { CheckpointError } from './safetensors.js';
  * the model expects (`where` names file and tensor in errors).
  */
 export async function loadPackedQ4(store: TensorStore, name: string, kernels: Kernels, outDim: number, inDim: number, where: string): Promise<LinearWeight> {
+  const { weight, ready } = await startPackedQ4(store, name, kernels, outDim, inDim, where);
+  await ready;
+  return weight;
+}
+
+/**
+ * The same, but when the backend's memory never detaches (shared WASM memory) the weight comes
+ * back as soon as its memory is reserved and its bytes arrive in the background (`ready`): a
+ * loader starts every read, then awaits them all, so the file copies (in libuv's threads, where
+ * the page faults of fresh kernel memory are taken) run on other cores while this thread widens
+ * the blobs already read. The weight must not be used before `ready` resolves.
+ */
+export async function startPackedQ4(store: TensorStore, name: string, kernels: Kernels, outDim: number, inDim: number, where: string): Promise<{ weight: LinearWeight; ready: Promise<void> }> {
   const { info, source } = await store.sourceOf(name);
   const len = info.byteLength;
   const h = parseQ4Header(await source.read(info.offset, Math.min(BLOB_HEADER, len)), len, where);
   if (h.outDim !== outDim || h.inDim !== inDim) throw new CheckpointError(`${where} is [${h.outDim}, ${h.inDim}] but the config implies [${outDim}, ${inDim}]`);
-  if (h.scales !== 'u8log' || !kernels.reserveQ4) return kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4');
+  if (h.scales !== 'u8log' || !kernels.reserveQ4) return { weight: kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4'), ready: Promise.resolve() };
   const r = kernels.reserveQ4(outDim, inDim);
-  try {
+  const fill = async () => {
     const body = len - BLOB_HEADER, tail = r.view().length - body;
     await readInto(source, info.offset + BLOB_HEADER, r.view().subarray(tail));
     expandQ4Blocks(r.view(), tail, Math.ceil(outDim / Q4_ROWS), Math.ceil(inDim / Q4_GROUP), where);
-    return r.commit();
-  } catch (e) {
-    r.cancel();
-    throw e;
+  };
+  if (!r.stable) {
+    try { await fill(); } catch (e) { r.cancel(); throw e; }
+    return { weight: r.commit(), ready: Promise.resolve() };
   }
+  const weight = r.commit();
+  const ready = fill().catch((e: unknown) => { kernels.release(weight); throw e; });
+  ready.catch(() => {}); // observed by the loader's await; never an unhandled rejection meanwhile
+  return { weight, ready };
 }

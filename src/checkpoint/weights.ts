@@ -13,7 +13,7 @@ import { CheckpointError } from './safetensors.js';
 import { StreamedTable } from './streamed_table.js';
 import { Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
 import { inMemoryLocation, q4BlockTable, q4RowTable, type PackedLocation } from './q4_tables.js';
-import { loadPackedQ4 } from './q4_load.js';
+import { startPackedQ4 } from './q4_load.js';
 
 export interface AttentionWeights {
   q_proj: LinearWeight; // [heads*head_dim, H]
@@ -107,12 +107,16 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     return v;
   };
   const formatOf = (name: string): WeightFormat => (opts.format === 'q4' && !(opts.keepF32?.(name) ?? false) ? 'q4' : 'f32');
+  /** Reads of packed weights still in flight (q4_load.ts startPackedQ4), awaited before returning. */
+  const pending: Promise<void>[] = [];
   /** A `NAME.q4` straight into the kernels (q4_load.ts: version 3 blobs without a JS-side copy). */
   const packedLinear = async (name: string, out: number, inp: number): Promise<LinearWeight | null> => {
     const full = prefix + name + Q4_SUFFIX;
     if (!ckpt.has(full)) return null;
     const info = await ckpt.info(full);
-    return loadPackedQ4(ckpt, full, kernels, out, inp, `${info.file}: tensor '${full}'`);
+    const { weight, ready } = await startPackedQ4(ckpt, full, kernels, out, inp, `${info.file}: tensor '${full}'`);
+    pending.push(ready);
+    return weight;
   };
   const linear = async (name: string, out: number, inp: number) => {
     const w = (await packedLinear(name, out, inp)) ?? kernels.createLinear(await readWeight(name, [out, inp]), out, inp, formatOf(name));
@@ -208,5 +212,6 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     });
     done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
   }
+  await Promise.all(pending);
   return { embed_tokens, embed_tokens_per_layer, per_layer_model_projection, per_layer_projection_norm, altup_projections, altup_unembed_projections, norm, lm_head, layers, readsCheckpoint: packedEmbed || !resident };
 }

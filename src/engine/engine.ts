@@ -105,10 +105,13 @@ export class Gemma3n {
    */
   static async load(folder: FileProvider, opts: EngineLoadOptions = {}): Promise<Gemma3n> {
     const kernels = opts.kernels ?? new TsKernels();
+    // The tokenizer loads while the weights stream in (their file reads run on other threads).
+    const tok = loadFolderTokenizer(folder);
+    tok.catch(() => {}); // awaited below; a failed weight load must not leave it unhandled
     const f = await loadModelFamily(folder, kernels, opts);
     const keepOpen = f.model.readsCheckpoint || (f.media !== null && (f.media.hasAudio || f.media.hasVision));
     if (!keepOpen) await f.checkpoint.close();
-    const { tokenizer, tokenizerConfig, chatTemplate } = await loadFolderTokenizer(folder);
+    const { tokenizer, tokenizerConfig, chatTemplate } = await tok;
     const engine = new Gemma3n(f.model, tokenizer, f.config, tokenizerConfig, f.media, keepOpen ? f.checkpoint : null);
     Object.assign(engine, { towers: f.gemma3nTowers });
     engine.chatTemplate = chatTemplate;

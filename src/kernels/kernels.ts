@@ -94,6 +94,8 @@ export interface Kernels {
 }
 
 export interface Q4Reservation {
+  /** Whether a view stays valid while other calls grow the backend's memory (shared WASM memory). */
+  readonly stable: boolean;
   view(): Uint8Array;
   commit(): LinearWeight;
   cancel(): void;

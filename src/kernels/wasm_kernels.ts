@@ -224,6 +224,7 @@ export class WasmKernels implements Kernels {
     const p = this.alloc(bytes + this.exports.q4_touch_slack()); // the GEMV reads ahead of the rows it uses
     let state: 'open' | 'done' = 'open';
     return {
+      stable: typeof SharedArrayBuffer !== 'undefined' && this.memory.buffer instanceof SharedArrayBuffer, // grow never detaches a shared buffer
       view: () => { this.view(); return new Uint8Array(this.memory.buffer, p, bytes); },
       commit: () => { state = 'done'; return new WasmLinear('q4', outDim, inDim, p, bytes); },
       cancel: () => { if (state === 'open') { state = 'done'; this.heap.release(p); } },

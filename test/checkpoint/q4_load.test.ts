@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { decodeQ4, encodeQ4, q4Header } from '../../src/checkpoint/packed_format.js';
 import { quantizeQ4Blocks } from '../../src/checkpoint/q4_compact.js';
-import { loadPackedQ4 } from '../../src/checkpoint/q4_load.js';
+import { loadPackedQ4, startPackedQ4 } from '../../src/checkpoint/q4_load.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { MemoryFolder } from '../../src/io/byte_source.js';
 import { Q4Matrix } from '../../src/kernels/q4.js';
@@ -60,6 +60,22 @@ describe('packed .q4 loading', () => {
       expect(d).toBeLessThan(0.05 * Math.max(...want.map(Math.abs))); // another rounding of the scales, same matrix
       await expect(loadPackedQ4(ckpt, 'a.q4', k, OUT, IN + 1, "F: tensor 'a.q4'")).rejects.toThrow(/F: tensor 'a\.q4' is \[37, 100\] but the config implies \[37, 101\]/);
       await ckpt.close();
+    }
+  });
+
+  it('with shared memory (threads) the reads run in the background: weights started together, awaited after, are the same', async () => {
+    const k = await createNodeWasmKernels({ threads: 2 });
+    const w1 = values(OUT * IN, 7), w2 = values(OUT * IN, 8);
+    const ckpt = await Checkpoint.open(new MemoryFolder(new Map([['model.safetensors', st({ 'a.q4': v3Blob(w1), 'b.q4': v3Blob(w2) })]]), 'mem'));
+    const a = await startPackedQ4(ckpt, 'a.q4', k, OUT, IN, 'a');
+    const b = await startPackedQ4(ckpt, 'b.q4', k, OUT, IN, 'b');
+    expect(k.reserveQ4!(1, 32).stable).toBe(true);
+    await Promise.all([a.ready, b.ready]);
+    const x = values(3 * IN, 9), y = new Float32Array(3 * OUT), want = new Float32Array(3 * OUT);
+    for (const [got, w] of [[a.weight, w1], [b.weight, w2]] as const) {
+      k.linear(got, x, 3, y);
+      k.linear(k.createLinear(decodeQ4(v3Blob(w), 'w'), OUT, IN), x, 3, want);
+      expect(Array.from(y)).toEqual(Array.from(want));
     }
   });
 
