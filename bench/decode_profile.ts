@@ -1,7 +1,8 @@
 /**
- * `node --no-liftoff dist/bench/decode_profile.js [--steps N] [--threads N]`: times decode steps of
+ * `node --no-liftoff dist/bench/decode_profile.js [--steps=N] [--threads=N] [--row-ops]`: times decode steps of
  * the real decoder on the synthetic E2B int4 model and splits each step into kernel calls
- * (linears by shape, attention) and the JavaScript around them. A developer's tool: the
+ * (linears by shape, attention) and the JavaScript around them; `--row-ops` then alternates steps with
+ * the row-wise math (norms, AltUp) in WASM and in TypeScript. A developer's tool: the
  * headline numbers come from `npm run bench`.
  */
 import type { AttentionParams, LinearWeight } from '../src/kernels/kernels.js';
@@ -36,6 +37,20 @@ async function main(): Promise<void> {
   const rows = [...acc].sort((a, b) => b[1].ms - a[1].ms);
   for (const [key, e] of rows) { kernels += e.ms / steps; console.log(`${key.padEnd(24)} ${(e.ms / steps).toFixed(2).padStart(7)} ms/token  ${(e.n / steps).toFixed(0).padStart(4)} calls  ${(1000 * e.ms / e.n).toFixed(0).padStart(6)} µs/call`); }
   console.log(`kernels ${kernels.toFixed(1)} ms, other JS ${(total - kernels).toFixed(1)} ms, total ${total.toFixed(1)} ms/token = ${(1000 / total).toFixed(2)} tok/s (${threads} threads)`);
+  if (args.includes('--row-ops')) {
+    // Same run, alternating: the decoder's row-wise math in WASM (k.rowOps) and in TypeScript.
+    k.linearMany = many; k.attention = att;
+    const own = k.rowOps, time = { wasm: 0, ts: 0 };
+    for (let i = 0; i < 2 * steps; i++) {
+      const which = i % 2 ? 'ts' : 'wasm';
+      Object.defineProperty(k, 'rowOps', { value: which === 'ts' ? undefined : own, configurable: true });
+      const t = performance.now();
+      await model.decode();
+      time[which] += performance.now() - t;
+    }
+    Object.defineProperty(k, 'rowOps', { value: own, configurable: true });
+    console.log(`row ops in WASM ${(time.wasm / steps).toFixed(1)} ms/token, in TypeScript ${(time.ts / steps).toFixed(1)} ms/token (alternating steps)`);
+  }
   k.dispose();
 }
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -1,4 +1,5 @@
-export type { AttentionParams, Kernels, LinearWeight, WeightFormat } from './kernels.js';
+export type { AttentionParams, Kernels, LinearWeight, RowOps, WeightFormat } from './kernels.js';
+export { tsRowOps } from './row_ops.js';
 export { TsKernels } from './ts_kernels.js';
 export { Q4Matrix, Q4_GROUP, q4Linear, quantizeActivations } from './q4.js';
 export { WasmKernels } from './wasm_kernels.js';

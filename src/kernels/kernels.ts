@@ -44,6 +44,20 @@ import type { Q4Matrix } from './q4.js';
 import type { Q8Matrix } from './q8.js';
 import type { DepthwiseConv2dParams, MultiQueryAttentionParams, RmsNormActParams } from './tower_ops.js';
 
+/**
+ * The decoder's row-wise float math (RMSNorm, the AltUp router, mix and correction): the TS
+ * functions of src/kernels/norm.ts and src/kernels/altup.ts (`tsRowOps`), or a backend's
+ * implementation that equals them BIT FOR BIT (WasmKernels: assembly/norm.ts, assembly/altup.ts),
+ * so the backend changes only the speed. Weights (`weight`, `normW`, `routerW`) are model
+ * constants: a backend may keep its own copy of one, keyed by the array.
+ */
+export interface RowOps {
+  rmsNorm(x: Float32Array, weight: Float32Array | null, rows: number, dim: number, eps: number, out?: Float32Array): Float32Array;
+  altupRouterDots(x: Float32Array, normW: Float32Array, routerW: Float32Array, T: number, H: number, A: number, eps: number, scale: number, normed: Float32Array, dots: Float64Array): void;
+  altupMix4(C: Float32Array, x: Float32Array, out: Float32Array, T: number, H: number): void;
+  altupCorrectStreams(pred: Float32Array, activated: Float32Array, active: number, coef: Float32Array, out: Float32Array, T: number, H: number, A: number): void;
+}
+
 export interface Kernels {
   readonly name: string;
   /**
@@ -66,6 +80,8 @@ export interface Kernels {
   geluMul(a: Float32Array, b: Float32Array, n: number): void;
   /** x[i] = cap · tanh(x[i] / cap) for i < n (the final logit soft-cap). */
   softcap(x: Float32Array, n: number, cap: number): void;
+  /** Optional: the decoder's row-wise float math, bit-identical to `tsRowOps` (absent: the model runs those). */
+  readonly rowOps?: RowOps;
   /** Causal (optionally sliding-window) multi-head attention with GQA; softmax in float32. */
   attention(p: AttentionParams): void;
   /** Frees a weight's backend memory. */

@@ -14,7 +14,7 @@
  * workers (Atomics.wait where allowed, a spin loop on a browser main thread). The descriptor and
  * its protocol: wasm_job_layout.ts, wasm_job.ts; the workers' program: wasm_worker.ts.
  */
-import type { AttentionParams, Kernels, LinearWeight, Q4Reservation, WeightFormat } from './kernels.js';
+import type { AttentionParams, Kernels, LinearWeight, Q4Reservation, RowOps, WeightFormat } from './kernels.js';
 import { Q4Matrix, Q4_GROUP } from './q4.js';
 import { Q8Matrix } from './q8.js';
 import { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js';
@@ -56,6 +56,10 @@ interface KernelExports {
   gelu_mul(a: number, b: number, n: number): void;
   softcap(x: number, n: number, cap: number): void;
   attention_scratch_floats(D: number, group: number): number;
+  rms_norm(x: number, w: number, rows: number, dim: number, eps: number, out: number): void;
+  altup_router(x: number, normW: number, routerW: number, T: number, H: number, A: number, eps: number, scale: number, normed: number, dots: number): void;
+  altup_mix4(c: number, x: number, out: number, T: number, H: number): void;
+  altup_correct(pred: number, activated: number, active: number, coef: number, out: number, T: number, H: number, A: number): void;
   q8_panel_bytes(inDim: number): number;
   mqa_scratch_bytes(M: number): number;
 }
@@ -348,6 +352,75 @@ export class WasmKernels implements Kernels {
     this.copyOut(p, n, x);
   }
 
+  /**
+   * RowOps in WASM (assembly/norm.ts, assembly/altup.ts), bit-identical to tsRowOps. Arrays in
+   * WASM memory (allocF32) are used in place, others copied through the scratch; weights are
+   * copied into WASM memory once (constPtr).
+   */
+  readonly rowOps: RowOps = {
+    rmsNorm: (x, weight, rows, dim, eps, out = x) => {
+      const n = rows * dim;
+      if (x.length < n || out.length < n) throw new Error(`rmsNorm: x has ${x.length}, out ${out.length} values (need ${rows}x${dim})`);
+      const wp = weight ? this.constPtr(weight) : 0;
+      const io = new CallArrays(this, align(n * 4) * 2);
+      const op = io.out(out, n, out === x), xp = out === x ? op : io.in(x, n);
+      this.exports.rms_norm(xp, wp, rows, dim, eps, op);
+      io.finish();
+      return out;
+    },
+    altupRouterDots: (x, normW, routerW, T, H, A, eps, scale, normed, dots) => {
+      const nw = this.constPtr(normW), rw = this.constPtr(routerW);
+      const io = new CallArrays(this, align(T * H * 4) * 2 + align(T * A * 8));
+      const xp = io.in(x, T * H), np = io.out(normed, T * H), dp = io.alloc(T * A * 8);
+      this.exports.altup_router(xp, nw, rw, T, H, A, eps, scale, np, dp);
+      io.finish();
+      dots.set(new Float64Array(this.memory.buffer, dp, T * A));
+    },
+    altupMix4: (C, x, out, T, H) => {
+      const n = 4 * T * H;
+      const io = new CallArrays(this, align(T * 64) + align(n * 4) * 2);
+      const cp = io.in(C, T * 16), xp = io.in(x, n), op = io.out(out, n);
+      this.exports.altup_mix4(cp, xp, op, T, H);
+      io.finish();
+    },
+    altupCorrectStreams: (pred, activated, active, coef, out, T, H, A) => {
+      const n = A * T * H;
+      const io = new CallArrays(this, align(n * 4) * 2 + align(T * H * 4) + align(T * A * 4));
+      const pp = io.in(pred, n), ap = io.in(activated, T * H), cp = io.in(coef, T * A), op = io.out(out, n);
+      this.exports.altup_correct(pp, ap, active, cp, op, T, H, A);
+      io.finish();
+    },
+  };
+
+  /** A model constant (norm or router weight) in WASM memory, copied there on first use. */
+  private constPtr(a: Float32Array): number {
+    if (this.inMemory(a)) return a.byteOffset;
+    let p = this.consts.get(a);
+    if (p === undefined) {
+      p = this.alloc(align(a.length * 4));
+      this.f32.set(a, p / 4);
+      this.consts.set(a, p);
+      this.unfreed.register(a, p);
+    }
+    return p;
+  }
+  private readonly consts = new WeakMap<Float32Array, number>();
+
+  /** The per-call scratch region of at least `bytes` (for CallArrays), with fresh views. */
+  callScratch(bytes: number): number {
+    const p = this.scratch(bytes);
+    this.view();
+    return p;
+  }
+  /** The current Float32Array view of WASM memory (for CallArrays). */
+  get heapF32(): Float32Array {
+    return this.f32;
+  }
+  /** Whether a Float32Array lives in WASM memory (for CallArrays). */
+  holds(a: Float32Array): boolean {
+    return this.inMemory(a);
+  }
+
   attention(p: AttentionParams): void {
     const { T, S, numHeads: H, numKvHeads: KVH, headDim: D } = p;
     if (H % KVH !== 0) throw new Error(`attention: ${H} heads not a multiple of ${KVH} kv heads`);
@@ -486,5 +559,41 @@ export class WasmKernels implements Kernels {
     this.view();
     const nt = work < this.smallJob ? 1 : Math.max(1, Math.min(this.threads, this.activeThreads));
     this.jobs.dispatch(op, args, nt, scratchBase, scratchStride);
+  }
+}
+
+/**
+ * The arrays of one row-op call: those already in WASM memory are passed in place, the others
+ * get a slot in the per-call scratch (inputs copied in; outputs copied back by finish()).
+ */
+class CallArrays {
+  private next: number;
+  private readonly back: [Float32Array, number, number][] = [];
+  constructor(private readonly k: WasmKernels, bytes: number) {
+    this.next = k.callScratch(bytes);
+  }
+  alloc(bytes: number): number {
+    const p = this.next;
+    this.next += align(bytes);
+    return p;
+  }
+  /** Pointer to the first n values of a (an input). */
+  in(a: Float32Array, n: number): number {
+    if (this.k.holds(a)) return a.byteOffset;
+    const p = this.alloc(n * 4);
+    this.k.heapF32.set(a.subarray(0, n), p / 4);
+    return p;
+  }
+  /** Pointer for the first n values of a (an output; `preset`: copied in too, for kernels that write only part of it). */
+  out(a: Float32Array, n: number, preset = false): number {
+    if (this.k.holds(a)) return a.byteOffset;
+    const p = this.alloc(n * 4);
+    if (preset) this.k.heapF32.set(a.subarray(0, n), p / 4);
+    this.back.push([a, p, n]);
+    return p;
+  }
+  finish(): void {
+    const f32 = this.k.heapF32;
+    for (const [a, p, n] of this.back) a.set(f32.subarray(p / 4, p / 4 + n));
   }
 }

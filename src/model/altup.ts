@@ -12,7 +12,10 @@
  */
 import type { LayerWeights } from '../checkpoint/weights.js';
 import type { ForwardContext } from './forward_context.js';
-import { dot, rmsNorm } from './ops.js';
+import { mixStreams4 } from '../kernels/altup.js';
+import { dot, rowOps } from './ops.js';
+
+export { mixStreams4 };
 
 type AltUpWeights = LayerWeights['altup'];
 
@@ -23,13 +26,12 @@ type AltUpWeights = LayerWeights['altup'];
 export function computeRouterModalities(ctx: ForwardContext, w: AltUpWeights, x: Float32Array): Float32Array {
   const { config: c, work, T } = ctx;
   const H = c.hiddenSize, A = c.altupNumInputs;
-  const normed = rmsNorm(x, w.router_norm, T, H, c.rmsNormEps, work.take('altup.normed', T * H));
+  const dots = work.take64('altup.router_dots', T * A);
   const inputScale = Math.fround(1 / H); // router_input_scale = hidden_size**-1.0 (not -0.5)
-  for (let i = 0; i < T * H; i++) normed[i] = Math.fround(normed[i] * inputScale);
+  // dots[t, a] = modality_router(router_norm(x[t]) · 1/H)[a] (src/kernels/altup.ts)
+  rowOps(ctx.kernels).altupRouterDots(x, w.router_norm, w.modality_router, T, H, A, c.rmsNormEps, inputScale, work.take('altup.normed', T * H), dots);
   const out = work.take('altup.modalities', T * A);
-  for (let t = 0; t < T; t++) {
-    for (let a = 0; a < A; a++) out[t * A + a] = Math.tanh(dot(normed, t * H, w.modality_router, a * H, H));
-  }
+  for (let i = 0; i < T * A; i++) out[i] = Math.tanh(dots[i]);
   return out;
 }
 
@@ -42,13 +44,13 @@ export function altupPredict(ctx: ForwardContext, w: AltUpWeights, streams: Floa
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H;
   const mod = computeRouterModalities(ctx, w, streams.subarray(c.altupActiveIdx * TH, (c.altupActiveIdx + 1) * TH));
   const pred = work.take('altup.predictions', A * TH);
-  const coefs = work.take('altup.coefs', A * A); // f32, as the reference's Linear output
+  const coefs = work.take('altup.coefs', T * A * A); // f32, as the reference's Linear output
   for (let t = 0; t < T; t++) {
-    // coefs = prediction_coefs(modalities[t]) : [A*A] = W[A*A, A] · m[A]
-    for (let k = 0; k < A * A; k++) coefs[k] = dot(w.prediction_coefs, k * A, mod, t * A, A);
-    if (A === 4) mixStreams4(coefs, streams, pred, TH, t * H, H);
-    else mixStreams(coefs, A, streams, pred, TH, t * H, H);
+    // coefs[t] = prediction_coefs(modalities[t]) : [A*A] = W[A*A, A] · m[A]
+    for (let k = 0; k < A * A; k++) coefs[t * A * A + k] = dot(w.prediction_coefs, k * A, mod, t * A, A);
   }
+  if (A === 4) rowOps(ctx.kernels).altupMix4(coefs, streams, pred, T, H);
+  else for (let t = 0; t < T; t++) mixStreams(coefs.subarray(t * A * A), A, streams, pred, TH, t * H, H);
   return pred;
 }
 
@@ -68,22 +70,6 @@ export function mixStreams(C: Float32Array, A: number, x: Float32Array, out: Flo
   }
 }
 
-/** mixStreams for A = 4, the width of every Gemma 3n: one pass, coefficients in registers (~3× faster). */
-export function mixStreams4(C: Float32Array, x: Float32Array, out: Float32Array, stride: number, o: number, H: number): void {
-  const c00 = C[0], c01 = C[1], c02 = C[2], c03 = C[3];
-  const c10 = C[4], c11 = C[5], c12 = C[6], c13 = C[7];
-  const c20 = C[8], c21 = C[9], c22 = C[10], c23 = C[11];
-  const c30 = C[12], c31 = C[13], c32 = C[14], c33 = C[15];
-  const o0 = o, o1 = stride + o, o2 = 2 * stride + o, o3 = 3 * stride + o;
-  for (let h = 0; h < H; h++) {
-    const x0 = x[o0 + h], x1 = x[o1 + h], x2 = x[o2 + h], x3 = x[o3 + h];
-    out[o0 + h] = Math.fround(c00 * x0 + c01 * x1 + c02 * x2 + c03 * x3) + x0;
-    out[o1 + h] = Math.fround(c10 * x0 + c11 * x1 + c12 * x2 + c13 * x3) + x1;
-    out[o2 + h] = Math.fround(c20 * x0 + c21 * x1 + c22 * x2 + c23 * x3) + x2;
-    out[o3 + h] = Math.fround(c30 * x0 + c31 * x1 + c32 * x2 + c33 * x3) + x3;
-  }
-}
-
 /**
  * corrected[j] = pred[j] + (activated − pred[active]) · (correction_coefs(modalities(activated))[j] + 1)
  * [Gemma3nTextAltUp.correct], written into `out` [A, T, H] (which may be the old streams: they
@@ -91,19 +77,15 @@ export function mixStreams4(C: Float32Array, x: Float32Array, out: Float32Array,
  */
 export function altupCorrect(ctx: ForwardContext, w: AltUpWeights, pred: Float32Array, activated: Float32Array, out: Float32Array): Float32Array {
   const { config: c, work, T } = ctx;
-  const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H;
+  const H = c.hiddenSize, A = c.altupNumInputs;
   const mod = computeRouterModalities(ctx, w, activated);
-  const innovation = work.take('altup.innovation', TH);
-  const active = c.altupActiveIdx * TH;
-  for (let i = 0; i < TH; i++) innovation[i] = activated[i] - pred[active + i];
+  // all_coefs = correction_coefs(modalities) + 1.0, both steps in f32
+  const coef = work.take('altup.correct_coefs', T * A);
   for (let t = 0; t < T; t++) {
-    for (let j = 0; j < A; j++) {
-      // all_coefs = correction_coefs(modalities) + 1.0, both steps in f32
-      const coef = Math.fround(Math.fround(dot(w.correction_coefs, j * A, mod, t * A, A)) + 1);
-      const o = j * TH + t * H;
-      for (let h = 0; h < H; h++) out[o + h] = pred[o + h] + Math.fround(innovation[t * H + h] * coef);
-    }
+    for (let j = 0; j < A; j++) coef[t * A + j] = Math.fround(Math.fround(dot(w.correction_coefs, j * A, mod, t * A, A)) + 1);
   }
+  // out[j] = pred[j] + innovation · coef[j], innovation = activated − pred[active] (src/kernels/altup.ts)
+  rowOps(ctx.kernels).altupCorrectStreams(pred, activated, c.altupActiveIdx, coef, out, T, H, A);
   return out;
 }
 

@@ -12,7 +12,7 @@
 import type { TextConfig } from '../checkpoint/config.js';
 import type { AttentionWeights } from '../checkpoint/weights.js';
 import type { ForwardContext } from './forward_context.js';
-import { rmsNorm } from './ops.js';
+import { rowOps } from './ops.js';
 
 /** What attention reads from a config: Gemma 3n's TextConfig and Gemma 4's Gemma4TextConfig both fit. */
 export type AttentionConfig = Pick<TextConfig, 'numAttentionHeads' | 'numKeyValueHeads' | 'rmsNormEps' | 'layerTypes' | 'slidingWindow'>;
@@ -28,6 +28,7 @@ export function selfAttention(ctx: ForwardContext<AttentionConfig>, w: Attention
   const D = w.q_norm.length, nH = c.numAttentionHeads, nKV = c.numKeyValueHeads;
   const qW = nH * D, kvW = nKV * D;
   const rope = ctx.ropes[layer]!;
+  const { rmsNorm } = rowOps(kernels);
   // KV-shared layers (the last num_kv_shared_layers) own no cache entry: they read their source's.
   const ownsKV = ctx.sequences[0]!.cache.layers[layer] !== null;
 

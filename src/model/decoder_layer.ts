@@ -24,7 +24,7 @@ import { selfAttention } from './attention.js';
 import type { ForwardContext } from './forward_context.js';
 import { laurel } from './laurel.js';
 import { mlp } from './mlp.js';
-import { rmsNorm } from './ops.js';
+import { rowOps } from './ops.js';
 import { gatePerLayerInput } from './per_layer_embedding.js';
 
 /**
@@ -36,6 +36,7 @@ export function decoderLayer(ctx: ForwardContext, w: LayerWeights, layer: number
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H, eps = c.rmsNormEps;
   const active = c.altupActiveIdx * TH;
   const name = `layers.${layer}`;
+  const { rmsNorm } = rowOps(ctx.kernels);
 
   // AltUp predict: the block runs on one stream only.
   const predictions = altupPredict(ctx, w.altup, hiddenStates);

@@ -5,7 +5,7 @@
  */
 import type { LayerWeights } from '../checkpoint/weights.js';
 import type { ForwardContext } from './forward_context.js';
-import { rmsNorm } from './ops.js';
+import { rowOps } from './ops.js';
 
 /** x [T, H] → out [T, H] (returned). */
 export function laurel(ctx: ForwardContext, w: LayerWeights['laurel'], x: Float32Array, out: Float32Array): Float32Array {
@@ -14,7 +14,7 @@ export function laurel(ctx: ForwardContext, w: LayerWeights['laurel'], x: Float3
   const low = ctx.work.take('laurel.low', T * c.laurelRank); // [T, r]
   kernels.linear(w.linear_left, x, T, low);
   kernels.linear(w.linear_right, low, T, out);
-  rmsNorm(out, w.post_laurel_norm, T, H, c.rmsNormEps);
+  rowOps(kernels).rmsNorm(out, w.post_laurel_norm, T, H, c.rmsNormEps);
   for (let i = 0; i < T * H; i++) out[i] += x[i];
   return out;
 }

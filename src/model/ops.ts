@@ -3,43 +3,22 @@
  * or into a caller-provided buffer over `rows` rows of `dim` values (row-major).
  */
 import { geluTanh } from '../kernels/elementwise.js';
+import type { Kernels, RowOps } from '../kernels/kernels.js';
+import { dot, rmsNorm } from '../kernels/norm.js';
+import { tsRowOps } from '../kernels/row_ops.js';
 
-/**
- * Gemma 3n RMSNorm: y = x · (mean(x²) + eps)^-½ · w. Unlike Gemma 1-3 the weight is used as
- * is, not (1 + w) [modeling_gemma3n.py, Gemma3nRMSNorm]. `weight` null = no scale (v_norm).
- */
-export function rmsNorm(x: Float32Array, weight: Float32Array | null, rows: number, dim: number, eps: number, out: Float32Array = x): Float32Array {
-  for (let r = 0; r < rows; r++) {
-    const o = r * dim;
-    const ss = dot(x, o, x, o, dim);
-    const inv = Math.fround(1 / Math.sqrt(Math.fround(Math.fround(ss / dim) + eps)));
-    if (weight) for (let i = 0; i < dim; i++) out[o + i] = Math.fround(x[o + i] * inv) * weight[i];
-    else for (let i = 0; i < dim; i++) out[o + i] = x[o + i] * inv;
-  }
-  return out;
+// RMSNorm and the float64 dot live with their WASM twins in src/kernels/norm.ts.
+export { dot, rmsNorm };
+
+/** The row-wise float math of `kernels` (its own, bit-identical, or the TypeScript one). */
+export function rowOps(kernels: Kernels): RowOps {
+  return kernels.rowOps ?? tsRowOps;
 }
 
 export { geluTanh };
 
 export function geluTanhInPlace(x: Float32Array, n = x.length): void {
   for (let i = 0; i < n; i++) x[i] = geluTanh(x[i]);
-}
-
-/**
- * Σ a[ao + i]·b[bo + i] over n values, in float64. Four partial sums: one running sum is
- * bound by the add latency, four overlap (the order changes the result by ~1e-16 relative).
- */
-export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    s0 += a[ao + i] * b[bo + i];
-    s1 += a[ao + i + 1] * b[bo + i + 1];
-    s2 += a[ao + i + 2] * b[bo + i + 2];
-    s3 += a[ao + i + 3] * b[bo + i + 3];
-  }
-  for (; i < n; i++) s0 += a[ao + i] * b[bo + i];
-  return s0 + s1 + (s2 + s3);
 }
 
 /** Root-mean-square of one row: sqrt(mean(x²)). */

@@ -18,7 +18,7 @@ import type { TextConfig } from '../checkpoint/config.js';
 import type { LayerWeights, TextWeights } from '../checkpoint/weights.js';
 import type { Kernels } from '../kernels/kernels.js';
 import type { ForwardContext } from './forward_context.js';
-import { rmsNorm } from './ops.js';
+import { rowOps } from './ops.js';
 
 /** Per-layer table ids: ids outside the table (image/audio ids) use row 0, as Gemma3nModel does. */
 export function perLayerIds(ids: ArrayLike<number>, c: Pick<TextConfig, 'vocabSizePerLayerInput'>): Int32Array {
@@ -53,7 +53,7 @@ export function projectPerLayerInputs(
   kernels.linear(w.per_layer_model_projection, inputsEmbeds, T, proj);
   const projScale = Math.fround(1 / Math.sqrt(H)); // per_layer_projection_scale = H**-0.5
   for (let i = 0; i < proj.length; i++) proj[i] = Math.fround(proj[i] * projScale);
-  rmsNorm(proj, w.per_layer_projection_norm, T * L, P, c.rmsNormEps);
+  rowOps(kernels).rmsNorm(proj, w.per_layer_projection_norm, T * L, P, c.rmsNormEps);
   const inputScale = Math.fround(Math.SQRT1_2); // per_layer_input_scale = rsqrt(2)
   for (let i = 0; i < proj.length; i++) proj[i] = Math.fround(proj[i] + perLayerInputs[i]) * inputScale;
   return proj;
@@ -70,5 +70,5 @@ export function gatePerLayerInput(ctx: ForwardContext, w: LayerWeights, x: Float
   kernels.linear(w.per_layer_input_gate, x, T, gate);
   kernels.geluMul(gate, perLayerInput, T * P); // act_fn(gate) · per_layer_input
   kernels.linear(w.per_layer_projection, gate, T, out);
-  return rmsNorm(out, w.post_per_layer_input_norm, T, c.hiddenSize, c.rmsNormEps);
+  return rowOps(kernels).rmsNorm(out, w.post_per_layer_input_norm, T, c.hiddenSize, c.rmsNormEps);
 }

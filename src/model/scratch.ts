@@ -8,6 +8,17 @@
  */
 export class Scratch {
   private readonly buffers = new Map<string, Float32Array>();
+  private readonly buffers64 = new Map<string, Float64Array>();
+
+  /** take, for a Float64Array. */
+  take64(name: string, n: number): Float64Array {
+    let b = this.buffers64.get(name);
+    if (b === undefined || b.length !== n) {
+      b = new Float64Array(n);
+      this.buffers64.set(name, b);
+    }
+    return b;
+  }
 
   /** A Float32Array of exactly `n` values for `name`; reallocated only when n changes. */
   take(name: string, n: number): Float32Array {

@@ -22,7 +22,7 @@ import { decoderLayer } from './decoder_layer.js';
 import { explainInputs, explainLayers, type StepExplain } from './explain.js';
 import type { ForwardContext, SequenceRows } from './forward_context.js';
 import { KVCache } from './kv_cache.js';
-import { rmsNorm } from './ops.js';
+import { rowOps } from './ops.js';
 import { getPerLayerInputs, projectPerLayerInputs } from './per_layer_embedding.js';
 import { RotaryEmbedding } from './rope.js';
 import { Scratch } from './scratch.js';
@@ -242,7 +242,7 @@ export class Gemma3nTextModel {
       for (let i = 0; i < TH; i++) h[i] += tmp[i];
     }
     for (let i = 0; i < TH; i++) h[i] /= A;
-    rmsNorm(h, w.norm, T, H, c.rmsNormEps);
+    rowOps(k).rmsNorm(h, w.norm, T, H, c.rmsNormEps);
     trace?.('last_hidden_state', h, [1, T, H]);
 
     return h;

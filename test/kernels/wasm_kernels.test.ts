@@ -58,6 +58,25 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     k.release(lw);
   });
 
+  // Batched decode and prefill must give each token exactly what it gets alone (the GEMV):
+  // the engine's batched logits are bit-identical to single-sequence ones (test/engine/batch.test.ts).
+  it.each([[2, 9, 9 * 32 - 5], [3, 37, 75], [5, 13, 8 * 32], [8, 6, 32], [17, 21, 13 * 32 + 1]])('q4 T=%i out=%i in=%i: every token bit-identical to running it alone', (T, outDim, inDim) => {
+    const q = Q4Matrix.quantize(rand(outDim * inDim, 7 * outDim + inDim), outDim, inDim);
+    const x = rand(T * inDim, 3 * T + inDim, 2);
+    x.fill(0, 0, Math.min(inDim, 40)); // an all-zero group (scale 0) in token 0
+    const lw = k.createLinear(q, outDim, inDim);
+    const y = new Float32Array(T * outDim).fill(NaN), one = new Float32Array(outDim);
+    k.linear(lw, x, T, y);
+    for (let t = 0; t < T; t++) {
+      k.linear(lw, x.subarray(t * inDim, (t + 1) * inDim), 1, one);
+      expect(y.subarray(t * outDim, (t + 1) * outDim), `token ${t}`).toEqual(one);
+    }
+    const ref = new Float32Array(T * outDim);
+    q4Linear(q, x, T, ref);
+    expect(closeness(y, ref, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    k.release(lw);
+  });
+
   it.each([1, 3, 6])('linearMany T=%i: three q4 weights (ragged rows) in one job equal three q4 references', (T) => {
     const inDim = 75, outs = [5, 37, 64];
     const qs = outs.map((o, i) => Q4Matrix.quantize(rand(o * inDim, 40 + i), o, inDim));

@@ -1,0 +1,6 @@
+/** The TypeScript RowOps (kernels.ts): what the model runs when a backend has none of its own. */
+import { altupCorrectStreams, altupMix4, altupRouterDots } from './altup.js';
+import type { RowOps } from './kernels.js';
+import { rmsNorm } from './norm.js';
+
+export const tsRowOps: RowOps = { rmsNorm, altupRouterDots, altupMix4, altupCorrectStreams };

@@ -1,0 +1,69 @@
+// WasmKernels.rowOps (assembly/norm.ts, assembly/altup.ts) against tsRowOps: EQUAL bit for bit,
+// on ragged shapes, for arrays in ordinary memory and in WASM memory (allocF32), in place and not.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { altupMix4 } from '../../src/kernels/altup.js';
+import { tsRowOps } from '../../src/kernels/row_ops.js';
+import { relaxedSimdSupported, type WasmKernels } from '../../src/kernels/wasm_kernels.js';
+import { createNodeWasmKernels, nodeWasmHost } from '../../src/node/wasm_host.js';
+import { ensureWasmBuilt, rand } from './helpers.js';
+
+ensureWasmBuilt();
+nodeWasmHost().enableRelaxedSimd!();
+const variants = [{ relaxed: false, threads: 1 }, { relaxed: false, threads: 2 }, ...(relaxedSimdSupported() ? [{ relaxed: true, threads: 1 }, { relaxed: true, threads: 2 }] : [])];
+
+/** Values spread over many binades (and a few exact zeros), so rounding differences would show. */
+function spread(n: number, seed: number): Float32Array {
+  const v = rand(n, seed);
+  for (let i = 0; i < n; i++) v[i] = i % 17 === 5 ? 0 : v[i] * 2 ** ((i * 7) % 23 - 11);
+  return v;
+}
+
+describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps exactly', ({ relaxed, threads }) => {
+  let k: WasmKernels;
+  beforeAll(async () => { k = await createNodeWasmKernels({ relaxed, threads }); });
+  afterAll(() => k.dispose());
+  const wasmArray = (a: Float32Array) => { const b = k.allocF32(a.length); b.set(a); return b; };
+
+  it.each([[1, 1], [1, 7], [3, 2048], [8, 256], [5, 99], [2, 4]])('rmsNorm rows=%i dim=%i (weight, no weight, in place, WASM memory)', (rows, dim) => {
+    const x = spread(rows * dim, rows + dim), w = spread(dim, dim);
+    for (const weight of [w, null]) {
+      const want = tsRowOps.rmsNorm(x, weight, rows, dim, 1e-6, new Float32Array(rows * dim));
+      expect(k.rowOps.rmsNorm(x, weight, rows, dim, 1e-6, new Float32Array(rows * dim))).toEqual(want);
+      const inPlace = x.slice();
+      k.rowOps.rmsNorm(inPlace, weight, rows, dim, 1e-6);
+      expect(inPlace).toEqual(want);
+      const wx = wasmArray(x), wo = k.allocF32(rows * dim);
+      k.rowOps.rmsNorm(wx, weight, rows, dim, 1e-6, wo);
+      expect(wo).toEqual(want);
+      k.freeF32(wx); k.freeF32(wo);
+    }
+  });
+
+  it.each([[1, 2048], [3, 13], [2, 64]])('AltUp router dots, mix and correction T=%i H=%i', (T, H) => {
+    const A = 4, TH = T * H;
+    const x = spread(TH, 3 * H), normW = spread(H, 4), routerW = spread(A * H, 5);
+    const dots = [new Float64Array(T * A), new Float64Array(T * A)], normed = [new Float32Array(TH), new Float32Array(TH)];
+    tsRowOps.altupRouterDots(x, normW, routerW, T, H, A, 1e-6, Math.fround(1 / H), normed[0], dots[0]);
+    k.rowOps.altupRouterDots(x, normW, routerW, T, H, A, 1e-6, Math.fround(1 / H), normed[1], dots[1]);
+    expect(normed[1]).toEqual(normed[0]);
+    expect(dots[1]).toEqual(dots[0]);
+
+    const streams = spread(A * TH, 6), C = rand(T * 16, 7, 3);
+    const mix = [new Float32Array(A * TH), new Float32Array(A * TH)];
+    altupMix4(C, streams, mix[0], T, H);
+    k.rowOps.altupMix4(C, streams, mix[1], T, H);
+    expect(mix[1]).toEqual(mix[0]);
+    const wmix = k.allocF32(A * TH), ws = wasmArray(streams);
+    k.rowOps.altupMix4(C, ws, wmix, T, H);
+    expect(wmix).toEqual(mix[0]);
+
+    const activated = spread(TH, 8), coef = rand(T * A, 9, 2);
+    const out = [new Float32Array(A * TH), new Float32Array(A * TH)];
+    tsRowOps.altupCorrectStreams(mix[0], activated, 0, coef, out[0], T, H, A);
+    k.rowOps.altupCorrectStreams(mix[0], activated, 0, coef, out[1], T, H, A);
+    expect(out[1]).toEqual(out[0]);
+    k.rowOps.altupCorrectStreams(wmix, activated, 0, coef, ws, T, H, A); // WASM memory, out = the old streams
+    expect(ws).toEqual(out[0]);
+    k.freeF32(wmix); k.freeF32(ws);
+  });
+});
