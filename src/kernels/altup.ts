@@ -6,7 +6,7 @@ import { dot, rmsNorm } from './norm.js';
 
 /**
  * The router before its tanh, for T rows of x [T, H]: dots[t, a] = Σ_h n[t, h]·W[a, h] (float64),
- * n = f32(rmsNorm(x, normW)[t, h] · scale) written to `normed` [T, H].
+ * n = f32(rmsNorm(x, normW)[t, h] · scale) written to `normed` [T, H]; scale is a float32 value.
  */
 export function altupRouterDots(x: Float32Array, normW: Float32Array, routerW: Float32Array, T: number, H: number, A: number, eps: number, scale: number, normed: Float32Array, dots: Float64Array): void {
   rmsNorm(x, normW, T, H, eps, normed);

@@ -10,6 +10,7 @@ import { DenoFolder } from '../../dist/src/deno/fs_folder.js';
 import type { AttentionParams } from '../../dist/src/kernels/kernels.js';
 import { Q4Matrix, q4Linear } from '../../dist/src/kernels/q4.js';
 import { TsKernels } from '../../dist/src/kernels/ts_kernels.js';
+import { tsRowOps } from '../../dist/src/kernels/row_ops.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../dist/src/kernels/wasm_kernels.js';
 import { greedyGenerate } from '../../dist/src/engine/greedy.js';
 import { Gemma3nTextModel } from '../../dist/src/model/text_model.js';
@@ -109,6 +110,26 @@ for (const { relaxed, threads } of variants) {
           assert(c <= 1, `closeness ${c}`);
         });
       }
+
+      await t.step('rowOps (RMSNorm, AltUp router/mix/correction) equal tsRowOps bit for bit', () => {
+        const same = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => { for (let i = 0; i < b.length; i++) assert(Object.is(a[i], b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`); };
+        for (const [T, H] of [[1, 2048], [3, 13]]) {
+          const A = 4, TH = T * H, x = rand(TH, H), w = rand(H, 2), rw = rand(A * H, 3), streams = rand(A * TH, 4), C = rand(T * 16, 5, 3), coef = rand(T * A, 6, 2);
+          same(k.rowOps.rmsNorm(x, w, T, H, 1e-6, new Float32Array(TH)), tsRowOps.rmsNorm(x, w, T, H, 1e-6, new Float32Array(TH)), 'rmsNorm');
+          const d = [new Float64Array(T * A), new Float64Array(T * A)], n = [new Float32Array(TH), new Float32Array(TH)];
+          k.rowOps.altupRouterDots(x, w, rw, T, H, A, 1e-6, Math.fround(1 / H), n[0], d[0]);
+          tsRowOps.altupRouterDots(x, w, rw, T, H, A, 1e-6, Math.fround(1 / H), n[1], d[1]);
+          same(d[0], d[1], 'router dots');
+          const m = [new Float32Array(A * TH), new Float32Array(A * TH)];
+          k.rowOps.altupMix4(C, streams, m[0], T, H);
+          tsRowOps.altupMix4(C, streams, m[1], T, H);
+          same(m[0], m[1], 'mix');
+          const o = [new Float32Array(A * TH), new Float32Array(A * TH)];
+          k.rowOps.altupCorrectStreams(m[1], x, 0, coef, o[0], T, H, A);
+          tsRowOps.altupCorrectStreams(m[1], x, 0, coef, o[1], T, H, A);
+          same(o[0], o[1], 'correct');
+        }
+      });
 
       await t.step('golden text-tiny-a prompt 0: greedy continuation on WasmKernels f32 equals the reference ids', async () => {
         const { model, checkpoint } = await Gemma3nTextModel.load(new DenoFolder(GOLDEN), k);
