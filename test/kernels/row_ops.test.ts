@@ -5,7 +5,7 @@ import { altupMix4 } from '../../src/kernels/altup.js';
 import { tsRowOps } from '../../src/kernels/row_ops.js';
 import { relaxedSimdSupported, type WasmKernels } from '../../src/kernels/wasm_kernels.js';
 import { createNodeWasmKernels, nodeWasmHost } from '../../src/node/wasm_host.js';
-import { ensureWasmBuilt, rand } from './helpers.js';
+import { ensureWasmBuilt, rand } from '../helpers.js';
 
 ensureWasmBuilt();
 nodeWasmHost().enableRelaxedSimd!();
