@@ -59,7 +59,7 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
   });
 
   // Batched decode and prefill must give each token exactly what it gets alone (the GEMV):
-  // the engine's batched logits are bit-identical to single-sequence ones (test/engine/batch.test.ts).
+  // the engine's batched logits are bit-identical to single-sequence ones (test/model/batch.test.ts).
   it.each([[2, 9, 9 * 32 - 5], [3, 37, 75], [5, 13, 8 * 32], [8, 6, 32], [17, 21, 13 * 32 + 1]])('q4 T=%i out=%i in=%i: every token bit-identical to running it alone', (T, outDim, inDim) => {
     const q = Q4Matrix.quantize(rand(outDim * inDim, 7 * outDim + inDim), outDim, inDim);
     const x = rand(T * inDim, 3 * T + inDim, 2);
