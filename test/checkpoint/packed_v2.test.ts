@@ -16,6 +16,7 @@ import { f16ToF32 } from '../../src/checkpoint/dtype.js';
 import { decodeQ4, encodeQ4, f32ToF16Bits, packedVersionOf, quantizeQ4Rows, parseQ4RHeader, dequantQ4Row, q4rHeader } from '../../src/checkpoint/packed_format.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors.js';
 import { StreamedTable } from '../../src/checkpoint/streamed_table.js';
+import { planPackedV2 } from '../../src/checkpoint/pack_v2.js';
 import { MemoryFolder } from '../../src/io/byte_source.js';
 import { Q4Matrix } from '../../src/kernels/q4.js';
 import { TsKernels } from '../../src/kernels/ts_kernels.js';
@@ -233,6 +234,37 @@ async function folderWith(replace: (name: string, t: TensorToWrite) => TensorToW
   const config = { ...JSON.parse(readFileSync(join(GOLDEN, 'text-tiny-a', 'config.json'), 'utf8')), ...extraConfig };
   return new MemoryFolder(new Map([['config.json', new TextEncoder().encode(JSON.stringify(config))], ['model.safetensors', writeSafetensors(tensors)]]), 'bad-packed');
 }
+
+describe('v2.0 → v2.1 conversion', () => {
+  it('a v2.0 PLE table (.q4r version 1, f16 scales) is re-packed as version 2, every value within half its new scale of the v2.0 value', async () => {
+    const src = await Checkpoint.open(goldenFolder('text-tiny-a'));
+    const name = P + 'embed_tokens_per_layer.weight';
+    const [rows, cols] = (await src.info(name)).shape;
+    const body = quantizeQ4Rows(await src.readF32(name), rows, cols, 'f16')!;
+    await src.close();
+    const v20 = new Uint8Array(32 + body.length);
+    v20.set(q4rHeader(rows, cols, 'f16')); v20.set(body, 32);
+    const f = await folderWith((n, t) => (n === name ? { name: n + '.q4r', dtype: 'U8', shape: [v20.length], data: v20 } : t));
+    const store = await Checkpoint.open(f);
+    const plan = await planPackedV2(store, await f.readText('config.json'), { chunkValues: 3 * cols }); // several row chunks
+    const t = plan.tensors.find((x) => x.name === name + '.q4r')!;
+    const out = new Uint8Array(t.shape[0]);
+    await t.write(async (o, b) => { out.set(b, o); });
+    await store.close();
+    const hOld = parseQ4RHeader(v20, v20.length, 'old'), hNew = parseQ4RHeader(out, out.length, 'new');
+    expect(hNew.scales).toBe('u8log');
+    const a = new Float32Array(cols), b = new Float32Array(cols);
+    for (let r = 0; r < rows; r++) {
+      dequantQ4Row(v20.subarray(32 + r * hOld.rowBytes, 32 + (r + 1) * hOld.rowBytes), hOld, a, 'old', r);
+      dequantQ4Row(out.subarray(32 + r * hNew.rowBytes, 32 + (r + 1) * hNew.rowBytes), hNew, b, 'new', r);
+      for (let g = 0; g < cols; g += 32) {
+        let m = 0;
+        for (let i = g; i < Math.min(cols, g + 32); i++) m = Math.max(m, Math.abs(a[i]));
+        for (let i = g; i < Math.min(cols, g + 32); i++) expect(Math.abs(b[i] - a[i])).toBeLessThanOrEqual((m / 7) * 2 ** (1 / 32) * 0.5 * (1 + 1e-5));
+      }
+    }
+  });
+});
 
 describe('packed v2: bad input is refused naming file and tensor', () => {
   const UP = P + 'layers.1.mlp.up_proj.weight';
