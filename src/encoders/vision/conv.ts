@@ -15,7 +15,7 @@
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
 import { depthwiseConv2d } from '../../kernels/tower_ops.js';
 import { convTapsLast, loadTowerLinear, type TowerWeights } from '../tower_weights.js';
-import { featureMap, type FeatureMap } from './tensor.js';
+import { outputMap, recycle, type FeatureMap } from './tensor.js';
 
 export interface SamePadding {
   /** Output size ceil(in / stride). */
@@ -48,7 +48,7 @@ export class PointwiseConv {
 
   forward(x: FeatureMap): FeatureMap {
     if (x.c !== this.inChs) throw new Error(`PointwiseConv: input has ${x.c} channels, expected ${this.inChs}`);
-    const y = featureMap(x.h, x.w, this.outChs);
+    const y = outputMap(x.h, x.w, this.outChs);
     this.kernels.linear(this.weight, x.data, x.h * x.w, y.data);
     return y;
   }
@@ -95,10 +95,10 @@ export class Conv2d {
     const k = this.kernel, s = this.stride;
     const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
     const oh = ph.out, ow = pw.out, O = this.outChs;
-    const y = featureMap(oh, ow, O);
+    const y = outputMap(oh, ow, O);
     const patchLen = k * k * c;
     const rowsPerChunk = Math.max(1, Math.floor(IM2COL_BUDGET / (ow * patchLen)));
-    const patches = new Float32Array(Math.min(rowsPerChunk, oh) * ow * patchLen);
+    const patchMap = outputMap(Math.min(rowsPerChunk, oh), ow, patchLen), patches = patchMap.data;
     const src = x.data;
     for (let oy0 = 0; oy0 < oh; oy0 += rowsPerChunk) {
       const oy1 = Math.min(oh, oy0 + rowsPerChunk);
@@ -122,6 +122,7 @@ export class Conv2d {
       const T = (oy1 - oy0) * ow;
       this.kernels.linear(this.weight, patches.subarray(0, T * patchLen), T, y.data.subarray(oy0 * ow * O, oy1 * ow * O));
     }
+    recycle(patchMap);
     if (this.bias) {
       const b = this.bias, d = y.data;
       for (let q = 0; q < oh * ow; q++) for (let o = 0; o < O; o++) d[q * O + o] += b[o];
@@ -152,7 +153,7 @@ export class DepthwiseConv2d {
     if (c !== this.channels) throw new Error(`DepthwiseConv2d: input has ${c} channels, expected ${this.channels}`);
     const k = this.kernel, s = this.stride;
     const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
-    const y = featureMap(ph.out, pw.out, c);
+    const y = outputMap(ph.out, pw.out, c);
     const p = { x: x.data, h, w, c, taps: this.taps, kernel: k, stride: s, padTop: ph.before, padLeft: pw.before, outH: ph.out, outW: pw.out, out: y.data };
     if (this.kernels?.depthwiseConv2d) this.kernels.depthwiseConv2d(p);
     else depthwiseConv2d(p);

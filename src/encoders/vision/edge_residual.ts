@@ -11,7 +11,7 @@ import type { Kernels } from '../../kernels/kernels.js';
 import { makeDivisible, type EdgeResidualArgs } from './arch.js';
 import { Conv2d, PointwiseConv } from './conv.js';
 import { rmsNorm2d } from './norm_act.js';
-import type { FeatureMap, TensorReader } from './tensor.js';
+import { recycle, type FeatureMap, type TensorReader } from './tensor.js';
 
 export class EdgeResidual {
   private constructor(
@@ -36,7 +36,9 @@ export class EdgeResidual {
 
   forward(x: FeatureMap): FeatureMap {
     const mid = rmsNorm2d(this.convExp.forward(x), this.bn1, this.kernels, { gelu: true }); // expand
-    return rmsNorm2d(this.convPwl.forward(mid), this.bn2, this.kernels, { residual: this.hasSkip ? x : null }); // project, no act
+    const y = rmsNorm2d(this.convPwl.forward(mid), this.bn2, this.kernels, { residual: this.hasSkip ? x : null }); // project, no act
+    recycle(mid);
+    return y;
   }
 
   release(): void {

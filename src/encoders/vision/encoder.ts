@@ -17,7 +17,7 @@ import { EdgeResidual } from './edge_residual.js';
 import { MobileAttention } from './mobile_attention.js';
 import { MultiScaleFusionAdapter } from './msfa.js';
 import { ConvNormAct } from './norm_act.js';
-import type { FeatureMap, TensorReader } from './tensor.js';
+import { emptyPool, recycle, type FeatureMap, type TensorReader } from './tensor.js';
 import { UniversalInvertedResidual } from './universal_inverted_residual.js';
 
 type Block = EdgeResidual | UniversalInvertedResidual | MobileAttention;
@@ -107,7 +107,9 @@ export class MobileNetV5Encoder {
     for (const [s, blocks] of this.stages.entries()) {
       for (const [j, block] of blocks.entries()) {
         yield;
+        const input = x;
         x = block.forward(x);
+        if (input !== pixels && !feats.includes(input)) recycle(input); // its buffer serves a later map
         emit?.(`blocks.${s}.${j}`, x);
       }
       emit?.(`stage${s}`, x);
@@ -116,6 +118,7 @@ export class MobileNetV5Encoder {
     yield;
     const out = this.msfa.forward(feats, emit && ((name, m) => emit(`msfa.${name}`, m)));
     emit?.('features', out);
+    emptyPool();
     return out;
   }
 }

@@ -25,7 +25,7 @@ import { multiQueryAttention } from '../../kernels/tower_ops.js';
 import type { MqaArgs } from './arch.js';
 import { DepthwiseConv2d, PointwiseConv } from './conv.js';
 import { addInPlace, layerScale, rmsNorm2d } from './norm_act.js';
-import { featureMap, type FeatureMap, type TensorReader } from './tensor.js';
+import { outputMap, recycle, type FeatureMap, type TensorReader } from './tensor.js';
 
 /** attn.key / attn.value: optional down_conv + norm, then proj. */
 class KvProjection {
@@ -48,7 +48,9 @@ class KvProjection {
 
   forward(x: FeatureMap): FeatureMap {
     const y = this.downConv ? rmsNorm2d(this.downConv.forward(x), this.norm!, this.kernels) : x;
-    return this.proj.forward(y);
+    const out = this.proj.forward(y);
+    if (y !== x) recycle(y);
+    return out;
   }
 
   release(): void {
@@ -82,10 +84,13 @@ export class MobileAttention {
 
   forward(x: FeatureMap): FeatureMap {
     const { numHeads: heads, keyDim: kd, valueDim: vd } = this.args;
-    const xn = rmsNorm2d(featureMap(x.h, x.w, x.c, x.data.slice()), this.norm, this.kernels); // pre-norm
+    const xn = outputMap(x.h, x.w, x.c);
+    xn.data.set(x.data);
+    rmsNorm2d(xn, this.norm, this.kernels); // pre-norm
     const q = this.query.forward(xn); // [N, heads·kd] = [N·heads, kd]
     const k = this.key.forward(xn); // [M, kd]
     const v = this.value.forward(xn); // [M, vd]
+    recycle(xn);
     const N = x.h * x.w, M = k.h * k.w;
 
     const scale = kd ** -0.5; // timm: self.scale = key_dim ** -0.5, applied to q before q·kᵀ
@@ -93,12 +98,16 @@ export class MobileAttention {
     for (let i = 0; i < qs.length; i++) qs[i] *= scale;
 
     // All heads' queries are rows of one [N·heads, kd] matrix against the one K/V head.
-    const o = featureMap(x.h, x.w, heads * vd); // [N·heads, vd] = [N, heads·vd], channel = head·vd + j
+    const o = outputMap(x.h, x.w, heads * vd); // [N·heads, vd] = [N, heads·vd], channel = head·vd + j
     const p = { q: qs, k: k.data, v: v.data, rows: N * heads, M, kd, vd, out: o.data };
     if (this.kernels.multiQueryAttention) this.kernels.multiQueryAttention(p);
     else multiQueryAttention(p);
+    recycle(q);
+    recycle(k);
+    recycle(v);
 
     const y = this.output.forward(o);
+    recycle(o);
     if (this.gamma) layerScale(y, this.gamma);
     return addInPlace(y, x);
   }

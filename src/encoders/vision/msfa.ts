@@ -13,7 +13,7 @@
 import type { Kernels } from '../../kernels/kernels.js';
 import type { UirArgs } from './arch.js';
 import { rmsNorm2d } from './norm_act.js';
-import { featureMap, type FeatureMap, type TensorReader } from './tensor.js';
+import { featureMap, outputMap, recycle, type FeatureMap, type TensorReader } from './tensor.js';
 import { UniversalInvertedResidual } from './universal_inverted_residual.js';
 
 export type MsfaTrace = (name: 'concat' | 'ffn' | 'pooled', x: FeatureMap) => void;
@@ -40,8 +40,10 @@ export class MultiScaleFusionAdapter {
     if (x.c !== this.inChs) throw new Error(`MSFA: inputs have ${x.c} channels in total, expected ${this.inChs}`);
     trace?.('concat', x);
     const y = this.ffn.forward(x);
+    recycle(x);
     trace?.('ffn', y);
     const pooled = poolTo(y, this.outputResolution);
+    if (pooled !== y) recycle(y);
     trace?.('pooled', pooled);
     return rmsNorm2d(pooled, this.norm, this.kernels);
   }
@@ -55,7 +57,7 @@ export class MultiScaleFusionAdapter {
 export function upsampleConcat(inputs: readonly FeatureMap[]): FeatureMap {
   const { h, w } = inputs[0];
   const C = inputs.reduce((s, m) => s + m.c, 0);
-  const out = featureMap(h, w, C);
+  const out = outputMap(h, w, C); // every value written below
   let c0 = 0;
   for (const m of inputs) {
     if (m.h > h || m.w > w) throw new Error(`MSFA: input [${m.h}, ${m.w}] is larger than the first input [${h}, ${w}]`);

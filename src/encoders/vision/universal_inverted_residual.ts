@@ -17,7 +17,7 @@
 import type { Kernels } from '../../kernels/kernels.js';
 import { makeDivisible, type UirArgs } from './arch.js';
 import { ConvNormAct } from './norm_act.js';
-import type { FeatureMap, TensorReader } from './tensor.js';
+import { recycle, type FeatureMap, type TensorReader } from './tensor.js';
 
 export class UniversalInvertedResidual {
   private constructor(
@@ -55,10 +55,14 @@ export class UniversalInvertedResidual {
   }
 
   forward(x: FeatureMap): FeatureMap {
-    let y = this.dwStart ? this.dwStart.forward(x) : x;
-    y = this.pwExp.forward(y);
-    if (this.dwMid) y = this.dwMid.forward(y);
-    return this.pwProj.forward(y, { gamma: this.gamma, residual: this.hasSkip ? x : null }); // norm, × gamma, + x in one pass
+    const a = this.dwStart ? this.dwStart.forward(x) : x;
+    const b = this.pwExp.forward(a);
+    if (a !== x) recycle(a);
+    const c = this.dwMid ? this.dwMid.forward(b) : b;
+    if (c !== b) recycle(b);
+    const y = this.pwProj.forward(c, { gamma: this.gamma, residual: this.hasSkip ? x : null }); // norm, × gamma, + x in one pass
+    recycle(c);
+    return y;
   }
 
   release(): void {
