@@ -294,6 +294,16 @@ export class WasmKernels implements Kernels {
       ws.forEach((w, i) => this.linearMany([w], x, T, [ys[i]]));
       return;
     }
+    if (ws[0].format !== 'q4' && this.inMemory(x) && this.inMemory(ys[0])) {
+      // Activations already in WASM memory (allocF32: the vision tower's maps) are used in place.
+      const w = ws[0], macs = T * inDim * w.outDim;
+      if (w.format === 'f32') this.dispatch(OP_F32_GEMM, [w.ptr, x.byteOffset, ys[0].byteOffset, T, w.outDim, inDim], 0, 0, macs);
+      else {
+        const panelBytes = align(this.exports.q8_panel_bytes(inDim));
+        this.dispatch(OP_Q8_GEMM, [w.ptr, w.scalesPtr, x.byteOffset, ys[0].byteOffset, T, w.outDim, inDim], this.scratch(panelBytes * this.threads), panelBytes, macs);
+      }
+      return;
+    }
     const G = Math.ceil(inDim / Q4_GROUP);
     const outTotal = ws.reduce((s, w) => s + align(w.outDim * 4) / 4, 0);
     // Bytes per token of scratch; tokens go in chunks so the LM head (262144 outputs) stays bounded.
@@ -451,48 +461,57 @@ export class WasmKernels implements Kernels {
   depthwiseConv2d(p: DepthwiseConv2dParams): void {
     checkDepthwise(p);
     const { h, w, c, kernel: k, outH, outW } = p;
-    const xn = h * w * c, tn = k * k * c, yn = outH * outW * c;
-    const xp = this.scratch(align(xn * 4) + align(tn * 4) + align(yn * 4)), tp = xp + align(xn * 4), yp = tp + align(tn * 4);
-    this.view();
-    this.f32.set(p.x.subarray(0, xn), xp / 4);
-    this.f32.set(p.taps.subarray(0, tn), tp / 4);
-    this.dispatch(OP_DW_CONV2D, [xp, tp, yp, h, w, c, k, p.stride, p.padTop, p.padLeft, outH, outW], 0, 0, yn * k * k);
-    this.view();
-    this.copyOut(yp, yn, p.out);
+    const io = this.placed([p.x.subarray(0, h * w * c), p.taps.subarray(0, k * k * c), p.out.subarray(0, outH * outW * c)], [true, true, false]);
+    this.dispatch(OP_DW_CONV2D, [io.ptrs[0], io.ptrs[1], io.ptrs[2], h, w, c, k, p.stride, p.padTop, p.padLeft, outH, outW], 0, 0, outH * outW * c * k * k);
+    io.back(2);
   }
 
   rmsNormAct(p: RmsNormActParams): void {
     checkNorm(p);
     const { rows, dim } = p, n = rows * dim;
     const gamma = p.gamma ?? null, res = p.residual ?? null;
-    const xp = this.scratch(align(n * 4) * (res ? 2 : 1) + align(dim * 4) * 2);
-    const wp = xp + align(n * 4), gp = wp + align(dim * 4), rp = gp + align(dim * 4);
-    this.view();
-    this.f32.set(p.x.subarray(0, n), xp / 4);
-    this.f32.set(p.weight, wp / 4);
-    if (gamma) this.f32.set(gamma, gp / 4);
-    if (res) this.f32.set(res.subarray(0, n), rp / 4);
+    const none = new Float32Array(0);
+    const io = this.placed([p.x.subarray(0, n), p.weight, gamma ?? none, res ? res.subarray(0, n) : none], [true, true, true, true]);
     const epsBits = new Int32Array(new Float32Array([p.eps]).buffer)[0];
-    this.dispatch(OP_RMS_NORM_ACT, [xp, wp, gamma ? gp : 0, res ? rp : 0, rows, dim, epsBits, p.gelu ? 1 : 0], 0, 0, n * (p.gelu ? 16 : 4));
-    this.view();
-    this.copyOut(xp, n, p.x);
+    this.dispatch(OP_RMS_NORM_ACT, [io.ptrs[0], io.ptrs[1], gamma ? io.ptrs[2] : 0, res ? io.ptrs[3] : 0, rows, dim, epsBits, p.gelu ? 1 : 0], 0, 0, n * (p.gelu ? 16 : 4));
+    io.back(0);
   }
 
   multiQueryAttention(p: MultiQueryAttentionParams): void {
     checkMqa(p);
     const { rows, M, kd, vd } = p;
     const perThread = align(this.exports.mqa_scratch_bytes(M));
-    const qn = rows * kd, kn = M * kd, vn = M * vd, on = rows * vd;
-    const qp = this.scratch(align(qn * 4) + align(kn * 4) + align(vn * 4) + align(on * 4) + perThread * this.threads);
-    const kp = qp + align(qn * 4), vp = kp + align(kn * 4), op = vp + align(vn * 4), sp = op + align(on * 4);
-    this.view();
-    this.f32.set(p.q.subarray(0, qn), qp / 4);
-    this.f32.set(p.k.subarray(0, kn), kp / 4);
-    const vT = this.f32, v = p.v, v0 = vp / 4; // vᵀ [vd, M]: the second GEMM's weight
+    // vᵀ [vd, M] (the second GEMM's weight) is written into place below
+    const io = this.placed([p.q.subarray(0, rows * kd), p.k.subarray(0, M * kd), new Float32Array(vd * M), p.out.subarray(0, rows * vd)], [true, true, false, false], perThread * this.threads);
+    const vT = this.f32, v = p.v, v0 = io.ptrs[2] / 4;
     for (let m = 0; m < M; m++) for (let j = 0; j < vd; j++) vT[v0 + j * M + m] = v[m * vd + j];
-    this.dispatch(OP_MQA, [qp, kp, vp, op, rows, M, kd, vd], sp, perThread, rows * M * (kd + vd));
+    this.dispatch(OP_MQA, [io.ptrs[0], io.ptrs[1], io.ptrs[2], io.ptrs[3], rows, M, kd, vd], io.extra, perThread, rows * M * (kd + vd));
+    io.back(3);
+  }
+
+  /**
+   * WASM addresses for a call's arrays: one already in WASM memory (allocF32) is used in place,
+   * the others get room in the call scratch (copied in where `copyIn`), followed by `extraBytes`
+   * of scratch at `extra`. `back(i)` copies array i's result out unless it was in place.
+   */
+  private placed(arrays: Float32Array[], copyIn: boolean[], extraBytes = 0): { ptrs: number[]; extra: number; back(i: number): void } {
+    const resident = arrays.map((a) => a.length > 0 && this.inMemory(a));
+    let bytes = 0;
+    arrays.forEach((a, i) => { if (!resident[i]) bytes += align(a.length * 4); });
+    const base = this.scratch(bytes + extraBytes);
+    const ptrs: number[] = [];
+    let next = base;
     this.view();
-    this.copyOut(op, on, p.out);
+    arrays.forEach((a, i) => {
+      if (resident[i]) { ptrs.push(a.byteOffset); return; }
+      ptrs.push(next);
+      if (copyIn[i] && a.length) this.f32.set(a, next / 4);
+      next += align(a.length * 4);
+    });
+    return {
+      ptrs, extra: next,
+      back: (i) => { if (!resident[i]) { this.view(); this.copyOut(ptrs[i], arrays[i].length, arrays[i]); } },
+    };
   }
 
   /**

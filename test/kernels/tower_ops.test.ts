@@ -101,6 +101,30 @@ describe.each(variants)('WasmKernels tower ops relaxed=$relaxed threads=$threads
     expect(closeness(out, ref, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
   });
 
+  it('arrays already in WASM memory (allocF32) are used in place, with the results of copies', () => {
+    const res = (src: Float32Array) => { const a = k.allocF32(src.length); a.set(src); return a; };
+    const p = dwParams(9, 7, 21, 5, 2, 3), ref = new Float32Array(p.out.length);
+    k.depthwiseConv2d({ ...p, out: ref });
+    const out = k.allocF32(p.out.length);
+    k.depthwiseConv2d({ ...p, x: res(p.x), out });
+    expect(out).toEqual(ref);
+    const x = rand(6 * 40, 4), w = rand(40, 5), g = rand(40, 6), r = rand(6 * 40, 7), a = x.slice(), b = res(x);
+    k.rmsNormAct({ x: a, rows: 6, dim: 40, weight: w, eps: 1e-6, gelu: true, gamma: g, residual: r });
+    k.rmsNormAct({ x: b, rows: 6, dim: 40, weight: w, eps: 1e-6, gelu: true, gamma: g, residual: res(r) });
+    expect(b).toEqual(a);
+    const q = rand(20 * 8, 8), kk = rand(30 * 8, 9), v = rand(30 * 8, 10), o1 = new Float32Array(160), o2 = k.allocF32(160);
+    k.multiQueryAttention({ q, k: kk, v, rows: 20, M: 30, kd: 8, vd: 8, out: o1 });
+    k.multiQueryAttention({ q: res(q), k: res(kk), v: res(v), rows: 20, M: 30, kd: 8, vd: 8, out: o2 });
+    expect(o2).toEqual(o1);
+    for (const format of ['f32', 'q8'] as const) {
+      const lw = k.createLinear(rand(13 * 40, 11), 13, 40, format), y1 = new Float32Array(6 * 13), y2 = k.allocF32(6 * 13);
+      k.linear(lw, x, 6, y1);
+      k.linear(lw, res(x), 6, y2);
+      expect(y2, format).toEqual(y1);
+      k.release(lw);
+    }
+  });
+
   it('refuses a short buffer with the operation and shapes named', () => {
     const p = dwParams(4, 4, 3, 3, 1, 1);
     expect(() => k.depthwiseConv2d({ ...p, out: new Float32Array(5) })).toThrow(/depthwiseConv2d: out has 5 values/);

@@ -15,7 +15,7 @@
 import type { Kernels, LinearWeight } from '../../kernels/kernels.js';
 import { depthwiseConv2d } from '../../kernels/tower_ops.js';
 import { convTapsLast, loadTowerLinear, type TowerWeights } from '../tower_weights.js';
-import { outputMap, recycle, type FeatureMap } from './tensor.js';
+import { copyFloats, outputMap, recycle, type FeatureMap } from './tensor.js';
 
 export interface SamePadding {
   /** Output size ceil(in / stride). */
@@ -48,7 +48,7 @@ export class PointwiseConv {
 
   forward(x: FeatureMap): FeatureMap {
     if (x.c !== this.inChs) throw new Error(`PointwiseConv: input has ${x.c} channels, expected ${this.inChs}`);
-    const y = outputMap(x.h, x.w, this.outChs);
+    const y = outputMap(x.h, x.w, this.outChs, this.kernels);
     this.kernels.linear(this.weight, x.data, x.h * x.w, y.data);
     return y;
   }
@@ -95,10 +95,10 @@ export class Conv2d {
     const k = this.kernel, s = this.stride;
     const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
     const oh = ph.out, ow = pw.out, O = this.outChs;
-    const y = outputMap(oh, ow, O);
+    const y = outputMap(oh, ow, O, this.kernels);
     const patchLen = k * k * c;
     const rowsPerChunk = Math.max(1, Math.floor(IM2COL_BUDGET / (ow * patchLen)));
-    const patchMap = outputMap(Math.min(rowsPerChunk, oh), ow, patchLen), patches = patchMap.data;
+    const patchMap = outputMap(Math.min(rowsPerChunk, oh), ow, patchLen, this.kernels), patches = patchMap.data;
     const src = x.data;
     for (let oy0 = 0; oy0 < oh; oy0 += rowsPerChunk) {
       const oy1 = Math.min(oh, oy0 + rowsPerChunk);
@@ -114,7 +114,7 @@ export class Conv2d {
               const ix = ox * s - pw.before + kx;
               if (ix < 0 || ix >= w) continue;
               const from = (iy * w + ix) * c;
-              patches.set(src.subarray(from, from + c), p + (ky * k + kx) * c);
+              copyFloats(src.subarray(from, from + c), patches, p + (ky * k + kx) * c);
             }
           }
         }
@@ -153,7 +153,7 @@ export class DepthwiseConv2d {
     if (c !== this.channels) throw new Error(`DepthwiseConv2d: input has ${c} channels, expected ${this.channels}`);
     const k = this.kernel, s = this.stride;
     const ph = samePadding(h, k, s), pw = samePadding(w, k, s);
-    const y = outputMap(ph.out, pw.out, c);
+    const y = outputMap(ph.out, pw.out, c, this.kernels);
     const p = { x: x.data, h, w, c, taps: this.taps, kernel: k, stride: s, padTop: ph.before, padLeft: pw.before, outH: ph.out, outW: pw.out, out: y.data };
     if (this.kernels?.depthwiseConv2d) this.kernels.depthwiseConv2d(p);
     else depthwiseConv2d(p);

@@ -25,7 +25,7 @@ import { multiQueryAttention } from '../../kernels/tower_ops.js';
 import type { MqaArgs } from './arch.js';
 import { DepthwiseConv2d, PointwiseConv } from './conv.js';
 import { addInPlace, layerScale, rmsNorm2d } from './norm_act.js';
-import { outputMap, recycle, type FeatureMap, type TensorReader } from './tensor.js';
+import { copyFloats, outputMap, recycle, type FeatureMap, type TensorReader } from './tensor.js';
 
 /** attn.key / attn.value: optional down_conv + norm, then proj. */
 class KvProjection {
@@ -84,8 +84,8 @@ export class MobileAttention {
 
   forward(x: FeatureMap): FeatureMap {
     const { numHeads: heads, keyDim: kd, valueDim: vd } = this.args;
-    const xn = outputMap(x.h, x.w, x.c);
-    xn.data.set(x.data);
+    const xn = outputMap(x.h, x.w, x.c, this.kernels);
+    copyFloats(x.data, xn.data);
     rmsNorm2d(xn, this.norm, this.kernels); // pre-norm
     const q = this.query.forward(xn); // [N, heads·kd] = [N·heads, kd]
     const k = this.key.forward(xn); // [M, kd]
@@ -98,7 +98,7 @@ export class MobileAttention {
     for (let i = 0; i < qs.length; i++) qs[i] *= scale;
 
     // All heads' queries are rows of one [N·heads, kd] matrix against the one K/V head.
-    const o = outputMap(x.h, x.w, heads * vd); // [N·heads, vd] = [N, heads·vd], channel = head·vd + j
+    const o = outputMap(x.h, x.w, heads * vd, this.kernels); // [N·heads, vd] = [N, heads·vd], channel = head·vd + j
     const p = { q: qs, k: k.data, v: v.data, rows: N * heads, M, kd, vd, out: o.data };
     if (this.kernels.multiQueryAttention) this.kernels.multiQueryAttention(p);
     else multiQueryAttention(p);

@@ -13,7 +13,7 @@
 import type { Kernels } from '../../kernels/kernels.js';
 import type { UirArgs } from './arch.js';
 import { rmsNorm2d } from './norm_act.js';
-import { featureMap, outputMap, recycle, type FeatureMap, type TensorReader } from './tensor.js';
+import { copyFloats, featureMap, outputMap, recycle, type FeatureMap, type TensorReader } from './tensor.js';
 import { UniversalInvertedResidual } from './universal_inverted_residual.js';
 
 export type MsfaTrace = (name: 'concat' | 'ffn' | 'pooled', x: FeatureMap) => void;
@@ -66,7 +66,7 @@ export function upsampleConcat(inputs: readonly FeatureMap[]): FeatureMap {
       for (let x = 0; x < w; x++) {
         const sx = Math.min(Math.floor((x * m.w) / w), m.w - 1);
         const from = (sy * m.w + sx) * m.c;
-        out.data.set(m.data.subarray(from, from + m.c), (y * w + x) * C + c0);
+        copyFloats(m.data.subarray(from, from + m.c), out.data, (y * w + x) * C + c0);
       }
     }
     c0 += m.c;

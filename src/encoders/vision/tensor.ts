@@ -5,6 +5,7 @@
  * go through the shared kernels. Pixel (y, x) is row y·W + x: the same row-major token order
  * timm uses when it flattens a map for attention and the soft tokens.
  */
+import type { Kernels } from '../../kernels/kernels.js';
 import type { TowerWeights } from '../tower_weights.js';
 
 export interface FeatureMap {
@@ -23,37 +24,66 @@ export function featureMap(h: number, w: number, c: number, data = new Float32Ar
 /**
  * Buffers of maps the tower is done with, by length, for the next map of that size: a 768² image
  * allocates gigabytes of short-lived maps, and a fresh buffer costs a page fault per 4 KiB on
- * first touch (here 38 MB took ~1 s to fault in under load and 1.5 ms to rewrite). Bounded; the
+ * first touch (here 38 MB took ~1 s to fault in under load and 1.5 ms to rewrite). With kernels
+ * that can allocate in their own memory (WasmKernels.allocF32) the maps live there, so the
+ * kernels read and write them in place instead of copying every input and output. Bounded; the
  * encoder empties it after each image.
  */
-const pool = new Map<number, Float32Array[]>();
-let pooledBytes = 0;
+interface Pool {
+  readonly kernels: Kernels | null;
+  readonly free: Map<number, Float32Array[]>;
+  bytes: number;
+}
+const pools = new Map<Kernels | null, Pool>();
+/** The pool each pooled buffer belongs to. */
+const owners = new WeakMap<Float32Array, Pool>();
 const POOL_MAX_BYTES = 768 << 20;
 
-/** A map whose values are all about to be overwritten: a recycled buffer when one fits, else zeros. */
-export function outputMap(h: number, w: number, c: number): FeatureMap {
-  const free = pool.get(h * w * c);
-  const data = free?.pop();
-  if (!data) return featureMap(h, w, c);
-  pooledBytes -= data.byteLength;
+/**
+ * A map whose values are all about to be overwritten (contents undefined): a recycled buffer when
+ * one fits, else a new one, in `kernels`' memory when it has allocF32.
+ */
+export function outputMap(h: number, w: number, c: number, kernels?: Kernels): FeatureMap {
+  const key = kernels?.allocF32 ? kernels : null;
+  let pool = pools.get(key);
+  if (!pool) pools.set(key, (pool = { kernels: key, free: new Map(), bytes: 0 }));
+  const n = h * w * c;
+  let data = pool.free.get(n)?.pop();
+  if (data) pool.bytes -= data.byteLength;
+  else {
+    data = key ? key.allocF32!(n) : new Float32Array(n);
+    owners.set(data, pool);
+  }
   return { h, w, c, data };
 }
 
-/** Hands a map's buffer back for reuse: the caller and everything it gave the map to must be done with it. */
+/** Hands a map from outputMap back for reuse: the caller and everything it gave the map to must be done with it. */
 export function recycle(x: FeatureMap): void {
-  const d = x.data;
-  if (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength || pooledBytes + d.byteLength > POOL_MAX_BYTES) return;
-  const free = pool.get(d.length) ?? [];
+  const d = x.data, pool = owners.get(d);
+  if (!pool) return; // not from outputMap
+  const free = pool.free.get(d.length) ?? [];
   if (free.includes(d)) throw new Error('recycle: map buffer recycled twice');
+  if (pool.bytes + d.byteLength > POOL_MAX_BYTES) {
+    owners.delete(d);
+    pool.kernels?.freeF32?.(d);
+    return;
+  }
   free.push(d);
-  pool.set(d.length, free);
-  pooledBytes += d.byteLength;
+  pool.free.set(d.length, free);
+  pool.bytes += d.byteLength;
 }
 
-/** Drops every recycled buffer (after an image). */
+/** Frees every recycled buffer (after an image). */
 export function emptyPool(): void {
-  pool.clear();
-  pooledBytes = 0;
+  for (const pool of pools.values()) {
+    for (const list of pool.free.values()) for (const d of list) { owners.delete(d); pool.kernels?.freeF32?.(d); }
+  }
+  pools.clear();
+}
+
+/** dst[at ..] = src, through byte views (V8 copies a Float32Array out of shared memory element by element, far slower). */
+export function copyFloats(src: Float32Array, dst: Float32Array, at = 0): void {
+  new Uint8Array(dst.buffer, dst.byteOffset + at * 4, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
 }
 
 /** [C, H, W] (PyTorch NCHW, batch 1) → channels-last map. */
