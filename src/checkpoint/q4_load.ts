@@ -26,8 +26,8 @@ export async function loadPackedQ4(store: TensorStore, name: string, kernels: Ke
 }
 
 /**
- * The same, but when the backend's memory never detaches (shared WASM memory) the weight comes
- * back as soon as its memory is reserved and its bytes arrive in the background (`ready`): a
+ * The same, but when the backend's memory never detaches (shared WASM memory) and the source
+ * reads into it (a file) the weight comes back as soon as its memory is reserved and its bytes arrive in the background (`ready`): a
  * loader starts every read, then awaits them all, so the file copies (in libuv's threads, where
  * the page faults of fresh kernel memory are taken) run on other cores while this thread widens
  * the blobs already read. The weight must not be used before `ready` resolves.
@@ -44,7 +44,9 @@ export async function startPackedQ4(store: TensorStore, name: string, kernels: K
     await readInto(source, info.offset + BLOB_HEADER, r.view().subarray(tail));
     expandQ4Blocks(r.view(), tail, Math.ceil(outDim / Q4_ROWS), Math.ceil(inDim / Q4_GROUP), where);
   };
-  if (!r.stable) {
+  // In the background only when nothing else holds the bytes meanwhile: kernel memory that stays
+  // valid, and a source that reads into it (a Blob would buffer every weight at once).
+  if (!r.stable || !source.readInto) {
     try { await fill(); } catch (e) { r.cancel(); throw e; }
     return { weight: r.commit(), ready: Promise.resolve() };
   }

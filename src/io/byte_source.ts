@@ -43,6 +43,10 @@ export class MemorySource implements ByteSource {
     checkRange(this, offset, length);
     return this.bytes.subarray(offset, offset + length);
   }
+  async readInto(offset: number, dst: Uint8Array): Promise<void> {
+    checkRange(this, offset, dst.length);
+    dst.set(this.bytes.subarray(offset, offset + dst.length));
+  }
 }
 
 /** A browser Blob or File: slices are read on demand, so the file is never held whole. */
