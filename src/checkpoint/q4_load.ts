@@ -39,8 +39,14 @@ export async function startPackedQ4(store: TensorStore, name: string, kernels: K
   if (h.outDim !== outDim || h.inDim !== inDim) throw new CheckpointError(`${where} is [${h.outDim}, ${h.inDim}] but the config implies [${outDim}, ${inDim}]`);
   if (h.scales !== 'u8log' || !kernels.reserveQ4) return { weight: kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4'), ready: Promise.resolve() };
   const r = kernels.reserveQ4(outDim, inDim);
+  const body = len - BLOB_HEADER, tail = r.view().length - body;
+  if (tail < 0) {
+    // One group per row block (inDim ≤ 32): the compact block (16 + 68 bytes) is larger than
+    // the widened one (80), so it cannot be widened in place; decode it instead.
+    r.cancel();
+    return { weight: kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4'), ready: Promise.resolve() };
+  }
   const fill = async () => {
-    const body = len - BLOB_HEADER, tail = r.view().length - body;
     await readInto(source, info.offset + BLOB_HEADER, r.view().subarray(tail));
     expandQ4Blocks(r.view(), tail, Math.ceil(outDim / Q4_ROWS), Math.ceil(inDim / Q4_GROUP), where);
   };

@@ -27,10 +27,10 @@ function values(n: number, seed: number): Float32Array {
   return w;
 }
 
-function v3Blob(w: Float32Array): Uint8Array {
-  const body = quantizeQ4Blocks(w, OUT, IN, 'test');
+function v3Blob(w: Float32Array, out = OUT, inDim = IN): Uint8Array {
+  const body = quantizeQ4Blocks(w, out, inDim, 'test');
   const blob = new Uint8Array(32 + body.length);
-  blob.set(q4Header(OUT, IN, 'u8log')); blob.set(body, 32);
+  blob.set(q4Header(out, inDim, 'u8log')); blob.set(body, 32);
   return blob;
 }
 
@@ -76,6 +76,24 @@ describe('packed .q4 loading', () => {
       k.linear(got, x, 3, y);
       k.linear(k.createLinear(decodeQ4(v3Blob(w), 'w'), OUT, IN), x, 3, want);
       expect(Array.from(y)).toEqual(Array.from(want));
+    }
+  });
+
+  it('one group per row (inDim ≤ 32: the compact form is larger than the widened one) loads through the decoder', async () => {
+    for (const threads of [1, 2]) {
+      const k = await createNodeWasmKernels({ threads });
+      for (const [out, inDim] of [[6, 32], [9, 20], [4, 33]] as const) {
+        const w = values(out * inDim, 4), blob = v3Blob(w, out, inDim);
+        const ckpt = await Checkpoint.open(new MemoryFolder(new Map([['model.safetensors', st({ 't.q4': blob })]]), 'mem'));
+        const a = await loadPackedQ4(ckpt, 't.q4', k, out, inDim, "F: tensor 't.q4'");
+        const ref = k.createLinear(decodeQ4(blob, 't'), out, inDim);
+        const x = values(3 * inDim, 5), want = new Float32Array(3 * out), got = new Float32Array(3 * out);
+        k.linear(ref, x, 3, want);
+        k.linear(a, x, 3, got);
+        expect(Array.from(got)).toEqual(Array.from(want));
+        expect(want.some((v) => v !== 0)).toBe(true);
+        await ckpt.close();
+      }
     }
   });
 
