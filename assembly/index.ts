@@ -14,7 +14,7 @@ import { arg, claim, cut, finished } from './job';
 import {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
-  OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
+  OP_Q4_ROWS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 } from './job_layout';
 
 export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap, q8_gemm, q8_panel_bytes, rms_norm, altup_router, altup_mix4, altup_correct };
@@ -23,7 +23,7 @@ export { dw_conv2d, rms_norm_act, mqa_scratch_bytes };
 export {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
-  OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
+  OP_Q4_ROWS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 };
 
 /** Activation bytes per group of 32 for q4 in this build (32 relaxed, 64 simd128). */
@@ -57,6 +57,7 @@ function chunksOf(job: usize, op: i32, nt: i32): i32 {
   if (op == OP_F32_GEMM) units = (arg(job, 4) + 3) >> 2; // row quads
   else if (op == OP_Q8_GEMM) units = (arg(job, 5) + 3) >> 2; // row quads
   else if (op == OP_Q4_GEMM) units = q4Blocks(job); // row blocks of all the weights
+  else if (op == OP_Q4_ROWS) units = arg(job, 9); // the listed row blocks
   else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 7); // (token, KV head) pairs
   else if (op == OP_READ) units = arg(job, 1) >>> 20; // MiB
   else if (op >= OP_DW_CONV2D) units = tower_ops_units(job, op); // assembly/tower_ops.ts
@@ -91,6 +92,19 @@ export function run(job: usize, tid: i32, id: i32): i32 {
         const lo = max(u0, first), hi = min(u1, first + blocks);
         if (lo < hi) q4_gemm(arg(job, 6 + 3 * i), arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), arg(job, 7 + 3 * i), outDim, lo - first, hi - first, load<i32>(job + JOB_SCRATCH_BASE) != 0 ? scratch : 0);
         first += blocks;
+      }
+    } else if (op == OP_Q4_ROWS) {
+      // G, xq, xs, xc, w, y, outDim, ranges (i32 pairs [b0, b1) of row blocks), n ranges, total
+      // blocks: one token (the decode GEMV) through the listed blocks; this chunk's share of the
+      // listed blocks is cut at the range boundaries.
+      const units = arg(job, 9), u0 = cut(units, c, nchunks), u1 = cut(units, c + 1, nchunks);
+      const ranges = <usize>arg(job, 7);
+      let first = 0;
+      for (let i = 0, n = arg(job, 8); i < n && first < u1; i++) {
+        const b0 = load<i32>(ranges + <usize>i * 8), b1 = load<i32>(ranges + <usize>i * 8, 4);
+        const lo = max(u0, first), hi = min(u1, first + b1 - b0);
+        if (lo < hi) q4_gemm(arg(job, 4), arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), 1, arg(job, 5), arg(job, 6), b0 + lo - first, b0 + hi - first);
+        first += b1 - b0;
       }
     } else if (op == OP_ATTENTION) {
       // q, k, v, out, T, S, H, KVH, D, qPos0, kPos0, window, scale (f32 bits)

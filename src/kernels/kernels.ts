@@ -76,6 +76,12 @@ export interface Kernels {
    * quantizes x once and streams all the weights in one dispatch).
    */
   linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void;
+  /**
+   * Optional: one token through some rows of W only: y[o] = (x · Wᵀ)[o] for the rows of the 4-row
+   * blocks [ranges[2i], ranges[2i + 1]), i < nRanges (the up_proj rows a sparse FFN layer keeps);
+   * other values of y are left as they are. Each listed row equals `linear`'s bit for bit.
+   */
+  linearRows?(w: LinearWeight, x: Float32Array, y: Float32Array, ranges: Int32Array, nRanges: number): void;
   /** a[i] = gelu_tanh(a[i]) · b[i] for i < n (the gated activations of the MLP and PLE gate). */
   geluMul(a: Float32Array, b: Float32Array, n: number): void;
   /** x[i] = cap · tanh(x[i] / cap) for i < n (the final logit soft-cap). */

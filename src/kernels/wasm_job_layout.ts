@@ -33,6 +33,8 @@ export const OP_Q4_GEMM = 2;
 export const OP_ATTENTION = 3;
 export const OP_READ = 4;
 export const OP_Q8_GEMM = 5;
+/** One token through listed row-block ranges of a q4 weight (the rows a sparse layer needs). */
+export const OP_Q4_ROWS = 6;
 // The towers' other operations (assembly/tower_ops.ts), numbered apart from the GEMM ops.
 export const OP_DW_CONV2D = 16;
 export const OP_RMS_NORM_ACT = 17;
@@ -42,5 +44,5 @@ export const OP_MQA = 18;
 export const JOB_LAYOUT: Readonly<Record<string, number>> = {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
-  OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
+  OP_Q4_ROWS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 };

@@ -21,7 +21,7 @@ import { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js'
 import { Heap, align } from './wasm_heap.js';
 import type { WasmHost, WasmVariant, WorkerLike } from './wasm_host.js';
 import { WasmJobs } from './wasm_job.js';
-import { JOB_BYTES, JOB_MAX_THREADS, OP_ATTENTION, OP_F32_GEMM, OP_Q4_GEMM, OP_Q8_GEMM, OP_READ } from './wasm_job_layout.js';
+import { JOB_BYTES, JOB_MAX_THREADS, OP_ATTENTION, OP_F32_GEMM, OP_Q4_GEMM, OP_Q4_ROWS, OP_Q8_GEMM, OP_READ } from './wasm_job_layout.js';
 import { OP_DW_CONV2D, OP_MQA, OP_RMS_NORM_ACT } from './wasm_job_layout.js';
 import { checkDepthwise, checkMqa, checkNorm, type DepthwiseConv2dParams, type MultiQueryAttentionParams, type RmsNormActParams } from './tower_ops.js';
 import { WORKER_SOURCE, WORKER_SPIN } from './wasm_worker.js';
@@ -340,6 +340,32 @@ export class WasmKernels implements Kernels {
       }
       this.view();
       ws.forEach((w, i) => this.copyOut(yps[i], n * w.outDim, ys[i], t0 * w.outDim));
+    }
+  }
+
+  /** Kernels.linearRows: q4 weights run only the listed row blocks (OP_Q4_ROWS, the decode GEMV per block); others the full linear. */
+  linearRows(weight: LinearWeight, x: Float32Array, y: Float32Array, ranges: Int32Array, nRanges: number): void {
+    const w = this.own(weight);
+    if (w.format !== 'q4') return this.linear(weight, x, 1, y);
+    const { inDim, outDim } = w, G = Math.ceil(inDim / Q4_GROUP), B = Math.ceil(outDim / 4);
+    if (x.length < inDim || y.length < outDim) throw new Error(`linearRows: x has ${x.length} (need ${inDim}), y ${y.length} (need ${outDim})`);
+    let blocks = 0;
+    for (let i = 0; i < nRanges; i++) {
+      const b0 = ranges[2 * i], b1 = ranges[2 * i + 1];
+      if (!(b0 >= 0 && b0 <= b1 && b1 <= B)) throw new Error(`linearRows: range ${i} [${b0}, ${b1}) outside the ${B} row blocks`);
+      blocks += b1 - b0;
+    }
+    const xp = this.scratch(align(inDim * 4) + align(outDim * 4) + align(G * this.xb) + 2 * align(G * 4) + align(nRanges * 8 + 8));
+    const yp = xp + align(inDim * 4), xq = yp + align(outDim * 4), xs = xq + align(G * this.xb), xc = xs + align(G * 4), rp = xc + align(G * 4);
+    this.view();
+    this.f32.set(x.subarray(0, inDim), xp / 4);
+    new Int32Array(this.memory.buffer, rp, 2 * nRanges).set(ranges.subarray(0, 2 * nRanges));
+    this.exports.q4_quantize_act(xp, 1, inDim, G, xq, xs, xc);
+    this.dispatch(OP_Q4_ROWS, [G, xq, xs, xc, w.ptr, yp, outDim, rp, nRanges, blocks], 0, 0, blocks * 4 * inDim);
+    this.view();
+    for (let i = 0; i < nRanges; i++) {
+      const o0 = ranges[2 * i] * 4, o1 = Math.min(outDim, ranges[2 * i + 1] * 4);
+      y.set(this.f32.subarray(yp / 4 + o0, yp / 4 + o1), o0);
     }
   }
 

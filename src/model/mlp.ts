@@ -63,6 +63,22 @@ export function gaussianCutoff(g: Float32Array, o: number, dim: number, stdMulti
 }
 
 /**
+ * The 4-row blocks of one token's gate [I] holding an activation that survives the cutoff
+ * (f32(g − cutoff) > 0, as mlp tests it), as [b0, b1) pairs of consecutive blocks in `list`.
+ */
+function keptRowBlocks(gate: Float32Array, I: number, cutoff: number, list: Int32Array): { list: Int32Array; n: number } {
+  let n = 0;
+  for (let b = 0, B = Math.ceil(I / 4); b < B; b++) {
+    let kept = false;
+    for (let i = 4 * b; i < Math.min(I, 4 * b + 4); i++) if (Math.fround(gate[i] - cutoff) > 0) kept = true;
+    if (!kept) continue;
+    if (n > 0 && list[2 * n - 1] === b) list[2 * n - 1] = b + 1;
+    else { list[2 * n] = b; list[2 * n + 1] = b + 1; n++; }
+  }
+  return { list, n };
+}
+
+/**
  * x [T, H] → out [T, H], with this layer's FFN width (intermediate_size[layer]) and sparsity
  * (activation_sparsity_pattern[layer]). Returns the fraction of gate activations left nonzero
  * (1 for dense layers), for the explain trace.
@@ -71,14 +87,25 @@ export function mlp(ctx: ForwardContext, w: LayerWeights['mlp'], layer: number, 
   const { kernels, config: c, work, T } = ctx;
   const I = c.intermediateSize[layer], sparsity = c.activationSparsityPattern[layer];
   const gate = work.take('mlp.gate', T * I), up = work.take('mlp.up', T * I);
-  kernels.linearMany([w.gate_proj, w.up_proj], x, T, [gate, up]); // one pass over x for both
+  // _gaussian_topk: Φ⁻¹ is taken in f32 as the reference does: Φ⁻¹(0.95) = 1.6448536.
+  const k = sparsity > 0 ? Math.fround(normalIcdf(Math.fround(sparsity))) : 0;
+  let cutoff0 = 0;
+  if (sparsity > 0 && T === 1 && kernels.linearRows) {
+    // One token in a sparse layer: only the up_proj rows of kept gate activations are ever read,
+    // so only the 4-row blocks holding one are computed (~19% of them at 5% kept); each row
+    // equals the full linear's, so the result is the same bit for bit.
+    kernels.linear(w.gate_proj, x, 1, gate);
+    cutoff0 = gaussianCutoff(gate, 0, I, k);
+    const ranges = keptRowBlocks(gate, I, cutoff0, work.takeI32('mlp.ranges', 2 * Math.ceil(I / 4)));
+    kernels.linearRows(w.up_proj, x, up, ranges.list, ranges.n);
+  } else {
+    kernels.linearMany([w.gate_proj, w.up_proj], x, T, [gate, up]); // one pass over x for both
+  }
   let activeFraction = 1;
   if (sparsity > 0) {
-    // _gaussian_topk: Φ⁻¹ is taken in f32 as the reference does: Φ⁻¹(0.95) = 1.6448536.
-    const k = Math.fround(normalIcdf(Math.fround(sparsity)));
     let active = 0;
     for (let r = 0; r < T; r++) {
-      const o = r * I, cutoff = gaussianCutoff(gate, o, I, k);
+      const o = r * I, cutoff = T === 1 && kernels.linearRows ? cutoff0 : gaussianCutoff(gate, o, I, k);
       // g ← relu(g − cutoff) (in f32) leaves ~5% nonzero, and gelu(0) = 0: only those need GELU.
       for (let i = o; i < o + I; i++) {
         const g = Math.fround(gate[i] - cutoff);

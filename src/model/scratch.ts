@@ -10,6 +10,18 @@ export class Scratch {
   private readonly buffers = new Map<string, Float32Array>();
   private readonly buffers64 = new Map<string, Float64Array>();
 
+  private readonly buffersI32 = new Map<string, Int32Array>();
+
+  /** take, for an Int32Array. */
+  takeI32(name: string, n: number): Int32Array {
+    let b = this.buffersI32.get(name);
+    if (b === undefined || b.length !== n) {
+      b = new Int32Array(n);
+      this.buffersI32.set(name, b);
+    }
+    return b;
+  }
+
   /** take, for a Float64Array. */
   take64(name: string, n: number): Float64Array {
     let b = this.buffers64.get(name);

@@ -77,6 +77,25 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     k.release(lw);
   });
 
+  it.each([[37, 75], [130, 257], [8192 + 6, 64]])('linearRows out=%i in=%i: the listed row blocks equal linear bit for bit, other rows untouched', (outDim, inDim) => {
+    const q = Q4Matrix.quantize(rand(outDim * inDim, outDim + inDim), outDim, inDim);
+    const x = rand(inDim, 3 * inDim, 2);
+    const lw = k.createLinear(q, outDim, inDim);
+    const full = new Float32Array(outDim);
+    k.linear(lw, x, 1, full);
+    const B = Math.ceil(outDim / 4);
+    const ranges = new Int32Array([0, 1, 3, 5, B - 2, B]); // first block, a run, the ragged last block
+    const y = new Float32Array(outDim).fill(-7);
+    k.linearRows!(lw, x, y, ranges, 3);
+    for (let o = 0; o < outDim; o++) {
+      const b = o >> 2, listed = b < 1 || (b >= 3 && b < 5) || b >= B - 2;
+      expect(y[o], `row ${o}`).toBe(listed ? full[o] : -7);
+    }
+    k.linearRows!(lw, x, y, ranges, 0); // nothing listed: nothing written
+    expect(() => k.linearRows!(lw, x, y, new Int32Array([0, B + 1]), 1)).toThrow(/outside/);
+    k.release(lw);
+  });
+
   it.each([1, 3, 6])('linearMany T=%i: three q4 weights (ragged rows) in one job equal three q4 references', (T) => {
     const inDim = 75, outs = [5, 37, 64];
     const qs = outs.map((o, i) => Q4Matrix.quantize(rand(o * inDim, 40 + i), o, inDim));
