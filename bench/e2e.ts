@@ -58,13 +58,25 @@ export async function createRealE2eModel(k: WasmKernels, log: (s: string) => voi
 
 // Gemma 3n E2B text config (config.json of google/gemma-3n-E2B-it).
 export const E2B = {
-  hidden: 2048, ffn: 8192, layers: 30, heads: 8, kvHeads: 2, headDim: 256, vocab: 262144,
-  ple: 256, kvShared: 10, laurelRank: 64, altupInputs: 4, slidingWindow: 512, fullEvery: 5,
+  hidden: 2048,
+  ffn: 8192,
+  layers: 30,
+  heads: 8,
+  kvHeads: 2,
+  headDim: 256,
+  vocab: 262144,
+  ple: 256,
+  kvShared: 10,
+  laurelRank: 64,
+  altupInputs: 4,
+  slidingWindow: 512,
+  fullEvery: 5,
 };
 
 export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
   const c = E2B;
-  const qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim;
+  const qDim = c.heads * c.headDim,
+    kvDim = c.kvHeads * c.headDim;
   let seed = 1;
   let bytes = 0;
   const lin = (outDim: number, inDim: number): LinearWeight => {
@@ -77,9 +89,13 @@ export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
     k: i < c.layers - c.kvShared ? lin(kvDim, c.hidden) : null, // last 10 layers reuse earlier KV
     v: i < c.layers - c.kvShared ? lin(kvDim, c.hidden) : null,
     o: lin(c.hidden, qDim),
-    gate: lin(c.ffn, c.hidden), up: lin(c.ffn, c.hidden), down: lin(c.hidden, c.ffn),
-    laurelL: lin(c.laurelRank, c.hidden), laurelR: lin(c.hidden, c.laurelRank),
-    pleGate: lin(c.ple, c.hidden), pleProj: lin(c.hidden, c.ple),
+    gate: lin(c.ffn, c.hidden),
+    up: lin(c.ffn, c.hidden),
+    down: lin(c.hidden, c.ffn),
+    laurelL: lin(c.laurelRank, c.hidden),
+    laurelR: lin(c.hidden, c.laurelRank),
+    pleGate: lin(c.ple, c.hidden),
+    pleProj: lin(c.hidden, c.ple),
     window: (i + 1) % c.fullEvery === 0 ? 0 : c.slidingWindow,
   }));
   const altupIn = [0, 1, 2].map(() => lin(c.hidden, c.hidden));
@@ -87,15 +103,23 @@ export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
   const pleModelProj = lin(c.layers * c.ple, c.hidden);
   const lmHead = lin(c.vocab, c.hidden); // tied embedding, int4
 
-  const maxT = 128, maxS = 4096;
+  const maxT = 128,
+    maxS = 4096;
   const buf = (n: number) => new Float32Array(n).map((_, i) => Math.sin(i) * 0.1);
-  const h = buf(maxT * c.hidden), qb = buf(maxT * qDim), ao = buf(maxT * qDim), ffa = buf(maxT * c.ffn), ffb = buf(maxT * c.ffn);
-  const small = buf(maxT * c.layers * c.ple), logits = new Float32Array(c.vocab), tmp = buf(maxT * c.hidden);
+  const h = buf(maxT * c.hidden),
+    qb = buf(maxT * qDim),
+    ao = buf(maxT * qDim),
+    ffa = buf(maxT * c.ffn),
+    ffb = buf(maxT * c.ffn);
+  const small = buf(maxT * c.layers * c.ple),
+    logits = new Float32Array(c.vocab),
+    tmp = buf(maxT * c.hidden);
   // KV cache inside WASM memory (zero-copy attention), as the real model should allocate it.
   const kvBuf = () => k.allocF32(maxS * kvDim).fill(0.01);
   const kCache = Array.from({ length: c.layers - c.kvShared }, kvBuf);
   const vCache = Array.from({ length: c.layers - c.kvShared }, kvBuf);
-  let pos = 0, prompt = 0;
+  let pos = 0,
+    prompt = 0;
 
   const step = (T: number) => {
     k.linear(pleModelProj, h, T, small);
@@ -111,8 +135,21 @@ export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
         k.linear(L.v, h, T, vCache[i].subarray(pos * kvDim));
       }
       const S = pos + T;
-      k.attention({ q: qb, k: kCache[kvLayer], v: vCache[kvLayer], T, S, numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim,
-        qPos0: pos, kPos0: 0, window: L.window, scale: 1, out: ao });
+      k.attention({
+        q: qb,
+        k: kCache[kvLayer],
+        v: vCache[kvLayer],
+        T,
+        S,
+        numHeads: c.heads,
+        numKvHeads: c.kvHeads,
+        headDim: c.headDim,
+        qPos0: pos,
+        kPos0: 0,
+        window: L.window,
+        scale: 1,
+        out: ao,
+      });
       k.linear(L.o, ao, T, tmp);
       k.linear(L.gate, h, T, ffa);
       k.linear(L.up, h, T, ffb);
@@ -127,8 +164,15 @@ export async function createE2eModel(k: WasmKernels): Promise<E2eModel> {
   return {
     description: 'synthetic E2B-shape int4 decoder (linears + attention only)',
     weightBytesPerToken: bytes,
-    prefill(tokens: number) { pos = 0; step(Math.min(tokens, maxT)); prompt = pos; },
+    prefill(tokens: number) {
+      pos = 0;
+      step(Math.min(tokens, maxT));
+      prompt = pos;
+    },
     // decode at positions prompt .. prompt+63 over and over, so the context stays ~prompt long
-    decode() { if (pos >= prompt + 64) pos = prompt; step(1); },
+    decode() {
+      if (pos >= prompt + 64) pos = prompt;
+      step(1);
+    },
   };
 }

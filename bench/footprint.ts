@@ -34,7 +34,10 @@ import { writeE2BCheckpoint } from './e2b_checkpoint.js';
 import { packedManifest } from '../src/checkpoint/packed_format.js';
 
 const argv = process.argv.slice(2);
-const flag = (name: string, def: string) => { const i = argv.indexOf(name); return i >= 0 && argv[i + 1] ? argv[i + 1] : def; };
+const flag = (name: string, def: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] ? argv[i + 1] : def;
+};
 const json = argv.includes('--json');
 const dir = flag('--dir', process.env.GEMMA3N_BENCH_DIR ?? join(packageRoot(), '.cache'));
 const tokens = Number(flag('--tokens', '256'));
@@ -63,7 +66,8 @@ function current(d: string, textOnly: boolean): boolean {
 }
 
 const bf16 = await writeE2BCheckpoint(flag('--bf16', join(dir, 'e2b-bf16')), { log });
-const full = flag('--full', join(dir, 'e2b-packed')), text = flag('--text', join(dir, 'e2b-packed-text'));
+const full = flag('--full', join(dir, 'e2b-packed')),
+  text = flag('--text', join(dir, 'e2b-packed-text'));
 const statsFile = join(full, 'bench-quantize.json');
 const requantize = argv.includes('--requantize') || !current(full, false);
 if (requantize) for (const d of [full, text]) rmSync(d, { recursive: true, force: true });
@@ -79,7 +83,8 @@ if (!current(text, true)) {
   log(`quantize --text-only ${full} → ${text} ...`);
   run(['cli', 'quantize', '--model', full, '--out', text, '--text-only']);
 }
-const diskFull = folderBytes(full) - statSync(statsFile).size, diskText = folderBytes(text);
+const diskFull = folderBytes(full) - statSync(statsFile).size,
+  diskText = folderBytes(text);
 
 const prompt = 'Why is the sky blue?';
 log('generate (warm-up) ...');
@@ -94,13 +99,21 @@ if (!argv.includes('--no-media')) {
 
 const MB = 1e6;
 const r = {
-  disk_text_mb: Math.round(diskText / MB), disk_full_mb: Math.round(diskFull / MB),
-  quantize_peak_rss_mb: quant.peak_rss_mb, quantize_s: Math.round(quant.ms / 100) / 10,
-  rss_decode_mb: gen.rss_decode_mb, peak_rss_mb: gen.peak_rss_mb,
-  start_to_first_token_ms: gen.start_to_first_token_ms, loaded_ms: gen.loaded_ms, prompt_tokens: gen.prompt_tokens,
-  decode_tok_s: gen.decode_tok_s, generated_tokens: gen.generated_tokens,
-  image_ms: media.image_ms, audio_30s_ms: media.audio_30s_ms,
-  kernels: gen.kernels, cpu: cpus()[0]?.model ?? 'unknown',
+  disk_text_mb: Math.round(diskText / MB),
+  disk_full_mb: Math.round(diskFull / MB),
+  quantize_peak_rss_mb: quant.peak_rss_mb,
+  quantize_s: Math.round(quant.ms / 100) / 10,
+  rss_decode_mb: gen.rss_decode_mb,
+  peak_rss_mb: gen.peak_rss_mb,
+  start_to_first_token_ms: gen.start_to_first_token_ms,
+  loaded_ms: gen.loaded_ms,
+  prompt_tokens: gen.prompt_tokens,
+  decode_tok_s: gen.decode_tok_s,
+  generated_tokens: gen.generated_tokens,
+  image_ms: media.image_ms,
+  audio_30s_ms: media.audio_30s_ms,
+  kernels: gen.kernels,
+  cpu: cpus()[0]?.model ?? 'unknown',
 };
 console.log(`\nE2B-shape checkpoint (synthetic weights), ${r.cpu}, ${r.kernels}`);
 console.log('| | this engine | llama.cpp Q4_0 | LiteRT-LM int4 |\n|---|---|---|---|');
@@ -108,7 +121,9 @@ console.log(`| packed folder, text only | ${(r.disk_text_mb / 1000).toFixed(2)} 
 console.log(`| packed folder, text + image + audio | ${(r.disk_full_mb / 1000).toFixed(2)} GB | — | 2.97 GB |`);
 console.log(`| quantize peak RSS | ${r.quantize_peak_rss_mb} MiB (${r.quantize_s} s) | | |`);
 console.log(`| generate: peak RSS during a ${r.generated_tokens}-token decode | ${r.rss_decode_mb} MiB (process peak ${r.peak_rss_mb}) | | |`);
-console.log(`| process start → first token (${r.prompt_tokens}-token prompt, warm cache) | ${r.start_to_first_token_ms} ms (model loaded at ${r.loaded_ms} ms) | | |`);
+console.log(
+  `| process start → first token (${r.prompt_tokens}-token prompt, warm cache) | ${r.start_to_first_token_ms} ms (model loaded at ${r.loaded_ms} ms) | | |`,
+);
 console.log(`| decode | ${r.decode_tok_s} tok/s | | |`);
 console.log(`| one 768×768 image / 30 s of audio | ${r.image_ms} ms / ${r.audio_30s_ms} ms | | |`);
 if (json) console.log(JSON.stringify(r));

@@ -30,7 +30,9 @@ if (mode === 'cli') {
   const kernels = await createNodeWasmKernels();
   const g3n = await Gemma3n.load(new NodeFolder(dir), { kernels });
   const loadedMs = sinceStart();
-  let first = 0, tokens = 0, rssDecode = 0;
+  let first = 0,
+    tokens = 0,
+    rssDecode = 0;
   const ids = g3n.encodePrompt([{ role: 'user', content: prompt }]);
   // Greedy from raw ids so exactly n tokens come out (random weights would stop anywhere).
   const it = g3n.stream({ ids }, { maxTokens: Number(n), temperature: 0 });
@@ -42,10 +44,20 @@ if (mode === 'cli') {
     r = await it.next();
   }
   const m = r.value.metrics;
-  console.log(JSON.stringify({
-    prompt_tokens: ids.length, loaded_ms: round(loadedMs), start_to_first_token_ms: round(first), generated_tokens: m.generatedTokens,
-    decode_tok_s: round(m.decodeTokPerS * 100) / 100, prefill_ms: round(m.prefillMs), rss_decode_mb: round(rssDecode / MB), peak_rss_mb: round(maxRssMb()), kernels: kernels.name, _tokens: tokens,
-  }));
+  console.log(
+    JSON.stringify({
+      prompt_tokens: ids.length,
+      loaded_ms: round(loadedMs),
+      start_to_first_token_ms: round(first),
+      generated_tokens: m.generatedTokens,
+      decode_tok_s: round(m.decodeTokPerS * 100) / 100,
+      prefill_ms: round(m.prefillMs),
+      rss_decode_mb: round(rssDecode / MB),
+      peak_rss_mb: round(maxRssMb()),
+      kernels: kernels.name,
+      _tokens: tokens,
+    }),
+  );
   process.exit(0);
 } else if (mode === 'media') {
   const [dir] = args;
@@ -58,7 +70,9 @@ if (mode === 'cli') {
   if (!towers?.hasVision || !towers.hasAudio) throw new Error(`${dir}: no vision/audio tower`);
   await towers.vision();
   await towers.audio(); // loading is not part of the per-item time
-  const w = 1024, h = 768, rgb = new Uint8Array(w * h * 3);
+  const w = 1024,
+    h = 768,
+    rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < w * h; i++) rgb.set([(i % w) & 255, (i / w) & 255, ((i % w) ^ (i / w)) & 255], 3 * i);
   let t = performance.now();
   await towers.imageEmbeddings({ image: { width: w, height: h, data: rgb } });

@@ -34,8 +34,12 @@ function timeAsync(name: string, fn: () => Promise<void>): Promise<number> {
   return new Promise((resolve, reject) => {
     const b = new Benchmark(name, {
       defer: true,
-      fn: (d: { resolve(): void }) => { fn().then(() => d.resolve(), reject); },
-      minSamples: 3, maxTime: 4, initCount: 1,
+      fn: (d: { resolve(): void }) => {
+        fn().then(() => d.resolve(), reject);
+      },
+      minSamples: 3,
+      maxTime: 4,
+      initCount: 1,
       onComplete: () => {
         const s = [...b.stats.sample].sort((x, y) => x - y);
         resolve(s[s.length >> 1]); // median seconds
@@ -80,7 +84,9 @@ async function main(): Promise<void> {
     const r = await measure('Gemma 3n E2B', model, config.vocabSize);
     out.gemma3n_e2b_prefill_tok_s = r.prefill_tok_s;
     out.gemma3n_e2b_decode_tok_s = r.decode_tok_s;
-    for (const l of model.weights.layers) for (const w of [l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj, l.self_attn.o_proj, l.mlp.gate_proj, l.mlp.up_proj, l.mlp.down_proj]) if (w) kernels.release(w);
+    for (const l of model.weights.layers)
+      for (const w of [l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj, l.self_attn.o_proj, l.mlp.gate_proj, l.mlp.up_proj, l.mlp.down_proj])
+        if (w) kernels.release(w);
     kernels.release(model.weights.lm_head);
   }
   for (const size of ['e2b', 'e4b'] as Gemma4Size[]) {
@@ -88,12 +94,25 @@ async function main(): Promise<void> {
     const dir = await packedGemma4(size, log);
     const t0 = performance.now();
     const { model, checkpoint } = await Gemma4TextModel.load(new NodeFolder(dir), kernels);
-    const config = model.config, weights = model.weights;
+    const config = model.config,
+      weights = model.weights;
     log(`Gemma 4 ${size.toUpperCase()} (packed v2, PLE and embedding rows from disk) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const r = await measure(`Gemma 4 ${size.toUpperCase()}`, model, config.vocabSize);
     out[`gemma4_${size}_prefill_tok_s`] = r.prefill_tok_s;
     out[`gemma4_${size}_decode_tok_s`] = r.decode_tok_s;
-    for (const l of weights.layers) for (const w of [l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj, l.self_attn.o_proj, l.mlp.gate_proj, l.mlp.up_proj, l.mlp.down_proj, l.per_layer_input_gate, l.per_layer_projection]) if (w) kernels.release(w);
+    for (const l of weights.layers)
+      for (const w of [
+        l.self_attn.q_proj,
+        l.self_attn.k_proj,
+        l.self_attn.v_proj,
+        l.self_attn.o_proj,
+        l.mlp.gate_proj,
+        l.mlp.up_proj,
+        l.mlp.down_proj,
+        l.per_layer_input_gate,
+        l.per_layer_projection,
+      ])
+        if (w) kernels.release(w);
     kernels.release(weights.lm_head);
     kernels.release(weights.per_layer_model_projection);
     await checkpoint.close();
@@ -102,4 +121,7 @@ async function main(): Promise<void> {
   kernels.dispose();
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

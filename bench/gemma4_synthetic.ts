@@ -41,18 +41,27 @@ function generate(name: string, shape: readonly number[], offset = 0, n = numel(
 /** The per-layer table as a read-only bf16 "file": rows generated on demand, deterministic per row. */
 class GeneratedTableSource implements ByteSource {
   readonly size: number;
-  constructor(readonly name: string, rows: number, private readonly cols: number) {
+  constructor(
+    readonly name: string,
+    rows: number,
+    private readonly cols: number,
+  ) {
     this.size = rows * cols * 2;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (offset < 0 || length < 0 || offset + length > this.size) throw new RangeError(`${this.name}: read of ${length} bytes at ${offset} is outside the file (size ${this.size})`);
-    const rowBytes = this.cols * 2, out = new Uint8Array(length);
-    const f = new Float32Array(this.cols), b = new Uint16Array(this.cols);
+    if (offset < 0 || length < 0 || offset + length > this.size)
+      throw new RangeError(`${this.name}: read of ${length} bytes at ${offset} is outside the file (size ${this.size})`);
+    const rowBytes = this.cols * 2,
+      out = new Uint8Array(length);
+    const f = new Float32Array(this.cols),
+      b = new Uint16Array(this.cols);
     for (let r = Math.floor(offset / rowBytes); r * rowBytes < offset + length; r++) {
       fillUniform(f, hash(this.name) + r, 0.5);
       f32ToBf16(f, b);
-      const bytes = new Uint8Array(b.buffer), start = r * rowBytes;
-      const from = Math.max(offset, start), to = Math.min(offset + length, start + rowBytes);
+      const bytes = new Uint8Array(b.buffer),
+        start = r * rowBytes;
+      const from = Math.max(offset, start),
+        to = Math.min(offset + length, start + rowBytes);
       out.set(bytes.subarray(from - start, to - start), from - offset);
     }
     return out;
@@ -72,8 +81,12 @@ export class SyntheticGemma4Store implements TensorStore {
     this.shapes = new Map(Object.entries(JSON.parse(readFileSync(join(dir, 'state_dict_shapes.json'), 'utf8')) as Record<string, number[]>));
   }
 
-  has(name: string): boolean { return this.shapes.has(name); }
-  names(): string[] { return [...this.shapes.keys()]; }
+  has(name: string): boolean {
+    return this.shapes.has(name);
+  }
+  names(): string[] {
+    return [...this.shapes.keys()];
+  }
 
   async info(name: string): Promise<TensorInfo & { file: string }> {
     const shape = this.shapes.get(name);
@@ -92,7 +105,8 @@ export class SyntheticGemma4Store implements TensorStore {
 
   async readF32(name: string, expectedShape?: readonly number[]): Promise<Float32Array> {
     const info = await this.info(name);
-    if (expectedShape && (expectedShape.length !== info.shape.length || expectedShape.some((d, i) => d !== info.shape[i]))) throw new Error(`${this.location}: '${name}' is [${info.shape}], asked [${expectedShape}]`);
+    if (expectedShape && (expectedShape.length !== info.shape.length || expectedShape.some((d, i) => d !== info.shape[i])))
+      throw new Error(`${this.location}: '${name}' is [${info.shape}], asked [${expectedShape}]`);
     return toFloat32(await this.readBytes(name), 'BF16', numel(info.shape));
   }
 
@@ -121,6 +135,8 @@ export async function packedGemma4(size: Gemma4Size, log: (s: string) => void = 
   const plan = await planPackedV2(store, store.configText, { textOnly: true });
   const written = await writeSharded(dir, plan.tensors, { shardBytes: 2 ** 30, metadata: { format: 'gemma3n-ts packed v2' } });
   await writeFile(join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(store.configText), quantization_config: packedManifest(true, 'none') }, null, 2));
-  log(`  ${(written.bytes / 2 ** 30).toFixed(2)} GB in ${written.files.length} shard(s), ${plan.dropped.length} tensors left out, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  log(
+    `  ${(written.bytes / 2 ** 30).toFixed(2)} GB in ${written.files.length} shard(s), ${plan.dropped.length} tensors left out, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
   return dir;
 }

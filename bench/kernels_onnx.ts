@@ -6,26 +6,51 @@
 class Pb {
   private parts: Uint8Array[] = [];
   private len = 0;
-  private push(b: Uint8Array): void { this.parts.push(b); this.len += b.length; }
+  private push(b: Uint8Array): void {
+    this.parts.push(b);
+    this.len += b.length;
+  }
   private varint(v: number): void {
     const out: number[] = [];
     let n = BigInt(v);
-    do { let b = Number(n & 0x7fn); n >>= 7n; if (n) b |= 0x80; out.push(b); } while (n);
+    do {
+      let b = Number(n & 0x7fn);
+      n >>= 7n;
+      if (n) b |= 0x80;
+      out.push(b);
+    } while (n);
     this.push(Uint8Array.from(out));
   }
-  int(field: number, v: number): this { this.varint(field << 3); this.varint(v); return this; }
-  bytes(field: number, b: Uint8Array): this { this.varint((field << 3) | 2); this.varint(b.length); this.push(b); return this; }
-  str(field: number, s: string): this { return this.bytes(field, new TextEncoder().encode(s)); }
-  msg(field: number, m: Pb): this { return this.bytes(field, m.finish()); }
+  int(field: number, v: number): this {
+    this.varint(field << 3);
+    this.varint(v);
+    return this;
+  }
+  bytes(field: number, b: Uint8Array): this {
+    this.varint((field << 3) | 2);
+    this.varint(b.length);
+    this.push(b);
+    return this;
+  }
+  str(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  msg(field: number, m: Pb): this {
+    return this.bytes(field, m.finish());
+  }
   finish(): Uint8Array {
     const out = new Uint8Array(this.len);
     let o = 0;
-    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   }
 }
 
-const FLOAT = 1, UINT8 = 2;
+const FLOAT = 1,
+  UINT8 = 2;
 
 function tensor(name: string, dims: number[], type: number, raw: Uint8Array): Pb {
   const t = new Pb();
@@ -60,7 +85,7 @@ export function matMulNBitsModel(M: number, K: number, N: number, copies: number
   const g = new Pb().str(2, 'q4');
   const blocks = K / 32;
   let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24);
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24;
   for (let c = 0; c < copies; c++) {
     const b = new Uint8Array(N * blocks * 16);
     for (let i = 0; i < b.length; i++) b[i] = rnd();

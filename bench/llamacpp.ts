@@ -30,7 +30,11 @@ export async function ensureE2bGguf(log: (s: string) => void = () => {}): Promis
   const { metadata, tensors } = ggufExport(store, config, { type: 'q4_0', vocab, name: 'synthetic E2B (gemma3n-ts bench)' });
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w');
-  const sink: ByteSink = { write: async (b) => { await fh.write(b); } };
+  const sink: ByteSink = {
+    write: async (b) => {
+      await fh.write(b);
+    },
+  };
   await writeGguf(sink, metadata, tensors);
   await fh.close();
   await store.close();
@@ -56,11 +60,22 @@ export async function llamaCppCases(log: (s: string) => void = () => {}): Promis
   const file = await ensureE2bGguf(log);
   // llama.cpp logs which CPU variant its backend loader picked ("load_backend: loaded CPU backend from ...").
   const logs: string[] = [];
-  const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.debug, logger: (_level, message) => { logs.push(message); } });
+  const llama = await nlc.getLlama({
+    gpu: false,
+    build: 'never',
+    logLevel: nlc.LlamaLogLevel.debug,
+    logger: (_level, message) => {
+      logs.push(message);
+    },
+  });
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
   const variant = logs.join('\n').match(/loaded CPU backend from (\S+?\.(so|dll|dylib))/)?.[1] ?? 'unknown';
   llama.logLevel = nlc.LlamaLogLevel.warn;
-  const backend = `node-llama-cpp ${nlc.getModuleVersion ? await nlc.getModuleVersion() : ''} ${llama.buildType} ${llama.gpu === false ? 'CPU' : String(llama.gpu)}, ${variant.split('/').pop()}, llama.cpp ${llama.llamaCppRelease.release}`.replace(/\s+/g, ' ');
+  const backend =
+    `node-llama-cpp ${nlc.getModuleVersion ? await nlc.getModuleVersion() : ''} ${llama.buildType} ${llama.gpu === false ? 'CPU' : String(llama.gpu)}, ${variant.split('/').pop()}, llama.cpp ${llama.llamaCppRelease.release}`.replace(
+      /\s+/g,
+      ' ',
+    );
   const prompt = Array.from({ length: 128 }, (_, i) => ((i * 7919 + 11) % 262_000) + 3) as import('node-llama-cpp').Token[];
   const cases: Case[] = [];
   const contexts: { dispose(): Promise<void> }[] = [];
@@ -76,9 +91,18 @@ export async function llamaCppCases(log: (s: string) => void = () => {}): Promis
     };
     await prefill();
     let step = 0;
-    cases.push({ name: `llama.cpp prefill 128 tokens, synthetic E2B Q4_0, ${threads}t`, unit: 'tok/s', units: 128, key: `llamacpp_prefill_tok_s_${threads}t`, fn: prefill });
     cases.push({
-      name: `llama.cpp decode 1 token (after a 128-token prompt), synthetic E2B Q4_0, ${threads}t`, unit: 'tok/s', units: 1, key: `llamacpp_decode_tok_s_${threads}t`,
+      name: `llama.cpp prefill 128 tokens, synthetic E2B Q4_0, ${threads}t`,
+      unit: 'tok/s',
+      units: 128,
+      key: `llamacpp_prefill_tok_s_${threads}t`,
+      fn: prefill,
+    });
+    cases.push({
+      name: `llama.cpp decode 1 token (after a 128-token prompt), synthetic E2B Q4_0, ${threads}t`,
+      unit: 'tok/s',
+      units: 1,
+      key: `llamacpp_decode_tok_s_${threads}t`,
       // decode at positions prompt .. prompt+63 over and over, as our decode case does
       fn: async () => {
         if (promptEnd === 0) await prefill();
@@ -88,7 +112,8 @@ export async function llamaCppCases(log: (s: string) => void = () => {}): Promis
     });
   }
   return {
-    cases, backend,
+    cases,
+    backend,
     async dispose() {
       for (const c of contexts) await c.dispose();
       await model.dispose();

@@ -24,7 +24,9 @@ const kernels = await createNodeWasmKernels({ threads: 2 });
 
 /** G multiply-adds/s of one linear of [O, I] over T rows (median of 3 calls). */
 function gemmRate(k: Kernels, format: WeightFormat, T: number, O: number, I: number): number {
-  const w = new Float32Array(O * I).map((_, i) => Math.sin(i) * 0.05), x = new Float32Array(T * I).map((_, i) => Math.cos(i)), y = new Float32Array(T * O);
+  const w = new Float32Array(O * I).map((_, i) => Math.sin(i) * 0.05),
+    x = new Float32Array(T * I).map((_, i) => Math.cos(i)),
+    y = new Float32Array(T * O);
   const lw = k.createLinear(w, O, I, format);
   k.linear(lw, x, T, y); // warm
   const times: number[] = [];
@@ -49,7 +51,8 @@ const before = anchors();
 const audio = await runAudioBench({ seconds: 30, kernels, log, linearFormat });
 const vision = await runVisionBench({ kernels, log, linearFormat });
 const after = anchors();
-const gemmF32 = (before.f32 + after.f32) / 2, gemmQ8 = (before.q8 + after.q8) / 2;
+const gemmF32 = (before.f32 + after.f32) / 2,
+  gemmQ8 = (before.q8 + after.q8) / 2;
 const text = await createRealE2eModel(kernels, log);
 await text.prefill(128);
 const steps = 16;
@@ -60,17 +63,32 @@ const decodeTokS = steps / ((performance.now() - t0) / 1000);
 const r2 = (x: number) => Math.round(x * 100) / 100;
 console.log(`\nE2B shapes, synthetic weights, WASM kernels, 2 threads, towers ${linearFormat === 'q4' ? 'quantized (packed formats)' : 'float32'}`);
 console.log(`| path | time | rate |\n|---|---|---|`);
-console.log(`| audio: 30 s clip → 188 soft tokens (12 conformer layers) | ${audio.passSeconds.toFixed(1)} s (${audio.encoderCpuSeconds.toFixed(1)} s CPU) | real-time factor ${audio.realTimeFactor.toFixed(2)} (${(30 / audio.passSeconds).toFixed(2)}× real time) |`);
-console.log(`| vision: one 768×768 image → 256 soft tokens | ${vision.passSeconds.toFixed(1)} s (${vision.towerCpuSeconds.toFixed(1)} s CPU) | ${vision.gmacPerSecond.toFixed(1)} G multiply-adds/s = ${(vision.gmacPerSecond / gemmF32).toFixed(2)} of f32 GEMM, ${(vision.gmacPerSecond / gemmQ8).toFixed(2)} of int8 GEMM |`);
+console.log(
+  `| audio: 30 s clip → 188 soft tokens (12 conformer layers) | ${audio.passSeconds.toFixed(1)} s (${audio.encoderCpuSeconds.toFixed(1)} s CPU) | real-time factor ${audio.realTimeFactor.toFixed(2)} (${(30 / audio.passSeconds).toFixed(2)}× real time) |`,
+);
+console.log(
+  `| vision: one 768×768 image → 256 soft tokens | ${vision.passSeconds.toFixed(1)} s (${vision.towerCpuSeconds.toFixed(1)} s CPU) | ${vision.gmacPerSecond.toFixed(1)} G multiply-adds/s = ${(vision.gmacPerSecond / gemmF32).toFixed(2)} of f32 GEMM, ${(vision.gmacPerSecond / gemmQ8).toFixed(2)} of int8 GEMM |`,
+);
 console.log(`| GEMM 2304×640→2560 (stage-2 pw_exp shape) | | f32 ${gemmF32.toFixed(1)} / int8 ${gemmQ8.toFixed(1)} G multiply-adds/s |`);
 console.log(`| text: int4 decode after a 128-token prompt | ${(1000 / decodeTokS).toFixed(0)} ms/token | ${decodeTokS.toFixed(2)} tok/s |`);
 if (json) {
-  console.log(JSON.stringify({
-    towers: linearFormat === 'q4' ? 'quantized' : 'f32',
-    audio_rtf_30s: r2(audio.realTimeFactor), audio_pass_s: r2(audio.passSeconds), audio_30s_ms: Math.round(audio.passSeconds * 1000), audio_cpu_s: r2(audio.encoderCpuSeconds),
-    vision_image_s: r2(vision.passSeconds), image_ms: Math.round(vision.passSeconds * 1000), vision_cpu_s: r2(vision.towerCpuSeconds), vision_gmac_s: r2(vision.gmacPerSecond),
-    gemm_f32_gmac_s: r2(gemmF32), gemm_q8_gmac_s: r2(gemmQ8), vision_of_f32_gemm: r2(vision.gmacPerSecond / gemmF32), vision_of_q8_gemm: r2(vision.gmacPerSecond / gemmQ8),
-    decode_tok_s: r2(decodeTokS),
-  }));
+  console.log(
+    JSON.stringify({
+      towers: linearFormat === 'q4' ? 'quantized' : 'f32',
+      audio_rtf_30s: r2(audio.realTimeFactor),
+      audio_pass_s: r2(audio.passSeconds),
+      audio_30s_ms: Math.round(audio.passSeconds * 1000),
+      audio_cpu_s: r2(audio.encoderCpuSeconds),
+      vision_image_s: r2(vision.passSeconds),
+      image_ms: Math.round(vision.passSeconds * 1000),
+      vision_cpu_s: r2(vision.towerCpuSeconds),
+      vision_gmac_s: r2(vision.gmacPerSecond),
+      gemm_f32_gmac_s: r2(gemmF32),
+      gemm_q8_gmac_s: r2(gemmQ8),
+      vision_of_f32_gemm: r2(vision.gmacPerSecond / gemmF32),
+      vision_of_q8_gemm: r2(vision.gmacPerSecond / gemmQ8),
+      decode_tok_s: r2(decodeTokS),
+    }),
+  );
 }
 process.exit(0);

@@ -44,7 +44,8 @@ async function child(mode: 'resident' | 'streamed', tokens: number): Promise<Chi
 
   // As stored in the original (bf16) checkpoint: the generated store's sizes.
   const original = await SyntheticE2BStore.open();
-  let effective = 0, ple = 0;
+  let effective = 0,
+    ple = 0;
   for (const n of original.names()) {
     const b = (await original.info(n)).byteLength;
     if (n.includes('embed_tokens_per_layer')) ple += b;
@@ -99,7 +100,10 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const run = (mode: string): ChildResult => {
     process.stderr.write(`running ${mode} (E2B shapes, int4, ${tokens} decode tokens) ...\n`);
-    const out = execFileSync(process.execPath, ['--expose-gc', '--no-liftoff', self, '--child', mode, '--tokens', String(tokens)], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+    const out = execFileSync(process.execPath, ['--expose-gc', '--no-liftoff', self, '--child', mode, '--tokens', String(tokens)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    });
     return JSON.parse(out.toString().trim().split('\n').pop()!) as ChildResult;
   };
   const resident = run('resident');
@@ -115,7 +119,9 @@ async function main(): Promise<void> {
   ];
   const out = process.stdout;
   out.write(`\nGemma 3n E2B shapes, int4 weights (WASM, 2 threads), ${tokens}-token decode\n`);
-  out.write(`effective weights ${resident.effective_weights_mb} MB (bf16, as stored), PLE table ${resident.ple_table_mb} MB, KV cache ${streamed.kv_cache_mb} MB\n\n`);
+  out.write(
+    `effective weights ${resident.effective_weights_mb} MB (bf16, as stored), PLE table ${resident.ple_table_mb} MB, KV cache ${streamed.kv_cache_mb} MB\n\n`,
+  );
   out.write(`| | PLE resident | PLE streamed |\n|---|---|---|\n`);
   for (const r of rows) out.write(`| ${r.join(' | ')} |\n`);
   const summary = {

@@ -34,12 +34,26 @@ import { SafetensorsFile } from '../src/checkpoint/safetensors.js';
 import { MemorySource } from '../src/io/byte_source.js';
 import { packageRoot } from '../src/node/default_model.js';
 
-interface Acc { wNum: number; wDen: number; yNum: number; yDen: number; n: number }
+interface Acc {
+  wNum: number;
+  wDen: number;
+  yNum: number;
+  yDen: number;
+  n: number;
+}
 const acc = new Map<string, Acc>();
-const get = (f: string): Acc => { let a = acc.get(f); if (!a) acc.set(f, (a = { wNum: 0, wDen: 0, yNum: 0, yDen: 0, n: 0 })); return a; };
+const get = (f: string): Acc => {
+  let a = acc.get(f);
+  if (!a) acc.set(f, (a = { wNum: 0, wDen: 0, yNum: 0, yDen: 0, n: 0 }));
+  return a;
+};
 
 export function familyOf(name: string): string {
-  return name.replace(/^model\.(language_model\.)?/, '').replace(/^layers\.\d+\./, '').replace(/\.\d+\.weight$/, '').replace(/\.weight$/, '');
+  return name
+    .replace(/^model\.(language_model\.)?/, '')
+    .replace(/^layers\.\d+\./, '')
+    .replace(/\.\d+\.weight$/, '')
+    .replace(/\.weight$/, '');
 }
 
 /** f32 kernels that also run each linear with its v2-dequantized weight and compare. */
@@ -53,7 +67,10 @@ class Comparing extends TsKernels {
     this.currentName = '';
     const dq = packedQ4(w, outDim, inDim, family);
     const a = get(family);
-    for (let i = 0; i < w.length; i++) { a.wNum += (dq[i] - w[i]) ** 2; a.wDen += w[i] ** 2; }
+    for (let i = 0; i < w.length; i++) {
+      a.wNum += (dq[i] - w[i]) ** 2;
+      a.wDen += w[i] ** 2;
+    }
     const lin = super.createLinear(w, outDim, inDim, 'f32');
     this.meta.set(lin, { family, q: super.createLinear(dq, outDim, inDim, 'f32') });
     return lin;
@@ -66,7 +83,10 @@ class Comparing extends TsKernels {
     super.linear(m.q, x, T, yq);
     const a = get(m.family);
     const n = T * (w as unknown as { outDim: number }).outDim;
-    for (let i = 0; i < n; i++) { a.yNum += (yq[i] - y[i]) ** 2; a.yDen += y[i] ** 2; }
+    for (let i = 0; i < n; i++) {
+      a.yNum += (yq[i] - y[i]) ** 2;
+      a.yDen += y[i] ** 2;
+    }
     a.n += T;
   }
   override linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void {
@@ -80,12 +100,23 @@ async function measure(model: string): Promise<void> {
   const folder = new NodeFolder(dir);
   const ckpt = await Checkpoint.open(folder);
   // Name each linear as the loader reads it (it reads a weight, then creates its linear).
-  const named = new Proxy(ckpt, { get: (t, p) => (p === 'readF32' ? (n: string, s?: readonly number[]) => { k.currentName = n; return t.readF32(n, s); } : (t as never)[p]) });
+  const named = new Proxy(ckpt, {
+    get: (t, p) =>
+      p === 'readF32'
+        ? (n: string, s?: readonly number[]) => {
+            k.currentName = n;
+            return t.readF32(n, s);
+          }
+        : (t as never)[p],
+  });
   const config = parseModelConfig(readFileSync(join(dir, 'config.json'), 'utf8')).text;
   const m = new Gemma3nTextModel(config, await loadTextWeights(named, config, k), k);
   const golden = await SafetensorsFile.open(new MemorySource(readFileSync(join(dir, 'golden.safetensors'))));
   const P = 'model.language_model.';
-  const tables: [string, string][] = [['embed_tokens (tied, lookup rows)', 'embed_tokens.weight'], ['embed_tokens_per_layer (.q4r)', 'embed_tokens_per_layer.weight']];
+  const tables: [string, string][] = [
+    ['embed_tokens (tied, lookup rows)', 'embed_tokens.weight'],
+    ['embed_tokens_per_layer (.q4r)', 'embed_tokens_per_layer.weight'],
+  ];
   for (const seq of [0, 1]) {
     const ids = Array.from(await golden.readF32(`input_ids.${seq}`));
     await m.forward(ids, m.newCache(), { logits: 'all' });
@@ -100,13 +131,23 @@ async function measure(model: string): Promise<void> {
       else {
         const body = F16 ? quantizeQ4Rows(w, rows, cols, 'f16')! : quantizeQ4RowsCompact(w, rows, cols, name);
         const blob = new Uint8Array(32 + body.length);
-        blob.set(q4rHeader(rows, cols, F16 ? 'f16' : 'u8log')); blob.set(body, 32);
+        blob.set(q4rHeader(rows, cols, F16 ? 'f16' : 'u8log'));
+        blob.set(body, 32);
         const hi = parseQ4RHeader(blob, blob.length, name);
         dq = new Float32Array(rows * cols);
-        for (let r = 0; r < rows; r++) dequantQ4Row(blob.subarray(32 + r * hi.rowBytes, 32 + (r + 1) * hi.rowBytes), hi, dq.subarray(r * cols, (r + 1) * cols), name, r);
+        for (let r = 0; r < rows; r++)
+          dequantQ4Row(blob.subarray(32 + r * hi.rowBytes, 32 + (r + 1) * hi.rowBytes), hi, dq.subarray(r * cols, (r + 1) * cols), name, r);
       }
-      if (seq === 0) for (let i = 0; i < w.length; i++) { a.wNum += (dq[i] - w[i]) ** 2; a.wDen += w[i] ** 2; }
-      for (const id of used) for (let i = 0; i < cols; i++) { a.yNum += (dq[id * cols + i] - w[id * cols + i]) ** 2; a.yDen += w[id * cols + i] ** 2; }
+      if (seq === 0)
+        for (let i = 0; i < w.length; i++) {
+          a.wNum += (dq[i] - w[i]) ** 2;
+          a.wDen += w[i] ** 2;
+        }
+      for (const id of used)
+        for (let i = 0; i < cols; i++) {
+          a.yNum += (dq[id * cols + i] - w[id * cols + i]) ** 2;
+          a.yDen += w[id * cols + i] ** 2;
+        }
       a.n += used.length;
     }
   }
@@ -123,5 +164,8 @@ for (const model of ['text-tiny-a', 'text-tiny-b']) {
 const fams = [...new Set(Object.values(results).flatMap((r) => Object.keys(r)))].sort();
 console.log('| tensor family | weights rel. RMS (a / b) | layer output rel. RMS (a / b) |\n|---|---|---|');
 const f3 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(4));
-for (const f of fams) console.log(`| ${f} | ${f3(results['text-tiny-a'][f]?.weights)} / ${f3(results['text-tiny-b'][f]?.weights)} | ${f3(results['text-tiny-a'][f]?.output)} / ${f3(results['text-tiny-b'][f]?.output)} |`);
+for (const f of fams)
+  console.log(
+    `| ${f} | ${f3(results['text-tiny-a'][f]?.weights)} / ${f3(results['text-tiny-b'][f]?.weights)} | ${f3(results['text-tiny-a'][f]?.output)} / ${f3(results['text-tiny-b'][f]?.output)} |`,
+  );
 if (json) console.log(JSON.stringify(results));

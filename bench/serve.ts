@@ -48,7 +48,12 @@ const server = createServer(g3n, { parallel: 8, prefillChunk: 128, prefixCacheBy
 const { url } = await server.listen(0, '127.0.0.1');
 const chat = `${url}/v1/chat/completions`;
 
-interface StreamRun { sent: number; first: number; chunks: number[]; end: number }
+interface StreamRun {
+  sent: number;
+  first: number;
+  chunks: number[];
+  end: number;
+}
 
 /** One streamed chat completion; the arrival time of every content chunk. */
 function stream(messages: object[], maxTokens: number): Promise<StreamRun> {
@@ -69,7 +74,11 @@ function stream(messages: object[], maxTokens: number): Promise<StreamRun> {
           }
         }
       });
-      res.on('end', () => { run.end = now(); if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${buf}`)); else resolve(run); });
+      res.on('end', () => {
+        run.end = now();
+        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${buf}`));
+        else resolve(run);
+      });
     });
     req.on('error', reject);
     req.end(JSON.stringify({ messages, max_tokens: maxTokens, temperature: 0, stream: true }));
@@ -83,12 +92,16 @@ let serial = 0;
 /** B concurrent streams; decode rate over the window where all B are decoding. */
 async function round(B: number): Promise<{ tokS: number; ttfts: number[] }> {
   const runs = await Promise.all(Array.from({ length: B }, () => stream([{ role: 'user', content: question(serial++) }], DECODE)));
-  const from = Math.max(...runs.map((r) => r.first)), to = Math.min(...runs.map((r) => r.end));
+  const from = Math.max(...runs.map((r) => r.first)),
+    to = Math.min(...runs.map((r) => r.end));
   const chunks = runs.reduce((n, r) => n + r.chunks.filter((t) => t > from && t <= to).length, 0);
   return { tokS: chunks / ((to - from) / 1000), ttfts: runs.map((r) => r.first - r.sent) };
 }
 
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 await round(1); // warm-up (JIT, first allocations)
@@ -105,7 +118,8 @@ for (const B of [1, 2, 4, 8]) {
 
 // Prefix reuse: a long system prompt, computed once (miss), then reused with a new question (hit).
 const system = (k: number) => ({ role: 'system', content: `Context ${k}: ` + Array.from({ length: 36 }, (_, i) => question(1000 * (k + 1) + i, 6)).join(' ') });
-const misses: number[] = [], hits: number[] = [];
+const misses: number[] = [],
+  hits: number[] = [];
 for (let k = 0; k < 2 && (k === 0 || now() - tStart < 180_000); k++) {
   const miss = await stream([system(k), { role: 'user', content: question(9000 + k) }], 2);
   const hit = await stream([system(k), { role: 'user', content: question(9100 + k) }], 2);

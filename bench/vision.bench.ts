@@ -59,10 +59,14 @@ export async function runVisionBench(opts: { kernels?: Kernels; log?: (s: string
   const ww = weights();
   const tower = await loadVisionTower(opts.linearFormat === 'q4' ? { ...quantizeOnLoad(ww), info: ww.info } : ww, kernels);
   log(`built the vision tower with formula weights in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  const w = 1024, h = 768, rgb = new Uint8Array(w * h * 3);
+  const w = 1024,
+    h = 768,
+    rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < w * h; i++) rgb.set([(i % w) & 255, (i / w) & 255, ((i % w) ^ (i / w)) & 255], 3 * i);
 
-  let preprocessSeconds = 0, towerSeconds = 0, towerCpuSeconds = 0;
+  let preprocessSeconds = 0,
+    towerSeconds = 0,
+    towerCpuSeconds = 0;
   let stages: Record<string, number> = {};
   const pass = () => {
     let t0 = performance.now();
@@ -82,20 +86,39 @@ export async function runVisionBench(opts: { kernels?: Kernels; log?: (s: string
     embedVision(tower, soft);
     towerSeconds = (performance.now() - t0) / 1000;
     towerCpuSeconds = cpuSeconds() - c0;
-    log(`pass: preprocess ${preprocessSeconds.toFixed(2)} s, tower+embed ${towerSeconds.toFixed(1)} s wall / ${towerCpuSeconds.toFixed(1)} s CPU; ` +
-      Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', '));
+    log(
+      `pass: preprocess ${preprocessSeconds.toFixed(2)} s, tower+embed ${towerSeconds.toFixed(1)} s wall / ${towerCpuSeconds.toFixed(1)} s CPU; ` +
+        Object.entries(stages)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', '),
+    );
   };
   const passSeconds = await new Promise<number>((resolve, reject) => {
     const bench = new Benchmark('vision 768×768', pass, {
-      minSamples: 1, maxTime: 0, initCount: 1, async: false,
-      onComplete: function (this: Benchmark) { resolve(this.stats.mean); },
-      onError: function (this: Benchmark) { reject((this as unknown as { error: Error }).error); },
+      minSamples: 1,
+      maxTime: 0,
+      initCount: 1,
+      async: false,
+      onComplete: function (this: Benchmark) {
+        resolve(this.stats.mean);
+      },
+      onError: function (this: Benchmark) {
+        reject((this as unknown as { error: Error }).error);
+      },
     });
     bench.run();
   });
   tower.encoder.release();
   tower.embedder?.release();
-  const result = { kernels: kernels.name, passSeconds, preprocessSeconds, towerSeconds, towerCpuSeconds, stages, gmacPerSecond: VISION_TOWER_GMAC / towerSeconds };
+  const result = {
+    kernels: kernels.name,
+    passSeconds,
+    preprocessSeconds,
+    towerSeconds,
+    towerCpuSeconds,
+    stages,
+    gmacPerSecond: VISION_TOWER_GMAC / towerSeconds,
+  };
   log(`vision: one 768×768 image in ${passSeconds.toFixed(1)} s with ${kernels.constructor.name} (${result.gmacPerSecond.toFixed(2)} G multiply-adds/s)`);
   return result;
 }

@@ -15,6 +15,7 @@ const newest = (p) => {
 const oldest = (files) => Math.min(...files.map((f) => (existsSync(f) ? statSync(f).mtimeMs : 0)));
 const wasm = ['simd', 'relaxed', 'simd_mt', 'relaxed_mt'].map((v) => join(root, 'build', `kernels_${v}.wasm`));
 const wasmStale = oldest(wasm) < Math.max(newest(join(root, 'assembly')), newest(join(root, 'asconfig.json')));
-const tsStale = oldest([join(root, 'dist/src/index.js')]) < Math.max(newest(join(root, 'src')), newest(join(root, 'bench')), newest(join(root, 'tsconfig.json')));
+const tsStale =
+  oldest([join(root, 'dist/src/index.js')]) < Math.max(newest(join(root, 'src')), newest(join(root, 'bench')), newest(join(root, 'tsconfig.json')));
 const run = (script) => execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', script], { cwd: root, stdio: 'inherit' });
 if (wasmStale || tsStale) run('build');

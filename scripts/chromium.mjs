@@ -20,8 +20,12 @@ function cacheDir() {
 
 /** Files of a ustar archive (regular files and folders only; that is all these archives hold). */
 function untar(bytes, outDir) {
-  const text = (o, n) => { const b = bytes.subarray(o, o + n); const z = b.indexOf(0); return new TextDecoder().decode(z < 0 ? b : b.subarray(0, z)); };
-  for (let off = 0; off + 512 <= bytes.length;) {
+  const text = (o, n) => {
+    const b = bytes.subarray(o, o + n);
+    const z = b.indexOf(0);
+    return new TextDecoder().decode(z < 0 ? b : b.subarray(0, z));
+  };
+  for (let off = 0; off + 512 <= bytes.length; ) {
     const name = text(off, 100);
     if (!name) break; // two zero blocks end the archive
     const size = parseInt(text(off + 124, 12).trim() || '0', 8);
@@ -49,13 +53,21 @@ export function packagedChromium() {
     throw new Error('headless Chromium: the devDependency @sparticuz/chromium is not installed (run `npm ci`), or set CHROMIUM=/path/to/chromium');
   }
   let root = dirname(entry);
-  while (!existsSync(join(root, 'package.json')) || JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).name !== '@sparticuz/chromium') root = dirname(root);
+  while (!existsSync(join(root, 'package.json')) || JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).name !== '@sparticuz/chromium')
+    root = dirname(root);
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`headless Chromium: @sparticuz/chromium ships Linux x64 only (this is ${process.platform}/${process.arch}); set CHROMIUM=/path/to/chromium`);
+    throw new Error(
+      `headless Chromium: @sparticuz/chromium ships Linux x64 only (this is ${process.platform}/${process.arch}); set CHROMIUM=/path/to/chromium`,
+    );
   }
   const dir = join(cacheDir(), `chromium-${version}`);
-  const paths = { executable: join(dir, 'chromium'), libs: [join(dir, 'al2023', 'lib'), join(dir, 'swiftshader')], fontconfig: join(dir, 'fonts.conf'), version };
+  const paths = {
+    executable: join(dir, 'chromium'),
+    libs: [join(dir, 'al2023', 'lib'), join(dir, 'swiftshader')],
+    fontconfig: join(dir, 'fonts.conf'),
+    version,
+  };
   if (existsSync(join(dir, 'complete'))) return paths;
   mkdirSync(dirname(dir), { recursive: true });
   // Unpack into a private folder, then rename it into place: a second process either finds
@@ -69,7 +81,10 @@ export function packagedChromium() {
     untar(brotliDecompressSync(readFileSync(join(bin, 'swiftshader.tar.br'))), join(tmp, 'swiftshader'));
     untar(brotliDecompressSync(readFileSync(join(bin, 'fonts.tar.br'))), join(tmp, 'fonts'));
     // The package's own fonts.conf points at /tmp/fonts; ours points at the unpacked folder.
-    writeFileSync(join(tmp, 'fonts.conf'), `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><dir>${join(dir, 'fonts', 'fonts')}</dir><cachedir>${join(dir, 'fontconfig-cache')}</cachedir></fontconfig>\n`);
+    writeFileSync(
+      join(tmp, 'fonts.conf'),
+      `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><dir>${join(dir, 'fonts', 'fonts')}</dir><cachedir>${join(dir, 'fontconfig-cache')}</cachedir></fontconfig>\n`,
+    );
     writeFileSync(join(tmp, 'complete'), `${version}\n`);
     try {
       renameSync(tmp, dir);
@@ -97,7 +112,8 @@ export function chromiumPath() {
 /** A fresh headless browser context with its own throw-away profile; close() removes it. */
 export async function launchChromium() {
   const { chromium } = await import('playwright-core');
-  let executablePath = process.env.CHROMIUM, env = process.env;
+  let executablePath = process.env.CHROMIUM,
+    env = process.env;
   if (!executablePath) {
     const p = packagedChromium();
     executablePath = p.executable;
@@ -111,7 +127,16 @@ export async function launchChromium() {
     executablePath,
     env,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   return {
     context,

@@ -9,7 +9,15 @@ import { launchChromium } from './chromium.mjs';
 
 const N = Number(process.argv[2] ?? 300_000);
 function probe(n) {
-  const fns = { exp: Math.exp, tanh: Math.tanh, log: (x) => Math.log(Math.abs(x)), log1p: (x) => Math.log1p(Math.abs(x) - 0.5), sin: Math.sin, cos: Math.cos, pow: (x) => Math.pow(Math.abs(x), 0.37) };
+  const fns = {
+    exp: Math.exp,
+    tanh: Math.tanh,
+    log: (x) => Math.log(Math.abs(x)),
+    log1p: (x) => Math.log1p(Math.abs(x) - 0.5),
+    sin: Math.sin,
+    cos: Math.cos,
+    pow: (x) => Math.pow(Math.abs(x), 0.37),
+  };
   const out = {};
   for (const [name, fn] of Object.entries(fns)) {
     let s = 12345 >>> 0;
@@ -27,7 +35,10 @@ const revive = (o) => Object.fromEntries(Object.entries(o).map(([k, a]) => [k, a
 const tmp = mkdtempSync(join(tmpdir(), 'math-'));
 try {
   const results = { [`node ${process.versions.v8}`]: revive(probe(N)) };
-  writeFileSync(join(tmp, 'd.js'), `${probe}; Deno.writeTextFileSync(${JSON.stringify(join(tmp, 'deno.json'))}, JSON.stringify({ v8: Deno.version.v8, r: probe(${N}) }));`);
+  writeFileSync(
+    join(tmp, 'd.js'),
+    `${probe}; Deno.writeTextFileSync(${JSON.stringify(join(tmp, 'deno.json'))}, JSON.stringify({ v8: Deno.version.v8, r: probe(${N}) }));`,
+  );
   execFileSync(new URL('../node_modules/.bin/deno', import.meta.url).pathname, ['run', `--allow-write=${tmp}`, join(tmp, 'd.js')]);
   const d = JSON.parse(readFileSync(join(tmp, 'deno.json'), 'utf8'));
   results[`deno ${d.v8}`] = revive(d.r);
@@ -43,12 +54,19 @@ try {
   console.log(`${N} inputs per function; "f64 a / f32 b" = results differing in float64 / after Math.fround`);
   for (const fn of Object.keys(results[names[0]])) {
     const cells = [];
-    for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) {
-      const a = results[names[i]][fn], c = results[names[j]][fn];
-      let d64 = 0, d32 = 0;
-      for (let k = 0; k < N; k++) if (!Object.is(a[k], c[k])) { d64++; if (!Object.is(Math.fround(a[k]), Math.fround(c[k]))) d32++; }
-      cells.push(`${names[i].split(' ')[0]}/${names[j].split(' ')[0]}: f64 ${d64} / f32 ${d32}`);
-    }
+    for (let i = 0; i < names.length; i++)
+      for (let j = i + 1; j < names.length; j++) {
+        const a = results[names[i]][fn],
+          c = results[names[j]][fn];
+        let d64 = 0,
+          d32 = 0;
+        for (let k = 0; k < N; k++)
+          if (!Object.is(a[k], c[k])) {
+            d64++;
+            if (!Object.is(Math.fround(a[k]), Math.fround(c[k]))) d32++;
+          }
+        cells.push(`${names[i].split(' ')[0]}/${names[j].split(' ')[0]}: f64 ${d64} / f32 ${d32}`);
+      }
     console.log(fn.padEnd(6), cells.join(' | '));
   }
   console.log(names.join(', '));

@@ -12,13 +12,21 @@ import { buildWeb, startWebServer } from './web-server.mjs';
 export async function traceInBrowser(args, { page, log = () => {} } = {}) {
   const dir = resolve(args.model ?? (await import('../dist/src/node/default_model.js')).defaultModelDir());
   let result;
-  const server = await startWebServer({ mounts: { model: dir }, onUpload: (_k, bytes) => { result = bytes; } });
+  const server = await startWebServer({
+    mounts: { model: dir },
+    onUpload: (_k, bytes) => {
+      result = bytes;
+    },
+  });
   const browser = page ? null : await launchChromium();
   try {
-    const p = page ?? await browser.context.newPage();
+    const p = page ?? (await browser.context.newPage());
     await p.goto(`${server.url}harness.html`);
     await p.waitForFunction(() => 'gemma3nHarness' in globalThis);
-    const info = await p.evaluate(({ ids, weights, all, steps }) => globalThis.gemma3nHarness.trace('/m/model/', ids, weights, '/upload/trace', { all, steps }), { ids: args.ids, weights: args.weights, all: args.all, steps: args.steps });
+    const info = await p.evaluate(
+      ({ ids, weights, all, steps }) => globalThis.gemma3nHarness.trace('/m/model/', ids, weights, '/upload/trace', { all, steps }),
+      { ids: args.ids, weights: args.weights, all: args.all, steps: args.steps },
+    );
     log(`traced in Chromium in ${info.ms.toFixed(0)} ms`);
     if (!result || result.byteLength !== info.bytes) throw new Error('the page did not post the trace back');
     return { bytes: result, tensors: info.tensors };

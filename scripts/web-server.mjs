@@ -12,8 +12,21 @@ import { fileURLToPath } from 'node:url';
 
 export const WEB_DIST = fileURLToPath(new URL('../dist/web/', import.meta.url));
 
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.map': 'application/json' };
-const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin', 'Cache-Control': 'no-store' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.map': 'application/json',
+};
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
 
 /** A path under `dir`, or null if the URL path escapes it. */
 function inside(dir, rel) {
@@ -23,13 +36,24 @@ function inside(dir, rel) {
 
 async function sendFile(req, res, path) {
   let st;
-  try { st = await stat(path); } catch { st = null; }
-  if (!st?.isFile()) { res.writeHead(404, ISOLATION).end('not found'); return; }
+  try {
+    st = await stat(path);
+  } catch {
+    st = null;
+  }
+  if (!st?.isFile()) {
+    res.writeHead(404, ISOLATION).end('not found');
+    return;
+  }
   const headers = { ...ISOLATION, 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes' };
   const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
   if (m) {
-    const start = Number(m[1]), end = m[2] ? Math.min(Number(m[2]), st.size - 1) : st.size - 1;
-    if (start > end || start >= st.size) { res.writeHead(416, { ...headers, 'Content-Range': `bytes */${st.size}` }).end(); return; }
+    const start = Number(m[1]),
+      end = m[2] ? Math.min(Number(m[2]), st.size - 1) : st.size - 1;
+    if (start > end || start >= st.size) {
+      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${st.size}` }).end();
+      return;
+    }
     res.writeHead(206, { ...headers, 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${st.size}` });
     createReadStream(path, { start, end }).pipe(res);
     return;
@@ -58,11 +82,17 @@ export async function startWebServer(opts = {}) {
         res.writeHead(200, ISOLATION).end('ok');
         return;
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405, ISOLATION).end(); return; }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, ISOLATION).end();
+        return;
+      }
       const mount = /^\/m\/([^/]+)\/(.*)$/.exec(path);
       if (mount) {
         const dir = mounts[decodeURIComponent(mount[1])];
-        if (!dir) { res.writeHead(404, ISOLATION).end('no such mount'); return; }
+        if (!dir) {
+          res.writeHead(404, ISOLATION).end('no such mount');
+          return;
+        }
         if (mount[2] === '' && url.searchParams.has('list')) {
           const list = {};
           for (const e of await readdir(dir, { withFileTypes: true })) if (e.isFile()) list[e.name] = (await stat(join(dir, e.name))).size;
@@ -70,23 +100,36 @@ export async function startWebServer(opts = {}) {
           return;
         }
         const p = inside(dir, mount[2]);
-        if (!p) { res.writeHead(403, ISOLATION).end(); return; }
+        if (!p) {
+          res.writeHead(403, ISOLATION).end();
+          return;
+        }
         await sendFile(req, res, p);
         return;
       }
       const p = inside(root, path === '/' ? 'index.html' : path.slice(1));
-      if (!p) { res.writeHead(403, ISOLATION).end(); return; }
+      if (!p) {
+        res.writeHead(403, ISOLATION).end();
+        return;
+      }
       await sendFile(req, res, p);
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, ISOLATION);
       res.end(String(e));
     }
   });
-  await new Promise((ok, fail) => { server.once('error', fail); server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', ok); });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', ok);
+  });
   const { port } = server.address();
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}/`,
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -96,12 +139,19 @@ export async function startWebServer(opts = {}) {
  */
 export async function buildWeb(outDir) {
   const { build } = await import('vite');
-  await build({ configFile: fileURLToPath(new URL('../web/vite.config.ts', import.meta.url)), logLevel: 'warn', ...(outDir ? { build: { outDir, emptyOutDir: true } } : {}) });
+  await build({
+    configFile: fileURLToPath(new URL('../web/vite.config.ts', import.meta.url)),
+    logLevel: 'warn',
+    ...(outDir ? { build: { outDir, emptyOutDir: true } } : {}),
+  });
 }
 
 // `node scripts/web-server.mjs [--port 8080] [--model DIR]`: serve the chat page (opened with ?model=/m/model/ if given).
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const arg = (k) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : undefined; };
+  const arg = (k) => {
+    const i = process.argv.indexOf(k);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
   const model = arg('--model');
   const { url } = await startWebServer({ port: Number(arg('--port') ?? 8080), mounts: model ? { model: resolve(model) } : {} });
   console.log(`gemma3n-ts page: ${url}${model ? '?model=/m/model/' : ''}  (cross-origin isolated: COOP/COEP sent)`);

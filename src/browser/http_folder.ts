@@ -70,7 +70,11 @@ export class HttpFolder implements FileProvider {
   private downloaded = 0;
   private fromCache = 0;
 
-  private constructor(base: string, private readonly store: ByteStore | null, private readonly opts: HttpFolderOptions) {
+  private constructor(
+    base: string,
+    private readonly store: ByteStore | null,
+    private readonly opts: HttpFolderOptions,
+  ) {
     this.location = base.endsWith('/') ? base : `${base}/`;
     this.chunk = opts.chunkBytes ?? DEFAULT_CHUNK;
   }
@@ -84,7 +88,7 @@ export class HttpFolder implements FileProvider {
     if (opts.listing && f.sizes.size === 0) {
       const r = await fetch(`${f.location}?list`, { headers: opts.headers });
       if (!r.ok) throw new Error(`${f.location}?list: HTTP ${r.status}`);
-      for (const [k, v] of Object.entries(await r.json() as Record<string, number>)) f.sizes.set(k, v);
+      for (const [k, v] of Object.entries((await r.json()) as Record<string, number>)) f.sizes.set(k, v);
       f.listed = true;
       await f.saveSizes();
     }
@@ -137,7 +141,10 @@ export class HttpFolder implements FileProvider {
   private async sizeByRange(name: string): Promise<number> {
     const r = await fetch(this.url(name), { headers: { ...this.opts.headers, Range: 'bytes=0-0' } });
     const total = /\/(\d+)$/.exec(r.headers.get('content-range') ?? '');
-    if (r.status === 206 && total) { await r.body?.cancel(); return Number(total[1]); }
+    if (r.status === 206 && total) {
+      await r.body?.cancel();
+      return Number(total[1]);
+    }
     return (await r.arrayBuffer()).byteLength; // no Range support: the whole body is the file
   }
 
@@ -175,7 +182,8 @@ export class HttpFolder implements FileProvider {
   }
 
   private async fetchChunk(name: string, url: string, size: number, i: number, key: string): Promise<Uint8Array> {
-    const start = i * this.chunk, end = Math.min(size, start + this.chunk);
+    const start = i * this.chunk,
+      end = Math.min(size, start + this.chunk);
     const kept = await this.store?.get(key);
     if (kept && kept.byteLength === end - start) {
       this.fromCache += kept.byteLength;
@@ -200,7 +208,12 @@ export class HttpFolder implements FileProvider {
 
 /** One file of an HttpFolder: reads are assembled from its chunks (up to 4 fetched at once). */
 class HttpChunkedSource implements ByteSource {
-  constructor(private readonly folder: HttpFolder, private readonly file: string, readonly name: string, readonly size: number) {}
+  constructor(
+    private readonly folder: HttpFolder,
+    private readonly file: string,
+    readonly name: string,
+    readonly size: number,
+  ) {}
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
@@ -209,13 +222,15 @@ class HttpChunkedSource implements ByteSource {
     const out = new Uint8Array(length);
     if (length === 0) return out;
     const c = this.folder.chunkBytes;
-    const first = Math.floor(offset / c), last = Math.floor((offset + length - 1) / c);
+    const first = Math.floor(offset / c),
+      last = Math.floor((offset + length - 1) / c);
     let next = first;
     const worker = async (): Promise<void> => {
       while (next <= last) {
         const i = next++;
         const bytes = await this.folder.chunkOf(this.file, this.name, this.size, i);
-        const from = Math.max(offset, i * c), to = Math.min(offset + length, i * c + bytes.byteLength);
+        const from = Math.max(offset, i * c),
+          to = Math.min(offset + length, i * c + bytes.byteLength);
         out.set(bytes.subarray(from - i * c, to - i * c), from - offset);
       }
     };

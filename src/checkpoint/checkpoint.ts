@@ -63,7 +63,8 @@ export class Checkpoint implements TensorStore {
     if (typeof map !== 'object' || map === null) throw new CheckpointError(`${folder.location}/${index}: missing "weight_map" object`);
     const weightMap = new Map<string, string>();
     for (const [k, v] of Object.entries(map)) {
-      if (typeof v !== 'string' || v.includes('/') || v.includes('\\')) throw new CheckpointError(`${folder.location}/${index}: weight_map entry '${k}' has invalid shard name ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || v.includes('/') || v.includes('\\'))
+        throw new CheckpointError(`${folder.location}/${index}: weight_map entry '${k}' has invalid shard name ${JSON.stringify(v)}`);
       weightMap.set(k, v);
     }
     // Every shard must exist and actually hold what the index says it holds.
@@ -71,7 +72,8 @@ export class Checkpoint implements TensorStore {
     for (const shard of new Set(weightMap.values())) {
       if (!(await folder.exists(shard))) throw new CheckpointError(`${folder.location}/${index}: shard '${shard}' is missing`);
       const st = await ckpt.shard(shard);
-      for (const [k, v] of weightMap) if (v === shard && !st.tensors.has(k)) throw new CheckpointError(`${st.name}: index says it holds tensor '${k}' but it does not`);
+      for (const [k, v] of weightMap)
+        if (v === shard && !st.tensors.has(k)) throw new CheckpointError(`${st.name}: index says it holds tensor '${k}' but it does not`);
     }
     return ckpt;
   }

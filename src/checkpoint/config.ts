@@ -94,7 +94,10 @@ type Json = Record<string, unknown>;
 const MAX_LAYERS = 1000;
 
 class FieldReader {
-  constructor(private readonly obj: Json, private readonly where: string) {}
+  constructor(
+    private readonly obj: Json,
+    private readonly where: string,
+  ) {}
 
   private fail(field: string, msg: string): never {
     throw new CheckpointError(`${this.where}: field '${field}' ${msg}`);
@@ -110,7 +113,8 @@ class FieldReader {
 
   num(field: string, def: number, positive = true): number {
     const v = this.obj[field] ?? def;
-    if (typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0)) this.fail(field, `must be a ${positive ? 'positive ' : ''}number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0))
+      this.fail(field, `must be a ${positive ? 'positive ' : ''}number, got ${JSON.stringify(v)}`);
     return v as number;
   }
 
@@ -167,7 +171,8 @@ function ropeBases(obj: Json, where: string, r: FieldReader): { full: number; sl
     if (typeof rp !== 'object') throw new CheckpointError(`${where}: field 'rope_parameters' must be an object`);
     for (const [key, value] of Object.entries(rp as Json)) {
       if (key !== 'full_attention' && key !== 'sliding_attention') continue;
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CheckpointError(`${where}: field 'rope_parameters.${key}' must be an object`);
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new CheckpointError(`${where}: field 'rope_parameters.${key}' must be an object`);
       const sub = new FieldReader(value as Json, `${where} rope_parameters.${key}`);
       sub.str('rope_type', 'default', ['default']);
       const theta = sub.num('rope_theta', key === 'full_attention' ? full : sliding);
@@ -186,21 +191,27 @@ export function parseTextConfig(obj: Json, where = 'config.json'): TextConfig {
   const hiddenSize = r.int('hidden_size', 2048, 1);
   const numAttentionHeads = r.int('num_attention_heads', 8, 1);
   const numKeyValueHeads = r.int('num_key_value_heads', 2, 1);
-  if (numAttentionHeads % numKeyValueHeads !== 0) throw new CheckpointError(`${where}: field 'num_key_value_heads' (${numKeyValueHeads}) must divide num_attention_heads (${numAttentionHeads})`);
+  if (numAttentionHeads % numKeyValueHeads !== 0)
+    throw new CheckpointError(`${where}: field 'num_key_value_heads' (${numKeyValueHeads}) must divide num_attention_heads (${numAttentionHeads})`);
   r.str('hidden_activation', 'gelu_pytorch_tanh', ['gelu_pytorch_tanh']);
   if (obj.attention_bias === true) throw new CheckpointError(`${where}: field 'attention_bias' = true is not supported (Gemma 3n has no attention bias)`);
-  if (obj.tie_word_embeddings === false) throw new CheckpointError(`${where}: field 'tie_word_embeddings' = false is not supported (Gemma 3n ties the LM head to embed_tokens)`);
+  if (obj.tie_word_embeddings === false)
+    throw new CheckpointError(`${where}: field 'tie_word_embeddings' = false is not supported (Gemma 3n ties the LM head to embed_tokens)`);
   // Default layer pattern of transformers: four sliding layers, then one full.
   const defaultTypes = Array.from({ length: L }, (_, i) => ((i + 1) % 5 === 0 ? 'full_attention' : 'sliding_attention'));
   const lt = obj.layer_types ?? defaultTypes;
   if (!Array.isArray(lt) || lt.length !== L) throw new CheckpointError(`${where}: field 'layer_types' must be a list of ${L} entries`);
   lt.forEach((t, i) => {
-    if (t !== 'sliding_attention' && t !== 'full_attention') throw new CheckpointError(`${where}: field 'layer_types' entry ${i} has unsupported value ${JSON.stringify(t)} (supported: sliding_attention, full_attention)`);
+    if (t !== 'sliding_attention' && t !== 'full_attention')
+      throw new CheckpointError(
+        `${where}: field 'layer_types' entry ${i} has unsupported value ${JSON.stringify(t)} (supported: sliding_attention, full_attention)`,
+      );
   });
   const rope = ropeBases(obj, where, r);
   const altupNumInputs = r.int('altup_num_inputs', 4, 1);
   const altupActiveIdx = r.int('altup_active_idx', 0);
-  if (altupActiveIdx >= altupNumInputs) throw new CheckpointError(`${where}: field 'altup_active_idx' (${altupActiveIdx}) must be < altup_num_inputs (${altupNumInputs})`);
+  if (altupActiveIdx >= altupNumInputs)
+    throw new CheckpointError(`${where}: field 'altup_active_idx' (${altupActiveIdx}) must be < altup_num_inputs (${altupNumInputs})`);
   const numKvSharedLayers = r.int('num_kv_shared_layers', 15);
   if (numKvSharedLayers >= L) throw new CheckpointError(`${where}: field 'num_kv_shared_layers' (${numKvSharedLayers}) must be < num_hidden_layers (${L})`);
   const eos = r.intList('eos_token_id', [1, 106]);
@@ -226,7 +237,13 @@ export function parseTextConfig(obj: Json, where = 'config.json'): TextConfig {
     altupNumInputs,
     numKvSharedLayers,
     laurelRank: r.int('laurel_rank', 64, 1),
-    activationSparsityPattern: r.perLayer('activation_sparsity_pattern', [...Array(10).fill(0.95), ...Array(Math.max(0, L - 10)).fill(0)].slice(0, L), L, (x) => x === 0 || (Math.fround(x) > 0 && Math.fround(x) < 1), '0 or in (0, 1) at float32 precision'),
+    activationSparsityPattern: r.perLayer(
+      'activation_sparsity_pattern',
+      [...Array(10).fill(0.95), ...Array(Math.max(0, L - 10)).fill(0)].slice(0, L),
+      L,
+      (x) => x === 0 || (Math.fround(x) > 0 && Math.fround(x) < 1),
+      '0 or in (0, 1) at float32 precision',
+    ),
     maxPositionEmbeddings: r.int('max_position_embeddings', 32_768, 1),
     bosTokenId: r.int('bos_token_id', 2),
     eosTokenIds: eos,
@@ -288,7 +305,10 @@ export function kvSourceLayers(c: Pick<TextConfig, 'numHiddenLayers' | 'numKvSha
   return c.layerTypes.map((type, i) => {
     if (i < first) return i;
     const src = c.layerTypes.lastIndexOf(type, first - 1);
-    if (src < 0) throw new CheckpointError(`${where}: field 'num_kv_shared_layers' (${c.numKvSharedLayers}): KV-shared layer ${i} (${type}) has no earlier ${type} layer to share from`);
+    if (src < 0)
+      throw new CheckpointError(
+        `${where}: field 'num_kv_shared_layers' (${c.numKvSharedLayers}): KV-shared layer ${i} (${type}) has no earlier ${type} layer to share from`,
+      );
     return src;
   });
 }

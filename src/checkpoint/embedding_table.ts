@@ -20,7 +20,12 @@ export class InMemoryTable implements EmbeddingTable {
   private readonly u16: Uint16Array | null;
   private readonly f32: Float32Array | null;
 
-  constructor(readonly rows: number, readonly cols: number, readonly dtype: DType, data: Uint8Array | Float32Array) {
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    readonly dtype: DType,
+    data: Uint8Array | Float32Array,
+  ) {
     if (data instanceof Float32Array) {
       if (dtype !== 'F32') throw new Error('InMemoryTable: Float32Array data must be F32');
       this.f32 = data;

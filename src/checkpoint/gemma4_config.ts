@@ -72,7 +72,8 @@ function rope(raw: unknown, type: Gemma4LayerType, where: string): Gemma4RopePar
   const r = (raw as Record<string, unknown> | undefined)?.[type] as Record<string, unknown> | undefined;
   if (typeof r !== 'object' || r === null) fail(where, `field 'rope_parameters.${type}' is missing`);
   const ropeType = r.rope_type ?? 'default';
-  if (ropeType !== 'default' && ropeType !== 'proportional') fail(where, `field 'rope_parameters.${type}.rope_type' is '${String(ropeType)}' (supported: default, proportional)`);
+  if (ropeType !== 'default' && ropeType !== 'proportional')
+    fail(where, `field 'rope_parameters.${type}.rope_type' is '${String(ropeType)}' (supported: default, proportional)`);
   const theta = r.rope_theta;
   if (typeof theta !== 'number' || !(theta > 0)) fail(where, `field 'rope_parameters.${type}.rope_theta' must be a positive number`);
   const p = r.partial_rotary_factor ?? 1;
@@ -86,14 +87,20 @@ export function parseGemma4TextConfig(raw: Record<string, unknown>, where = 'con
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(where, `field '${k}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v;
   };
-  for (const [k, bad] of [['attention_k_eq_v', true], ['enable_moe_block', true]] as const) {
+  for (const [k, bad] of [
+    ['attention_k_eq_v', true],
+    ['enable_moe_block', true],
+  ] as const) {
     if (raw[k] === bad) fail(where, `field '${k}' is ${String(bad)}: that is a 31B/26B feature this engine does not implement (E2B/E4B have it off)`);
   }
-  if (raw.use_bidirectional_attention != null) fail(where, `field 'use_bidirectional_attention' (${JSON.stringify(raw.use_bidirectional_attention)}) is not supported (E2B/E4B have it null)`);
+  if (raw.use_bidirectional_attention != null)
+    fail(where, `field 'use_bidirectional_attention' (${JSON.stringify(raw.use_bidirectional_attention)}) is not supported (E2B/E4B have it null)`);
   const L = int('num_hidden_layers');
   const layerTypes = raw.layer_types;
-  if (!Array.isArray(layerTypes) || layerTypes.length !== L || !layerTypes.every((t) => t === 'sliding_attention' || t === 'full_attention')) fail(where, `field 'layer_types' must list ${L} of 'sliding_attention' / 'full_attention'`);
-  const headDim = int('head_dim'), globalHeadDim = int('global_head_dim', 1, headDim);
+  if (!Array.isArray(layerTypes) || layerTypes.length !== L || !layerTypes.every((t) => t === 'sliding_attention' || t === 'full_attention'))
+    fail(where, `field 'layer_types' must list ${L} of 'sliding_attention' / 'full_attention'`);
+  const headDim = int('head_dim'),
+    globalHeadDim = int('global_head_dim', 1, headDim);
   const layerHeadDims = (layerTypes as Gemma4LayerType[]).map((t) => (t === 'full_attention' ? globalHeadDim : headDim));
   const plc = raw.per_layer_config;
   if (plc !== undefined && plc !== null) {
@@ -116,7 +123,8 @@ export function parseGemma4TextConfig(raw: Record<string, unknown>, where = 'con
     if (i < first) return i;
     const src = (layerTypes as string[]).lastIndexOf(t, first - 1);
     if (src < 0) fail(where, `KV-shared layer ${i} (${t}) has no earlier ${t} layer to share from`);
-    if (layerHeadDims[src] !== layerHeadDims[i]) fail(where, `KV-shared layer ${i} has head_dim ${layerHeadDims[i]} but its source ${src} has ${layerHeadDims[src]}`);
+    if (layerHeadDims[src] !== layerHeadDims[i])
+      fail(where, `KV-shared layer ${i} has head_dim ${layerHeadDims[i]} but its source ${src} has ${layerHeadDims[src]}`);
     return src;
   });
   if (typeof raw.intermediate_size !== 'number') fail(where, `field 'intermediate_size' must be one integer (Gemma 4 E2B/E4B)`);
@@ -133,7 +141,8 @@ export function parseGemma4TextConfig(raw: Record<string, unknown>, where = 'con
     numHiddenLayers: L,
     numAttentionHeads: int('num_attention_heads'),
     numKeyValueHeads: int('num_key_value_heads'),
-    headDim, globalHeadDim,
+    headDim,
+    globalHeadDim,
     layerTypes: layerTypes as Gemma4LayerType[],
     slidingWindow: int('sliding_window'),
     numKvSharedLayers: numKvShared,
@@ -142,7 +151,10 @@ export function parseGemma4TextConfig(raw: Record<string, unknown>, where = 'con
     hiddenSizePerLayerInput: P,
     vocabSize: int('vocab_size'),
     vocabSizePerLayerInput: int('vocab_size_per_layer_input', 1, raw.vocab_size as number),
-    ropeParameters: { sliding_attention: rope(raw.rope_parameters, 'sliding_attention', where), full_attention: rope(raw.rope_parameters, 'full_attention', where) },
+    ropeParameters: {
+      sliding_attention: rope(raw.rope_parameters, 'sliding_attention', where),
+      full_attention: rope(raw.rope_parameters, 'full_attention', where),
+    },
     finalLogitSoftcapping: typeof cap === 'number' ? cap : null,
     rmsNormEps: typeof raw.rms_norm_eps === 'number' ? raw.rms_norm_eps : 1e-6,
     maxPositionEmbeddings: int('max_position_embeddings', 1, 131072),
@@ -172,5 +184,11 @@ export function parseGemma4Config(text: string, where = 'config.json'): Gemma4Co
   for (const k of ['image_token_id', 'audio_token_id', 'video_token_id', 'boi_token_id', 'eoi_token_id', 'boa_token_id', 'eoa_token_index']) {
     if (Number.isInteger(r[k])) tokenIds[k] = r[k] as number;
   }
-  return { text: parseGemma4TextConfig(textRaw as Record<string, unknown>, where), visionConfig: r.vision_config ?? null, audioConfig: r.audio_config ?? null, tokenIds, raw: r };
+  return {
+    text: parseGemma4TextConfig(textRaw as Record<string, unknown>, where),
+    visionConfig: r.vision_config ?? null,
+    audioConfig: r.audio_config ?? null,
+    tokenIds,
+    raw: r,
+  };
 }

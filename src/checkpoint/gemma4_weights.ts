@@ -26,8 +26,12 @@ export interface Gemma4LayerWeights {
   pre_feedforward_layernorm: Float32Array;
   post_feedforward_layernorm: Float32Array;
   self_attn: {
-    q_proj: LinearWeight; k_proj: LinearWeight | null; v_proj: LinearWeight | null; o_proj: LinearWeight;
-    q_norm: Float32Array; k_norm: Float32Array | null;
+    q_proj: LinearWeight;
+    k_proj: LinearWeight | null;
+    v_proj: LinearWeight | null;
+    o_proj: LinearWeight;
+    q_norm: Float32Array;
+    k_norm: Float32Array | null;
   };
   mlp: { gate_proj: LinearWeight; up_proj: LinearWeight; down_proj: LinearWeight };
   per_layer_input_gate: LinearWeight;
@@ -51,17 +55,24 @@ export interface Gemma4TextWeights {
 
 export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<Gemma4TextWeights> {
   const prefix = textPrefix(ckpt);
-  const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, L = c.numHiddenLayers;
+  const H = c.hiddenSize,
+    P = c.hiddenSizePerLayerInput,
+    L = c.numHiddenLayers;
   const total = 6 + L * 17;
   let done = 0;
   const tick = () => opts.onProgress?.(++done, total);
   const readWeight = async (name: string, shape: number[]) => {
     const info = await ckpt.info(prefix + name);
     checkShape(info.file, info, shape);
-    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype)) throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; a weight must be F32, BF16, F16 or F64`);
+    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype))
+      throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; a weight must be F32, BF16, F16 or F64`);
     return ckpt.readF32(prefix + name);
   };
-  const vec = async (name: string, shape: number[]) => { const v = await readWeight(name, shape); tick(); return v; };
+  const vec = async (name: string, shape: number[]) => {
+    const v = await readWeight(name, shape);
+    tick();
+    return v;
+  };
   const formatOf = (name: string): WeightFormat => (opts.format === 'q4' && !(opts.keepF32?.(name) ?? false) ? 'q4' : 'f32');
   /** A linear saved already packed (`NAME.q4`) uploads as is, without re-quantizing. */
   const packed = async (name: string, out: number, inp: number): Promise<Q4Matrix | null> => {
@@ -69,7 +80,8 @@ export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConf
     if (!ckpt.has(full)) return null;
     const info = await ckpt.info(full);
     const q = decodeQ4(await ckpt.readBytes(full), `${info.file}: tensor '${full}'`);
-    if (q.outDim !== out || q.inDim !== inp) throw new CheckpointError(`${info.file}: packed tensor '${full}' is [${q.outDim}, ${q.inDim}] but the config implies [${out}, ${inp}]`);
+    if (q.outDim !== out || q.inDim !== inp)
+      throw new CheckpointError(`${info.file}: packed tensor '${full}' is [${q.outDim}, ${q.inDim}] but the config implies [${out}, ${inp}]`);
     return q;
   };
   const linear = async (name: string, out: number, inp: number) => {
@@ -81,7 +93,8 @@ export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConf
   const table = async (name: string, rows: number, cols: number): Promise<EmbeddingTable> => {
     const info = await ckpt.info(prefix + name);
     checkShape(info.file, info, [rows, cols]);
-    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
+    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16')
+      throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
     tick();
     if (!resident && name === 'embed_tokens_per_layer.weight') {
       const { source } = await ckpt.sourceOf(prefix + name);
@@ -106,14 +119,24 @@ export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConf
   } else embed_tokens = await table('embed_tokens.weight', c.vocabSize, H);
   let embed_tokens_per_layer: EmbeddingTable;
   if (packedPle) {
-    embed_tokens_per_layer = await q4RowTable(await location(prefix + 'embed_tokens_per_layer.weight' + Q4R_SUFFIX), c.vocabSizePerLayerInput, L * P, opts.pleCacheRows);
+    embed_tokens_per_layer = await q4RowTable(
+      await location(prefix + 'embed_tokens_per_layer.weight' + Q4R_SUFFIX),
+      c.vocabSizePerLayerInput,
+      L * P,
+      opts.pleCacheRows,
+    );
     tick();
   } else embed_tokens_per_layer = await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
   // Tied LM head: the unscaled embed_tokens as a [V, H] linear (no lm_head.weight in the files).
   const head = await packed(packedEmbed ? 'embed_tokens.weight' : 'lm_head.weight', c.vocabSize, H); // lm_head.weight.q4: a Q4_0 GGUF's token table
   const lm_head = head
     ? kernels.createLinear(head, c.vocabSize, H, 'q4')
-    : kernels.createLinear(embed_tokens instanceof InMemoryTable ? embed_tokens.toFloat32() : await ckpt.readF32(prefix + 'embed_tokens.weight'), c.vocabSize, H, formatOf('lm_head.weight'));
+    : kernels.createLinear(
+        embed_tokens instanceof InMemoryTable ? embed_tokens.toFloat32() : await ckpt.readF32(prefix + 'embed_tokens.weight'),
+        c.vocabSize,
+        H,
+        formatOf('lm_head.weight'),
+      );
   tick();
   const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
   const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);
@@ -121,8 +144,10 @@ export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConf
   const layers: Gemma4LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
     const p = `layers.${l}.`;
-    const hd = c.layerHeadDims[l], I = c.layerIntermediateSizes[l];
-    const nQ = c.numAttentionHeads * hd, nKV = c.numKeyValueHeads * hd;
+    const hd = c.layerHeadDims[l],
+      I = c.layerIntermediateSizes[l];
+    const nQ = c.numAttentionHeads * hd,
+      nKV = c.numKeyValueHeads * hd;
     const own = c.kvSources[l] === l;
     const scalar = await vec(p + 'layer_scalar', [1]);
     layers.push({
@@ -150,5 +175,14 @@ export async function loadGemma4TextWeights(ckpt: TensorStore, c: Gemma4TextConf
     });
     if (!own) done += 3;
   }
-  return { embed_tokens, embed_tokens_per_layer, per_layer_model_projection, per_layer_projection_norm, norm, lm_head, layers, readsCheckpoint: packedEmbed || !resident };
+  return {
+    embed_tokens,
+    embed_tokens_per_layer,
+    per_layer_model_projection,
+    per_layer_projection_norm,
+    norm,
+    lm_head,
+    layers,
+    readsCheckpoint: packedEmbed || !resident,
+  };
 }

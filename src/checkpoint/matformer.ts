@@ -25,7 +25,10 @@ export interface SliceSpec {
 function widths(n: number, wide: (i: number) => boolean): number[] {
   return Array.from({ length: n }, (_, i) => 2048 * (wide(i) ? 8 : 4));
 }
-const inRanges = (...r: [number, number][]) => (i: number) => r.some(([a, b]) => i >= a && i <= b);
+const inRanges =
+  (...r: [number, number][]) =>
+  (i: number) =>
+    r.some(([a, b]) => i >= a && i <= b);
 const E2B_SKIP = [20, 21, 22, 23, 24];
 
 /**
@@ -33,8 +36,8 @@ const E2B_SKIP = [20, 21, 22, 23, 24];
  * gemma3n slicing table): name → layers skipped and FFN width per kept layer.
  */
 export const MATFORMER_PRESETS: Readonly<Record<string, { effectiveParamsB: number; spec: SliceSpec }>> = {
-  'E4B': { effectiveParamsB: 3.98, spec: { layersToSkip: [], ffnHiddenDims: widths(35, () => true) } },
-  'E2B': { effectiveParamsB: 1.91, spec: { layersToSkip: E2B_SKIP, ffnHiddenDims: widths(30, () => false) } },
+  E4B: { effectiveParamsB: 3.98, spec: { layersToSkip: [], ffnHiddenDims: widths(35, () => true) } },
+  E2B: { effectiveParamsB: 1.91, spec: { layersToSkip: E2B_SKIP, ffnHiddenDims: widths(30, () => false) } },
   'E1.96B': { effectiveParamsB: 1.96, spec: { layersToSkip: E2B_SKIP, ffnHiddenDims: widths(30, (i) => i === 4) } },
   'E2.54B': { effectiveParamsB: 2.54, spec: { layersToSkip: [], ffnHiddenDims: widths(35, inRanges([4, 4], [20, 24])) } },
   'E2.69B': { effectiveParamsB: 2.69, spec: { layersToSkip: [], ffnHiddenDims: widths(35, inRanges([4, 4], [9, 9], [14, 14], [19, 24])) } },
@@ -73,10 +76,14 @@ export function slicedConfig(configJson: Json, spec: SliceSpec): Json {
   for (const l of skip) if (!Number.isInteger(l) || l < 0 || l >= L) throw new CheckpointError(`slice: layer to skip ${l} is outside [0, ${L})`);
   const kept = [...Array(L).keys()].filter((l) => !skip.has(l));
   if (kept.length === 0) throw new CheckpointError('slice: every layer would be skipped');
-  if (spec.ffnHiddenDims.length !== kept.length) throw new CheckpointError(`slice: ${spec.ffnHiddenDims.length} FFN widths given for ${kept.length} kept layers`);
+  if (spec.ffnHiddenDims.length !== kept.length)
+    throw new CheckpointError(`slice: ${spec.ffnHiddenDims.length} FFN widths given for ${kept.length} kept layers`);
   kept.forEach((l, i) => {
     const w = spec.ffnHiddenDims[i];
-    if (!Number.isInteger(w) || w <= 0 || w > c.intermediateSize[l]) throw new CheckpointError(`slice: FFN width ${w} for layer ${l} must be an integer in [1, ${c.intermediateSize[l]}] (MatFormer FFNs are nested: a slice can only narrow)`);
+    if (!Number.isInteger(w) || w <= 0 || w > c.intermediateSize[l])
+      throw new CheckpointError(
+        `slice: FFN width ${w} for layer ${l} must be an integer in [1, ${c.intermediateSize[l]}] (MatFormer FFNs are nested: a slice can only narrow)`,
+      );
   });
   const firstShared = firstKvSharedLayer(c);
   const newText: Json = {
@@ -127,7 +134,11 @@ function planTensors(names: readonly string[], configJson: Json, spec: SliceSpec
 
 /** A checkpoint seen through a MatFormer slice: renamed layers, narrowed FFNs, fewer PLE columns. */
 export class SlicedStore implements TensorStore {
-  private constructor(private readonly base: TensorStore, private readonly plan: Map<string, TensorSlice>, private readonly infos: Map<string, TensorInfo & { file: string }>) {}
+  private constructor(
+    private readonly base: TensorStore,
+    private readonly plan: Map<string, TensorSlice>,
+    private readonly infos: Map<string, TensorInfo & { file: string }>,
+  ) {}
 
   static async create(base: TensorStore, configJson: Json, spec: SliceSpec): Promise<SlicedStore> {
     const infos = new Map<string, TensorInfo & { file: string }>();
@@ -142,10 +153,18 @@ export class SlicedStore implements TensorStore {
     return new SlicedStore(base, plan, out);
   }
 
-  get location(): string { return `${this.base.location} (MatFormer slice)`; }
-  get file(): string { return this.base.file; }
-  has(name: string): boolean { return this.plan.has(name); }
-  names(): string[] { return [...this.plan.keys()]; }
+  get location(): string {
+    return `${this.base.location} (MatFormer slice)`;
+  }
+  get file(): string {
+    return this.base.file;
+  }
+  has(name: string): boolean {
+    return this.plan.has(name);
+  }
+  names(): string[] {
+    return [...this.plan.keys()];
+  }
 
   async info(name: string): Promise<TensorInfo & { file: string }> {
     const i = this.infos.get(name);
@@ -160,7 +179,8 @@ export class SlicedStore implements TensorStore {
     if (!s.rows && !s.cols) return raw;
     const src = await this.base.info(s.source);
     const e = DTYPE_BYTES[src.dtype];
-    const srcCols = src.shape[1], rowBytes = srcCols * e;
+    const srcCols = src.shape[1],
+      rowBytes = srcCols * e;
     const rows = s.rows ?? [[0, src.shape[0]]];
     const cols = s.cols ?? [[0, srcCols]];
     const out = new Uint8Array(numel(s.shape) * e);
@@ -186,8 +206,11 @@ export class SlicedStore implements TensorStore {
 
   async sourceOf(name: string): Promise<{ info: TensorInfo; source: ByteSource }> {
     const s = this.plan.get(name);
-    if (s && !s.rows && !s.cols) return this.base.sourceOf(s.source).then(({ source }) => this.info(name).then((info) => ({ info: { ...info, offset: info.offset }, source })));
-    throw new CheckpointError(`${this.location}: tensor '${name}' is cut by the slice and cannot be streamed in place; write the slice with \`gemma3n slice\` first`);
+    if (s && !s.rows && !s.cols)
+      return this.base.sourceOf(s.source).then(({ source }) => this.info(name).then((info) => ({ info: { ...info, offset: info.offset }, source })));
+    throw new CheckpointError(
+      `${this.location}: tensor '${name}' is cut by the slice and cannot be streamed in place; write the slice with \`gemma3n slice\` first`,
+    );
   }
 
   close(): Promise<void> {

@@ -9,7 +9,14 @@ import { GgufFile } from './gguf/reader.js';
 import { ggufTensorStore } from './gguf/arch.js';
 
 export async function openTensorStore(folder: FileProvider, file?: string): Promise<TensorStore> {
-  const gguf = file?.endsWith('.gguf') ? file : file === undefined && (await folder.exists(GGUF_FILE)) && !(await folder.exists('model.safetensors')) && !(await folder.exists('model.safetensors.index.json')) ? GGUF_FILE : null;
+  const gguf = file?.endsWith('.gguf')
+    ? file
+    : file === undefined &&
+        (await folder.exists(GGUF_FILE)) &&
+        !(await folder.exists('model.safetensors')) &&
+        !(await folder.exists('model.safetensors.index.json'))
+      ? GGUF_FILE
+      : null;
   if (gguf === null) return Checkpoint.open(folder, file);
   return ggufTensorStore(await GgufFile.open(await folder.open(gguf)));
 }

@@ -52,11 +52,20 @@ async function readRows(store: TensorStore, name: string, info: TensorInfo, r0: 
 const FLOAT = new Set(['F32', 'BF16', 'F16', 'F64']);
 
 /** What packing needs from the text config: the same fields for Gemma 3n and Gemma 4. */
-interface PackShape { vocabSize: number; hiddenSize: number; numHiddenLayers: number; numKvSharedLayers: number }
+interface PackShape {
+  vocabSize: number;
+  hiddenSize: number;
+  numHiddenLayers: number;
+  numKvSharedLayers: number;
+}
 
 function packShape(configText: string, where: string): PackShape {
   let raw: unknown = null;
-  try { raw = JSON.parse(configText); } catch { /* parseModelConfig names the error */ }
+  try {
+    raw = JSON.parse(configText);
+  } catch {
+    /* parseModelConfig names the error */
+  }
   return isGemma4Config(raw) ? parseGemma4Config(configText, where).text : parseModelConfig(configText, where).text;
 }
 
@@ -76,17 +85,29 @@ export async function planPackedV2(store: TensorStore, configText: string, opts:
   for (const name of names) {
     const info = await store.info(name);
     if (isTowerTensor(name)) {
-      if (opts.textOnly) { dropped.push(name); continue; }
+      if (opts.textOnly) {
+        dropped.push(name);
+        continue;
+      }
       const plan = await opts.towerTensor?.(name, info, store);
       tensors.push(plan ?? copyTensor(store, name, info));
       continue;
     }
     const local = name.startsWith(prefix) ? name.slice(prefix.length) : null;
-    if (local === null) { tensors.push(copyTensor(store, name, info)); continue; }
+    if (local === null) {
+      tensors.push(copyTensor(store, name, info));
+      continue;
+    }
     const base = local.endsWith(Q4_SUFFIX) ? local.slice(0, -Q4_SUFFIX.length) : local.endsWith(Q4R_SUFFIX) ? local.slice(0, -Q4R_SUFFIX.length) : local;
     const m = sharedKv.exec(base);
-    if (m && Number(m[1]) >= firstShared) { dropped.push(name); continue; } // never read: those layers use an earlier layer's cache
-    if (base === 'lm_head.weight') { dropped.push(name); continue; } // v1's second copy of the tied embedding
+    if (m && Number(m[1]) >= firstShared) {
+      dropped.push(name);
+      continue;
+    } // never read: those layers use an earlier layer's cache
+    if (base === 'lm_head.weight') {
+      dropped.push(name);
+      continue;
+    } // v1's second copy of the tied embedding
 
     if (base === 'embed_tokens.weight') {
       if (local.endsWith(Q4_SUFFIX)) tensors.push(await repackQ4(store, name, info));
@@ -98,7 +119,10 @@ export async function planPackedV2(store: TensorStore, configText: string, opts:
       else tensors.push(packRowTable(store, name, info, chunkValues, where(info, name)));
       continue;
     }
-    if (local.endsWith(Q4_SUFFIX)) { tensors.push(await repackQ4(store, name, info)); continue; } // a v1/v2 packed linear
+    if (local.endsWith(Q4_SUFFIX)) {
+      tensors.push(await repackQ4(store, name, info));
+      continue;
+    } // a v1/v2 packed linear
     if (isTextLinear(local) && info.shape.length === 2 && FLOAT.has(info.dtype) && !(opts.keepF32?.(local) ?? false)) {
       tensors.push(packLinear(store, name, info, where(info, name)));
       continue;
@@ -114,7 +138,9 @@ export async function planPackedV2(store: TensorStore, configText: string, opts:
 /** A tensor copied as stored, in pieces of ≤ 64 MB. */
 function copyTensor(store: TensorStore, name: string, info: TensorInfo): PlannedTensor {
   return {
-    name, dtype: info.dtype, shape: info.shape,
+    name,
+    dtype: info.dtype,
+    shape: info.shape,
     async write(sink) {
       const piece = 64 << 20;
       if (info.byteLength <= piece) return sink(0, await store.readBytes(name));
@@ -128,7 +154,9 @@ function copyTensor(store: TensorStore, name: string, info: TensorInfo): Planned
 function packLinear(store: TensorStore, name: string, info: TensorInfo, what: string): PlannedTensor {
   const [out, inp] = info.shape;
   return {
-    name: name + Q4_SUFFIX, dtype: 'U8', shape: [BLOB_HEADER + q4CompactBodyBytes(out, inp)],
+    name: name + Q4_SUFFIX,
+    dtype: 'U8',
+    shape: [BLOB_HEADER + q4CompactBodyBytes(out, inp)],
     async write(sink) {
       await sink(0, q4Header(out, inp, 'u8log'));
       await sink(BLOB_HEADER, quantizeQ4Blocks(await store.readF32(name), out, inp, what));
@@ -143,7 +171,9 @@ async function repackQ4(store: TensorStore, name: string, info: TensorInfo & { f
   const h = parseQ4Header(await source.read(at.offset, Math.min(BLOB_HEADER, info.byteLength)), info.byteLength, what);
   if (h.version === 3) return copyTensor(store, name, info);
   return {
-    name, dtype: 'U8', shape: [BLOB_HEADER + q4CompactBodyBytes(h.outDim, h.inDim)],
+    name,
+    dtype: 'U8',
+    shape: [BLOB_HEADER + q4CompactBodyBytes(h.outDim, h.inDim)],
     async write(sink) {
       const q = decodeQ4(await store.readBytes(name), what);
       await sink(0, q4Header(q.outDim, q.inDim, 'u8log'));
@@ -155,11 +185,14 @@ async function repackQ4(store: TensorStore, name: string, info: TensorInfo & { f
 /** The tied embedding [V, H] → `embed_tokens.weight.q4` (the LM head's int4 matrix), 4·k rows at a time. */
 function packEmbedding(store: TensorStore, name: string, info: TensorInfo, c: PackShape, chunkValues: number, what: string): PlannedTensor {
   const [rows, cols] = info.shape;
-  if (rows !== c.vocabSize || cols !== c.hiddenSize) throw new CheckpointError(`${what} has shape [${rows}, ${cols}] but the config implies [${c.vocabSize}, ${c.hiddenSize}]`);
+  if (rows !== c.vocabSize || cols !== c.hiddenSize)
+    throw new CheckpointError(`${what} has shape [${rows}, ${cols}] but the config implies [${c.vocabSize}, ${c.hiddenSize}]`);
   const bb = q4BlockBytes(Math.ceil(cols / Q4_GROUP));
   const step = Math.max(Q4_ROWS, Math.floor(chunkValues / cols / Q4_ROWS) * Q4_ROWS);
   return {
-    name: name + Q4_SUFFIX, dtype: 'U8', shape: [BLOB_HEADER + q4CompactBodyBytes(rows, cols)],
+    name: name + Q4_SUFFIX,
+    dtype: 'U8',
+    shape: [BLOB_HEADER + q4CompactBodyBytes(rows, cols)],
     async write(sink: TensorSink) {
       await sink(0, q4Header(rows, cols, 'u8log'));
       for (let r = 0; r < rows; r += step) {
@@ -176,7 +209,9 @@ function packRowTable(store: TensorStore, name: string, info: TensorInfo, chunkV
   const rb = q4rCompactRowBytes(cols);
   const step = Math.max(1, Math.floor(chunkValues / cols));
   return {
-    name: name + Q4R_SUFFIX, dtype: 'U8', shape: [BLOB_HEADER + rows * rb],
+    name: name + Q4R_SUFFIX,
+    dtype: 'U8',
+    shape: [BLOB_HEADER + rows * rb],
     async write(sink) {
       await sink(0, q4rHeader(rows, cols, 'u8log'));
       for (let r = 0; r < rows; r += step) {
@@ -188,14 +223,22 @@ function packRowTable(store: TensorStore, name: string, info: TensorInfo, chunkV
 }
 
 /** A `.q4r` table of an older folder: rows dequantized and re-packed as version 2, in chunks (version 2: copied). */
-async function repackRowTable(store: TensorStore, name: string, info: TensorInfo & { file: string }, chunkValues: number, what: string): Promise<PlannedTensor> {
+async function repackRowTable(
+  store: TensorStore,
+  name: string,
+  info: TensorInfo & { file: string },
+  chunkValues: number,
+  what: string,
+): Promise<PlannedTensor> {
   const { info: at, source } = await store.sourceOf(name);
   const h = parseQ4RHeader(await source.read(at.offset, Math.min(BLOB_HEADER, info.byteLength)), info.byteLength, what);
   if (h.scales === 'u8log') return copyTensor(store, name, info);
   const rb = q4rCompactRowBytes(h.cols);
   const step = Math.max(1, Math.floor(chunkValues / h.cols));
   return {
-    name, dtype: 'U8', shape: [BLOB_HEADER + h.rows * rb],
+    name,
+    dtype: 'U8',
+    shape: [BLOB_HEADER + h.rows * rb],
     async write(sink) {
       await sink(0, q4rHeader(h.rows, h.cols, 'u8log'));
       for (let r = 0; r < h.rows; r += step) {

@@ -41,38 +41,53 @@ export function packedVersionOf(raw: Record<string, unknown>, where: string): 0 
   if (q.quant_method !== PACKED_METHOD) return 0; // someone else's quantization: the tensors decide
   const v = q.format_version;
   if (v === 1 || v === 2) return v;
-  throw new CheckpointError(`${where}: packed format version ${JSON.stringify(v)} is not supported (this build reads 1 and 2); re-run gemma3n quantize on the original checkpoint`);
+  throw new CheckpointError(
+    `${where}: packed format version ${JSON.stringify(v)} is not supported (this build reads 1 and 2); re-run gemma3n quantize on the original checkpoint`,
+  );
 }
 
 /** The quantization_config a v2 folder's config.json carries. */
 export function packedManifest(textOnly: boolean, towers: string): Record<string, unknown> {
-  return { quant_method: PACKED_METHOD, format_version: PACKED_VERSION, format_minor: PACKED_MINOR, bits: 4, group_size: Q4_GROUP, scale_dtype: 'u8log', text_only: textOnly, towers };
+  return {
+    quant_method: PACKED_METHOD,
+    format_version: PACKED_VERSION,
+    format_minor: PACKED_MINOR,
+    bits: 4,
+    group_size: Q4_GROUP,
+    scale_dtype: 'u8log',
+    text_only: textOnly,
+    towers,
+  };
 }
 
 // ---- f16 ----
 
-const f32Box = new Float32Array(1), u32Box = new Uint32Array(f32Box.buffer);
+const f32Box = new Float32Array(1),
+  u32Box = new Uint32Array(f32Box.buffer);
 
 /** IEEE half bits of x, round to nearest even (overflow → ±Infinity, so callers can detect it). */
 export function f32ToF16Bits(x: number): number {
   f32Box[0] = x;
   const u = u32Box[0];
   const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff, man = u & 0x7fffff;
+  const exp = (u >>> 23) & 0xff,
+    man = u & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
   const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign; // below half the smallest subnormal
-    const m = man | 0x800000, shift = 14 - e;
+    const m = man | 0x800000,
+      shift = 14 - e;
     let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    const rem = m & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (man >>> 13);
   const rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // may carry into the exponent: still right
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // may carry into the exponent: still right
   return sign | h;
 }
 
@@ -103,7 +118,8 @@ function firstNonFinite(s: Float32Array): number {
 
 /** Bytes of a .q4 blob for [outDim, inDim]. */
 export function q4BlobBytes(outDim: number, inDim: number, scales: ScaleDtype): number {
-  const B = Math.ceil(outDim / Q4_ROWS), G = Math.ceil(inDim / Q4_GROUP);
+  const B = Math.ceil(outDim / Q4_ROWS),
+    G = Math.ceil(inDim / Q4_GROUP);
   return BLOB_HEADER + B * G * 64 + B * G * 4 * scaleBytes(scales);
 }
 
@@ -146,21 +162,27 @@ export interface Q4BlobInfo {
 
 /** Parses and checks a .q4 header (v1: f32 scales; v2: word 6 gives the scale dtype). */
 export function parseQ4Header(h: Uint8Array, totalBytes: number, where: string): Q4BlobInfo {
-  if (h.length < BLOB_HEADER || totalBytes < BLOB_HEADER) throw new CheckpointError(`${where}: truncated packed int4 tensor (${totalBytes} bytes, the header alone is ${BLOB_HEADER})`);
+  if (h.length < BLOB_HEADER || totalBytes < BLOB_HEADER)
+    throw new CheckpointError(`${where}: truncated packed int4 tensor (${totalBytes} bytes, the header alone is ${BLOB_HEADER})`);
   const dv = new DataView(h.buffer, h.byteOffset, BLOB_HEADER);
   const w = (i: number) => dv.getUint32(i * 4, true);
   if (w(0) !== Q4G_MAGIC) throw new CheckpointError(`${where}: not a packed int4 tensor (magic 0x${w(0).toString(16)}, expected 'Q4G1')`);
   const version = w(1);
-  if (version !== 1 && version !== 2 && version !== 3) throw new CheckpointError(`${where}: packed int4 blob version ${version} is not supported (1, 2, 3); re-run gemma3n quantize with this build`);
+  if (version !== 1 && version !== 2 && version !== 3)
+    throw new CheckpointError(`${where}: packed int4 blob version ${version} is not supported (1, 2, 3); re-run gemma3n quantize with this build`);
   if (w(4) !== Q4_GROUP || w(5) !== Q4_ROWS) throw new CheckpointError(`${where}: group ${w(4)} / rows ${w(5)} unsupported (32 / 4)`);
   const code = version === 1 ? 0 : w(6);
-  if (version === 3 ? code !== 2 : code !== 0 && code !== 1) throw new CheckpointError(`${where}: unknown scale dtype code ${code} for blob version ${version}`);
+  if (version === 3 ? code !== 2 : code !== 0 && code !== 1)
+    throw new CheckpointError(`${where}: unknown scale dtype code ${code} for blob version ${version}`);
   const scales = code === 2 ? 'u8log' : code === 1 ? 'f16' : 'f32';
-  const outDim = w(2), inDim = w(3);
+  const outDim = w(2),
+    inDim = w(3);
   if (outDim === 0 || inDim === 0) throw new CheckpointError(`${where}: empty packed int4 tensor [${outDim}, ${inDim}]`);
   const byteLength = scales === 'u8log' ? BLOB_HEADER + q4CompactBodyBytes(outDim, inDim) : q4BlobBytes(outDim, inDim, scales);
-  if (totalBytes !== byteLength) throw new CheckpointError(`${where}: packed int4 tensor [${outDim}, ${inDim}] must be ${byteLength} bytes, it has ${totalBytes} (truncated or mis-sized)`);
-  const codesOffset = BLOB_HEADER, scalesOffset = BLOB_HEADER + Math.ceil(outDim / Q4_ROWS) * Math.ceil(inDim / Q4_GROUP) * 64;
+  if (totalBytes !== byteLength)
+    throw new CheckpointError(`${where}: packed int4 tensor [${outDim}, ${inDim}] must be ${byteLength} bytes, it has ${totalBytes} (truncated or mis-sized)`);
+  const codesOffset = BLOB_HEADER,
+    scalesOffset = BLOB_HEADER + Math.ceil(outDim / Q4_ROWS) * Math.ceil(inDim / Q4_GROUP) * 64;
   return { version: version as 1 | 2, outDim, inDim, scales, codesOffset, scalesOffset, byteLength };
 }
 
@@ -170,7 +192,10 @@ let f16Table: Float32Array | null = null;
 function halfTable(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
-    f16ToF32(Uint16Array.from({ length: 65536 }, (_, i) => i), f16Table);
+    f16ToF32(
+      Uint16Array.from({ length: 65536 }, (_, i) => i),
+      f16Table,
+    );
   }
   return f16Table;
 }
@@ -183,7 +208,8 @@ export function readScales(bytes: Uint8Array, dtype: ScaleDtype, count: number):
   if (dtype === 'f32') {
     out.set(new Float32Array(src.buffer, src.byteOffset, count));
   } else {
-    const h = new Uint16Array(src.buffer, src.byteOffset, count), t = halfTable();
+    const h = new Uint16Array(src.buffer, src.byteOffset, count),
+      t = halfTable();
     for (let i = 0; i < count; i++) out[i] = t[h[i]];
   }
   return out;
@@ -199,7 +225,8 @@ export function decodeQ4(bytes: Uint8Array, where: string): Q4Matrix {
   const bad = firstNonFinite(scales);
   if (bad >= 0) {
     const G = Math.ceil(info.inDim / Q4_GROUP);
-    const row = (Math.floor(bad / (4 * G)) * 4) + (bad % 4), group = Math.floor(bad / 4) % G;
+    const row = Math.floor(bad / (4 * G)) * 4 + (bad % 4),
+      group = Math.floor(bad / 4) % G;
     throw new CheckpointError(`${where}: scale of row ${row}, group ${group} is ${scales[bad]} (scales must be finite)`);
   }
   return new Q4Matrix(info.outDim, info.inDim, nib, scales);
@@ -231,18 +258,23 @@ export function q4rHeader(rows: number, cols: number, scales: ScaleDtype | 'u8lo
 }
 
 export function parseQ4RHeader(h: Uint8Array, totalBytes: number, where: string): Q4RInfo {
-  if (h.length < BLOB_HEADER || totalBytes < BLOB_HEADER) throw new CheckpointError(`${where}: truncated int4 table (${totalBytes} bytes, the header alone is ${BLOB_HEADER})`);
+  if (h.length < BLOB_HEADER || totalBytes < BLOB_HEADER)
+    throw new CheckpointError(`${where}: truncated int4 table (${totalBytes} bytes, the header alone is ${BLOB_HEADER})`);
   const dv = new DataView(h.buffer, h.byteOffset, BLOB_HEADER);
   const w = (i: number) => dv.getUint32(i * 4, true);
   if (w(0) !== Q4R_MAGIC) throw new CheckpointError(`${where}: not an int4 row table (magic 0x${w(0).toString(16)}, expected 'Q4R1')`);
-  if (w(1) !== 1 && w(1) !== 2) throw new CheckpointError(`${where}: int4 row table version ${w(1)} is not supported (1, 2); re-run gemma3n quantize with this build`);
+  if (w(1) !== 1 && w(1) !== 2)
+    throw new CheckpointError(`${where}: int4 row table version ${w(1)} is not supported (1, 2); re-run gemma3n quantize with this build`);
   if (w(4) !== Q4_GROUP) throw new CheckpointError(`${where}: group ${w(4)} unsupported (32)`);
   if (w(1) === 2 ? w(5) !== 2 : w(5) !== 0 && w(5) !== 1) throw new CheckpointError(`${where}: unknown scale dtype code ${w(5)} for table version ${w(1)}`);
   const scales = w(5) === 2 ? 'u8log' : w(5) === 1 ? 'f16' : 'f32';
-  const rows = w(2), cols = w(3);
+  const rows = w(2),
+    cols = w(3);
   if (rows === 0 || cols === 0) throw new CheckpointError(`${where}: empty int4 row table [${rows}, ${cols}]`);
-  const rowBytes = scales === 'u8log' ? q4rCompactRowBytes(cols) : q4rRowBytes(cols, scales), byteLength = BLOB_HEADER + rows * rowBytes;
-  if (totalBytes !== byteLength) throw new CheckpointError(`${where}: int4 row table [${rows}, ${cols}] must be ${byteLength} bytes, it has ${totalBytes} (truncated or mis-sized)`);
+  const rowBytes = scales === 'u8log' ? q4rCompactRowBytes(cols) : q4rRowBytes(cols, scales),
+    byteLength = BLOB_HEADER + rows * rowBytes;
+  if (totalBytes !== byteLength)
+    throw new CheckpointError(`${where}: int4 row table [${rows}, ${cols}] must be ${byteLength} bytes, it has ${totalBytes} (truncated or mis-sized)`);
   return { rows, cols, groups: Math.ceil(cols / Q4_GROUP), scales, rowBytes, byteLength };
 }
 
@@ -252,15 +284,19 @@ export function parseQ4RHeader(h: Uint8Array, totalBytes: number, where: string)
  * computed with the stored (f16-rounded) scale. Returns null if a scale overflows f16.
  */
 export function quantizeQ4Rows(w: Float32Array, rows: number, cols: number, scales: ScaleDtype): Uint8Array | null {
-  const G = Math.ceil(cols / Q4_GROUP), rb = q4rRowBytes(cols, scales), sb = scaleBytes(scales);
+  const G = Math.ceil(cols / Q4_GROUP),
+    rb = q4rRowBytes(cols, scales),
+    sb = scaleBytes(scales);
   const out = new Uint8Array(rows * rb);
   const dv = new DataView(out.buffer);
   const codes = new Int8Array(Q4_GROUP);
-  const f16Box = new Uint16Array(1), f16Val = new Float32Array(1);
+  const f16Box = new Uint16Array(1),
+    f16Val = new Float32Array(1);
   for (let r = 0; r < rows; r++) {
     const base = r * rb;
     for (let g = 0; g < G; g++) {
-      const i0 = r * cols + g * Q4_GROUP, n = Math.min(Q4_GROUP, cols - g * Q4_GROUP);
+      const i0 = r * cols + g * Q4_GROUP,
+        n = Math.min(Q4_GROUP, cols - g * Q4_GROUP);
       let amax = 0;
       for (let j = 0; j < n; j++) amax = Math.max(amax, Math.abs(w[i0 + j]));
       let s = Math.fround(amax / 7);
@@ -288,13 +324,16 @@ export function quantizeQ4Rows(w: Float32Array, rows: number, cols: number, scal
 /** Dequantizes one .q4r row record into out[0, cols); throws on a non-finite scale. */
 export function dequantQ4Row(rec: Uint8Array, info: Q4RInfo, out: Float32Array, where: string, row: number): void {
   if (info.scales === 'u8log') return dequantQ4RowCompact(rec, info.cols, out, where, row);
-  const G = info.groups, sb = scaleBytes(info.scales);
+  const G = info.groups,
+    sb = scaleBytes(info.scales);
   const scales = readScales(rec, info.scales, G);
   const codes = G * sb;
   for (let g = 0; g < G; g++) {
     const s = scales[g];
     if (!Number.isFinite(s)) throw new CheckpointError(`${where}: scale of row ${row}, group ${g} is ${s} (scales must be finite)`);
-    const p = codes + g * 16, o = g * Q4_GROUP, n = Math.min(Q4_GROUP, info.cols - o);
+    const p = codes + g * 16,
+      o = g * Q4_GROUP,
+      n = Math.min(Q4_GROUP, info.cols - o);
     for (let j = 0; j < 16 && j < n; j++) out[o + j] = s * ((rec[p + j] & 15) - 8);
     for (let j = 16; j < n; j++) out[o + j] = s * ((rec[p + j - 16] >> 4) - 8);
   }
@@ -304,11 +343,22 @@ export function dequantQ4Row(rec: Uint8Array, info: Q4RInfo, out: Float32Array, 
  * Dequantizes row `o` of a .q4 blob from its block alone: `codes` = the block's G·64 code bytes,
  * `scales` = its 4·G scales (f32). Used by the embedding lookup on the tied LM head.
  */
-export function dequantQ4BlockRow(codes: Uint8Array, scales: Float32Array, G: number, cols: number, r: number, out: Float32Array, where: string, row: number): void {
+export function dequantQ4BlockRow(
+  codes: Uint8Array,
+  scales: Float32Array,
+  G: number,
+  cols: number,
+  r: number,
+  out: Float32Array,
+  where: string,
+  row: number,
+): void {
   for (let g = 0; g < G; g++) {
     const s = scales[g * 4 + r];
     if (!Number.isFinite(s)) throw new CheckpointError(`${where}: scale of row ${row}, group ${g} is ${s} (scales must be finite)`);
-    const p = (g * 4 + r) * 16, o = g * Q4_GROUP, n = Math.min(Q4_GROUP, cols - o);
+    const p = (g * 4 + r) * 16,
+      o = g * Q4_GROUP,
+      n = Math.min(Q4_GROUP, cols - o);
     for (let j = 0; j < 16 && j < n; j++) out[o + j] = s * ((codes[p + j] & 15) - 8);
     for (let j = 16; j < n; j++) out[o + j] = s * ((codes[p + j - 16] >> 4) - 8);
   }

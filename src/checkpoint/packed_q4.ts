@@ -21,7 +21,8 @@ export function readPackedQ4(bytes: Uint8Array, where: string): Q4Matrix {
 }
 
 /** Text-decoder linears (names without the text prefix) that the loader runs through kernels.linear. */
-const LINEAR = /^(layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj|laurel\.linear_(left|right)|per_layer_input_gate|per_layer_projection)|altup_(unembed_)?projections\.\d+|per_layer_model_projection)\.weight$/;
+const LINEAR =
+  /^(layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj|laurel\.linear_(left|right)|per_layer_input_gate|per_layer_projection)|altup_(unembed_)?projections\.\d+|per_layer_model_projection)\.weight$/;
 
 export function isTextLinear(name: string): boolean {
   return LINEAR.test(name);

@@ -43,14 +43,14 @@ export function scaleCode(s: number, base: number): number {
 export const q4BlockBytes = (G: number): number => 16 + 68 * G;
 
 /** Bytes of a v3 `.q4` body for [outDim, inDim] (without the 32-byte header). */
-export const q4CompactBodyBytes = (outDim: number, inDim: number): number =>
-  Math.ceil(outDim / Q4_ROWS) * q4BlockBytes(Math.ceil(inDim / Q4_GROUP));
+export const q4CompactBodyBytes = (outDim: number, inDim: number): number => Math.ceil(outDim / Q4_ROWS) * q4BlockBytes(Math.ceil(inDim / Q4_GROUP));
 
 /** Group scales absmax/7 of `n` values of one row, and the row's base (their maximum). */
 function groupScales(w: Float32Array, at: number, cols: number, G: number, out: Float32Array): number {
   let base = 0;
   for (let g = 0; g < G; g++) {
-    const i0 = at + g * Q4_GROUP, n = Math.min(Q4_GROUP, cols - g * Q4_GROUP);
+    const i0 = at + g * Q4_GROUP,
+      n = Math.min(Q4_GROUP, cols - g * Q4_GROUP);
     let amax = 0;
     for (let j = 0; j < n; j++) amax = Math.max(amax, Math.abs(w[i0 + j]));
     out[g] = Math.fround(amax / 7);
@@ -71,7 +71,9 @@ function packGroup(w: Float32Array, i0: number, n: number, s: number, out: Uint8
  * rows) into v3 `.q4` blocks. Throws if a value is not finite.
  */
 export function quantizeQ4Blocks(w: Float32Array, rows: number, cols: number, where: string): Uint8Array {
-  const G = Math.ceil(cols / Q4_GROUP), B = Math.ceil(rows / Q4_ROWS), bb = q4BlockBytes(G);
+  const G = Math.ceil(cols / Q4_GROUP),
+    B = Math.ceil(rows / Q4_ROWS),
+    bb = q4BlockBytes(G);
   const out = new Uint8Array(B * bb);
   const dv = new DataView(out.buffer);
   const s = new Float32Array(G);
@@ -79,15 +81,20 @@ export function quantizeQ4Blocks(w: Float32Array, rows: number, cols: number, wh
     const at = b * bb;
     for (let r = 0; r < Q4_ROWS; r++) {
       const row = b * Q4_ROWS + r;
-      if (row >= rows) { // padding row: base 0, every group zero
-        for (let g = 0; g < G; g++) { out.fill(0x88, at + 16 + g * 68 + r * 16, at + 16 + g * 68 + r * 16 + 16); out[at + 16 + g * 68 + 64 + r] = ZERO; }
+      if (row >= rows) {
+        // padding row: base 0, every group zero
+        for (let g = 0; g < G; g++) {
+          out.fill(0x88, at + 16 + g * 68 + r * 16, at + 16 + g * 68 + r * 16 + 16);
+          out[at + 16 + g * 68 + 64 + r] = ZERO;
+        }
         continue;
       }
       const base = groupScales(w, row * cols, cols, G, s);
       if (!Number.isFinite(base)) throw new CheckpointError(`${where}: row ${row} has a value that is not finite`);
       dv.setFloat32(at + r * 4, base, true);
       for (let g = 0; g < G; g++) {
-        const k = scaleCode(s[g], base), p = at + 16 + g * 68;
+        const k = scaleCode(s[g], base),
+          p = at + 16 + g * 68;
         out[p + 64 + r] = k;
         packGroup(w, row * cols + g * Q4_GROUP, Math.min(Q4_GROUP, cols - g * Q4_GROUP), k === ZERO ? 0 : logScale(base, k), out, p + r * 16);
       }
@@ -102,7 +109,9 @@ export function quantizeQ4Blocks(w: Float32Array, rows: number, cols: number, wh
  * for |q| = 7, so rounding again would give q back).
  */
 export function q4MatrixToBlocks(q: Q4Matrix): Uint8Array {
-  const G = q.groups, B = q.blocks, bb = q4BlockBytes(G);
+  const G = q.groups,
+    B = q.blocks,
+    bb = q4BlockBytes(G);
   const out = new Uint8Array(B * bb);
   const dv = new DataView(out.buffer);
   for (let b = 0; b < B; b++) {
@@ -113,13 +122,17 @@ export function q4MatrixToBlocks(q: Q4Matrix): Uint8Array {
       for (let g = 0; g < G; g++) out[b * bb + 16 + g * 68 + 64 + r] = scaleCode(q.scales[(b * G + g) * 4 + r], base);
     }
     for (let g = 0; g < G; g++) {
-      const p = b * bb + 16 + g * 68, i = b * G + g;
+      const p = b * bb + 16 + g * 68,
+        i = b * G + g;
       out.set(q.nibbles.subarray(i * 64, (i + 1) * 64), p);
       for (let r = 0; r < Q4_ROWS; r++) {
         // A group below 2^(-254/32) of its row's largest scale gets the smallest code: re-round its codes.
-        const s = q.scales[i * 4 + r], k = out[p + 64 + r], s2 = k === ZERO ? 0 : logScale(dv.getFloat32(b * bb + r * 4, true), k);
+        const s = q.scales[i * 4 + r],
+          k = out[p + 64 + r],
+          s2 = k === ZERO ? 0 : logScale(dv.getFloat32(b * bb + r * 4, true), k);
         if (s2 <= s * 2 ** (1 / 32)) continue;
-        const c = p + r * 16, f = s / s2;
+        const c = p + r * 16,
+          f = s / s2;
         const re = (v: number) => Math.round((v - 8) * f) + 8;
         for (let j = 0; j < 16; j++) out[c + j] = re(out[c + j] & 15) | (re(out[c + j] >> 4) << 4);
       }
@@ -151,7 +164,8 @@ export function expandQ4Blocks(region: Uint8Array, srcAt: number, B: number, G: 
   const f32 = new Float32Array(region.buffer, region.byteOffset, (B * G * 80) >> 2);
   const dv = new DataView(region.buffer, region.byteOffset, region.byteLength);
   const T = LOG_SCALE;
-  let s = srcAt >> 2, d = 0;
+  let s = srcAt >> 2,
+    d = 0;
   for (let b = 0; b < B; b++) {
     const [b0, b1, b2, b3] = blockBases(dv, s * 4, b, where);
     s += 4;
@@ -162,20 +176,25 @@ export function expandQ4Blocks(region: Uint8Array, srcAt: number, B: number, G: 
       f32[d + 17] = b1 * T[(k >>> 8) & 255];
       f32[d + 18] = b2 * T[(k >>> 16) & 255];
       f32[d + 19] = b3 * T[k >>> 24];
-      s += 17; d += 20;
+      s += 17;
+      d += 20;
     }
   }
 }
 
 /** A v3 `.q4` body as a Q4Matrix (nibbles and f32 scales), for kernels without the in-place path. */
 export function decodeQ4Blocks(body: Uint8Array, outDim: number, inDim: number, where: string): Q4Matrix {
-  const G = Math.ceil(inDim / Q4_GROUP), B = Math.ceil(outDim / Q4_ROWS), bb = q4BlockBytes(G);
-  const nibbles = new Uint8Array(B * G * 64), scales = new Float32Array(B * G * 4);
+  const G = Math.ceil(inDim / Q4_GROUP),
+    B = Math.ceil(outDim / Q4_ROWS),
+    bb = q4BlockBytes(G);
+  const nibbles = new Uint8Array(B * G * 64),
+    scales = new Float32Array(B * G * 4);
   const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
   for (let b = 0; b < B; b++) {
     const bases = blockBases(dv, b * bb, b, where);
     for (let g = 0; g < G; g++) {
-      const p = b * bb + 16 + g * 68, i = b * G + g;
+      const p = b * bb + 16 + g * 68,
+        i = b * G + g;
       nibbles.set(body.subarray(p, p + 64), i * 64);
       for (let r = 0; r < 4; r++) scales[i * 4 + r] = logScale(bases[r], body[p + 64 + r]);
     }
@@ -188,8 +207,11 @@ export function dequantQ4CompactBlockRow(block: Uint8Array, G: number, cols: num
   const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
   const base = blockBases(dv, 0, row >> 2, where)[r];
   for (let g = 0; g < G; g++) {
-    const p = 16 + g * 68, s = logScale(base, block[p + 64 + r]), c = p + r * 16;
-    const o = g * Q4_GROUP, n = Math.min(Q4_GROUP, cols - o);
+    const p = 16 + g * 68,
+      s = logScale(base, block[p + 64 + r]),
+      c = p + r * 16;
+    const o = g * Q4_GROUP,
+      n = Math.min(Q4_GROUP, cols - o);
     for (let j = 0; j < 16 && j < n; j++) out[o + j] = s * ((block[c + j] & 15) - 8);
     for (let j = 16; j < n; j++) out[o + j] = s * ((block[c + j - 16] >> 4) - 8);
   }
@@ -204,12 +226,14 @@ export const q4rCompactRowBytes = (cols: number): number => {
 
 /** Rows of a row-major f32 [rows, cols] table as v2 `.q4r` row records. */
 export function quantizeQ4RowsCompact(w: Float32Array, rows: number, cols: number, where: string): Uint8Array {
-  const G = Math.ceil(cols / Q4_GROUP), rb = q4rCompactRowBytes(cols);
+  const G = Math.ceil(cols / Q4_GROUP),
+    rb = q4rCompactRowBytes(cols);
   const out = new Uint8Array(rows * rb);
   const dv = new DataView(out.buffer);
   const s = new Float32Array(G);
   for (let r = 0; r < rows; r++) {
-    const at = r * rb, base = groupScales(w, r * cols, cols, G, s);
+    const at = r * rb,
+      base = groupScales(w, r * cols, cols, G, s);
     if (!Number.isFinite(base)) throw new CheckpointError(`${where}: row ${r} has a value that is not finite`);
     dv.setFloat32(at, base, true);
     for (let g = 0; g < G; g++) {
@@ -227,7 +251,10 @@ export function dequantQ4RowCompact(rec: Uint8Array, cols: number, out: Float32A
   const base = new DataView(rec.buffer, rec.byteOffset, 4).getFloat32(0, true);
   if (!Number.isFinite(base) || base < 0) throw new CheckpointError(`${where}: scale base of row ${row} is ${base} (must be finite and ≥ 0)`);
   for (let g = 0; g < G; g++) {
-    const s = logScale(base, rec[4 + g]), c = 4 + G + g * 16, o = g * Q4_GROUP, n = Math.min(Q4_GROUP, cols - o);
+    const s = logScale(base, rec[4 + g]),
+      c = 4 + G + g * 16,
+      o = g * Q4_GROUP,
+      n = Math.min(Q4_GROUP, cols - o);
     for (let j = 0; j < 16 && j < n; j++) out[o + j] = s * ((rec[c + j] & 15) - 8);
     for (let j = 16; j < n; j++) out[o + j] = s * ((rec[c + j - 16] >> 4) - 8);
   }

@@ -32,14 +32,23 @@ export async function loadPackedQ4(store: TensorStore, name: string, kernels: Ke
  * the page faults of fresh kernel memory are taken) run on other cores while this thread widens
  * the blobs already read. The weight must not be used before `ready` resolves.
  */
-export async function startPackedQ4(store: TensorStore, name: string, kernels: Kernels, outDim: number, inDim: number, where: string): Promise<{ weight: LinearWeight; ready: Promise<void> }> {
+export async function startPackedQ4(
+  store: TensorStore,
+  name: string,
+  kernels: Kernels,
+  outDim: number,
+  inDim: number,
+  where: string,
+): Promise<{ weight: LinearWeight; ready: Promise<void> }> {
   const { info, source } = await store.sourceOf(name);
   const len = info.byteLength;
   const h = parseQ4Header(await source.read(info.offset, Math.min(BLOB_HEADER, len)), len, where);
   if (h.outDim !== outDim || h.inDim !== inDim) throw new CheckpointError(`${where} is [${h.outDim}, ${h.inDim}] but the config implies [${outDim}, ${inDim}]`);
-  if (h.scales !== 'u8log' || !kernels.reserveQ4) return { weight: kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4'), ready: Promise.resolve() };
+  if (h.scales !== 'u8log' || !kernels.reserveQ4)
+    return { weight: kernels.createLinear(decodeQ4(await store.readBytes(name), where), outDim, inDim, 'q4'), ready: Promise.resolve() };
   const r = kernels.reserveQ4(outDim, inDim);
-  const body = len - BLOB_HEADER, tail = r.view().length - body;
+  const body = len - BLOB_HEADER,
+    tail = r.view().length - body;
   if (tail < 0) {
     // One group per row block (inDim ≤ 32): the compact block (16 + 68 bytes) is larger than
     // the widened one (80), so it cannot be widened in place; decode it instead.
@@ -53,11 +62,19 @@ export async function startPackedQ4(store: TensorStore, name: string, kernels: K
   // In the background only when nothing else holds the bytes meanwhile: kernel memory that stays
   // valid, and a source that reads into it (a Blob would buffer every weight at once).
   if (!r.stable || !source.readInto) {
-    try { await fill(); } catch (e) { r.cancel(); throw e; }
+    try {
+      await fill();
+    } catch (e) {
+      r.cancel();
+      throw e;
+    }
     return { weight: r.commit(), ready: Promise.resolve() };
   }
   const weight = r.commit();
-  const ready = fill().catch((e: unknown) => { kernels.release(weight); throw e; });
+  const ready = fill().catch((e: unknown) => {
+    kernels.release(weight);
+    throw e;
+  });
   ready.catch(() => {}); // observed by the loader's await; never an unhandled rejection meanwhile
   return { weight, ready };
 }

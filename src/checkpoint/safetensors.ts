@@ -56,7 +56,9 @@ export class SafetensorsFile {
   /** Reads and validates the header. Tensor data is not touched. */
   static async open(source: ByteSource): Promise<SafetensorsFile> {
     const file = source.name;
-    const fail = (msg: string): never => { throw new CheckpointError(`${file}: ${msg}`); };
+    const fail = (msg: string): never => {
+      throw new CheckpointError(`${file}: ${msg}`);
+    };
     if (source.size < 8) fail(`truncated: ${source.size} bytes, a safetensors file needs at least an 8-byte header length`);
     const lenBytes = await source.read(0, 8);
     const headerLen = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
@@ -83,8 +85,10 @@ export class SafetensorsFile {
       const { dtype, shape, data_offsets: offs } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (!isDType(dtype)) fail(`${t}: unknown dtype ${brief(dtype)}`);
       const dt = dtype as DType;
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${t}: shape ${brief(shape)} is not a list of non-negative integers`);
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) fail(`${t}: data_offsets ${brief(offs)} is not [begin, end]`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+        fail(`${t}: shape ${brief(shape)} is not a list of non-negative integers`);
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0))
+        fail(`${t}: data_offsets ${brief(offs)} is not [begin, end]`);
       const [begin, end] = offs as [number, number];
       const count = numel(shape as number[]);
       const bytes = count * DTYPE_BYTES[dt];
@@ -98,12 +102,17 @@ export class SafetensorsFile {
     // places 1-byte BOOL tensors between F32 ones.)
     const sorted = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
     for (let i = 1; i < sorted.length; i++) {
-      const prev = sorted[i - 1], cur = sorted[i];
+      const prev = sorted[i - 1],
+        cur = sorted[i];
       if (prev.offset + prev.byteLength > cur.offset) fail(`tensors '${prev.name}' and '${cur.name}' overlap in the data section`);
     }
-    let prevEnd = dataStart, prevName = '';
+    let prevEnd = dataStart,
+      prevName = '';
     for (const cur of sorted) {
-      if (cur.offset > prevEnd) fail(`tensor '${cur.name}' (${cur.dtype}) is misaligned: its data begins at ${cur.offset - dataStart} but ${prevName ? `'${prevName}' ends` : 'the data section starts'} at ${prevEnd - dataStart} (tensors must be packed back to back)`);
+      if (cur.offset > prevEnd)
+        fail(
+          `tensor '${cur.name}' (${cur.dtype}) is misaligned: its data begins at ${cur.offset - dataStart} but ${prevName ? `'${prevName}' ends` : 'the data section starts'} at ${prevEnd - dataStart} (tensors must be packed back to back)`,
+        );
       prevEnd = cur.offset + cur.byteLength;
       prevName = cur.name;
     }
@@ -142,12 +151,13 @@ export function writeSafetensors(tensors: readonly TensorToWrite[], metadata: Re
   let offset = 0;
   for (const t of tensors) {
     const bytes = numel(t.shape) * DTYPE_BYTES[t.dtype];
-    if (t.data.byteLength !== bytes) throw new Error(`writeSafetensors: '${t.name}' has ${t.data.byteLength} bytes, ${t.dtype}${JSON.stringify(t.shape)} needs ${bytes}`);
+    if (t.data.byteLength !== bytes)
+      throw new Error(`writeSafetensors: '${t.name}' has ${t.data.byteLength} bytes, ${t.dtype}${JSON.stringify(t.shape)} needs ${bytes}`);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((new TextEncoder().encode(json).length) % 8)) % 8);
+  json += ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
   const jsonBytes = new TextEncoder().encode(json);
   const out = new Uint8Array(8 + jsonBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);

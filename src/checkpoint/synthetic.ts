@@ -10,7 +10,6 @@ import { Rng } from '../util/rng.js';
 
 export { Rng };
 
-
 /** A small Gemma 3n text config in the Hugging Face format, shaped like E2B but tiny. */
 export function tinyRandomConfig(): Record<string, unknown> {
   const L = 10;
@@ -51,8 +50,12 @@ export function tinyRandomConfig(): Record<string, unknown> {
 
 /** Every text-decoder tensor name and shape a config implies (KV-shared layers omit k/v). */
 export function textTensorShapes(c: TextConfig, prefix = 'model.language_model.'): [string, number[]][] {
-  const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, L = c.numHiddenLayers, A = c.altupNumInputs;
-  const nQ = c.numAttentionHeads * c.headDim, nKV = c.numKeyValueHeads * c.headDim;
+  const H = c.hiddenSize,
+    P = c.hiddenSizePerLayerInput,
+    L = c.numHiddenLayers,
+    A = c.altupNumInputs;
+  const nQ = c.numAttentionHeads * c.headDim,
+    nKV = c.numKeyValueHeads * c.headDim;
   const out: [string, number[]][] = [
     ['embed_tokens.weight', [c.vocabSize, H]],
     ['embed_tokens_per_layer.weight', [c.vocabSizePerLayerInput, L * P]],
@@ -63,14 +66,20 @@ export function textTensorShapes(c: TextConfig, prefix = 'model.language_model.'
   for (let i = 0; i < A - 1; i++) out.push([`altup_projections.${i}.weight`, [H, H]], [`altup_unembed_projections.${i}.weight`, [H, H]]);
   const first = firstKvSharedLayer(c);
   for (let l = 0; l < L; l++) {
-    const p = `layers.${l}.`, I = c.intermediateSize[l];
-    for (const n of ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']) out.push([`${p}${n}.weight`, [H]]);
+    const p = `layers.${l}.`,
+      I = c.intermediateSize[l];
+    for (const n of ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm'])
+      out.push([`${p}${n}.weight`, [H]]);
     out.push([`${p}self_attn.q_proj.weight`, [nQ, H]], [`${p}self_attn.o_proj.weight`, [H, nQ]], [`${p}self_attn.q_norm.weight`, [c.headDim]]);
     if (l < first) out.push([`${p}self_attn.k_proj.weight`, [nKV, H]], [`${p}self_attn.v_proj.weight`, [nKV, H]], [`${p}self_attn.k_norm.weight`, [c.headDim]]);
     out.push([`${p}mlp.gate_proj.weight`, [I, H]], [`${p}mlp.up_proj.weight`, [I, H]], [`${p}mlp.down_proj.weight`, [H, I]]);
     out.push([`${p}altup.correct_output_scale`, [H]], [`${p}altup.correction_coefs.weight`, [A, A]], [`${p}altup.prediction_coefs.weight`, [A * A, A]]);
     out.push([`${p}altup.modality_router.weight`, [A, H]], [`${p}altup.router_norm.weight`, [H]]);
-    out.push([`${p}laurel.linear_left.weight`, [c.laurelRank, H]], [`${p}laurel.linear_right.weight`, [H, c.laurelRank]], [`${p}laurel.post_laurel_norm.weight`, [H]]);
+    out.push(
+      [`${p}laurel.linear_left.weight`, [c.laurelRank, H]],
+      [`${p}laurel.linear_right.weight`, [H, c.laurelRank]],
+      [`${p}laurel.post_laurel_norm.weight`, [H]],
+    );
     out.push([`${p}per_layer_input_gate.weight`, [P, H]], [`${p}per_layer_projection.weight`, [H, P]], [`${p}post_per_layer_input_norm.weight`, [H]]);
   }
   return out.map(([n, s]) => [prefix + n, s]);
@@ -91,7 +100,8 @@ export function syntheticTextTensors(configJson: Record<string, unknown>, seed =
     else if (base.includes('norm') || name.endsWith('router_norm.weight')) rng.fillUniform(f, 0.5, 1.5);
     else if (name.endsWith('correct_output_scale')) rng.fillNormal(f, 0.7);
     else if (name.includes('coefs')) rng.fillNormal(f, 0.2);
-    else if (name.endsWith('modality_router.weight')) rng.fillNormal(f, Math.sqrt(c.hiddenSize)); // router tanh inputs O(1)
+    else if (name.endsWith('modality_router.weight'))
+      rng.fillNormal(f, Math.sqrt(c.hiddenSize)); // router tanh inputs O(1)
     else rng.fillNormal(f, 1 / Math.sqrt(shape[1]));
     if (dtype === 'F32') return { name, dtype, shape, data: f };
     if (dtype !== 'BF16') throw new Error(`syntheticTextTensors: dtype ${dtype} not supported`);

@@ -81,14 +81,19 @@ export interface LoadOptions {
 async function streamedTable(ckpt: TensorStore, name: string, rows: number, cols: number, cacheRows?: number): Promise<StreamedTable> {
   const { info, source } = await ckpt.sourceOf(name);
   checkShape(source.name, info, [rows, cols]);
-  if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${source.name}: tensor '${name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
+  if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16')
+    throw new CheckpointError(`${source.name}: tensor '${name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
   return new StreamedTable(source, info.offset, rows, cols, info.dtype, cacheRows);
 }
 
 export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels: Kernels, opts: LoadOptions = {}): Promise<TextWeights> {
   const prefix = textPrefix(ckpt);
-  const H = c.hiddenSize, P = c.hiddenSizePerLayerInput, L = c.numHiddenLayers, A = c.altupNumInputs;
-  const nQ = c.numAttentionHeads * c.headDim, nKV = c.numKeyValueHeads * c.headDim;
+  const H = c.hiddenSize,
+    P = c.hiddenSizePerLayerInput,
+    L = c.numHiddenLayers,
+    A = c.altupNumInputs;
+  const nQ = c.numAttentionHeads * c.headDim,
+    nKV = c.numKeyValueHeads * c.headDim;
   const firstShared = firstKvSharedLayer(c);
   const total = 8 + 2 * (A - 1) + L * 24;
   let done = 0;
@@ -98,7 +103,8 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
   const readWeight = async (name: string, shape: number[]) => {
     const info = await ckpt.info(prefix + name);
     checkShape(info.file, info, shape);
-    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype)) throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; a weight must be F32, BF16, F16 or F64`);
+    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype))
+      throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; a weight must be F32, BF16, F16 or F64`);
     return ckpt.readF32(prefix + name);
   };
   const vec = async (name: string, shape: number[]) => {
@@ -126,7 +132,8 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
   const table = async (name: string, rows: number, cols: number) => {
     const info = await ckpt.info(prefix + name);
     checkShape(info.file, info, [rows, cols]);
-    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
+    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16')
+      throw new CheckpointError(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}; an embedding table must be F32, BF16 or F16`);
     const t = new InMemoryTable(rows, cols, info.dtype, await ckpt.readBytes(prefix + name));
     tick();
     return t;
@@ -213,5 +220,16 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
   }
   await Promise.all(pending);
-  return { embed_tokens, embed_tokens_per_layer, per_layer_model_projection, per_layer_projection_norm, altup_projections, altup_unembed_projections, norm, lm_head, layers, readsCheckpoint: packedEmbed || !resident };
+  return {
+    embed_tokens,
+    embed_tokens_per_layer,
+    per_layer_model_projection,
+    per_layer_projection_norm,
+    altup_projections,
+    altup_unembed_projections,
+    norm,
+    lm_head,
+    layers,
+    readsCheckpoint: packedEmbed || !resident,
+  };
 }

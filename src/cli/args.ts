@@ -7,7 +7,10 @@ export class UsageError extends Error {
 }
 
 export function parseIds(text: string, flag = '--ids'): number[] {
-  const parts = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (parts.length === 0) throw new UsageError(`${flag}: expected a comma-separated list of token ids, got '${text}'`);
   return parts.map((p) => {
     if (!/^\d+$/.test(p)) throw new UsageError(`${flag}: '${p}' is not a non-negative integer token id`);

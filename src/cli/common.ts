@@ -16,7 +16,6 @@ import { sliceSpecFromFlags } from './slice_flags.js';
 import { progressBar } from './progress.js';
 import { isGgufPath, openGgufModel } from './gguf.js';
 
-
 export function parse(argv: string[], options: ParseArgsConfig['options']): Values {
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values as Values;
@@ -44,7 +43,6 @@ export function imageSoftTokens(v: Values): number | undefined {
   return v['image-soft-tokens'] === undefined ? undefined : parseIntFlag(str(v, 'image-soft-tokens'), '--image-soft-tokens', 280, 1);
 }
 
-
 /**
  * --model DIR, or the embedded default model (generated on first use). `needs: 'tokenizer'`
  * (the tokenize command) accepts a folder with only tokenizer files, as tokenizer repositories
@@ -59,7 +57,8 @@ export async function resolveModelDir(v: Values, needs: 'model' | 'tokenizer' = 
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model: '${dir}' is not a folder`);
   if (needs === 'tokenizer') {
-    if (!['tokenizer.json', 'tokenizer.model'].some((f) => existsSync(`${dir}/${f}`))) throw new UsageError(`--model: '${dir}' has no tokenizer.json or tokenizer.model`);
+    if (!['tokenizer.json', 'tokenizer.model'].some((f) => existsSync(`${dir}/${f}`)))
+      throw new UsageError(`--model: '${dir}' has no tokenizer.json or tokenizer.model`);
     return dir;
   }
   if (!existsSync(`${dir}/config.json`)) throw new UsageError(`--model: '${dir}' has no config.json (is it a Gemma 3n model folder?)`);
@@ -81,7 +80,8 @@ export async function makeKernels(v: Values, defaultName: 'wasm' | 'ts' = 'wasm'
   try {
     return await createNodeWasmKernels({ threads });
   } catch (e) {
-    if (str(v, 'kernels') === 'wasm' || v.q4) throw new Error(`--kernels wasm: cannot start the WASM kernels (${(e as Error).message}); run npm run build:wasm`);
+    if (str(v, 'kernels') === 'wasm' || v.q4)
+      throw new Error(`--kernels wasm: cannot start the WASM kernels (${(e as Error).message}); run npm run build:wasm`);
     process.stderr.write(`note: WASM kernels unavailable (${(e as Error).message}); using the TypeScript kernels\n`);
     return new TsKernels();
   }
@@ -98,7 +98,8 @@ export async function loadEngine(v: Values): Promise<Gemma3n> {
   const folder = isGgufPath(gguf) ? await openGgufModel(gguf) : new NodeFolder(dir); // a .gguf file reads like a folder
   const configText = await folder.readText('config.json');
   const gemma4 = familyOf(configText) === 'gemma4';
-  if (gemma4 && ['preset', 'layers-to-skip', 'ffn'].some((f) => v[f] !== undefined)) throw new UsageError(`--preset / --layers-to-skip / --ffn: MatFormer slicing is a Gemma 3n feature; ${dir} is a Gemma 4 checkpoint`);
+  if (gemma4 && ['preset', 'layers-to-skip', 'ffn'].some((f) => v[f] !== undefined))
+    throw new UsageError(`--preset / --layers-to-skip / --ffn: MatFormer slicing is a Gemma 3n feature; ${dir} is a Gemma 4 checkpoint`);
   const layers = () => parseModelConfig(configText, `${dir}/config.json`).text.numHiddenLayers;
   return Gemma3n.load(folder, {
     kernels: await makeKernels(v),

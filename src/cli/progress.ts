@@ -6,7 +6,8 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
     const pct = Math.floor((100 * done) / Math.max(1, total));
     if (pct === last && done < total) return;
     last = pct;
-    const width = 30, fill = Math.round((width * pct) / 100);
+    const width = 30,
+      fill = Math.round((width * pct) / 100);
     stream.write(`\r${label} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct}%`);
     if (done >= total) stream.write('\n');
   };

@@ -25,6 +25,6 @@ export function sliceSpecFromFlags(v: Values, numLayers: () => number): SliceSpe
   const keptCount = numLayers() - new Set(layersToSkip).size;
   const ffn = v.ffn === undefined ? undefined : parseList(str(v, 'ffn')!, '--ffn');
   if (ffn === undefined) throw new UsageError('--ffn: give the FFN width of every kept layer (e.g. --ffn 8192*30)');
-  const ffnHiddenDims = ffn.length === 1 ? Array(keptCount).fill(ffn[0]) as number[] : ffn;
+  const ffnHiddenDims = ffn.length === 1 ? (Array(keptCount).fill(ffn[0]) as number[]) : ffn;
   return { layersToSkip, ffnHiddenDims };
 }

@@ -46,13 +46,22 @@ function header(tensors: readonly PlannedTensor[], metadata: Record<string, stri
  * `shardBytes` each (a bigger tensor gets a shard of its own) and the HF index next to them.
  * `onTensor` is told after each tensor (for progress).
  */
-export async function writeSharded(out: string, tensors: readonly PlannedTensor[], opts: { shardBytes?: number; metadata?: Record<string, string>; onTensor?: (name: string, done: number, total: number) => void } = {}): Promise<ShardedWriteResult> {
+export async function writeSharded(
+  out: string,
+  tensors: readonly PlannedTensor[],
+  opts: { shardBytes?: number; metadata?: Record<string, string>; onTensor?: (name: string, done: number, total: number) => void } = {},
+): Promise<ShardedWriteResult> {
   const limit = opts.shardBytes ?? 4 * 2 ** 30;
   const sizeOf = (t: PlannedTensor) => numel(t.shape) * DTYPE_BYTES[t.dtype];
   const groups: PlannedTensor[][] = [];
-  let cur: PlannedTensor[] = [], size = 0;
+  let cur: PlannedTensor[] = [],
+    size = 0;
   for (const t of tensors) {
-    if (cur.length > 0 && size + sizeOf(t) > limit) { groups.push(cur); cur = []; size = 0; }
+    if (cur.length > 0 && size + sizeOf(t) > limit) {
+      groups.push(cur);
+      cur = [];
+      size = 0;
+    }
     cur.push(t);
     size += sizeOf(t);
   }
@@ -60,7 +69,9 @@ export async function writeSharded(out: string, tensors: readonly PlannedTensor[
   const n = groups.length;
   const files = groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
   const weightMap: Record<string, string> = {};
-  let bytes = 0, parameters = 0, done = 0;
+  let bytes = 0,
+    parameters = 0,
+    done = 0;
   for (let s = 0; s < n; s++) {
     const tmp = join(out, `${files[s]}.tmp`);
     const fh = await open(tmp, 'w');
@@ -72,7 +83,8 @@ export async function writeSharded(out: string, tensors: readonly PlannedTensor[
         const len = sizeOf(t);
         let written = 0;
         await t.write(async (offset, piece) => {
-          if (offset < 0 || offset + piece.length > len) throw new Error(`writeSharded: '${t.name}' wrote ${piece.length} bytes at ${offset}, outside its ${len} bytes`);
+          if (offset < 0 || offset + piece.length > len)
+            throw new Error(`writeSharded: '${t.name}' wrote ${piece.length} bytes at ${offset}, outside its ${len} bytes`);
           let p = 0;
           while (p < piece.length) p += (await fh.write(piece, p, piece.length - p, base + offset + p)).bytesWritten;
           written += piece.length;
@@ -89,7 +101,10 @@ export async function writeSharded(out: string, tensors: readonly PlannedTensor[
     }
     await rename(tmp, join(out, files[s]));
   }
-  await writeFile(join(out, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: bytes, ...(opts.metadata ?? {}) }, weight_map: weightMap }, null, 1));
+  await writeFile(
+    join(out, 'model.safetensors.index.json'),
+    JSON.stringify({ metadata: { total_size: bytes, ...(opts.metadata ?? {}) }, weight_map: weightMap }, null, 1),
+  );
   return { files, weightMap, bytes, parameters };
 }
 

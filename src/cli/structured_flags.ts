@@ -17,8 +17,16 @@ export const structuredFlags = {
 
 function readJson(file: string, flag: string): unknown {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`); }
-  try { return JSON.parse(text); } catch (e) { throw new UsageError(`${flag}: ${file} is not valid JSON: ${(e as Error).message}`); }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${file} is not valid JSON: ${(e as Error).message}`);
+  }
 }
 
 /** The structured-output options the flags ask for (empty when none). */

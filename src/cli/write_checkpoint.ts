@@ -7,7 +7,16 @@ import { numel, writeSafetensors, type TensorToWrite } from '../checkpoint/safet
 /** Shards stay under this size so each fits comfortably in one buffer. */
 const SHARD_BYTES = 1 << 30;
 
-export const AUX_FILES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json', 'preprocessor_config.json', 'processor_config.json', 'generation_config.json'];
+export const AUX_FILES = [
+  'tokenizer.json',
+  'tokenizer.model',
+  'tokenizer_config.json',
+  'chat_template.jinja',
+  'special_tokens_map.json',
+  'preprocessor_config.json',
+  'processor_config.json',
+  'generation_config.json',
+];
 
 export interface WrittenCheckpoint {
   shards: number;
@@ -15,12 +24,21 @@ export interface WrittenCheckpoint {
   bytes: number;
 }
 
-export async function writeModelFolder(out: string, config: object, tensors: AsyncIterable<TensorToWrite>, fromDir: string, metadata: Record<string, unknown> = {}): Promise<WrittenCheckpoint> {
+export async function writeModelFolder(
+  out: string,
+  config: object,
+  tensors: AsyncIterable<TensorToWrite>,
+  fromDir: string,
+  metadata: Record<string, unknown> = {},
+): Promise<WrittenCheckpoint> {
   await mkdir(out, { recursive: true });
   // Shards are named after their index first, then renamed once the count is known.
   const shardFiles: string[] = [];
   const shardOf = new Map<string, number>();
-  let batch: TensorToWrite[] = [], size = 0, parameters = 0, bytes = 0;
+  let batch: TensorToWrite[] = [],
+    size = 0,
+    parameters = 0,
+    bytes = 0;
   const flush = async () => {
     if (batch.length === 0) return;
     const tmp = `shard-${shardFiles.length}.tmp`;

@@ -14,10 +14,7 @@ export { TokenTrie, tokenTrieFor, tokenizerBytes } from './token_trie.js';
 export { compileRegex, FORMAT_PATTERNS, RegexError } from './regex.js';
 
 /** The `responseFormat` of a generation (OpenAI's response_format, camel-cased). */
-export type ResponseFormat =
-  | { type: 'text' }
-  | { type: 'json_object' }
-  | { type: 'json_schema'; schema: unknown; name?: string; strict?: boolean };
+export type ResponseFormat = { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; schema: unknown; name?: string; strict?: boolean };
 
 /** A schema compiled once, with its masks per vocabulary. */
 export class Grammar {
@@ -27,7 +24,10 @@ export class Grammar {
 
   masks(trie: TokenTrie): MaskCache {
     let c = this.caches.get(trie);
-    if (!c) { c = new MaskCache(this.automaton, trie); this.caches.set(trie, c); }
+    if (!c) {
+      c = new MaskCache(this.automaton, trie);
+      this.caches.set(trie, c);
+    }
     return c;
   }
 
@@ -48,7 +48,11 @@ const MAX_GRAMMARS = 16;
 export function grammarFor(schema: unknown, opts: CompileOptions & AutomatonOptions = {}): Grammar {
   const key = JSON.stringify([schema, [...(opts.orderedPaths ?? [])], opts.allowText ?? false]);
   let g = GRAMMARS.get(key);
-  if (g) { GRAMMARS.delete(key); GRAMMARS.set(key, g); return g; }
+  if (g) {
+    GRAMMARS.delete(key);
+    GRAMMARS.set(key, g);
+    return g;
+  }
   g = new Grammar(new JsonAutomaton(compileJsonSchema(schema, opts), opts));
   if (GRAMMARS.size >= MAX_GRAMMARS) GRAMMARS.delete(GRAMMARS.keys().next().value!);
   GRAMMARS.set(key, g);
@@ -59,8 +63,10 @@ export function grammarFor(schema: unknown, opts: CompileOptions & AutomatonOpti
 export function grammarForFormat(format: ResponseFormat): Grammar | null {
   if (format === null || typeof format !== 'object') throw new RangeError(`responseFormat must be an object like { type: 'json_schema', schema }`);
   switch (format.type) {
-    case 'text': return null;
-    case 'json_object': return grammarFor(ANY_OBJECT);
+    case 'text':
+      return null;
+    case 'json_object':
+      return grammarFor(ANY_OBJECT);
     case 'json_schema':
       if (format.schema === undefined) throw new RangeError(`responseFormat json_schema needs a schema`);
       return grammarFor(format.schema);

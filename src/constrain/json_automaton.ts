@@ -12,7 +12,17 @@
  *
  * Whitespace between tokens is bounded (see wsNext; none before the top value), so a schema whose strings, arrays and objects are bounded always finishes.
  */
-import { LiteralTrie, MAX_DEPTH, MAX_FRAC_DIGITS, MAX_INT_DIGITS, NameTrie, numberComplete, numberFeasible, type CompiledSchema, type GNode } from './json_schema.js';
+import {
+  LiteralTrie,
+  MAX_DEPTH,
+  MAX_FRAC_DIGITS,
+  MAX_INT_DIGITS,
+  NameTrie,
+  numberComplete,
+  numberFeasible,
+  type CompiledSchema,
+  type GNode,
+} from './json_schema.js';
 import { PRINT_HI, PRINT_LO } from './regex.js';
 
 /**
@@ -41,12 +51,33 @@ type StrNode = Extract<GNode, { t: 'str' }>;
 type NumNode = Extract<GNode, { t: 'num' }>;
 type LitNode = Extract<GNode, { t: 'lit' }>;
 
-const enum Ph { Open, Key, Colon, Value, After, Comma }
+const enum Ph {
+  Open,
+  Key,
+  Colon,
+  Value,
+  After,
+  Comma,
+}
 
 type Frame =
   | { k: 'root'; node: GNode; done: boolean; key: string }
   | { k: 'free'; first: boolean; key: string }
-  | { k: 'obj'; node: ObjNode; depth: number; ph: Ph; seen: string; ws: number; trie: number; free: number; u8: number; lo: number; cur: number; next: number; key: string }
+  | {
+      k: 'obj';
+      node: ObjNode;
+      depth: number;
+      ph: Ph;
+      seen: string;
+      ws: number;
+      trie: number;
+      free: number;
+      u8: number;
+      lo: number;
+      cur: number;
+      next: number;
+      key: string;
+    }
   | { k: 'arr'; node: ArrNode; depth: number; ph: Ph; count: number; ws: number; key: string }
   | { k: 'str'; node: StrNode; count: number; esc: number; hex: number; u8: number; lo: number; hi: number; re: readonly number[] | null; key: string }
   | { k: 'num'; node: NumNode; text: string; key: string }
@@ -62,7 +93,8 @@ const push = (parent: Thread | null, frame: Frame): Thread => ({ frame, parent, 
 
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
-const Q = 0x22, BS = 0x5c;
+const Q = 0x22,
+  BS = 0x5c;
 
 /** UTF-8 lead byte → [continuation bytes, first continuation lo, hi] (RFC 3629: no overlongs, no surrogates). */
 function utf8Lead(b: number): [number, number, number] | null {
@@ -101,7 +133,10 @@ export class JsonAutomaton {
   /** Bumped whenever the tables are dropped (ids from an older epoch are invalid). */
   epoch = 0;
 
-  constructor(readonly schema: CompiledSchema, readonly opts: AutomatonOptions = {}) {
+  constructor(
+    readonly schema: CompiledSchema,
+    readonly opts: AutomatonOptions = {},
+  ) {
     let id = schema.nodeCount;
     const any: GNode = { t: 'any', id: id++, minDepth: 0 };
     this.anyObj = { t: 'obj', id: id++, props: [], additional: any, ordered: false, names: new NameTrie(), minDepth: 1 };
@@ -111,7 +146,11 @@ export class JsonAutomaton {
     const lt = new LiteralTrie();
     for (const w of ['true', 'false', 'null']) lt.add(new TextEncoder().encode(w));
     this.anyLitNode = { t: 'lit', id: id++, trie: lt, minDepth: 0 };
-    this.anyLit = new Map([[0x74, 0], [0x66, 0], [0x6e, 0]]);
+    this.anyLit = new Map([
+      [0x74, 0],
+      [0x66, 0],
+      [0x6e, 0],
+    ]);
   }
 
   /** The initial threads. */
@@ -125,7 +164,8 @@ export class JsonAutomaton {
   intern(threads: readonly Thread[]): number {
     const uniq = new Map<string, Thread>();
     for (const t of threads) uniq.set(t.key, t);
-    if (uniq.size > MAX_THREADS) throw new RangeError(`constrained decoding: the schema is too ambiguous (more than ${MAX_THREADS} anyOf readings alive at once)`);
+    if (uniq.size > MAX_THREADS)
+      throw new RangeError(`constrained decoding: the schema is too ambiguous (more than ${MAX_THREADS} anyOf readings alive at once)`);
     const keys = [...uniq.keys()].sort();
     const key = keys.join('\n');
     let id = this.ids.get(key);
@@ -136,15 +176,23 @@ export class JsonAutomaton {
       const t = new Int32Array(256);
       t.fill(-2);
       this.trans.push(t);
-      if (id >= this.acc.length) { const a = new Int8Array(this.acc.length * 2); a.set(this.acc); this.acc = a; }
+      if (id >= this.acc.length) {
+        const a = new Int8Array(this.acc.length * 2);
+        a.set(this.acc);
+        this.acc = a;
+      }
       this.acc[id] = -1;
     }
     return id;
   }
 
-  threadsOf(id: number): readonly Thread[] { return this.sets[id]; }
+  threadsOf(id: number): readonly Thread[] {
+    return this.sets[id];
+  }
 
-  get stateCount(): number { return this.sets.length; }
+  get stateCount(): number {
+    return this.sets.length;
+  }
 
   /** Drops every interned state when the table is large (call between masks, never during one). */
   maybeReset(): boolean {
@@ -157,7 +205,9 @@ export class JsonAutomaton {
   }
 
   /** The transition table of state `s` (entries: -2 unknown, -1 dead, else the next state). */
-  table(s: number): Int32Array { return this.trans[s]; }
+  table(s: number): Int32Array {
+    return this.trans[s];
+  }
 
   /** State after byte `b` from state `s` (-1 = the byte is not allowed). */
   next(s: number, b: number): number {
@@ -200,8 +250,14 @@ export class JsonAutomaton {
       const f: Frame = t.frame;
       if (f.k === 'root') return f.done;
       if (f.k === 'free') return !f.first;
-      if (f.k === 'num' && numberComplete(f.node, f.text)) { t = t.parent; continue; }
-      if (f.k === 'lit' && f.node.trie.terminal[f.pos]) { t = t.parent; continue; }
+      if (f.k === 'num' && numberComplete(f.node, f.text)) {
+        t = t.parent;
+        continue;
+      }
+      if (f.k === 'lit' && f.node.trie.terminal[f.pos]) {
+        t = t.parent;
+        continue;
+      }
       return false;
     }
     return false;
@@ -219,10 +275,14 @@ export class JsonAutomaton {
         if (f.first && (b === 0x7b || b === 0x5b)) return; // '{' or '[' starts a call, held to the schema
         out.push(f.first ? push(th.parent, { k: 'free', first: false, key: 'F0' }) : th);
         return;
-      case 'obj': return this.stepObj(th, f, b, out);
-      case 'arr': return this.stepArr(th, f, b, out);
-      case 'str': return this.stepStr(th, f, b, out);
-      case 'num': return this.stepNum(th, f, b, out);
+      case 'obj':
+        return this.stepObj(th, f, b, out);
+      case 'arr':
+        return this.stepArr(th, f, b, out);
+      case 'str':
+        return this.stepStr(th, f, b, out);
+      case 'num':
+        return this.stepNum(th, f, b, out);
       case 'lit': {
         const c = f.node.trie.child(f.pos, b);
         if (c >= 0) {
@@ -239,7 +299,8 @@ export class JsonAutomaton {
   private startValue(node: GNode, parent: Thread, depth: number, b: number, out: Thread[]): void {
     if (depth + node.minDepth > MAX_DEPTH) return;
     switch (node.t) {
-      case 'ref': return this.startValue(node.target!, parent, depth, b, out);
+      case 'ref':
+        return this.startValue(node.target!, parent, depth, b, out);
       case 'or':
         for (const o of node.options) this.startValue(o, parent, depth, b, out);
         return;
@@ -275,8 +336,34 @@ export class JsonAutomaton {
     }
   }
 
-  private objFrame(node: ObjNode, depth: number, ph: Ph, seen: string, ws: number, trie: number, free: number, u8: number, lo: number, cur: number, next: number): Frame {
-    return { k: 'obj', node, depth, ph, seen, ws, trie, free, u8, lo, cur, next, key: `O${node.id}.${depth}.${ph}.${seen}.${ws}.${trie}.${free}.${u8}.${lo}.${cur}.${next}` };
+  private objFrame(
+    node: ObjNode,
+    depth: number,
+    ph: Ph,
+    seen: string,
+    ws: number,
+    trie: number,
+    free: number,
+    u8: number,
+    lo: number,
+    cur: number,
+    next: number,
+  ): Frame {
+    return {
+      k: 'obj',
+      node,
+      depth,
+      ph,
+      seen,
+      ws,
+      trie,
+      free,
+      u8,
+      lo,
+      cur,
+      next,
+      key: `O${node.id}.${depth}.${ph}.${seen}.${ws}.${trie}.${free}.${u8}.${lo}.${cur}.${next}`,
+    };
   }
 
   private strFrame(node: StrNode, count: number, esc: number, hex: number, u8: number, lo: number, hi: number, re: readonly number[] | null): Frame {
@@ -331,24 +418,43 @@ export class JsonAutomaton {
         if (b === Q) {
           if (f.u8 > 0) return;
           const p = f.trie >= 0 ? n.names.ends[f.trie] : -1;
-          if (p >= 0) { if (this.propOk(f, p)) again(Ph.Colon, 0, -1, -1, 0, 0, p); return; }
+          if (p >= 0) {
+            if (this.propOk(f, p)) again(Ph.Colon, 0, -1, -1, 0, 0, p);
+            return;
+          }
           if (f.free >= 0) again(Ph.Colon, 0, -1, -1, 0, 0, -1);
           return;
         }
         // A declared name continues with b?
         const c = n.names.child(f.trie, b);
         let declOk = false;
-        if (c >= 0) for (const p of n.names.below[c]) if (this.propOk(f, p)) { declOk = true; break; }
+        if (c >= 0)
+          for (const p of n.names.below[c])
+            if (this.propOk(f, p)) {
+              declOk = true;
+              break;
+            }
         // Or a free key (additionalProperties): plain characters, no escapes, valid UTF-8.
-        let free = -1, u8 = 0, lo = 0;
+        let free = -1,
+          u8 = 0,
+          lo = 0;
         if (f.free >= 0) {
           if (f.u8 > 0) {
             // lo packs the next continuation byte's range as (low << 8 | high).
-            if (b >= f.lo >> 8 && b <= (f.lo & 0xff)) { free = f.free + 1; u8 = f.u8 - 1; lo = u8 > 0 ? 0x80bf : 0; }
-          } else if (b >= 0x20 && b < 0x80 && b !== Q && b !== BS) { if (f.free + 1 <= MAX_FREE_KEY) free = f.free + 1; }
-          else {
+            if (b >= f.lo >> 8 && b <= (f.lo & 0xff)) {
+              free = f.free + 1;
+              u8 = f.u8 - 1;
+              lo = u8 > 0 ? 0x80bf : 0;
+            }
+          } else if (b >= 0x20 && b < 0x80 && b !== Q && b !== BS) {
+            if (f.free + 1 <= MAX_FREE_KEY) free = f.free + 1;
+          } else {
             const lead = utf8Lead(b);
-            if (lead && f.free + 1 + lead[0] <= MAX_FREE_KEY) { free = f.free + 1; u8 = lead[0]; lo = (lead[1] << 8) | lead[2]; }
+            if (lead && f.free + 1 + lead[0] <= MAX_FREE_KEY) {
+              free = f.free + 1;
+              u8 = lead[0];
+              lo = (lead[1] << 8) | lead[2];
+            }
           }
         }
         if (!declOk && free < 0) return;
@@ -380,13 +486,20 @@ export class JsonAutomaton {
 
   private stepArr(th: Thread, f: Extract<Frame, { k: 'arr' }>, b: number, out: Thread[]): void {
     const n = f.node;
-    const again = (ph: Ph, ws: number, count = f.count) => push(th.parent, { k: 'arr', node: n, depth: f.depth, ph, count, ws, key: `A${n.id}.${ph}.${count}.${ws}.${f.depth}` });
+    const again = (ph: Ph, ws: number, count = f.count) =>
+      push(th.parent, { k: 'arr', node: n, depth: f.depth, ph, count, ws, key: `A${n.id}.${ph}.${count}.${ws}.${f.depth}` });
     const itemOk = f.count < n.max && f.depth + n.items.minDepth <= MAX_DEPTH;
     const ws = wsNext(f.ws, b);
-    if (ws >= 0) { out.push(again(f.ph, ws)); return; }
+    if (ws >= 0) {
+      out.push(again(f.ph, ws));
+      return;
+    }
     switch (f.ph) {
       case Ph.Open:
-        if (b === 0x5d && n.min === 0) { out.push(th.parent!); return; }
+        if (b === 0x5d && n.min === 0) {
+          out.push(th.parent!);
+          return;
+        }
         if (itemOk) this.startValue(n.items, again(Ph.After, 0, f.count + 1), f.depth, b, out);
         return;
       case Ph.Comma:
@@ -403,7 +516,8 @@ export class JsonAutomaton {
 
   private stepStr(th: Thread, f: Extract<Frame, { k: 'str' }>, b: number, out: Thread[]): void {
     const n = f.node;
-    const to = (count: number, esc: number, hex: number, u8: number, lo: number, hi: number, re = f.re) => out.push(push(th.parent, this.strFrame(n, count, esc, hex, u8, lo, hi, re)));
+    const to = (count: number, esc: number, hex: number, u8: number, lo: number, hi: number, re = f.re) =>
+      out.push(push(th.parent, this.strFrame(n, count, esc, hex, u8, lo, hi, re)));
     if (f.re) {
       // Pattern strings: printable ASCII; '"' and '\' only as the escapes \" and \\.
       const nfa = n.re!;
@@ -413,8 +527,14 @@ export class JsonAutomaton {
         if (r.length) to(f.count + 1, 0, 0, 0, 0, 0, r);
         return;
       }
-      if (b === Q) { if (nfa.accepts(f.re)) out.push(th.parent!); return; }
-      if (b === BS) { if (nfa.step(f.re, Q).length || nfa.step(f.re, BS).length) to(f.count, 1, 0, 0, 0, 0); return; }
+      if (b === Q) {
+        if (nfa.accepts(f.re)) out.push(th.parent!);
+        return;
+      }
+      if (b === BS) {
+        if (nfa.step(f.re, Q).length || nfa.step(f.re, BS).length) to(f.count, 1, 0, 0, 0, 0);
+        return;
+      }
       if (b < PRINT_LO || b > PRINT_HI) return;
       const r = nfa.step(f.re, b);
       if (r.length) to(f.count + 1, 0, 0, 0, 0, 0, r);
@@ -438,11 +558,20 @@ export class JsonAutomaton {
       to(f.count, f.esc === 5 ? 0 : f.esc + 1, f.esc === 5 ? 0 : v, 0, 0, 0);
       return;
     }
-    if (b === Q) { if (f.count >= n.min) out.push(th.parent!); return; }
+    if (b === Q) {
+      if (f.count >= n.min) out.push(th.parent!);
+      return;
+    }
     if (f.count >= n.max) return;
-    if (b === BS) { to(f.count + 1, 1, 0, 0, 0, 0); return; }
+    if (b === BS) {
+      to(f.count + 1, 1, 0, 0, 0, 0);
+      return;
+    }
     if (b < 0x20) return;
-    if (b < 0x80) { to(f.count + 1, 0, 0, 0, 0, 0); return; }
+    if (b < 0x80) {
+      to(f.count + 1, 0, 0, 0, 0, 0);
+      return;
+    }
     const lead = utf8Lead(b);
     if (lead) to(f.count + 1, 0, 0, lead[0], lead[1], lead[2]);
   }
@@ -450,7 +579,8 @@ export class JsonAutomaton {
   // ---- numbers ----
 
   private stepNum(th: Thread, f: Extract<Frame, { k: 'num' }>, b: number, out: Thread[]): void {
-    const n = f.node, t = f.text;
+    const n = f.node,
+      t = f.text;
     if (isDigit(b) || b === 0x2e) {
       const body = t.startsWith('-') ? t.slice(1) : t;
       const dot = body.indexOf('.');
@@ -464,4 +594,3 @@ export class JsonAutomaton {
     if (numberComplete(n, t)) this.step(th.parent!, b, out);
   }
 }
-

@@ -26,7 +26,11 @@ const MAX_SCHEMA_NESTING = 64;
 const MAX_LITERAL_BYTES = 4 << 20;
 
 export class SchemaError extends RangeError {
-  constructor(message: string, readonly keyword: string | null, readonly path: string) {
+  constructor(
+    message: string,
+    readonly keyword: string | null,
+    readonly path: string,
+  ) {
     super(message);
   }
 }
@@ -72,9 +76,15 @@ export class LiteralTrie {
     this.terminal[n] = true;
   }
 
-  child(node: number, b: number): number { return this.edges[node].get(b) ?? -1; }
-  hasChildren(node: number): boolean { return this.edges[node].size > 0; }
-  get size(): number { return this.edges.length; }
+  child(node: number, b: number): number {
+    return this.edges[node].get(b) ?? -1;
+  }
+  hasChildren(node: number): boolean {
+    return this.edges[node].size > 0;
+  }
+  get size(): number {
+    return this.edges.length;
+  }
 }
 
 /** A byte trie over the declared property names of one object (key bytes inside the quotes). */
@@ -103,14 +113,47 @@ export class NameTrie {
     this.ends[n] = prop;
   }
 
-  child(node: number, b: number): number { return node < 0 ? -1 : this.edges[node].get(b) ?? -1; }
+  child(node: number, b: number): number {
+    return node < 0 ? -1 : (this.edges[node].get(b) ?? -1);
+  }
 }
 
-const ANNOTATIONS = new Set(['title', 'description', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly', '$schema', '$id', '$anchor', 'strict']);
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  '$comment',
+  'examples',
+  'default',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$schema',
+  '$id',
+  '$anchor',
+  'strict',
+]);
 const KNOWN = new Set([
-  'type', 'enum', 'const', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems',
-  'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-  'anyOf', '$ref', '$defs', 'definitions',
+  'type',
+  'enum',
+  'const',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'minItems',
+  'maxItems',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'anyOf',
+  '$ref',
+  '$defs',
+  'definitions',
 ]);
 const OBJECT_KW = ['properties', 'required', 'additionalProperties'];
 const ARRAY_KW = ['items', 'minItems', 'maxItems'];
@@ -120,7 +163,10 @@ const TYPES = ['object', 'array', 'string', 'integer', 'number', 'boolean', 'nul
 
 const utf8 = new TextEncoder();
 /** The bytes of a JSON string's content, as JSON.stringify writes it. */
-export const keyBytesOf = (name: string): Uint8Array => { const s = JSON.stringify(name); return utf8.encode(s.slice(1, -1)); };
+export const keyBytesOf = (name: string): Uint8Array => {
+  const s = JSON.stringify(name);
+  return utf8.encode(s.slice(1, -1));
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -156,7 +202,9 @@ export function compileJsonSchema(schema: unknown, opts: CompileOptions = {}): C
     if (nextId >= MAX_NODES) throw new SchemaError(`the schema is too large (more than ${MAX_NODES} nodes)`, null, path);
     return nextId++;
   };
-  const err = (msg: string, keyword: string | null, path: string): never => { throw new SchemaError(`${msg} (at ${path || '#'})`, keyword, path || '#'); };
+  const err = (msg: string, keyword: string | null, path: string): never => {
+    throw new SchemaError(`${msg} (at ${path || '#'})`, keyword, path || '#');
+  };
 
   const resolvePointer = (ref: string, path: string): unknown => {
     if (!ref.startsWith('#')) err(`$ref ${JSON.stringify(ref)}: only local references ("#/$defs/Name") are supported`, '$ref', path);
@@ -266,20 +314,34 @@ export function compileJsonSchema(schema: unknown, opts: CompileOptions = {}): C
 
   const compileTyped = (type: string, sc: Record<string, unknown>, path: string, nesting: number): GNode => {
     switch (type) {
-      case 'null': return literal([null], path, 'type');
-      case 'boolean': return literal([true, false], path, 'type');
+      case 'null':
+        return literal([null], path, 'type');
+      case 'boolean':
+        return literal([true, false], path, 'type');
       case 'integer':
       case 'number': {
         const integer = type === 'integer';
-        let min = numberKw(sc, 'minimum', path) ?? -Infinity, max = numberKw(sc, 'maximum', path) ?? Infinity;
-        let exMin = false, exMax = false;
-        const xmin = numberKw(sc, 'exclusiveMinimum', path), xmax = numberKw(sc, 'exclusiveMaximum', path);
-        if (xmin !== undefined && xmin >= min) { min = xmin; exMin = true; }
-        if (xmax !== undefined && xmax <= max) { max = xmax; exMax = true; }
+        let min = numberKw(sc, 'minimum', path) ?? -Infinity,
+          max = numberKw(sc, 'maximum', path) ?? Infinity;
+        let exMin = false,
+          exMax = false;
+        const xmin = numberKw(sc, 'exclusiveMinimum', path),
+          xmax = numberKw(sc, 'exclusiveMaximum', path);
+        if (xmin !== undefined && xmin >= min) {
+          min = xmin;
+          exMin = true;
+        }
+        if (xmax !== undefined && xmax <= max) {
+          max = xmax;
+          exMax = true;
+        }
         if (integer) {
           // Integers in range: tighten to the closed integer interval.
-          const lo = exMin ? Math.floor(min) + 1 : Math.ceil(min), hi = exMax ? Math.ceil(max) - 1 : Math.floor(max);
-          min = lo; max = hi; exMin = exMax = false;
+          const lo = exMin ? Math.floor(min) + 1 : Math.ceil(min),
+            hi = exMax ? Math.ceil(max) - 1 : Math.floor(max);
+          min = lo;
+          max = hi;
+          exMin = exMax = false;
         }
         const node: GNode = { t: 'num', id: newId(path), integer, min, max, exMin, exMax, minDepth: 0 };
         if (!numberFeasible(node, '')) err(`no ${type} of at most 15 digits satisfies minimum/maximum`, 'minimum', path);
@@ -292,7 +354,8 @@ export function compileJsonSchema(schema: unknown, opts: CompileOptions = {}): C
         let re: Nfa | null = null;
         let source: string | undefined;
         if (sc.format !== undefined) {
-          if (typeof sc.format !== 'string' || !(sc.format in FORMAT_PATTERNS)) err(`format ${JSON.stringify(sc.format)} is not supported (supported: ${Object.keys(FORMAT_PATTERNS).join(', ')})`, 'format', path);
+          if (typeof sc.format !== 'string' || !(sc.format in FORMAT_PATTERNS))
+            err(`format ${JSON.stringify(sc.format)} is not supported (supported: ${Object.keys(FORMAT_PATTERNS).join(', ')})`, 'format', path);
           source = FORMAT_PATTERNS[sc.format as string];
         }
         if (sc.pattern !== undefined) {
@@ -303,7 +366,9 @@ export function compileJsonSchema(schema: unknown, opts: CompileOptions = {}): C
         if (source !== undefined) {
           const kw = sc.pattern !== undefined ? 'pattern' : 'format';
           if (sc.minLength !== undefined || sc.maxLength !== undefined) err(`'${kw}' together with minLength/maxLength is not supported`, kw, path);
-          try { re = compileRegex(source); } catch (e) {
+          try {
+            re = compileRegex(source);
+          } catch (e) {
             if (e instanceof RegexError) err(e.message, kw, path);
             throw e;
           }
@@ -325,9 +390,12 @@ export function compileJsonSchema(schema: unknown, opts: CompileOptions = {}): C
         const req = sc.required ?? [];
         if (!Array.isArray(req) || req.some((r) => typeof r !== 'string')) err(`'required' must be an array of strings`, 'required', path);
         const names = Object.keys(propsIn as object);
-        for (const r of req as string[]) if (!names.includes(r)) err(`required property '${r}' is not in 'properties' (generated objects hold declared properties only)`, 'required', path);
+        for (const r of req as string[])
+          if (!names.includes(r)) err(`required property '${r}' is not in 'properties' (generated objects hold declared properties only)`, 'required', path);
         const props: ObjectProp[] = names.map((name) => ({
-          name, keyBytes: keyBytesOf(name), required: (req as string[]).includes(name),
+          name,
+          keyBytes: keyBytesOf(name),
+          required: (req as string[]).includes(name),
           node: compileAt((propsIn as Record<string, unknown>)[name], `${path}/properties/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`, nesting + 1),
         }));
         let additional: GNode | null = null;
@@ -373,9 +441,13 @@ export function compileJsonSchema(schema: unknown, opts: CompileOptions = {}): C
   }
   computeMinDepths(byPointer, refs);
   if (root.minDepth > MAX_DEPTH) {
-    err(root.minDepth === Infinity
-      ? 'the schema admits no finite value (a recursive $ref with no terminating branch, or an impossible required property)'
-      : `every value of the schema nests deeper than ${MAX_DEPTH} levels`, '$ref', '#');
+    err(
+      root.minDepth === Infinity
+        ? 'the schema admits no finite value (a recursive $ref with no terminating branch, or an impossible required property)'
+        : `every value of the schema nests deeper than ${MAX_DEPTH} levels`,
+      '$ref',
+      '#',
+    );
   }
   return { root, nodeCount: nextId };
 }
@@ -386,25 +458,39 @@ function computeMinDepths(byPointer: Map<string, GNode>, refs: GNode[]): void {
   const visit = (n: GNode): void => {
     if (all.has(n)) return;
     all.add(n);
-    if (n.t === 'obj') { n.props.forEach((p) => visit(p.node)); if (n.additional) visit(n.additional); }
-    else if (n.t === 'arr') visit(n.items);
+    if (n.t === 'obj') {
+      n.props.forEach((p) => visit(p.node));
+      if (n.additional) visit(n.additional);
+    } else if (n.t === 'arr') visit(n.items);
     else if (n.t === 'or') n.options.forEach(visit);
     else if (n.t === 'ref' && n.target) visit(n.target);
   };
   for (const n of byPointer.values()) visit(n);
   for (const n of refs) visit(n);
-  for (let changed = true; changed;) {
+  for (let changed = true; changed; ) {
     changed = false;
     for (const n of all) {
       let d: number;
       switch (n.t) {
-        case 'obj': d = 1 + n.props.reduce((m, p) => (p.required ? Math.max(m, p.node.minDepth) : m), 0); break;
-        case 'arr': d = 1 + (n.min > 0 ? n.items.minDepth : 0); break;
-        case 'or': d = Math.min(...n.options.map((o) => o.minDepth)); break;
-        case 'ref': d = n.target!.minDepth; break;
-        default: d = 0;
+        case 'obj':
+          d = 1 + n.props.reduce((m, p) => (p.required ? Math.max(m, p.node.minDepth) : m), 0);
+          break;
+        case 'arr':
+          d = 1 + (n.min > 0 ? n.items.minDepth : 0);
+          break;
+        case 'or':
+          d = Math.min(...n.options.map((o) => o.minDepth));
+          break;
+        case 'ref':
+          d = n.target!.minDepth;
+          break;
+        default:
+          d = 0;
       }
-      if (d < n.minDepth) { n.minDepth = d; changed = true; }
+      if (d < n.minDepth) {
+        n.minDepth = d;
+        changed = true;
+      }
     }
   }
 }
@@ -412,7 +498,8 @@ function computeMinDepths(byPointer: Map<string, GNode>, refs: GNode[]): void {
 // ---- numbers -------------------------------------------------------------------------------
 
 /** Digits allowed in the integer part and in the fraction. */
-export const MAX_INT_DIGITS = 15, MAX_FRAC_DIGITS = 15;
+export const MAX_INT_DIGITS = 15,
+  MAX_FRAC_DIGITS = 15;
 
 type NumNode = Extract<GNode, { t: 'num' }>;
 

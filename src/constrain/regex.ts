@@ -10,7 +10,8 @@
  */
 
 /** Characters a constrained pattern string may hold. */
-export const PRINT_LO = 0x20, PRINT_HI = 0x7e;
+export const PRINT_LO = 0x20,
+  PRINT_HI = 0x7e;
 const ALPHABET = PRINT_HI - PRINT_LO + 1;
 
 /** A character set over printable ASCII (bit per character). */
@@ -31,7 +32,11 @@ export class Nfa {
   /** States from which the accept state is reachable (over printable ASCII). */
   private readonly live: Uint8Array;
 
-  constructor(private readonly states: NfaState[], private readonly startState: number, private readonly accept: number) {
+  constructor(
+    private readonly states: NfaState[],
+    private readonly startState: number,
+    private readonly accept: number,
+  ) {
     // Backward reachability from accept.
     const n = states.length;
     const back: number[][] = Array.from({ length: n }, () => []);
@@ -42,7 +47,12 @@ export class Nfa {
     this.live = new Uint8Array(n);
     const todo = [accept];
     this.live[accept] = 1;
-    while (todo.length) for (const p of back[todo.pop()!]) if (!this.live[p]) { this.live[p] = 1; todo.push(p); }
+    while (todo.length)
+      for (const p of back[todo.pop()!])
+        if (!this.live[p]) {
+          this.live[p] = 1;
+          todo.push(p);
+        }
   }
 
   private closure(seeds: Iterable<number>): number[] {
@@ -58,7 +68,9 @@ export class Nfa {
   }
 
   /** Initial live state set (empty when nothing can match). */
-  start(): number[] { return this.closure([this.startState]); }
+  start(): number[] {
+    return this.closure([this.startState]);
+  }
 
   /** The live states after reading character code c (empty = no match possible). */
   step(set: readonly number[], c: number): number[] {
@@ -71,7 +83,9 @@ export class Nfa {
     return next.length ? this.closure(next) : [];
   }
 
-  accepts(set: readonly number[]): boolean { return set.includes(this.accept); }
+  accepts(set: readonly number[]): boolean {
+    return set.includes(this.accept);
+  }
 }
 
 const classOf = (pred: (c: number) => boolean): CharSet => {
@@ -96,23 +110,35 @@ export function compileRegex(source: string): Nfa {
     states.push({ set: null, next: -1, eps: [] });
     return states.length - 1;
   };
-  interface Frag { start: number; end: number }
+  interface Frag {
+    start: number;
+    end: number;
+  }
   let pos = 0;
   let src = source;
-  const fail = (what: string): never => { throw new RegexError(`pattern ${JSON.stringify(source)}: ${what} (at offset ${pos}) is not supported`); };
+  const fail = (what: string): never => {
+    throw new RegexError(`pattern ${JSON.stringify(source)}: ${what} (at offset ${pos}) is not supported`);
+  };
 
   // Parse tree first (so repetitions can copy sub-expressions), then build.
   type Ast = { k: 'set'; set: CharSet } | { k: 'cat'; items: Ast[] } | { k: 'alt'; items: Ast[] } | { k: 'rep'; item: Ast; min: number; max: number };
 
   const escapeClass = (c: string): CharSet | null => {
     switch (c) {
-      case 'd': return classOf(isDigit);
-      case 'D': return classOf((x) => !isDigit(x));
-      case 'w': return classOf(isWord);
-      case 'W': return classOf((x) => !isWord(x));
-      case 's': return classOf(isSpace);
-      case 'S': return classOf((x) => !isSpace(x));
-      default: return null;
+      case 'd':
+        return classOf(isDigit);
+      case 'D':
+        return classOf((x) => !isDigit(x));
+      case 'w':
+        return classOf(isWord);
+      case 'W':
+        return classOf((x) => !isWord(x));
+      case 's':
+        return classOf(isSpace);
+      case 'S':
+        return classOf((x) => !isSpace(x));
+      default:
+        return null;
     }
   };
   const escapeChar = (c: string): number => {
@@ -130,7 +156,10 @@ export function compileRegex(source: string): Nfa {
   const parseClass = (): CharSet => {
     // at '[' already consumed
     let negate = false;
-    if (src[pos] === '^') { negate = true; pos++; }
+    if (src[pos] === '^') {
+      negate = true;
+      pos++;
+    }
     const set = new Uint8Array(ALPHABET);
     let first = true;
     while (pos < src.length && (src[pos] !== ']' || first)) {
@@ -139,14 +168,20 @@ export function compileRegex(source: string): Nfa {
       if (src[pos] === '\\') {
         pos++;
         const cls = escapeClass(src[pos] ?? '');
-        if (cls) { pos++; for (let i = 0; i < ALPHABET; i++) set[i] |= cls[i]; continue; }
+        if (cls) {
+          pos++;
+          for (let i = 0; i < ALPHABET; i++) set[i] |= cls[i];
+          continue;
+        }
         lo = escapeChar(src[pos++] ?? fail('a trailing backslash'));
       } else lo = literalChar(src.charCodeAt(pos++));
       let hi = lo;
       if (src[pos] === '-' && pos + 1 < src.length && src[pos + 1] !== ']') {
         pos++;
-        if (src[pos] === '\\') { pos++; hi = escapeChar(src[pos++] ?? fail('a trailing backslash')); }
-        else hi = literalChar(src.charCodeAt(pos++));
+        if (src[pos] === '\\') {
+          pos++;
+          hi = escapeChar(src[pos++] ?? fail('a trailing backslash'));
+        } else hi = literalChar(src.charCodeAt(pos++));
         if (hi < lo) fail('a reversed class range');
       }
       for (let c = lo; c <= hi; c++) if (c >= PRINT_LO && c <= PRINT_HI) set[c - PRINT_LO] = 1;
@@ -160,7 +195,10 @@ export function compileRegex(source: string): Nfa {
   const parseAlt = (depth: number): Ast => {
     if (depth > 32) fail('nesting deeper than 32 groups');
     const items: Ast[] = [parseCat(depth)];
-    while (src[pos] === '|') { pos++; items.push(parseCat(depth)); }
+    while (src[pos] === '|') {
+      pos++;
+      items.push(parseCat(depth));
+    }
     return items.length === 1 ? items[0] : { k: 'alt', items };
   };
   const parseCat = (depth: number): Ast => {
@@ -177,9 +215,13 @@ export function compileRegex(source: string): Nfa {
         atom = parseAlt(depth + 1);
         if (src[pos] !== ')') fail('an unclosed group');
         pos++;
-      } else if (c === '[') { pos++; atom = { k: 'set', set: parseClass() }; }
-      else if (c === '.') { pos++; atom = { k: 'set', set: classOf(() => true) }; }
-      else if (c === '\\') {
+      } else if (c === '[') {
+        pos++;
+        atom = { k: 'set', set: parseClass() };
+      } else if (c === '.') {
+        pos++;
+        atom = { k: 'set', set: classOf(() => true) };
+      } else if (c === '\\') {
         pos++;
         const e = src[pos] ?? fail('a trailing backslash');
         const cls = escapeClass(e);
@@ -187,18 +229,32 @@ export function compileRegex(source: string): Nfa {
         atom = { k: 'set', set: cls ?? classOf((x) => x === escapeChar(e)) };
       } else if (c === '^' || c === '$') fail(`the anchor ${c} inside the pattern`);
       else if ('*+?{'.includes(c)) fail(`a quantifier with nothing to repeat`);
-      else { pos++; const code = literalChar(c.charCodeAt(0)); atom = { k: 'set', set: classOf((x) => x === code) }; }
+      else {
+        pos++;
+        const code = literalChar(c.charCodeAt(0));
+        atom = { k: 'set', set: classOf((x) => x === code) };
+      }
       // Quantifiers.
       for (;;) {
         const q = src[pos];
         let min: number, max: number;
-        if (q === '*') { min = 0; max = Infinity; pos++; }
-        else if (q === '+') { min = 1; max = Infinity; pos++; }
-        else if (q === '?') { min = 0; max = 1; pos++; }
-        else if (q === '{') {
+        if (q === '*') {
+          min = 0;
+          max = Infinity;
+          pos++;
+        } else if (q === '+') {
+          min = 1;
+          max = Infinity;
+          pos++;
+        } else if (q === '?') {
+          min = 0;
+          max = 1;
+          pos++;
+        } else if (q === '{') {
           const m = /^\{(\d+)(,(\d*))?\}/.exec(src.slice(pos));
           if (!m) fail('a malformed {n,m} quantifier');
-          min = Number(m![1]); max = m![2] === undefined ? min : m![3] === '' ? Infinity : Number(m![3]);
+          min = Number(m![1]);
+          max = m![2] === undefined ? min : m![3] === '' ? Infinity : Number(m![3]);
           if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT)) fail(`a repetition count above ${MAX_REPEAT}`);
           if (max < min) fail('a {n,m} quantifier with m < n');
           pos += m![0].length;
@@ -223,25 +279,39 @@ export function compileRegex(source: string): Nfa {
   const build = (a: Ast): Frag => {
     switch (a.k) {
       case 'set': {
-        const s = add(), e = add();
-        states[s].set = a.set; states[s].next = e;
+        const s = add(),
+          e = add();
+        states[s].set = a.set;
+        states[s].next = e;
         return { start: s, end: e };
       }
       case 'cat': {
-        if (a.items.length === 0) { const s = add(); return { start: s, end: s }; }
+        if (a.items.length === 0) {
+          const s = add();
+          return { start: s, end: s };
+        }
         const frags = a.items.map(build);
         for (let i = 0; i + 1 < frags.length; i++) states[frags[i].end].eps.push(frags[i + 1].start);
         return { start: frags[0].start, end: frags[frags.length - 1].end };
       }
       case 'alt': {
-        const s = add(), e = add();
-        for (const it of a.items) { const f = build(it); states[s].eps.push(f.start); states[f.end].eps.push(e); }
+        const s = add(),
+          e = add();
+        for (const it of a.items) {
+          const f = build(it);
+          states[s].eps.push(f.start);
+          states[f.end].eps.push(e);
+        }
         return { start: s, end: e };
       }
       case 'rep': {
         const s = add();
         let cur = s;
-        for (let i = 0; i < a.min; i++) { const f = build(a.item); states[cur].eps.push(f.start); cur = f.end; }
+        for (let i = 0; i < a.min; i++) {
+          const f = build(a.item);
+          states[cur].eps.push(f.start);
+          cur = f.end;
+        }
         if (a.max === Infinity) {
           const f = build(a.item);
           const e = add();
@@ -251,7 +321,12 @@ export function compileRegex(source: string): Nfa {
         }
         const e = add();
         states[cur].eps.push(e);
-        for (let i = a.min; i < a.max; i++) { const f = build(a.item); states[cur].eps.push(f.start); states[f.end].eps.push(e); cur = f.end; }
+        for (let i = a.min; i < a.max; i++) {
+          const f = build(a.item);
+          states[cur].eps.push(f.start);
+          states[f.end].eps.push(e);
+          cur = f.end;
+        }
         return { start: s, end: e };
       }
     }
@@ -265,6 +340,7 @@ export const FORMAT_PATTERNS: Record<string, string> = {
   // RFC 3339 full-date. February stops at 28 so every generated date exists in every year.
   date: '^\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))$',
   time: '^(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)$',
-  'date-time': '^\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))T(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)$',
+  'date-time':
+    '^\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))T(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)$',
   uuid: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
 };

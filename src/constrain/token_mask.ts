@@ -34,14 +34,23 @@ export class MaskCache {
   /** Statistics: masks computed, cache hits, trie nodes visited, and time spent scanning. */
   readonly stats = { computed: 0, hits: 0, nodesVisited: 0, scanMs: 0 };
 
-  constructor(readonly automaton: JsonAutomaton, readonly trie: TokenTrie) {
+  constructor(
+    readonly automaton: JsonAutomaton,
+    readonly trie: TokenTrie,
+  ) {
     this.scratch = new Int32Array(trie.ids.length);
   }
 
   get(state: number): Mask {
-    if (this.automaton.epoch !== this.epoch) { this.masks.clear(); this.epoch = this.automaton.epoch; }
+    if (this.automaton.epoch !== this.epoch) {
+      this.masks.clear();
+      this.epoch = this.automaton.epoch;
+    }
     const m = this.masks.get(state);
-    if (m) { this.stats.hits++; return m; }
+    if (m) {
+      this.stats.hits++;
+      return m;
+    }
     const t0 = now();
     const mask = this.compute(state);
     this.stats.scanMs += now() - t0;
@@ -84,15 +93,19 @@ export class MaskCache {
     const st = this.stack;
     const out = this.scratch;
     st[0] = s0;
-    let n = 0, visited = 0;
+    let n = 0,
+      visited = 0;
     const N = byte.length;
-    for (let k = 0; k < N;) {
+    for (let k = 0; k < N; ) {
       visited++;
       const d = depth[k];
       const ps = st[d - 1];
       let s = A.table(ps)[byte[k]];
       if (s === -2) s = A.next(ps, byte[k]);
-      if (s < 0) { k = end[k]; continue; }
+      if (s < 0) {
+        k = end[k];
+        continue;
+      }
       st[d] = s;
       for (let j = tokStart[k], e = tokStart[k + 1]; j < e; j++) out[n++] = ids[j];
       k++;
@@ -134,7 +147,10 @@ export class JsonConstraint implements LogitsConstraint {
   maskMs = 0;
   steps = 0;
 
-  constructor(readonly cache: MaskCache, endTokens: readonly number[]) {
+  constructor(
+    readonly cache: MaskCache,
+    endTokens: readonly number[],
+  ) {
     if (endTokens.length === 0) throw new Error('constrained decoding needs an end-of-sequence token id');
     this.end = new Set(endTokens);
     const A = cache.automaton;
@@ -153,7 +169,9 @@ export class JsonConstraint implements LogitsConstraint {
   }
 
   /** Whether the output so far is a complete value (an end token may come next). */
-  get complete(): boolean { return this.cache.automaton.accepting(this.current()); }
+  get complete(): boolean {
+    return this.cache.automaton.accepting(this.current());
+  }
 
   maskLogits(logits: Float32Array): void {
     const t0 = now();
@@ -171,7 +189,10 @@ export class JsonConstraint implements LogitsConstraint {
       for (const id of endIds) this.saved[ids.length + e++] = id < V ? logits[id] : -Infinity;
       logits.fill(-Infinity);
       for (let i = 0; i < ids.length; i++) if (ids[i] < V) logits[ids[i]] = this.saved[i];
-      if (accepting) endIds.forEach((id, j) => { if (id < V) logits[id] = this.saved[ids.length + j]; });
+      if (accepting)
+        endIds.forEach((id, j) => {
+          if (id < V) logits[id] = this.saved[ids.length + j];
+        });
     } else {
       const bits = mask.bits;
       const endVals = [...this.end].map((id) => [id, logits[id]] as const);

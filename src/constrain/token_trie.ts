@@ -45,7 +45,9 @@ export class TokenTrie {
     this.cache = new Array(strings.length);
   }
 
-  get nodeCount(): number { return this.byte.length; }
+  get nodeCount(): number {
+    return this.byte.length;
+  }
 
   /** The bytes token `id` adds to the text (null: it never continues a constrained value). */
   bytesOf(id: number): Uint8Array | null {
@@ -67,12 +69,16 @@ export class TokenTrie {
     const words = (this.vocabSize + 31) >>> 5;
     const restStrings: (string | null)[] = new Array(strings.length).fill(null);
     const chars = new Int32Array(strings.length).fill(-1);
-    let maxChars = 0, maxBytes = 0;
+    let maxChars = 0,
+      maxBytes = 0;
     for (let id = 0; id < strings.length; id++) {
       const s = strings[id];
       if (!s) continue;
       const c = plainChars(s);
-      if (c < 0) { restStrings[id] = s; continue; }
+      if (c < 0) {
+        restStrings[id] = s;
+        continue;
+      }
       chars[id] = c;
       if (c > maxChars) maxChars = c;
       if (s.length > maxBytes) maxBytes = s.length;
@@ -103,7 +109,11 @@ export class TokenTrie {
       const s = strings[id];
       if (s && s.length <= MAX_LEN) order.push(id);
     }
-    order.sort((a, b) => { const x = strings[a]!, y = strings[b]!; return x < y ? -1 : x > y ? 1 : a - b; });
+    order.sort((a, b) => {
+      const x = strings[a]!,
+        y = strings[b]!;
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
     const n = order.length;
     const shared = new Int32Array(n);
     let nodes = 0;
@@ -112,10 +122,15 @@ export class TokenTrie {
       shared[i] = i > 0 ? lcp(strings[order[i - 1]]!, s) : 0;
       nodes += s.length - shared[i];
     }
-    const byte = new Uint8Array(nodes), depth = new Uint8Array(nodes), end = new Int32Array(nodes);
-    const tokStart = new Int32Array(nodes + 1), ids = new Int32Array(n), counts = new Int32Array(nodes + 1);
+    const byte = new Uint8Array(nodes),
+      depth = new Uint8Array(nodes),
+      end = new Int32Array(nodes);
+    const tokStart = new Int32Array(nodes + 1),
+      ids = new Int32Array(n),
+      counts = new Int32Array(nodes + 1);
     const open = new Int32Array(MAX_LEN + 1); // open[d-1] = node at depth d on the current path
-    let top = 0, k = 0;
+    let top = 0,
+      k = 0;
     for (let i = 0; i < n; i++) {
       const s = strings[order[i]]!;
       while (top > shared[i]) end[open[--top]] = k; // close nodes off the new path
@@ -131,7 +146,10 @@ export class TokenTrie {
     }
     while (top > 0) end[open[--top]] = k;
     let acc = 0;
-    for (let j = 0; j < nodes; j++) { tokStart[j] = acc; acc += counts[j]; }
+    for (let j = 0; j < nodes; j++) {
+      tokStart[j] = acc;
+      acc += counts[j];
+    }
     tokStart[nodes] = acc;
     return new TokenTrie(vocabSize, byte, depth, end, tokStart, ids, strings);
   }
@@ -140,7 +158,7 @@ export class TokenTrie {
 /** Characters in a plain binary string (see PlainTokens), or -1 if it is not plain. */
 function plainChars(s: string): number {
   let chars = 0;
-  for (let i = 0; i < s.length;) {
+  for (let i = 0; i < s.length; ) {
     const b = s.charCodeAt(i);
     if (b < 0x80) {
       if (b < 0x20 || b === 0x22 || b === 0x5c) return -1;
@@ -149,9 +167,13 @@ function plainChars(s: string): number {
       const need = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
       if (need < 0 || i + need >= s.length) return -1; // not a lead byte, or the character is cut
       const c1 = s.charCodeAt(i + 1);
-      const lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80, hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+      const lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80,
+        hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
       if (c1 < lo || c1 > hi) return -1;
-      for (let j = 2; j <= need; j++) { const c = s.charCodeAt(i + j); if (c < 0x80 || c > 0xbf) return -1; }
+      for (let j = 2; j <= need; j++) {
+        const c = s.charCodeAt(i + j);
+        if (c < 0x80 || c > 0xbf) return -1;
+      }
       i += need + 1;
     }
     chars++;
@@ -184,7 +206,10 @@ export function tokenizerBytes(tok: GemmaTokenizer, logitRows: number): (string 
     if (piece === undefined || piece === '') continue;
     if (piece.length === 6 && piece.startsWith('<0x') && piece.endsWith('>')) {
       const v = parseInt(piece.slice(3, 5), 16);
-      if (v >= 0 && /^[0-9A-Fa-f]{2}$/.test(piece.slice(3, 5))) { out[id] = String.fromCharCode(v); continue; }
+      if (v >= 0 && /^[0-9A-Fa-f]{2}$/.test(piece.slice(3, 5))) {
+        out[id] = String.fromCharCode(v);
+        continue;
+      }
     }
     out[id] = utf8Binary(piece.replaceAll('\u2581', ' '));
   }
@@ -196,8 +221,14 @@ const cache = new WeakMap<GemmaTokenizer, Map<number, TokenTrie>>();
 /** The token trie of a tokenizer (built once per tokenizer and logit count). */
 export function tokenTrieFor(tok: GemmaTokenizer, logitRows: number): TokenTrie {
   let m = cache.get(tok);
-  if (!m) { m = new Map(); cache.set(tok, m); }
+  if (!m) {
+    m = new Map();
+    cache.set(tok, m);
+  }
   let t = m.get(logitRows);
-  if (!t) { t = TokenTrie.build(tokenizerBytes(tok, logitRows), logitRows); m.set(logitRows, t); }
+  if (!t) {
+    t = TokenTrie.build(tokenizerBytes(tok, logitRows), logitRows);
+    m.set(logitRows, t);
+  }
   return t;
 }

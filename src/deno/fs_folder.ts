@@ -31,7 +31,11 @@ const join = (dir: string, name: string): string => (dir.endsWith('/') ? dir + n
 export class DenoFileSource implements ByteSource {
   // Reads on one file are serialized: seek + read is not atomic.
   private queue: Promise<unknown> = Promise.resolve();
-  private constructor(private file: DenoFsFile | null, readonly name: string, readonly size: number) {}
+  private constructor(
+    private file: DenoFsFile | null,
+    readonly name: string,
+    readonly size: number,
+  ) {}
 
   static async open(path: string): Promise<DenoFileSource> {
     const file = await deno().open(path, { read: true });

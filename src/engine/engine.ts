@@ -137,8 +137,12 @@ export class Gemma3n {
   }
 
   /** Whether image / audio parts can be given in messages. */
-  get supportsImages(): boolean { return this.media?.hasVision ?? false; }
-  get supportsAudio(): boolean { return this.media?.hasAudio ?? false; }
+  get supportsImages(): boolean {
+    return this.media?.hasVision ?? false;
+  }
+  get supportsAudio(): boolean {
+    return this.media?.hasAudio ?? false;
+  }
 
   /** Frees the audio and vision towers (they reload when a request needs them). */
   releaseTowers(): void {
@@ -323,7 +327,10 @@ export class ChatSession {
   readonly messages: ChatMessage[] = [];
   private readonly cache: CacheSession = { cache: null, ids: [] };
 
-  constructor(private readonly engine: Gemma3n, system?: string) {
+  constructor(
+    private readonly engine: Gemma3n,
+    system?: string,
+  ) {
     if (system) this.messages.push({ role: 'system', content: system });
   }
 

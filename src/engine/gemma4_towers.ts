@@ -26,8 +26,12 @@ import type { MediaInput, MediaTowers, PreparedMedia } from './media.js';
 
 /** The token text of Gemma 4's media markers (the released tokenizer's pieces). */
 export const GEMMA4_MEDIA_TOKENS = Object.freeze({
-  boi: '<|image>', image: '<|image|>', eoi: '<image|>',
-  boa: '<|audio>', audio: '<|audio|>', eoa: '<audio|>',
+  boi: '<|image>',
+  image: '<|image|>',
+  eoi: '<image|>',
+  boa: '<|audio>',
+  audio: '<|audio|>',
+  eoa: '<audio|>',
 });
 
 export interface Gemma4TowersOptions {
@@ -82,10 +86,14 @@ export class Gemma4Towers implements MediaTowers {
     return preprocessGemma4Image(rgb, { maxSoftTokens: this.opts.imageSoftTokens });
   }
 
-  private clip(m: { audio?: Uint8Array | Float32Array; features?: { features: Float32Array; mask: Uint8Array; batch: number; frames: number; featureSize: number } }): Gemma4AudioInput {
+  private clip(m: {
+    audio?: Uint8Array | Float32Array;
+    features?: { features: Float32Array; mask: Uint8Array; batch: number; frames: number; featureSize: number };
+  }): Gemma4AudioInput {
     if (m.features) {
       const f = m.features;
-      if (f.batch !== 1 || f.featureSize !== 128) throw new RangeError(`audio features: expected one clip of 128 mel bins, got batch ${f.batch} × ${f.featureSize}`);
+      if (f.batch !== 1 || f.featureSize !== 128)
+        throw new RangeError(`audio features: expected one clip of 128 mel bins, got batch ${f.batch} × ${f.featureSize}`);
       return { features: f.features, mask: f.mask, frames: f.frames };
     }
     if (!m.audio) throw new Error('an audio part needs `audio` (WAV bytes or 16 kHz mono samples) or `features`');
@@ -95,7 +103,8 @@ export class Gemma4Towers implements MediaTowers {
   }
 
   async prepare(media: readonly MediaInput[]): Promise<PreparedMedia> {
-    const images: Gemma4PixelInput[] = [], clips: Gemma4AudioInput[] = [];
+    const images: Gemma4PixelInput[] = [],
+      clips: Gemma4AudioInput[] = [];
     // Soft tokens per item, in prompt order, for the placeholder expansion.
     const counts: { kind: 'image' | 'audio'; n: number }[] = [];
     for (const m of media) {
@@ -130,7 +139,8 @@ export function expandGemma4Placeholders(text: string, items: readonly { kind: '
   const out = text.replace(/<\|image\|>|<\|audio\|>/g, (m) => {
     const kind = m === t.image ? 'image' : 'audio';
     const item = items[next++];
-    if (!item || item.kind !== kind) throw new RangeError(`chat template: placeholder ${next} is ${m} but media item ${next} is ${item ? `an ${item.kind}` : 'missing'}`);
+    if (!item || item.kind !== kind)
+      throw new RangeError(`chat template: placeholder ${next} is ${m} but media item ${next} is ${item ? `an ${item.kind}` : 'missing'}`);
     return kind === 'image' ? `${t.boi}${t.image.repeat(item.n)}${t.eoi}` : `${t.boa}${t.audio.repeat(item.n)}${t.eoa}`;
   });
   if (next !== items.length) throw new RangeError(`chat template: ${next} media placeholder(s) for ${items.length} image/audio part(s)`);

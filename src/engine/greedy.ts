@@ -6,10 +6,14 @@ import type { KVCache } from '../model/kv_cache.js';
 import type { CausalLM } from '../model/causal_lm.js';
 
 export function argmax(x: Float32Array, offset = 0, n = x.length - offset): number {
-  let best = 0, bestV = -Infinity;
+  let best = 0,
+    bestV = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = x[offset + i];
-    if (v > bestV) { bestV = v; best = i; }
+    if (v > bestV) {
+      bestV = v;
+      best = i;
+    }
   }
   return best;
 }

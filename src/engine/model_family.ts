@@ -52,20 +52,49 @@ export interface LoadedFamily {
 /** The family of a config.json's text (unknown model types fall to Gemma 3n, whose parser names the problem). */
 export function familyOf(configText: string): ModelFamily {
   let raw: unknown = null;
-  try { raw = JSON.parse(configText); } catch { /* the family's parser reports it */ }
+  try {
+    raw = JSON.parse(configText);
+  } catch {
+    /* the family's parser reports it */
+  }
   return isGemma4Config(raw) ? 'gemma4' : 'gemma3n';
 }
 
 export async function loadModelFamily(folder: FileProvider, kernels: Kernels, opts: FamilyLoadOptions = {}): Promise<LoadedFamily> {
   const family = familyOf(await folder.readText('config.json'));
   if (family === 'gemma4') {
-    if (opts.slice) throw new Error(`${folder.location}/config.json: MatFormer slicing (--preset, --layers-to-skip, --ffn) is a Gemma 3n feature; this is a Gemma 4 checkpoint`);
+    if (opts.slice)
+      throw new Error(
+        `${folder.location}/config.json: MatFormer slicing (--preset, --layers-to-skip, --ffn) is a Gemma 3n feature; this is a Gemma 4 checkpoint`,
+      );
     const { model, modelConfig, checkpoint } = await Gemma4TextModel.load(folder, kernels, opts);
-    const towers = modelConfig.visionConfig !== null || modelConfig.audioConfig !== null ? new Gemma4Towers(checkpoint, modelConfig, kernels, { imageSoftTokens: opts.imageSoftTokens }) : null;
-    return { family, model, config: modelConfig, gemma3nTowers: null, media: towers, checkpoint, defaultChatTemplate: GEMMA4_CHAT_TEMPLATE, stopPieces: GEMMA4_STOP_PIECES };
+    const towers =
+      modelConfig.visionConfig !== null || modelConfig.audioConfig !== null
+        ? new Gemma4Towers(checkpoint, modelConfig, kernels, { imageSoftTokens: opts.imageSoftTokens })
+        : null;
+    return {
+      family,
+      model,
+      config: modelConfig,
+      gemma3nTowers: null,
+      media: towers,
+      checkpoint,
+      defaultChatTemplate: GEMMA4_CHAT_TEMPLATE,
+      stopPieces: GEMMA4_STOP_PIECES,
+    };
   }
   const { model, modelConfig, checkpoint } = await Gemma3nTextModel.load(folder, kernels, opts);
-  const towers = modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels, { linearFormat: opts.format === 'q4' ? 'q4' : 'f32' }) : null;
+  const towers =
+    modelConfig.modelType === 'gemma3n' ? await Towers.load(checkpoint, modelConfig, kernels, { linearFormat: opts.format === 'q4' ? 'q4' : 'f32' }) : null;
   if (towers) model.hardEmbedders = [towers.visionEmbedder, towers.audioEmbedder].filter((e) => e !== null);
-  return { family, model, config: modelConfig, gemma3nTowers: towers, media: towers, checkpoint, defaultChatTemplate: GEMMA3N_CHAT_TEMPLATE, stopPieces: ['<end_of_turn>'] };
+  return {
+    family,
+    model,
+    config: modelConfig,
+    gemma3nTowers: towers,
+    media: towers,
+    checkpoint,
+    defaultChatTemplate: GEMMA3N_CHAT_TEMPLATE,
+    stopPieces: ['<end_of_turn>'],
+  };
 }

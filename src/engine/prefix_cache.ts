@@ -84,7 +84,14 @@ export class PrefixCache {
   }
 
   get stats(): PrefixCacheStats {
-    return { entries: this.entries.length, bytes: this.used, budgetBytes: this.budgetBytes, hits: this.hits, misses: this.misses, reusedTokens: this.reusedTokens };
+    return {
+      entries: this.entries.length,
+      bytes: this.used,
+      budgetBytes: this.budgetBytes,
+      hits: this.hits,
+      misses: this.misses,
+      reusedTokens: this.reusedTokens,
+    };
   }
 
   /**
@@ -92,10 +99,14 @@ export class PrefixCache {
    * tokens: the last prompt token must run to give logits), or null when nothing matches.
    */
   take(model: CausalLM, prompt: ArrayLike<number>, rewindSlack: number): { cache: KVCache; reused: number } | null {
-    let best: Entry | null = null, bestN = 0;
+    let best: Entry | null = null,
+      bestN = 0;
     for (const e of this.entries) {
       const n = usablePrefix(e.cache, Math.min(commonPrefix(e.ids, prompt), prompt.length - 1));
-      if (n > bestN) { best = e; bestN = n; }
+      if (n > bestN) {
+        best = e;
+        bestN = n;
+      }
     }
     if (!best) {
       this.misses++;

@@ -20,12 +20,15 @@ export interface SamplingOptions {
 }
 
 export function validateSampling(o: SamplingOptions): void {
-  const bad = (field: string, v: unknown, rule: string) => { throw new RangeError(`invalid sampling option ${field}=${String(v)}: ${rule}`); };
+  const bad = (field: string, v: unknown, rule: string) => {
+    throw new RangeError(`invalid sampling option ${field}=${String(v)}: ${rule}`);
+  };
   if (o.temperature !== undefined && !(o.temperature >= 0 && Number.isFinite(o.temperature))) bad('temperature', o.temperature, 'must be a finite number >= 0');
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad('topK', o.topK, 'must be an integer >= 0');
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', o.topP, 'must be in (0, 1]');
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP < 1)) bad('minP', o.minP, 'must be in [0, 1)');
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0 && Number.isFinite(o.repetitionPenalty))) bad('repetitionPenalty', o.repetitionPenalty, 'must be a finite number > 0');
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0 && Number.isFinite(o.repetitionPenalty)))
+    bad('repetitionPenalty', o.repetitionPenalty, 'must be a finite number > 0');
   if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) bad('seed', o.seed, 'must be an integer');
 }
 
@@ -53,7 +56,10 @@ export class Sampler {
     // more than 40 temperature-scaled nats below the best (probability ratio < 5e-18) are
     // dropped before sorting: together they weigh less than 1e-12 of the mass.
     const V = logits.length;
-    if (this.idx.length < V) { this.idx = new Int32Array(V); this.probs = new Float32Array(V); }
+    if (this.idx.length < V) {
+      this.idx = new Int32Array(V);
+      this.probs = new Float32Array(V);
+    }
     let n: number;
     if (topK > 0 && topK < V) n = topKIndices(logits, topK, this.idx);
     else {
@@ -84,7 +90,8 @@ export class Sampler {
     }
     // top-p: smallest prefix whose mass reaches p.
     if (topP < 1) {
-      let acc = 0, m = 0;
+      let acc = 0,
+        m = 0;
       while (m < n) {
         acc += this.probs[m++] / sum;
         if (acc >= topP) break;
@@ -109,7 +116,8 @@ function topKIndices(logits: Float32Array, k: number, out: Int32Array): number {
   const less = (a: number, b: number) => logits[a] < logits[b] || (logits[a] === logits[b] && a > b);
   const down = (i: number) => {
     for (;;) {
-      const l = 2 * i + 1, r = l + 1;
+      const l = 2 * i + 1,
+        r = l + 1;
       let m = i;
       if (l < size && less(heap[l], heap[m])) m = l;
       if (r < size && less(heap[r], heap[m])) m = r;

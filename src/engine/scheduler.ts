@@ -119,7 +119,10 @@ export class BatchScheduler {
   private recent: [number, number][] = [];
   private idleResolvers: (() => void)[] = [];
 
-  constructor(readonly model: CausalLM, opts: SchedulerOptions = {}) {
+  constructor(
+    readonly model: CausalLM,
+    opts: SchedulerOptions = {},
+  ) {
     const int = (v: number | undefined, name: string, def: number, min: number) => {
       const x = v ?? def;
       if (!(Number.isInteger(x) && x >= min) && x !== Infinity) throw new RangeError(`scheduler: ${name}=${v} must be an integer >= ${min}`);
@@ -139,9 +142,14 @@ export class BatchScheduler {
     // Over the span actually covered (a server that just started has less than the window).
     const span = this.recent.length > 0 ? Math.max(1000, t - this.recent[0][0]) / 1000 : RATE_WINDOW_S;
     return {
-      parallel: this.parallel, running: this.running.length, waiting: this.waiting.length,
-      recentTokPerS: tokens / span, windowS: RATE_WINDOW_S,
-      steps: this.steps, generatedTokens: this.generatedTotal, prefixCache: this.prefixCache.stats,
+      parallel: this.parallel,
+      running: this.running.length,
+      waiting: this.waiting.length,
+      recentTokPerS: tokens / span,
+      windowS: RATE_WINDOW_S,
+      steps: this.steps,
+      generatedTokens: this.generatedTotal,
+      prefixCache: this.prefixCache.stats,
     };
   }
 
@@ -156,19 +164,42 @@ export class BatchScheduler {
     const c = this.model.config;
     if (promptIds.length === 0) throw new RangeError('generate: the prompt is empty (give at least one token)');
     if (!(Number.isInteger(opts.maxTokens) && opts.maxTokens >= 0)) throw new RangeError(`generate: maxTokens=${opts.maxTokens} must be an integer >= 0`);
-    if (promptIds.length + opts.maxTokens > c.maxPositionEmbeddings) throw new RangeError(`generate: prompt (${promptIds.length} tokens) + maxTokens (${opts.maxTokens}) exceeds the context of ${c.maxPositionEmbeddings} tokens`);
+    if (promptIds.length + opts.maxTokens > c.maxPositionEmbeddings)
+      throw new RangeError(
+        `generate: prompt (${promptIds.length} tokens) + maxTokens (${opts.maxTokens}) exceeds the context of ${c.maxPositionEmbeddings} tokens`,
+      );
     for (let i = 0; i < promptIds.length; i++) {
       const id = promptIds[i];
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`generate: token id ${id} at index ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize)
+        throw new RangeError(`generate: token id ${id} at index ${i} is outside the vocabulary [0, ${c.vocabSize})`);
     }
-    if (opts.inputsEmbeds && opts.inputsEmbeds.length !== promptIds.length * c.hiddenSize) throw new RangeError(`generate: inputsEmbeds has ${opts.inputsEmbeds.length} values, expected ${promptIds.length}x${c.hiddenSize}`);
-    if (opts.session && [...this.running, ...this.waiting].some((s) => s.session === opts.session)) throw new Error('generate: this session already has a generation running (one turn at a time)');
+    if (opts.inputsEmbeds && opts.inputsEmbeds.length !== promptIds.length * c.hiddenSize)
+      throw new RangeError(`generate: inputsEmbeds has ${opts.inputsEmbeds.length} values, expected ${promptIds.length}x${c.hiddenSize}`);
+    if (opts.session && [...this.running, ...this.waiting].some((s) => s.session === opts.session))
+      throw new Error('generate: this session already has a generation running (one turn at a time)');
     if (this.closed) throw new SchedulerClosedError();
     const seq: Sequence = {
-      prompt: Array.from(promptIds), embeds: opts.inputsEmbeds, fed: 0, cache: null, session: opts.session,
-      sampler: new Sampler(opts), constraint: opts.constraint, stop: new Set(opts.stopTokens ?? []), maxTokens: opts.maxTokens, signal: opts.signal,
-      history: Array.from(promptIds), generated: 0, pending: [], done: false, cancelled: false, error: undefined, wake: null,
-      metrics, tSubmit: now(), tAdmit: 0, tFirst: 0,
+      prompt: Array.from(promptIds),
+      embeds: opts.inputsEmbeds,
+      fed: 0,
+      cache: null,
+      session: opts.session,
+      sampler: new Sampler(opts),
+      constraint: opts.constraint,
+      stop: new Set(opts.stopTokens ?? []),
+      maxTokens: opts.maxTokens,
+      signal: opts.signal,
+      history: Array.from(promptIds),
+      generated: 0,
+      pending: [],
+      done: false,
+      cancelled: false,
+      error: undefined,
+      wake: null,
+      metrics,
+      tSubmit: now(),
+      tAdmit: 0,
+      tFirst: 0,
     };
     Object.assign(metrics, { promptTokens: seq.prompt.length, prefillTokens: seq.prompt.length, generatedTokens: 0, stopReason: 'max_tokens' as const });
     if (opts.maxTokens === 0) return this.finishMetrics(seq);
@@ -183,8 +214,13 @@ export class BatchScheduler {
         while (seq.pending.length > 0) yield seq.pending.shift()!;
         if (seq.error !== undefined) throw seq.error;
         if (seq.done) break;
-        if (seq.signal?.aborted) { seq.cancelled = true; break; }
-        await new Promise<void>((r) => { seq.wake = r; });
+        if (seq.signal?.aborted) {
+          seq.cancelled = true;
+          break;
+        }
+        await new Promise<void>((r) => {
+          seq.wake = r;
+        });
         seq.wake = null;
       }
     } finally {
@@ -193,7 +229,10 @@ export class BatchScheduler {
         // The consumer left (return(), an exception, the signal): free the slot at the next step.
         seq.cancelled = true;
         const w = this.waiting.indexOf(seq);
-        if (w >= 0) { this.waiting.splice(w, 1); this.retire(seq, 'aborted'); }
+        if (w >= 0) {
+          this.waiting.splice(w, 1);
+          this.retire(seq, 'aborted');
+        }
         this.kick();
       }
     }
@@ -259,13 +298,19 @@ export class BatchScheduler {
   private admit(): void {
     while (this.running.length < this.parallel && this.waiting.length > 0) {
       const s = this.waiting.shift()!;
-      if (s.cancelled || s.signal?.aborted) { this.retire(s, 'aborted'); continue; }
+      if (s.cancelled || s.signal?.aborted) {
+        this.retire(s, 'aborted');
+        continue;
+      }
       s.tAdmit = now();
       // A chat session's own cache first (its longest prefix of the prompt), as generateTokens.
       const own = s.session?.cache;
       if (own && !s.embeds) {
         const keep = reusablePrefix(own, s.session!.ids, s.prompt);
-        if (keep >= 0 && own.rewind(keep)) { s.cache = own; s.fed = keep; }
+        if (keep >= 0 && own.rewind(keep)) {
+          s.cache = own;
+          s.fed = keep;
+        }
       }
       if (!s.cache) {
         own?.release(); // a session cache that cannot be reused gives its memory back now
@@ -274,7 +319,10 @@ export class BatchScheduler {
         s.cache = hit?.cache ?? this.model.newCache(this.rewindSlack);
         s.fed = hit?.reused ?? 0;
       }
-      if (s.session) { s.session.cache = s.cache; s.session.ids = []; }
+      if (s.session) {
+        s.session.cache = s.cache;
+        s.session.ids = [];
+      }
       s.metrics.prefillTokens = s.prompt.length - s.fed;
       this.running.push(s);
     }
@@ -297,7 +345,9 @@ export class BatchScheduler {
       const end = s.fed + n;
       const H = this.model.config.hiddenSize;
       batch.push({
-        ids: s.prompt.slice(s.fed, end), cache: s.cache!, logits: end === s.prompt.length,
+        ids: s.prompt.slice(s.fed, end),
+        cache: s.cache!,
+        logits: end === s.prompt.length,
         inputsEmbeds: s.embeds?.subarray(s.fed * H, end * H),
       });
       members.push(s);
@@ -309,7 +359,10 @@ export class BatchScheduler {
       logits = await this.model.forwardBatch(batch);
     } catch (e) {
       // A failed step leaves its sequences' caches half-written: they end with the error.
-      for (const s of members) { s.error = e; this.retire(s, 'aborted'); }
+      for (const s of members) {
+        s.error = e;
+        this.retire(s, 'aborted');
+      }
       return;
     }
     this.steps++;
@@ -330,8 +383,10 @@ export class BatchScheduler {
       produced++;
       s.metrics.generatedTokens = s.generated;
       s.pending.push(next);
-      if (s.stop.has(next)) { s.metrics.stopReason = 'stop_token'; this.retire(s, 'stop_token'); }
-      else if (s.generated >= s.maxTokens) this.retire(s, 'max_tokens');
+      if (s.stop.has(next)) {
+        s.metrics.stopReason = 'stop_token';
+        this.retire(s, 'stop_token');
+      } else if (s.generated >= s.maxTokens) this.retire(s, 'max_tokens');
       else s.wake?.();
     });
     this.generatedTotal += produced;
@@ -352,7 +407,11 @@ export class BatchScheduler {
       if (s.session) {
         // The session keeps it for its next turn (a failed step leaves it half-written: dropped).
         if (s.error === undefined) s.session.ids = s.history.slice(0, s.cache.position);
-        else { s.cache.release(); s.session.cache = null; s.session.ids = []; }
+        else {
+          s.cache.release();
+          s.session.cache = null;
+          s.session.ids = [];
+        }
       } else if (s.error === undefined && !s.embeds) this.prefixCache.put(s.history.slice(0, s.cache.position), s.cache);
       else s.cache.release();
       s.cache = null;

@@ -29,7 +29,10 @@ export class StopStringFilter {
     let hold = 0;
     for (const s of this.stops) {
       for (let k = Math.min(s.length - 1, this.pending.length); k > hold; k--) {
-        if (this.pending.endsWith(s.slice(0, k))) { hold = k; break; }
+        if (this.pending.endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
       }
     }
     const out = this.pending.slice(0, this.pending.length - hold);

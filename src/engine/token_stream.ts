@@ -64,11 +64,17 @@ export function reusablePrefix(cache: KVCache, cached: readonly number[], prompt
  * Yields generated token ids one by one. `metrics` is filled in as it goes and complete
  * when the iterator finishes.
  */
-export async function* generateTokens(model: CausalLM, promptIds: ArrayLike<number>, opts: TokenStreamOptions, metrics: Partial<GenerationMetrics> = {}): AsyncGenerator<number, GenerationMetrics> {
+export async function* generateTokens(
+  model: CausalLM,
+  promptIds: ArrayLike<number>,
+  opts: TokenStreamOptions,
+  metrics: Partial<GenerationMetrics> = {},
+): AsyncGenerator<number, GenerationMetrics> {
   if (promptIds.length === 0) throw new RangeError('generate: the prompt is empty (give at least one token)');
   if (!(Number.isInteger(opts.maxTokens) && opts.maxTokens >= 0)) throw new RangeError(`generate: maxTokens=${opts.maxTokens} must be an integer >= 0`);
   const ctx = model.config.maxPositionEmbeddings;
-  if (promptIds.length + opts.maxTokens > ctx) throw new RangeError(`generate: prompt (${promptIds.length} tokens) + maxTokens (${opts.maxTokens}) exceeds the context of ${ctx} tokens`);
+  if (promptIds.length + opts.maxTokens > ctx)
+    throw new RangeError(`generate: prompt (${promptIds.length} tokens) + maxTokens (${opts.maxTokens}) exceeds the context of ${ctx} tokens`);
   const sampler = new Sampler(opts);
   const stop = new Set(opts.stopTokens ?? []);
 
@@ -89,7 +95,10 @@ export async function* generateTokens(model: CausalLM, promptIds: ArrayLike<numb
     session?.cache?.release(); // a cache that cannot be reused gives its (WASM) memory back now
     cache = model.newCache(session ? REWIND_SLACK : 0);
   }
-  if (session) { session.cache = cache; session.ids = []; }
+  if (session) {
+    session.cache = cache;
+    session.ids = [];
+  }
   const history: number[] = Array.from(promptIds);
   Object.assign(metrics, { promptTokens: promptIds.length, prefillTokens: promptIds.length - start, generatedTokens: 0, stopReason: 'max_tokens' as const });
 
@@ -100,7 +109,10 @@ export async function* generateTokens(model: CausalLM, promptIds: ArrayLike<numb
   let tFirst = t0;
   try {
     for (let step = 0; step < opts.maxTokens; step++) {
-      if (opts.signal?.aborted) { metrics.stopReason = 'aborted'; break; }
+      if (opts.signal?.aborted) {
+        metrics.stopReason = 'aborted';
+        break;
+      }
       const explain: StepExplain | undefined = opts.onExplain ? {} : undefined;
       const { logits } = await model.forward(input, cache, { logits: 'last', inputsEmbeds: embeds, explain });
       embeds = undefined;
@@ -116,7 +128,10 @@ export async function* generateTokens(model: CausalLM, promptIds: ArrayLike<numb
       history.push(next);
       metrics.generatedTokens = step + 1;
       yield next;
-      if (stop.has(next)) { metrics.stopReason = 'stop_token'; break; }
+      if (stop.has(next)) {
+        metrics.stopReason = 'stop_token';
+        break;
+      }
       input = [next];
     }
   } finally {

@@ -65,10 +65,14 @@ export function validateTools(tools: readonly ToolDefinition[], choice: ToolChoi
     if (names.has(f.name)) throw new RangeError(`tools[${i}].function.name "${f.name}" is declared twice`);
     names.add(f.name);
     if (f.description !== undefined && typeof f.description !== 'string') throw new RangeError(`tools[${i}].function.description must be a string`);
-    if (f.parameters !== undefined && (typeof f.parameters !== 'object' || f.parameters === null || Array.isArray(f.parameters))) throw new RangeError(`tools[${i}].function.parameters must be a JSON Schema object`);
+    if (f.parameters !== undefined && (typeof f.parameters !== 'object' || f.parameters === null || Array.isArray(f.parameters)))
+      throw new RangeError(`tools[${i}].function.parameters must be a JSON Schema object`);
   });
   if (choice === undefined || choice === 'auto' || choice === 'none') return;
-  if (choice === 'required') { if (tools.length === 0) throw new RangeError('tool_choice "required" needs at least one tool'); return; }
+  if (choice === 'required') {
+    if (tools.length === 0) throw new RangeError('tool_choice "required" needs at least one tool');
+    return;
+  }
   if (typeof choice === 'object' && choice !== null && choice.type === 'function' && typeof choice.function?.name === 'string') {
     if (!names.has(choice.function.name)) throw new RangeError(`tool_choice names the function "${choice.function.name}", which is not in tools`);
     return;
@@ -102,7 +106,11 @@ function allowedTools(tools: readonly ToolDefinition[], choice: ToolChoice | und
  * ({"name": const, "parameters": its schema}, in that order), or (parallel) an array of them.
  * Returns the schema and the JSON pointers of the envelopes, whose property order is kept.
  */
-export function toolCallSchema(tools: readonly ToolDefinition[], choice: ToolChoice | undefined, parallel = true): { schema: object; orderedPaths: Set<string> } {
+export function toolCallSchema(
+  tools: readonly ToolDefinition[],
+  choice: ToolChoice | undefined,
+  parallel = true,
+): { schema: object; orderedPaths: Set<string> } {
   const list = allowedTools(tools, choice);
   const envelopes = list.map((t, i) => ({
     type: 'object',
@@ -118,11 +126,16 @@ export function toolCallSchema(tools: readonly ToolDefinition[], choice: ToolCho
 
 /** The instruction block of Google's Gemma function-calling guide (JSON form). */
 export function toolInstructions(tools: readonly ToolDefinition[], choice: ToolChoice | undefined, parallel = true): string {
-  const list = allowedTools(tools, choice).map((t) => ({ name: t.function.name, ...(t.function.description ? { description: t.function.description } : {}), parameters: t.function.parameters ?? NO_ARGS }));
-  let text = 'You have access to functions. If you decide to invoke any of the function(s), you MUST put it in the format of\n'
-    + '{"name": function name, "parameters": dictionary of argument name and its value}\n\n'
-    + 'You SHOULD NOT include any other text in the response if you call a function\n'
-    + JSON.stringify(list, null, 2);
+  const list = allowedTools(tools, choice).map((t) => ({
+    name: t.function.name,
+    ...(t.function.description ? { description: t.function.description } : {}),
+    parameters: t.function.parameters ?? NO_ARGS,
+  }));
+  let text =
+    'You have access to functions. If you decide to invoke any of the function(s), you MUST put it in the format of\n' +
+    '{"name": function name, "parameters": dictionary of argument name and its value}\n\n' +
+    'You SHOULD NOT include any other text in the response if you call a function\n' +
+    JSON.stringify(list, null, 2);
   if (parallel) text += '\n\nTo call several functions at once, put the calls in a JSON array.';
   if (choice === 'required') text += '\n\nYou MUST call a function.';
   else if (typeof choice === 'object') text += `\n\nYou MUST call the function ${choice.function.name}.`;
@@ -134,7 +147,13 @@ const callText = (calls: readonly ToolCall[]): string => {
   return objs.length === 1 ? objs[0] : `[${objs.join(', ')}]`;
 };
 
-const textOf = (c: ChatMessage['content']): string => (typeof c === 'string' ? c : c.filter((p) => p.type === 'text').map((p) => (p as { text: string }).text).join('\n\n'));
+const textOf = (c: ChatMessage['content']): string =>
+  typeof c === 'string'
+    ? c
+    : c
+        .filter((p) => p.type === 'text')
+        .map((p) => (p as { text: string }).text)
+        .join('\n\n');
 
 /**
  * Messages with tool declarations, assistant calls and tool results → the plain
@@ -142,7 +161,12 @@ const textOf = (c: ChatMessage['content']): string => (typeof c === 'string' ? c
  * text; an assistant's calls become its text; tool results become a user turn of
  * ```tool_output blocks (merged with a following user message, as the roles must alternate).
  */
-export function renderToolMessages(messages: readonly ToolChatMessage[], tools: readonly ToolDefinition[] | undefined, choice: ToolChoice | undefined, parallel = true): ChatMessage[] {
+export function renderToolMessages(
+  messages: readonly ToolChatMessage[],
+  tools: readonly ToolDefinition[] | undefined,
+  choice: ToolChoice | undefined,
+  parallel = true,
+): ChatMessage[] {
   const out: ChatMessage[] = [];
   const add = (role: string, content: ChatMessage['content']) => {
     const last = out[out.length - 1];
@@ -157,8 +181,10 @@ export function renderToolMessages(messages: readonly ToolChatMessage[], tools: 
   const declare = tools && tools.length > 0 && choice !== 'none' ? toolInstructions(tools, choice, parallel) : null;
   let i = 0;
   if (declare) {
-    if (messages[0]?.role === 'system') { out.push({ role: 'system', content: `${textOf(messages[0].content)}\n\n${declare}` }); i = 1; }
-    else out.push({ role: 'system', content: declare });
+    if (messages[0]?.role === 'system') {
+      out.push({ role: 'system', content: `${textOf(messages[0].content)}\n\n${declare}` });
+      i = 1;
+    } else out.push({ role: 'system', content: declare });
   }
   const names = new Map<string, string>();
   for (; i < messages.length; i++) {
@@ -217,24 +243,36 @@ export class ToolCallScanner {
       }
       if (!this.isCall) return out;
       const inArgs = this.field === 'parameters' && this.current !== null && this.argDepth >= 0;
-      if (inArgs) { this.current!.args += ch; args += ch; }
+      if (inArgs) {
+        this.current!.args += ch;
+        args += ch;
+      }
       if (this.inStr) {
         if (this.esc) this.esc = false;
         else if (ch === '\\') this.esc = true;
         else if (ch === '"') {
           this.inStr = false;
-          if (this.depth === this.envDepth && this.expectKey) { this.key = JSON.parse(`"${this.str}"`) as string; this.expectKey = false; }
-          else if (this.depth === this.envDepth && this.field === 'name') {
+          if (this.depth === this.envDepth && this.expectKey) {
+            this.key = JSON.parse(`"${this.str}"`) as string;
+            this.expectKey = false;
+          } else if (this.depth === this.envDepth && this.field === 'name') {
             const name = JSON.parse(`"${this.str}"`) as string;
             this.current = { id: randomId(), name, args: '' };
             out.push({ index: this.calls.length, id: this.current.id, type: 'function', function: { name, arguments: '' } });
             this.field = null;
           }
         } else this.str += ch;
-        if (this.inStr && ch !== '"') { /* collecting */ }
+        if (this.inStr && ch !== '"') {
+          /* collecting */
+        }
         continue;
       }
-      if (ch === '"') { this.inStr = true; this.str = ''; if (this.depth === this.envDepth && this.key === null && this.field === null) this.expectKey = true; continue; }
+      if (ch === '"') {
+        this.inStr = true;
+        this.str = '';
+        if (this.depth === this.envDepth && this.key === null && this.field === null) this.expectKey = true;
+        continue;
+      }
       if (ch === ':' && this.depth === this.envDepth && this.key !== null) {
         this.field = this.key === 'name' ? 'name' : this.key === 'parameters' ? 'parameters' : null;
         if (this.field === 'parameters') this.argDepth = -1;
@@ -248,11 +286,17 @@ export class ToolCallScanner {
           this.current!.args += ch;
           args += ch;
         }
-        if (this.depth === this.envDepth && ch === '{') { this.key = null; this.field = null; }
+        if (this.depth === this.envDepth && ch === '{') {
+          this.key = null;
+          this.field = null;
+        }
         continue;
       }
       if (ch === '}' || ch === ']') {
-        if (this.field === 'parameters' && this.depth === this.argDepth) { this.field = null; this.argDepth = -1; }
+        if (this.field === 'parameters' && this.depth === this.argDepth) {
+          this.field = null;
+          this.argDepth = -1;
+        }
         if (this.depth === this.envDepth && ch === '}' && this.current) {
           flushArgs();
           this.calls.push({ id: this.current.id, type: 'function', function: { name: this.current.name, arguments: this.current.args } });
@@ -261,7 +305,10 @@ export class ToolCallScanner {
         this.depth--;
         continue;
       }
-      if (ch === ',' && this.depth === this.envDepth) { this.key = null; this.field = null; }
+      if (ch === ',' && this.depth === this.envDepth) {
+        this.key = null;
+        this.field = null;
+      }
     }
     flushArgs();
     return out;
@@ -273,11 +320,18 @@ export function parseToolCalls(text: string, tools: readonly ToolDefinition[], s
   const t = text.trim();
   if (!t.startsWith('{') && !t.startsWith('[')) return null;
   let v: unknown;
-  try { v = JSON.parse(t); } catch { return null; }
+  try {
+    v = JSON.parse(t);
+  } catch {
+    return null;
+  }
   const list = Array.isArray(v) ? v : [v];
   const names = new Set(tools.map((x) => x.function.name));
   let scanner = scanned;
-  if (!scanner) { scanner = new ToolCallScanner(); scanner.push(t); }
+  if (!scanner) {
+    scanner = new ToolCallScanner();
+    scanner.push(t);
+  }
   if (list.length === 0 || scanner.calls.length !== list.length) return null;
   for (const c of list) {
     if (typeof c !== 'object' || c === null || !names.has((c as { name?: unknown }).name as string) || !('parameters' in c)) return null;

@@ -17,7 +17,16 @@ import { checkPlaceholders } from './placeholders.js';
 import type { MediaInput, MediaTowers, PreparedMedia } from './media.js';
 import { AudioModel, decodeAudioFile, type AudioFeatures } from '../encoders/audio/index.js';
 import type { MultimodalEmbedder } from '../encoders/multimodal_embedder.js';
-import { encodeImageAsync, GEMMA3N_VISION, MobileNetV5Encoder, prefixed, preprocessImage, VISION_TOWER_PREFIX, type ImageInput, type VisionTower } from '../encoders/vision/index.js';
+import {
+  encodeImageAsync,
+  GEMMA3N_VISION,
+  MobileNetV5Encoder,
+  prefixed,
+  preprocessImage,
+  VISION_TOWER_PREFIX,
+  type ImageInput,
+  type VisionTower,
+} from '../encoders/vision/index.js';
 import { embedSoftTokens, loadVisionEmbedder } from '../encoders/vision/embedder.js';
 import { parseAudioConfig } from '../encoders/audio/config.js';
 import { MultimodalEmbedder as Embedder } from '../encoders/multimodal_embedder.js';
@@ -50,7 +59,8 @@ export class Towers implements MediaTowers {
   static async load(store: TensorStore, config: ModelConfig, kernels: Kernels, opts: TowersLoadOptions = {}): Promise<Towers> {
     const H = config.text.hiddenSize;
     const weights: TowerWeights = opts.linearFormat === 'q4' ? quantizeOnLoad(store) : store;
-    let vision: MultimodalEmbedder | null = null, audio: MultimodalEmbedder | null = null;
+    let vision: MultimodalEmbedder | null = null,
+      audio: MultimodalEmbedder | null = null;
     if (config.visionConfig && store.has('model.embed_vision.embedding.weight')) {
       const vc = config.visionConfig as Json;
       vision = await loadVisionEmbedder(weights, kernels, H, 'model.embed_vision', {
@@ -63,7 +73,11 @@ export class Towers implements MediaTowers {
     if (config.audioConfig && store.has('model.embed_audio.embedding.weight')) {
       const ac = parseAudioConfig(config.raw, `${store.location}/config.json`);
       audio = await Embedder.load(weights, kernels, 'model.embed_audio', {
-        hiddenSize: ac.audio.hiddenSize, textHiddenSize: H, vocabOffset: ac.audio.vocabOffset, vocabSize: ac.audio.vocabSize, eps: ac.audio.rmsNormEps,
+        hiddenSize: ac.audio.hiddenSize,
+        textHiddenSize: H,
+        vocabOffset: ac.audio.vocabOffset,
+        vocabSize: ac.audio.vocabSize,
+        eps: ac.audio.rmsNormEps,
       });
     }
     return new Towers(store, config, kernels, vision, audio, weights);
@@ -78,8 +92,12 @@ export class Towers implements MediaTowers {
   }
 
   /** Soft tokens per image / audio clip in a prompt. */
-  get imageTokens(): number { return (this.config.raw.vision_soft_tokens_per_image as number | undefined) ?? 256; }
-  get audioTokens(): number { return (this.config.raw.audio_soft_tokens_per_image as number | undefined) ?? 188; }
+  get imageTokens(): number {
+    return (this.config.raw.vision_soft_tokens_per_image as number | undefined) ?? 256;
+  }
+  get audioTokens(): number {
+    return (this.config.raw.audio_soft_tokens_per_image as number | undefined) ?? 188;
+  }
 
   async vision(): Promise<VisionTower> {
     if (!this.hasVision) throw new Error('this model has no vision tower (model.vision_tower.* weights)');
@@ -137,7 +155,12 @@ export class Towers implements MediaTowers {
     return {
       expandText: (text) => expandMultimodalPlaceholders(text, { imageTokens: this.imageTokens, audioTokens: this.audioTokens }),
       embed: async (model, ids) => {
-        checkPlaceholders(ids, media, { imageTokenId: this.config.imageTokenId ?? 262_145, audioTokenId: this.config.audioTokenId ?? 262_273, imageTokens: this.imageTokens, audioTokens: this.audioTokens });
+        checkPlaceholders(ids, media, {
+          imageTokenId: this.config.imageTokenId ?? 262_145,
+          audioTokenId: this.config.audioTokenId ?? 262_273,
+          imageTokens: this.imageTokens,
+          audioTokens: this.audioTokens,
+        });
         return this.mergedEmbeddings(model, ids, media);
       },
     };
@@ -150,7 +173,8 @@ export class Towers implements MediaTowers {
    * for the whole image or clip; the steps and the slices alternate.
    */
   async mergedEmbeddings(model: CausalLM, ids: ArrayLike<number>, media: readonly MediaInput[]): Promise<Float32Array> {
-    const images: Float32Array[] = [], audios: Float32Array[] = [];
+    const images: Float32Array[] = [],
+      audios: Float32Array[] = [];
     for (const m of media) {
       if (m.kind === 'image') images.push(await this.imageEmbeddings(m));
       else audios.push(await this.audioEmbeddings(m));
@@ -159,10 +183,14 @@ export class Towers implements MediaTowers {
     const concat = (parts: Float32Array[]) => {
       const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
       let o = 0;
-      for (const p of parts) { out.set(p, o); o += p.length; }
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
       return out;
     };
-    const imageId = this.config.imageTokenId ?? 262_145, audioId = this.config.audioTokenId ?? 262_273;
+    const imageId = this.config.imageTokenId ?? 262_145,
+      audioId = this.config.audioTokenId ?? 262_273;
     runs.push({ tokenId: imageId, embeddings: concat(images), what: 'image' });
     runs.push({ tokenId: audioId, embeddings: concat(audios), what: 'audio' });
     return mergeSoftTokens(model, ids, runs);

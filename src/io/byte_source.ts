@@ -33,7 +33,10 @@ export async function readInto(src: ByteSource, offset: number, dst: Uint8Array)
 /** Bytes already in memory (tests, a browser fetch result, a generated model). */
 export class MemorySource implements ByteSource {
   readonly size: number;
-  constructor(private readonly bytes: Uint8Array, readonly name = '<memory>') {
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly name = '<memory>',
+  ) {
     this.size = bytes.byteLength;
   }
   static from(buffer: ArrayBuffer | Uint8Array, name?: string): MemorySource {
@@ -53,9 +56,12 @@ export class MemorySource implements ByteSource {
 export class BlobSource implements ByteSource {
   readonly size: number;
   readonly name: string;
-  constructor(private readonly blob: Blob, name?: string) {
+  constructor(
+    private readonly blob: Blob,
+    name?: string,
+  ) {
     this.size = blob.size;
-    this.name = name ?? ((blob as { name?: string }).name ?? '<blob>');
+    this.name = name ?? (blob as { name?: string }).name ?? '<blob>';
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
@@ -74,7 +80,10 @@ export interface FileProvider {
 
 /** A folder held in memory: a map from file name to bytes or Blob. */
 export class MemoryFolder implements FileProvider {
-  constructor(private readonly files: Map<string, Uint8Array | Blob>, readonly location = '<memory>') {}
+  constructor(
+    private readonly files: Map<string, Uint8Array | Blob>,
+    readonly location = '<memory>',
+  ) {}
   async exists(name: string): Promise<boolean> {
     return this.files.has(name);
   }

@@ -17,4 +17,3 @@ export async function writeCompactTokenizerFile(dir: string): Promise<string> {
   await rename(tmp, out);
   return out;
 }
-

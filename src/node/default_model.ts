@@ -57,7 +57,10 @@ export async function ensureDefaultModel(opts: DefaultModelOptions | ((msg: stri
     await copyFile(join(tokDir, 'tokenizer.json'), join(tmp, 'tokenizer.json'));
     await copyFile(join(tokDir, 'tokenizer_config.json'), join(tmp, 'tokenizer_config.json'));
     await writeFile(join(tmp, 'config.json'), JSON.stringify(config, null, 2));
-    await writeFile(join(tmp, 'README.txt'), 'gemma3n-ts embedded default model.\nRANDOM WEIGHTS: its output is meaningless text. It exists so the engine runs end to end with no download.\nPoint --model at a downloaded google/gemma-3n-E2B-it folder for a real model.\n');
+    await writeFile(
+      join(tmp, 'README.txt'),
+      'gemma3n-ts embedded default model.\nRANDOM WEIGHTS: its output is meaningless text. It exists so the engine runs end to end with no download.\nPoint --model at a downloaded google/gemma-3n-E2B-it folder for a real model.\n',
+    );
     await writeFile(join(tmp, 'model.safetensors'), writeSafetensors(syntheticTextTensors(config, 3, 'BF16')));
     await chmod(tmp, 0o755); // mkdtemp makes it private; the model is no secret
     await placeFolder(tmp, dir);

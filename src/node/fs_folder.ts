@@ -10,7 +10,11 @@ import type { ByteSource, FileProvider } from '../io/byte_source.js';
  */
 export class NodeFileSource implements ByteSource {
   private closed = false;
-  private constructor(private readonly path: string, readonly name: string, readonly size: number) {}
+  private constructor(
+    private readonly path: string,
+    readonly name: string,
+    readonly size: number,
+  ) {}
 
   static async open(path: string): Promise<NodeFileSource> {
     const { size } = await stat(path);

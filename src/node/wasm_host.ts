@@ -30,8 +30,15 @@ export function nodeWasmHost(opts: NodeHostOptions = {}): WasmHost {
         postMessage: (m) => w.postMessage(m),
         // Ref'd until the worker reports 'ready' (so create() can await it), then unref'd: idle
         // workers sleep in Atomics.wait and must not keep the process alive.
-        onMessage: (cb) => { w.on('message', (m) => { cb(m); if (m === 'ready') w.unref(); }); },
-        terminate: () => { void w.terminate(); },
+        onMessage: (cb) => {
+          w.on('message', (m) => {
+            cb(m);
+            if (m === 'ready') w.unref();
+          });
+        },
+        terminate: () => {
+          void w.terminate();
+        },
       };
     },
     canBlock: true,

@@ -27,7 +27,10 @@ export class RequestQueue {
   private closed = false;
   private idleResolvers: (() => void)[] = [];
 
-  constructor(readonly maxWaiting: number, readonly concurrency = 1) {
+  constructor(
+    readonly maxWaiting: number,
+    readonly concurrency = 1,
+  ) {
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError(`RequestQueue: concurrency must be an integer >= 1, got ${concurrency}`);
   }
 
@@ -46,14 +49,21 @@ export class RequestQueue {
   async run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.closed) throw new QueueClosedError();
     signal?.throwIfAborted();
-    if (this.active < this.concurrency) this.active++; // a free slot
+    if (this.active < this.concurrency)
+      this.active++; // a free slot
     else {
       // Wait for a finishing job to hand its slot over (`active` stays the same).
       if (this.waiting.length >= this.maxWaiting) throw new QueueFullError(this.waiting.length);
       await new Promise<void>((resolve, reject) => {
         const w: Waiter = {
-          start: () => { signal?.removeEventListener('abort', onAbort); resolve(); },
-          fail: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+          start: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          fail: (e) => {
+            signal?.removeEventListener('abort', onAbort);
+            reject(e);
+          },
         };
         const onAbort = () => {
           const i = this.waiting.indexOf(w);

@@ -128,7 +128,8 @@ const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg']);
 export function decodeImage(value: unknown, param: string): Uint8Array {
   if (typeof value !== 'string') throw badRequest(param, `'${param}' must be a string (a data: URL or base64), got ${typeName(value)}`, 'invalid_type');
   let payload = value;
-  if (/^https?:/i.test(value)) throw badRequest(param, `'${param}': the server does not fetch URLs; send the image inline as a data:image/png;base64,... URL`, 'unsupported_value');
+  if (/^https?:/i.test(value))
+    throw badRequest(param, `'${param}': the server does not fetch URLs; send the image inline as a data:image/png;base64,... URL`, 'unsupported_value');
   if (value.startsWith('data:')) {
     const m = /^data:([^;,]*)((?:;[^;,]*)*),/.exec(value);
     if (!m) throw badRequest(param, `'${param}': malformed data URL`);
@@ -164,7 +165,8 @@ function parsePart(part: unknown, where: string, caps: ModelCapabilities): ChatC
       const ia = part.input_audio;
       if (!isObject(ia)) throw badRequest(`${where}.input_audio`, `'${where}.input_audio' must be an object {data, format}`, 'invalid_type');
       const format = string(ia, 'format', true, `${where}.input_audio.format`)!;
-      if (format.toLowerCase() !== 'wav') throw badRequest(`${where}.input_audio.format`, `audio format '${format}' is not supported (send 'wav')`, 'unsupported_value');
+      if (format.toLowerCase() !== 'wav')
+        throw badRequest(`${where}.input_audio.format`, `audio format '${format}' is not supported (send 'wav')`, 'unsupported_value');
       const data = string(ia, 'data', true, `${where}.input_audio.data`)!;
       const bytes = decodeBase64(data);
       if (!bytes) throw badRequest(`${where}.input_audio.data`, `'${where}.input_audio.data' is not valid base64`);
@@ -183,7 +185,12 @@ const ROLES: Record<string, 'system' | 'user' | 'assistant'> = { system: 'system
  * must come first; the last message must be the user's.
  */
 export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMessage[] {
-  if (!Array.isArray(value)) throw badRequest('messages', value === undefined ? `'messages' is required` : `'messages' must be an array, got ${typeName(value)}`, value === undefined ? 'missing_required_parameter' : 'invalid_type');
+  if (!Array.isArray(value))
+    throw badRequest(
+      'messages',
+      value === undefined ? `'messages' is required` : `'messages' must be an array, got ${typeName(value)}`,
+      value === undefined ? 'missing_required_parameter' : 'invalid_type',
+    );
   if (value.length === 0) throw badRequest('messages', `'messages' must contain at least one message`, 'empty_array');
   const out: { role: string; parts: ChatContentPart[] }[] = [];
   value.forEach((m: unknown, i) => {
@@ -191,7 +198,8 @@ export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMess
     if (!isObject(m)) throw badRequest(where, `'${where}' must be an object, got ${typeName(m)}`, 'invalid_type');
     if (typeof m.role !== 'string') throw badRequest(`${where}.role`, `'${where}.role' is required (system, user or assistant)`, 'missing_required_parameter');
     const role = ROLES[m.role];
-    if (!role) throw badRequest(`${where}.role`, `'${where}.role' ${JSON.stringify(m.role)} is not supported (system, developer, user or assistant)`, 'invalid_value');
+    if (!role)
+      throw badRequest(`${where}.role`, `'${where}.role' ${JSON.stringify(m.role)} is not supported (system, developer, user or assistant)`, 'invalid_value');
     let parts: ChatContentPart[];
     const c = m.content;
     if (typeof c === 'string') parts = [{ type: 'text', text: c }];
@@ -200,7 +208,8 @@ export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMess
     else throw badRequest(`${where}.content`, `'${where}.content' must be a string or an array of parts, got ${typeName(c)}`, 'invalid_type');
     if (role === 'system') {
       if (parts.some((p) => p.type !== 'text')) throw badRequest(`${where}.content`, `a system message holds text only`);
-      if (out.length > 0 && out[out.length - 1].role !== 'system') throw badRequest(`${where}.role`, `system messages must come before the conversation (${where} follows a ${out[out.length - 1].role} message)`);
+      if (out.length > 0 && out[out.length - 1].role !== 'system')
+        throw badRequest(`${where}.role`, `system messages must come before the conversation (${where} follows a ${out[out.length - 1].role} message)`);
     }
     const last = out[out.length - 1];
     if (last && last.role === role) last.parts.push(...parts);
@@ -208,8 +217,10 @@ export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMess
   });
   const turns = out[0].role === 'system' ? out.slice(1) : out;
   if (turns.length === 0) throw badRequest('messages', `'messages' holds only system messages: add a user message`, 'invalid_value');
-  if (turns[0].role !== 'user') throw badRequest('messages', `the conversation must start with a user message (after any system message), not ${turns[0].role}`, 'invalid_value');
-  if (turns[turns.length - 1].role !== 'user') throw badRequest('messages', `the last message must be the user's (the model writes the next assistant turn)`, 'invalid_value');
+  if (turns[0].role !== 'user')
+    throw badRequest('messages', `the conversation must start with a user message (after any system message), not ${turns[0].role}`, 'invalid_value');
+  if (turns[turns.length - 1].role !== 'user')
+    throw badRequest('messages', `the last message must be the user's (the model writes the next assistant turn)`, 'invalid_value');
   if (turns[turns.length - 1].parts.length === 0 || turns[turns.length - 1].parts.every((p) => p.type === 'text' && p.text.trim() === '')) {
     throw badRequest('messages', `the last user message is empty`, 'invalid_value');
   }
@@ -223,7 +234,8 @@ export function parseMessages(value: unknown, caps: ModelCapabilities): ChatMess
 /** POST /v1/chat/completions body. */
 export function parseChatCompletion(body: Json, caps: ModelCapabilities): ParsedCompletion {
   num(body, 'n', (x) => x === 1, 'must be 1 (one choice per request is supported)', true);
-  if (body.model !== undefined && typeof body.model !== 'string') throw badRequest('model', `'model' must be a string, got ${typeName(body.model)}`, 'invalid_type');
+  if (body.model !== undefined && typeof body.model !== 'string')
+    throw badRequest('model', `'model' must be a string, got ${typeName(body.model)}`, 'invalid_type');
   // Tool turns (assistant tool_calls, role "tool") and structured output: src/server/structured.ts.
   const messages = hasToolTurns(body.messages) ? parseToolMessages(body.messages as unknown[], caps, parsePart) : parseMessages(body.messages, caps);
   const opts = { ...parseSampling(body), ...parseStructured(body, messages) };
@@ -261,12 +273,21 @@ export function parseSimpleChat(body: Json, caps: ModelCapabilities): { messages
 
 /** POST /analyze-image body: {image: base64 or data URL, prompt?} plus sampling fields. */
 export function parseAnalyzeImage(body: Json, caps: ModelCapabilities): { messages: ChatMessage[]; opts: GenerateOptions } {
-  if (body.image === undefined || body.image === null) throw badRequest('image', `'image' is required (base64 or a data:image/png;base64,... URL)`, 'missing_required_parameter');
+  if (body.image === undefined || body.image === null)
+    throw badRequest('image', `'image' is required (base64 or a data:image/png;base64,... URL)`, 'missing_required_parameter');
   if (!caps.supportsImages) throw badRequest('image', NO_VISION, 'model_not_multimodal');
   const image = decodeImage(body.image, 'image');
   const prompt = string(body, 'prompt', false) ?? 'Describe this image in detail.';
   return {
-    messages: [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: prompt }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image },
+          { type: 'text', text: prompt },
+        ],
+      },
+    ],
     opts: parseSampling(body),
   };
 }

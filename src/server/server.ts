@@ -94,10 +94,14 @@ const MEDIA_TOKENS = { image: 256 + 4, audio: 188 + 4 };
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 class ClientGone extends Error {
-  constructor() { super('client disconnected'); }
+  constructor() {
+    super('client disconnected');
+  }
 }
 class ShuttingDown extends Error {
-  constructor() { super('the server is shutting down'); }
+  constructor() {
+    super('the server is shutting down');
+  }
 }
 
 const round = (x: number): number => Math.round(x * 100) / 100;
@@ -148,7 +152,9 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
   const http = createHttpServer((req, res) => {
     const t0 = performance.now();
     let tokens = '';
-    handle(req, res, (n) => { tokens = ` ${n} tokens`; })
+    handle(req, res, (n) => {
+      tokens = ` ${n} tokens`;
+    })
       .catch((e: unknown) => sendError(res, toHttpError(e)))
       .finally(() => log(`${req.method} ${req.url} ${res.headersSent ? res.statusCode : '-'}${tokens} ${Math.round(performance.now() - t0)} ms`));
   });
@@ -158,9 +164,12 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
   function toHttpError(e: unknown): HttpError {
     if (e instanceof HttpError) return e;
     if (e instanceof QueueFullError) {
-      return new HttpError(429, `${e.message} (queue limit ${queue.maxWaiting}); retry later`, 'rate_limit_error', null, 'queue_full', { 'Retry-After': retryAfter });
+      return new HttpError(429, `${e.message} (queue limit ${queue.maxWaiting}); retry later`, 'rate_limit_error', null, 'queue_full', {
+        'Retry-After': retryAfter,
+      });
     }
-    if (e instanceof QueueClosedError || e instanceof ShuttingDown) return new HttpError(503, 'the server is shutting down', 'server_error', null, 'shutting_down', { 'Retry-After': retryAfter });
+    if (e instanceof QueueClosedError || e instanceof ShuttingDown)
+      return new HttpError(503, 'the server is shutting down', 'server_error', null, 'shutting_down', { 'Retry-After': retryAfter });
     // Engine RangeErrors are bad requests (context overflow, sampling values); the rest is ours.
     if (e instanceof RangeError) return new HttpError(400, e.message, 'invalid_request_error');
     return new HttpError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
@@ -214,15 +223,27 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
         }
         chunks.push(c);
       });
-      req.on('end', () => { if (!done) { done = true; resolve(Buffer.concat(chunks).toString('utf8')); } });
-      req.on('error', (e) => { if (!done) { done = true; reject(e); } });
+      req.on('end', () => {
+        if (!done) {
+          done = true;
+          resolve(Buffer.concat(chunks).toString('utf8'));
+        }
+      });
+      req.on('error', (e) => {
+        if (!done) {
+          done = true;
+          reject(e);
+        }
+      });
     });
   }
 
   /** An AbortSignal that fires when the client goes away or shutdown runs out of patience. */
   function requestSignal(res: ServerResponse): AbortSignal {
     const ctl = new AbortController();
-    res.on('close', () => { if (!res.writableFinished) ctl.abort(new ClientGone()); });
+    res.on('close', () => {
+      if (!res.writableFinished) ctl.abort(new ClientGone());
+    });
     return AbortSignal.any([ctl.signal, shutdownCtl.signal]);
   }
 
@@ -231,14 +252,18 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
     const ctx = engine.model.config.maxPositionEmbeddings;
     // Count with media payloads left out; each image/audio part adds its soft tokens.
     let media = 0;
-    const countable = messages.map((m) => typeof m.content === 'string' ? m : {
-      role: m.role,
-      content: m.content.map((p) => {
-        if (p.type === 'image') media += MEDIA_TOKENS.image;
-        if (p.type === 'audio') media += MEDIA_TOKENS.audio;
-        return p.type === 'text' ? p : { type: p.type };
-      }),
-    } as ChatMessage);
+    const countable = messages.map((m) =>
+      typeof m.content === 'string'
+        ? m
+        : ({
+            role: m.role,
+            content: m.content.map((p) => {
+              if (p.type === 'image') media += MEDIA_TOKENS.image;
+              if (p.type === 'audio') media += MEDIA_TOKENS.audio;
+              return p.type === 'text' ? p : { type: p.type };
+            }),
+          } as ChatMessage),
+    );
     let n: number;
     try {
       n = engine.encodePrompt(countable).length + media;
@@ -248,13 +273,23 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
     if (n >= ctx) throw badRequest('messages', `the prompt is ${n} tokens, but this model's context is ${ctx} tokens`, 'context_length_exceeded');
     if (opts.maxTokens === undefined) opts.maxTokens = Math.min(defaultMaxTokens, ctx - n);
     else if (n + opts.maxTokens > ctx) {
-      throw badRequest('max_tokens', `this model's context is ${ctx} tokens, but ${n + opts.maxTokens} were requested (${n} in the messages, ${opts.maxTokens} in the completion); lower max_tokens or shorten the messages`, 'context_length_exceeded');
+      throw badRequest(
+        'max_tokens',
+        `this model's context is ${ctx} tokens, but ${n + opts.maxTokens} were requested (${n} in the messages, ${opts.maxTokens} in the completion); lower max_tokens or shorten the messages`,
+        'context_length_exceeded',
+      );
     }
     return n;
   }
 
   /** Runs one generation when the model is free; `onPiece` sees the text as it comes. */
-  function generate(messages: ChatMessage[], opts: GenerateOptions, signal: AbortSignal, onStart?: () => void, onPiece?: (text: string) => void): Promise<GenerationResult> {
+  function generate(
+    messages: ChatMessage[],
+    opts: GenerateOptions,
+    signal: AbortSignal,
+    onStart?: () => void,
+    onPiece?: (text: string) => void,
+  ): Promise<GenerationResult> {
     return queue.run(async () => {
       signal.throwIfAborted();
       onStart?.();
@@ -290,12 +325,20 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
     const route = routes[path];
     if (!route) {
       req.resume();
-      throw new HttpError(404, `no route ${method} ${path} (routes: POST /v1/chat/completions, GET /v1/models, POST /chat, POST /analyze-image, GET /health)`, 'invalid_request_error', null, 'not_found');
+      throw new HttpError(
+        404,
+        `no route ${method} ${path} (routes: POST /v1/chat/completions, GET /v1/models, POST /chat, POST /analyze-image, GET /health)`,
+        'invalid_request_error',
+        null,
+        'not_found',
+      );
     }
     const run = route[method];
     if (!run) {
       req.resume();
-      throw new HttpError(405, `${path} takes ${Object.keys(route).join(', ')}, not ${method}`, 'invalid_request_error', null, 'method_not_allowed', { Allow: Object.keys(route).join(', ') });
+      throw new HttpError(405, `${path} takes ${Object.keys(route).join(', ')}, not ${method}`, 'invalid_request_error', null, 'method_not_allowed', {
+        Allow: Object.keys(route).join(', '),
+      });
     }
     await run();
   }
@@ -304,20 +347,38 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
   function health() {
     const st = scheduler?.stats;
     return {
-      status: closing ? 'shutting_down' : 'ok', model: modelId,
-      running: queue.running, waiting: queue.length,
-      parallel: queue.concurrency, max_queue: queue.maxWaiting,
+      status: closing ? 'shutting_down' : 'ok',
+      model: modelId,
+      running: queue.running,
+      waiting: queue.length,
+      parallel: queue.concurrency,
+      max_queue: queue.maxWaiting,
       recent_tok_s: st ? round(st.recentTokPerS) : null,
-      ...(st ? {
-        generated_tokens: st.generatedTokens,
-        prefix_cache: { entries: st.prefixCache.entries, bytes: st.prefixCache.bytes, budget_bytes: st.prefixCache.budgetBytes, hits: st.prefixCache.hits, misses: st.prefixCache.misses, reused_tokens: st.prefixCache.reusedTokens },
-      } : {}),
+      ...(st
+        ? {
+            generated_tokens: st.generatedTokens,
+            prefix_cache: {
+              entries: st.prefixCache.entries,
+              bytes: st.prefixCache.bytes,
+              budget_bytes: st.prefixCache.budgetBytes,
+              hits: st.prefixCache.hits,
+              misses: st.prefixCache.misses,
+              reused_tokens: st.prefixCache.reusedTokens,
+            },
+          }
+        : {}),
     };
   }
 
   const modelCard = () => ({ id: modelId, object: 'model', created, owned_by: 'gemma3n-ts' });
 
-  async function simpleRoute(req: IncomingMessage, res: ServerResponse, parse: typeof parseSimpleChat, field: 'reply' | 'description', noteTokens: (n: number) => void): Promise<void> {
+  async function simpleRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parse: typeof parseSimpleChat,
+    field: 'reply' | 'description',
+    noteTokens: (n: number) => void,
+  ): Promise<void> {
     const body = parseJsonBody(await readBody(req, res));
     const { messages, opts } = parse(body, caps());
     fitContext(messages, opts);
@@ -339,22 +400,44 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
       const r = await generate(messages, opts, signal);
       noteTokens(r.metrics.generatedTokens);
       sendJson(res, 200, {
-        id, object: 'chat.completion', created: createdAt, model: modelId,
+        id,
+        object: 'chat.completion',
+        created: createdAt,
+        model: modelId,
         choices: [{ index: 0, message: assistantMessage(r), logprobs: null, finish_reason: finishReasonOf(r) }],
         usage: usage(r),
       });
       return;
     }
 
-    const chunk = (delta: object, finish: string | null) => ({ id, object: 'chat.completion.chunk', created: createdAt, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-    const send = (obj: object) => { if (!res.destroyed) res.write(`data: ${JSON.stringify(obj)}\n\n`); };
+    const chunk = (delta: object, finish: string | null) => ({
+      id,
+      object: 'chat.completion.chunk',
+      created: createdAt,
+      model: modelId,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+    const send = (obj: object) => {
+      if (!res.destroyed) res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    };
     const shaper = new StreamShaper(opts, (delta) => send(chunk(delta, null)));
-    const r = await generate(messages, opts, signal, () => {
-      // Headers go out when the request's turn comes, so queue errors can still be a 429/503.
-      res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no', ...(closing ? { Connection: 'close' } : {}) });
-      req.socket.setNoDelay(true);
-      send(chunk({ role: 'assistant', content: '' }, null));
-    }, (piece) => shaper.piece(piece));
+    const r = await generate(
+      messages,
+      opts,
+      signal,
+      () => {
+        // Headers go out when the request's turn comes, so queue errors can still be a 429/503.
+        res.writeHead(200, {
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-cache',
+          'X-Accel-Buffering': 'no',
+          ...(closing ? { Connection: 'close' } : {}),
+        });
+        req.socket.setNoDelay(true);
+        send(chunk({ role: 'assistant', content: '' }, null));
+      },
+      (piece) => shaper.piece(piece),
+    );
     shaper.finish(r);
     noteTokens(r.metrics.generatedTokens);
     send(chunk({}, finishReasonOf(r)));
@@ -389,7 +472,9 @@ export function createServer(engine: ServedEngine, options: ServerOptions = {}):
         clearTimeout(timer);
         // Responses that just ended leave keep-alive sockets idle: close them, then force the rest.
         let done = false;
-        void closed.then(() => { done = true; });
+        void closed.then(() => {
+          done = true;
+        });
         for (let i = 0; i < 40 && !done; i++) {
           http.closeIdleConnections();
           await new Promise((r) => setTimeout(r, 50));

@@ -7,12 +7,23 @@
  */
 import type { GenerateOptions, GenerationResult } from '../engine/engine.js';
 import { planStructured } from '../engine/structured.js';
-import { renderToolMessages, ToolCallScanner, type ToolCall, type ToolCallDelta, type ToolChatMessage, type ToolChoice, type ToolDefinition } from '../engine/tools.js';
+import {
+  renderToolMessages,
+  ToolCallScanner,
+  type ToolCall,
+  type ToolCallDelta,
+  type ToolChatMessage,
+  type ToolChoice,
+  type ToolDefinition,
+} from '../engine/tools.js';
 import { SchemaError, type ResponseFormat } from '../constrain/index.js';
 import type { ChatContentPart, ChatMessage } from '../tokenizer/chat_template.js';
 import { badRequest } from './errors.js';
 /** What the server knows about the model (request.ts's ModelCapabilities). */
-interface ModelCapabilities { supportsImages: boolean; supportsAudio: boolean }
+interface ModelCapabilities {
+  supportsImages: boolean;
+  supportsAudio: boolean;
+}
 /** request.ts's content-part parser (passed in: request.ts imports this file). */
 export type PartParser = (part: unknown, where: string, caps: ModelCapabilities) => ChatContentPart;
 
@@ -22,7 +33,10 @@ const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v)
 
 /** Whether the messages use tool turns (then parseToolMessages reads them). */
 export function hasToolTurns(messages: unknown): boolean {
-  return Array.isArray(messages) && messages.some((m) => isObject(m) && (m.role === 'tool' || (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls !== null)));
+  return (
+    Array.isArray(messages) &&
+    messages.some((m) => isObject(m) && (m.role === 'tool' || (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls !== null)))
+  );
 }
 
 const textParts = (c: unknown, where: string, caps: ModelCapabilities, allowNull: boolean, parsePart: PartParser): ChatContentPart[] => {
@@ -43,12 +57,23 @@ export function parseToolMessages(value: unknown[], caps: ModelCapabilities, par
     const where = `messages[${i}]`;
     if (!isObject(m)) throw badRequest(where, `'${where}' must be an object, got ${typeName(m)}`, 'invalid_type');
     const role = m.role === 'developer' ? 'system' : m.role;
-    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') throw badRequest(`${where}.role`, `'${where}.role' ${JSON.stringify(m.role)} is not supported (system, developer, user, assistant or tool)`, 'invalid_value');
+    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool')
+      throw badRequest(
+        `${where}.role`,
+        `'${where}.role' ${JSON.stringify(m.role)} is not supported (system, developer, user, assistant or tool)`,
+        'invalid_value',
+      );
     const parts = textParts(m.content, where, caps, role === 'assistant', parsePart);
     const content = parts.every((p) => p.type === 'text') ? parts.map((p) => (p as { text: string }).text).join('\n\n') : parts;
     if (role === 'tool') {
-      if (typeof m.tool_call_id !== 'string') throw badRequest(`${where}.tool_call_id`, `'${where}.tool_call_id' is required for a tool message`, 'missing_required_parameter');
-      if (!callIds.has(m.tool_call_id)) throw badRequest(`${where}.tool_call_id`, `'${where}.tool_call_id' ${JSON.stringify(m.tool_call_id)} answers no earlier assistant tool call`, 'invalid_value');
+      if (typeof m.tool_call_id !== 'string')
+        throw badRequest(`${where}.tool_call_id`, `'${where}.tool_call_id' is required for a tool message`, 'missing_required_parameter');
+      if (!callIds.has(m.tool_call_id))
+        throw badRequest(
+          `${where}.tool_call_id`,
+          `'${where}.tool_call_id' ${JSON.stringify(m.tool_call_id)} answers no earlier assistant tool call`,
+          'invalid_value',
+        );
       out.push({ role: 'tool', content, toolCallId: m.tool_call_id });
       return;
     }
@@ -57,10 +82,20 @@ export function parseToolMessages(value: unknown[], caps: ModelCapabilities, par
       if (!Array.isArray(m.tool_calls)) throw badRequest(`${where}.tool_calls`, `'${where}.tool_calls' must be an array`, 'invalid_type');
       msg.toolCalls = m.tool_calls.map((c: unknown, j: number): ToolCall => {
         const w = `${where}.tool_calls[${j}]`;
-        if (!isObject(c) || typeof c.id !== 'string' || !isObject(c.function) || typeof c.function.name !== 'string' || typeof c.function.arguments !== 'string') {
+        if (
+          !isObject(c) ||
+          typeof c.id !== 'string' ||
+          !isObject(c.function) ||
+          typeof c.function.name !== 'string' ||
+          typeof c.function.arguments !== 'string'
+        ) {
           throw badRequest(w, `'${w}' must be {id, type: "function", function: {name, arguments}} with string id, name and arguments`, 'invalid_value');
         }
-        try { JSON.parse(c.function.arguments); } catch { throw badRequest(`${w}.function.arguments`, `'${w}.function.arguments' is not valid JSON`, 'invalid_value'); }
+        try {
+          JSON.parse(c.function.arguments);
+        } catch {
+          throw badRequest(`${w}.function.arguments`, `'${w}.function.arguments' is not valid JSON`, 'invalid_value');
+        }
         callIds.add(c.id);
         return { id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } };
       });
@@ -68,7 +103,8 @@ export function parseToolMessages(value: unknown[], caps: ModelCapabilities, par
     out.push(msg);
   });
   const last = out[out.length - 1];
-  if (!last || (last.role !== 'user' && last.role !== 'tool')) throw badRequest('messages', `the last message must be the user's or a tool result (the model writes the next assistant turn)`, 'invalid_value');
+  if (!last || (last.role !== 'user' && last.role !== 'tool'))
+    throw badRequest('messages', `the last message must be the user's or a tool result (the model writes the next assistant turn)`, 'invalid_value');
   return out;
 }
 
@@ -79,10 +115,14 @@ function parseResponseFormat(v: unknown): ResponseFormat | undefined {
   if (v.type === 'json_object') return { type: 'json_object' };
   if (v.type === 'json_schema') {
     const js = v.json_schema;
-    if (!isObject(js)) throw badRequest('response_format.json_schema', `'response_format.json_schema' must be an object {name, schema, strict}`, 'missing_required_parameter');
-    if (js.name !== undefined && (typeof js.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(js.name))) throw badRequest('response_format.json_schema.name', `'response_format.json_schema.name' must be 1-64 letters, digits, '_' or '-'`);
-    if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean') throw badRequest('response_format.json_schema.strict', `'response_format.json_schema.strict' must be a boolean`, 'invalid_type');
-    if (js.schema === undefined) throw badRequest('response_format.json_schema.schema', `'response_format.json_schema.schema' is required`, 'missing_required_parameter');
+    if (!isObject(js))
+      throw badRequest('response_format.json_schema', `'response_format.json_schema' must be an object {name, schema, strict}`, 'missing_required_parameter');
+    if (js.name !== undefined && (typeof js.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(js.name)))
+      throw badRequest('response_format.json_schema.name', `'response_format.json_schema.name' must be 1-64 letters, digits, '_' or '-'`);
+    if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean')
+      throw badRequest('response_format.json_schema.strict', `'response_format.json_schema.strict' must be a boolean`, 'invalid_type');
+    if (js.schema === undefined)
+      throw badRequest('response_format.json_schema.schema', `'response_format.json_schema.schema' is required`, 'missing_required_parameter');
     return { type: 'json_schema', schema: js.schema, name: js.name as string | undefined, strict: js.strict as boolean | undefined };
   }
   throw badRequest('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema', got ${JSON.stringify(v.type)}`);
@@ -110,7 +150,10 @@ function parseTools(body: Json): Pick<GenerateOptions, 'tools' | 'toolChoice' | 
  * Reads response_format / tools / tool_choice and compiles the grammar now, so a schema the
  * engine cannot enforce is a 400 naming the keyword before the request queues.
  */
-export function parseStructured(body: Json, messages: readonly ChatMessage[]): Pick<GenerateOptions, 'responseFormat' | 'tools' | 'toolChoice' | 'parallelToolCalls'> {
+export function parseStructured(
+  body: Json,
+  messages: readonly ChatMessage[],
+): Pick<GenerateOptions, 'responseFormat' | 'tools' | 'toolChoice' | 'parallelToolCalls'> {
   const out: Pick<GenerateOptions, 'responseFormat' | 'tools' | 'toolChoice' | 'parallelToolCalls'> = { ...parseTools(body) };
   const rf = parseResponseFormat(body.response_format);
   if (rf) out.responseFormat = rf;
@@ -159,21 +202,32 @@ export class StreamShaper {
   private readonly scanner = new ToolCallScanner();
   private held = '';
 
-  constructor(private readonly opts: GenerateOptions, private readonly send: (delta: object) => void) {
+  constructor(
+    private readonly opts: GenerateOptions,
+    private readonly send: (delta: object) => void,
+  ) {
     if (opts.tools && opts.tools.length > 0 && opts.toolChoice !== 'none') {
       opts.onToolCall = (d: ToolCallDelta) => send({ tool_calls: [d] });
     }
   }
 
-  private get tools(): boolean { return this.opts.onToolCall !== undefined; }
+  private get tools(): boolean {
+    return this.opts.onToolCall !== undefined;
+  }
 
   piece(text: string): void {
-    if (!this.tools) { this.send({ content: text }); return; }
+    if (!this.tools) {
+      this.send({ content: text });
+      return;
+    }
     // Hold leading whitespace until the first character says prose or call.
     if (this.scanner.isCall === null) {
       this.held += text;
       this.scanner.push(text);
-      if (this.scanner.isCall === false) { this.send({ content: this.held }); this.held = ''; }
+      if (this.scanner.isCall === false) {
+        this.send({ content: this.held });
+        this.held = '';
+      }
       return;
     }
     if (this.scanner.isCall === false) this.send({ content: text });

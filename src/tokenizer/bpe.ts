@@ -44,7 +44,10 @@ export class PairTable {
     for (;;) {
       const kl = this.keysL[s]!;
       if (kl === -1) {
-        this.keysL[s] = l; this.keysR[s] = r; this.vals[s] = v; this.size++;
+        this.keysL[s] = l;
+        this.keysR[s] = r;
+        this.vals[s] = v;
+        this.size++;
         return true;
       }
       if (kl === l && this.keysR[s] === r) return false;
@@ -159,29 +162,43 @@ export class BpeModel {
 
   private growCandidates(): void {
     const cap = this.cPri.length * 2;
-    const g32 = (a: Int32Array): Int32Array<ArrayBuffer> => { const b = new Int32Array(cap); b.set(a); return b; };
-    const f = new Float64Array(cap); f.set(this.cPri); this.cPri = f;
-    this.cLeft = g32(this.cLeft); this.cRight = g32(this.cRight);
-    this.cLid = g32(this.cLid); this.cRid = g32(this.cRid);
-    this.cMerge = g32(this.cMerge); this.heap = g32(this.heap);
+    const g32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    const f = new Float64Array(cap);
+    f.set(this.cPri);
+    this.cPri = f;
+    this.cLeft = g32(this.cLeft);
+    this.cRight = g32(this.cRight);
+    this.cLid = g32(this.cLid);
+    this.cRid = g32(this.cRid);
+    this.cMerge = g32(this.cMerge);
+    this.heap = g32(this.heap);
   }
 
   /** (priority, left position) ordering: true when candidate a should merge before b. */
   private before(a: number, b: number): boolean {
-    const pa = this.cPri[a]!, pb = this.cPri[b]!;
+    const pa = this.cPri[a]!,
+      pb = this.cPri[b]!;
     return pa < pb || (pa === pb && this.cLeft[a]! < this.cLeft[b]!);
   }
 
   private push(left: number, right: number): void {
-    const lid = this.ids[left]!, rid = this.ids[right]!;
+    const lid = this.ids[left]!,
+      rid = this.ids[right]!;
     if (lid < 0 || rid < 0) return;
     const m = this.pairs.get(lid, rid);
     if (m < 0) return;
     if (this.nCand >= this.cPri.length) this.growCandidates();
     const c = this.nCand++;
     this.cPri[c] = this.mergePriority[m]!;
-    this.cLeft[c] = left; this.cRight[c] = right;
-    this.cLid[c] = lid; this.cRid[c] = rid; this.cMerge[c] = m;
+    this.cLeft[c] = left;
+    this.cRight[c] = right;
+    this.cLid[c] = lid;
+    this.cRid[c] = rid;
+    this.cMerge[c] = m;
     // sift up
     const heap = this.heap;
     let i = this.heapSize++;
@@ -223,8 +240,13 @@ export class BpeModel {
     for (let i = start; i < end; n++) {
       const cp = text.codePointAt(i)!;
       cps[n] = cp;
-      if (cp < 0x10000) { ids[n] = bmpCharIds[cp]!; i++; }
-      else { ids[n] = this.astralCharIds.get(cp) ?? -1; i += 2; }
+      if (cp < 0x10000) {
+        ids[n] = bmpCharIds[cp]!;
+        i++;
+      } else {
+        ids[n] = this.astralCharIds.get(cp) ?? -1;
+        i += 2;
+      }
       prev[n] = n - 1;
       next[n] = n + 1;
     }
@@ -239,7 +261,8 @@ export class BpeModel {
     const unused = this.unusedIds;
     while (this.heapSize > 0) {
       const c = this.pop();
-      const left = this.cLeft[c]!, right = this.cRight[c]!;
+      const left = this.cLeft[c]!,
+        right = this.cRight[c]!;
       // Stale if either side changed since the candidate was queued.
       if (next[left] !== right || ids[left] !== this.cLid[c] || ids[right] !== this.cRid[c]) continue;
       const merged = this.mergeResult[this.cMerge[c]!]!;
@@ -277,7 +300,10 @@ export class BpeModel {
 
   private resegment(id: number, rev: Map<number, number>, out: number[]): void {
     const packed = rev.get(id);
-    if (packed === undefined) { out.push(id); return; }
+    if (packed === undefined) {
+      out.push(id);
+      return;
+    }
     this.resegment(Math.floor(packed / 0x100000), rev, out);
     this.resegment(packed % 0x100000, rev, out);
   }
@@ -285,13 +311,24 @@ export class BpeModel {
 
 /** Write the UTF-8 encoding of a code point into buf; returns the byte count. */
 export function encodeUtf8CodePoint(cp: number, buf: Uint8Array): number {
-  if (cp < 0x80) { buf[0] = cp; return 1; }
-  if (cp < 0x800) { buf[0] = 0xc0 | (cp >> 6); buf[1] = 0x80 | (cp & 63); return 2; }
+  if (cp < 0x80) {
+    buf[0] = cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    buf[0] = 0xc0 | (cp >> 6);
+    buf[1] = 0x80 | (cp & 63);
+    return 2;
+  }
   if (cp < 0x10000) {
-    buf[0] = 0xe0 | (cp >> 12); buf[1] = 0x80 | ((cp >> 6) & 63); buf[2] = 0x80 | (cp & 63);
+    buf[0] = 0xe0 | (cp >> 12);
+    buf[1] = 0x80 | ((cp >> 6) & 63);
+    buf[2] = 0x80 | (cp & 63);
     return 3;
   }
-  buf[0] = 0xf0 | (cp >> 18); buf[1] = 0x80 | ((cp >> 12) & 63);
-  buf[2] = 0x80 | ((cp >> 6) & 63); buf[3] = 0x80 | (cp & 63);
+  buf[0] = 0xf0 | (cp >> 18);
+  buf[1] = 0x80 | ((cp >> 12) & 63);
+  buf[2] = 0x80 | ((cp >> 6) & 63);
+  buf[3] = 0x80 | (cp & 63);
   return 4;
 }

@@ -17,10 +17,7 @@ import { Template } from '@huggingface/jinja';
 import type { GemmaTokenizer } from './tokenizer.js';
 import { chatTemplateFromConfig } from './load.js';
 
-export type ChatContentPart =
-  | { type: 'text'; text: string }
-  | { type: 'image'; [key: string]: unknown }
-  | { type: 'audio'; [key: string]: unknown };
+export type ChatContentPart = { type: 'text'; text: string } | { type: 'image'; [key: string]: unknown } | { type: 'audio'; [key: string]: unknown };
 
 export interface ChatMessage {
   /** 'system' | 'user' | 'assistant' (rendered as "model"); 'model' is accepted as is. */
@@ -105,9 +102,7 @@ function compile(source: string): Template {
  */
 export function renderChat(messages: readonly ChatMessage[], opts: RenderChatOptions = {}): string {
   if (!Array.isArray(messages) || messages.length === 0) throw new Error('renderChat: messages must be a non-empty array');
-  const source = opts.template
-    ?? (opts.tokenizerConfig !== undefined ? chatTemplateFromConfig(opts.tokenizerConfig) : undefined)
-    ?? GEMMA3N_CHAT_TEMPLATE;
+  const source = opts.template ?? (opts.tokenizerConfig !== undefined ? chatTemplateFromConfig(opts.tokenizerConfig) : undefined) ?? GEMMA3N_CHAT_TEMPLATE;
   return compile(source).render({
     ...opts.variables,
     messages,
@@ -154,7 +149,10 @@ export function expandMultimodalPlaceholders(ids: ArrayLike<number>, opts: Expan
 export function expandMultimodalPlaceholders(input: string | ArrayLike<number>, opts: ExpandOptions | ExpandIdsOptions = {}): string | number[] {
   const imageTokens = opts.imageTokens ?? 256;
   const audioTokens = opts.audioTokens ?? 188;
-  for (const [name, n] of [['imageTokens', imageTokens], ['audioTokens', audioTokens]] as const) {
+  for (const [name, n] of [
+    ['imageTokens', imageTokens],
+    ['audioTokens', audioTokens],
+  ] as const) {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`expandMultimodalPlaceholders: ${name} must be a non-negative integer, got ${n}`);
   }
   const imagePh = opts.imagePlaceholder ?? '<image_soft_token>';

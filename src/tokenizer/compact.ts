@@ -51,7 +51,8 @@ export function encodeCompactTokenizer(spec: TokenizerSpec, stamp: SourceStamp):
   // call and one split (262k slices or a JSON array were 5-10× slower).
   const sep = ['\u0000', '\uffff', '\u0001', '\u0002'].find((c) => !spec.pieces.some((p) => p.includes(c)));
   if (sep === undefined) throw new Error('encodeCompactTokenizer: no separator character is free');
-  const charKeys = Int32Array.from(spec.bpe.charIds.keys()), charVals = Int32Array.from(spec.bpe.charIds.values());
+  const charKeys = Int32Array.from(spec.bpe.charIds.keys()),
+    charVals = Int32Array.from(spec.bpe.charIds.values());
   const sections: [string, Uint8Array][] = [
     ['pieces', enc.encode(spec.pieces.join(sep))],
     ['special', spec.special],
@@ -65,17 +66,27 @@ export function encodeCompactTokenizer(spec: TokenizerSpec, stamp: SourceStamp):
   if (spec.bpe.byteIds) sections.push(['byteIds', bytesOf(spec.bpe.byteIds)]);
   if (spec.bpe.unusedIds) sections.push(['unusedIds', spec.bpe.unusedIds]);
   const { pieces: _p, special: _s, bpe, ...rest } = spec;
-  const meta: Meta = { stamp, sep, spec: { ...rest, bpe: { vocabSize: bpe.vocabSize, unkId: bpe.unkId, fuseUnk: bpe.fuseUnk } }, sections: sections.map(([n, b]) => [n, b.length]) };
+  const meta: Meta = {
+    stamp,
+    sep,
+    spec: { ...rest, bpe: { vocabSize: bpe.vocabSize, unkId: bpe.unkId, fuseUnk: bpe.fuseUnk } },
+    sections: sections.map(([n, b]) => [n, b.length]),
+  };
   const metaBytes = enc.encode(JSON.stringify(meta));
   const pad8 = (n: number) => (n + 7) & ~7;
   let total = 12 + pad8(metaBytes.length);
   for (const [, b] of sections) total += pad8(b.length);
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
-  dv.setUint32(0, MAGIC, true); dv.setUint32(4, VERSION, true); dv.setUint32(8, metaBytes.length, true);
+  dv.setUint32(0, MAGIC, true);
+  dv.setUint32(4, VERSION, true);
+  dv.setUint32(8, metaBytes.length, true);
   out.set(metaBytes, 12);
   let pos = 12 + pad8(metaBytes.length);
-  for (const [, b] of sections) { out.set(b, pos); pos += pad8(b.length); }
+  for (const [, b] of sections) {
+    out.set(b, pos);
+    pos += pad8(b.length);
+  }
   return out;
 }
 
@@ -90,7 +101,9 @@ export class CompactTokenizerError extends Error {}
  * tokenizer.json than `expected` (stale cache); throws CompactTokenizerError when malformed.
  */
 export function decodeCompactTokenizer(bytes: Uint8Array, expected: SourceStamp | null, where = 'tokenizer.gtok'): TokenizerSpec | null {
-  const fail = (m: string): never => { throw new CompactTokenizerError(`${where}: ${m}`); };
+  const fail = (m: string): never => {
+    throw new CompactTokenizerError(`${where}: ${m}`);
+  };
   if (bytes.length < 12) fail('truncated');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== MAGIC) fail('not a compact tokenizer (bad magic)');
@@ -98,7 +111,11 @@ export function decodeCompactTokenizer(bytes: Uint8Array, expected: SourceStamp 
   const metaLen = dv.getUint32(8, true);
   if (12 + metaLen > bytes.length) fail('truncated meta');
   let meta: Meta;
-  try { meta = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + metaLen))) as Meta; } catch (e) { return fail(`meta is not JSON (${(e as Error).message})`); }
+  try {
+    meta = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + metaLen))) as Meta;
+  } catch (e) {
+    return fail(`meta is not JSON (${(e as Error).message})`);
+  }
   if (expected && (meta.stamp?.bytes !== expected.bytes || meta.stamp?.hash !== expected.hash)) return null;
   const sec = new Map<string, Uint8Array>();
   let pos = 12 + ((metaLen + 7) & ~7);
@@ -110,22 +127,31 @@ export function decodeCompactTokenizer(bytes: Uint8Array, expected: SourceStamp 
     pos += (len + 7) & ~7;
   }
   const need = (n: string) => sec.get(n) ?? fail(`missing section '${n}'`);
-  const i32 = (n: string) => { const b = need(n); if (b.length % 4) fail(`section '${n}' has ${b.length} bytes`); return new Int32Array(b.buffer, 0, b.length / 4); };
+  const i32 = (n: string) => {
+    const b = need(n);
+    if (b.length % 4) fail(`section '${n}' has ${b.length} bytes`);
+    return new Int32Array(b.buffer, 0, b.length / 4);
+  };
   if (typeof meta.sep !== 'string' || meta.sep.length !== 1) fail('bad piece separator');
   const pieces = new TextDecoder().decode(need('pieces')).split(meta.sep);
   const n = pieces.length;
   if (n !== meta.spec.bpe.vocabSize) fail(`${n} pieces for a vocabulary of ${meta.spec.bpe.vocabSize}`);
   const special = need('special');
   if (special.length !== n) fail('special flags and pieces disagree');
-  const keys = i32('charKeys'), vals = i32('charVals');
+  const keys = i32('charKeys'),
+    vals = i32('charVals');
   if (keys.length !== vals.length) fail('charIds keys and values disagree');
   const charIds = new Map<number, number>();
   for (let i = 0; i < keys.length; i++) charIds.set(keys[i], vals[i]);
-  const mergeLeft = i32('mergeLeft'), mergeRight = i32('mergeRight'), mergeResult = i32('mergeResult');
+  const mergeLeft = i32('mergeLeft'),
+    mergeRight = i32('mergeRight'),
+    mergeResult = i32('mergeResult');
   const pb = need('mergePriority');
   const mergePriority = new Float64Array(pb.buffer, 0, pb.length / 8);
-  if (mergeRight.length !== mergeLeft.length || mergeResult.length !== mergeLeft.length || mergePriority.length !== mergeLeft.length) fail('merge sections disagree');
-  for (const a of [mergeLeft, mergeRight, mergeResult]) for (let i = 0; i < a.length; i++) if (a[i] < 0 || a[i] >= n) fail(`merge id ${a[i]} outside the vocabulary`);
+  if (mergeRight.length !== mergeLeft.length || mergeResult.length !== mergeLeft.length || mergePriority.length !== mergeLeft.length)
+    fail('merge sections disagree');
+  for (const a of [mergeLeft, mergeRight, mergeResult])
+    for (let i = 0; i < a.length; i++) if (a[i] < 0 || a[i] >= n) fail(`merge id ${a[i]} outside the vocabulary`);
   const byteIds = sec.has('byteIds') ? i32('byteIds') : null;
   const unusedIds = sec.get('unusedIds') ?? null;
   const { bpe, ...rest } = meta.spec;

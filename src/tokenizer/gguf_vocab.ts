@@ -26,22 +26,39 @@ class ProtoWriter {
   private parts: number[] = [];
   private chunks: Uint8Array[] = [];
   private flush(): void {
-    if (this.parts.length) { this.chunks.push(Uint8Array.from(this.parts)); this.parts = []; }
+    if (this.parts.length) {
+      this.chunks.push(Uint8Array.from(this.parts));
+      this.parts = [];
+    }
   }
   varint(v: number): void {
-    if (v < 0) { // int32 negatives: 10-byte two's complement
+    if (v < 0) {
+      // int32 negatives: 10-byte two's complement
       let lo = v >>> 0;
-      for (let i = 0; i < 4; i++) { this.parts.push((lo & 0x7f) | 0x80); lo >>>= 7; }
+      for (let i = 0; i < 4; i++) {
+        this.parts.push((lo & 0x7f) | 0x80);
+        lo >>>= 7;
+      }
       this.parts.push((lo & 0x0f) | 0x70 | 0x80);
       for (let i = 0; i < 4; i++) this.parts.push(0xff);
       this.parts.push(0x01);
       return;
     }
-    while (v >= 0x80) { this.parts.push((v % 128) | 0x80); v = Math.floor(v / 128); }
+    while (v >= 0x80) {
+      this.parts.push((v % 128) | 0x80);
+      v = Math.floor(v / 128);
+    }
     this.parts.push(v);
   }
-  tag(field: number, wire: number): void { this.varint(field * 8 + wire); }
-  bytes(field: number, b: Uint8Array): void { this.tag(field, 2); this.varint(b.length); this.flush(); this.chunks.push(b); }
+  tag(field: number, wire: number): void {
+    this.varint(field * 8 + wire);
+  }
+  bytes(field: number, b: Uint8Array): void {
+    this.tag(field, 2);
+    this.varint(b.length);
+    this.flush();
+    this.chunks.push(b);
+  }
   float(field: number, x: number): void {
     this.tag(field, 5);
     const b = new Uint8Array(4);
@@ -50,9 +67,13 @@ class ProtoWriter {
   }
   finish(): Uint8Array {
     this.flush();
-    const n = this.chunks.reduce((a, c) => a + c.length, 0), out = new Uint8Array(n);
+    const n = this.chunks.reduce((a, c) => a + c.length, 0),
+      out = new Uint8Array(n);
     let p = 0;
-    for (const c of this.chunks) { out.set(c, p); p += c.length; }
+    for (const c of this.chunks) {
+      out.set(c, p);
+      p += c.length;
+    }
     return out;
   }
 }
@@ -73,15 +94,28 @@ export function sentencePieceProto(v: GgufVocab): Uint8Array {
   }
   const hasBytes = Array.from(v.types).some((t) => t === TokenType.Byte);
   const ts = new ProtoWriter();
-  ts.tag(3, 0); ts.varint(2); // model_type BPE
-  ts.tag(35, 0); ts.varint(hasBytes ? 1 : 0); // byte_fallback
-  for (const [field, id] of [[40, v.unkId], [41, v.bosId], [42, v.eosId], [43, v.padId]] as const) { ts.tag(field, 0); ts.varint(id); }
+  ts.tag(3, 0);
+  ts.varint(2); // model_type BPE
+  ts.tag(35, 0);
+  ts.varint(hasBytes ? 1 : 0); // byte_fallback
+  for (const [field, id] of [
+    [40, v.unkId],
+    [41, v.bosId],
+    [42, v.eosId],
+    [43, v.padId],
+  ] as const) {
+    ts.tag(field, 0);
+    ts.varint(id);
+  }
   w.bytes(2, ts.finish());
   const ns = new ProtoWriter();
   ns.bytes(1, enc.encode('identity'));
-  ns.tag(3, 0); ns.varint(v.addSpacePrefix ? 1 : 0);
-  ns.tag(4, 0); ns.varint(0); // remove_extra_whitespaces
-  ns.tag(5, 0); ns.varint(1); // escape_whitespaces
+  ns.tag(3, 0);
+  ns.varint(v.addSpacePrefix ? 1 : 0);
+  ns.tag(4, 0);
+  ns.varint(0); // remove_extra_whitespaces
+  ns.tag(5, 0);
+  ns.varint(1); // escape_whitespaces
   w.bytes(3, ns.finish());
   return w.finish();
 }
@@ -121,9 +155,16 @@ export function vocabFromTokenizerJson(text: string | object, size?: number): Gg
     tokens[t.id] = t.content;
     types[t.id] = t.special ? TokenType.Control : TokenType.UserDefined;
   }
-  const find = (s: string, def: number) => { const i = tokens.indexOf(s); return i >= 0 ? i : def; };
+  const find = (s: string, def: number) => {
+    const i = tokens.indexOf(s);
+    return i >= 0 ? i : def;
+  };
   const unkId = find(m.unk_token ?? '<unk>', 3);
   if (unkId < n) types[unkId] = TokenType.Unknown;
-  for (let id = 0; id < n; id++) if (tokens[id] === '') { tokens[id] = `[PAD${id}]`; types[id] = TokenType.Unused; }
+  for (let id = 0; id < n; id++)
+    if (tokens[id] === '') {
+      tokens[id] = `[PAD${id}]`;
+      types[id] = TokenType.Unused;
+    }
   return { tokens, scores, types, bosId: find('<bos>', 2), eosId: find('<eos>', 1), unkId, padId: find('<pad>', 0), addSpacePrefix: false };
 }

@@ -5,7 +5,11 @@
  */
 import type { AddedTokenSpec } from './spec.js';
 
-interface TrieNode { children: Map<number, TrieNode>; id: number; len: number }
+interface TrieNode {
+  children: Map<number, TrieNode>;
+  id: number;
+  len: number;
+}
 
 /** Leftmost-longest literal matcher over a set of strings (UTF-16 code units). */
 export class LiteralMatcher {
@@ -23,10 +27,16 @@ export class LiteralMatcher {
       for (let i = 0; i < t.content.length; i++) {
         const c = t.content.charCodeAt(i);
         let child = node.children.get(c);
-        if (!child) { child = { children: new Map(), id: -1, len: i + 1 }; node.children.set(c, child); }
+        if (!child) {
+          child = { children: new Map(), id: -1, len: i + 1 };
+          node.children.set(c, child);
+        }
         node = child;
       }
-      if (node.id === -1) { node.id = t.id; count++; }
+      if (node.id === -1) {
+        node.id = t.id;
+        count++;
+      }
       this.first[t.content.charCodeAt(0)] = 1;
     }
     this.empty = count === 0;
@@ -39,13 +49,21 @@ export class LiteralMatcher {
     for (let i = from; i < text.length; i++) {
       if (first[text.charCodeAt(i)] === 0) continue;
       let node: TrieNode | undefined = this.root;
-      let bestLen = 0, bestId = -1;
+      let bestLen = 0,
+        bestId = -1;
       for (let j = i; j < text.length; j++) {
         node = node.children.get(text.charCodeAt(j));
         if (node === undefined) break;
-        if (node.id !== -1) { bestLen = node.len; bestId = node.id; }
+        if (node.id !== -1) {
+          bestLen = node.len;
+          bestId = node.id;
+        }
       }
-      if (bestId !== -1) { this.matchLen = bestLen; this.matchId = bestId; return i; }
+      if (bestId !== -1) {
+        this.matchLen = bestLen;
+        this.matchId = bestId;
+        return i;
+      }
     }
     return -1;
   }

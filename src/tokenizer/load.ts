@@ -18,7 +18,11 @@ export interface TokenizerFiles {
 function parseConfig(cfg: string | object): Record<string, unknown> {
   let v: unknown = cfg;
   if (typeof cfg === 'string') {
-    try { v = JSON.parse(cfg); } catch (e) { throw new Error(`tokenizer_config.json: not valid JSON (${(e as Error).message})`); }
+    try {
+      v = JSON.parse(cfg);
+    } catch (e) {
+      throw new Error(`tokenizer_config.json: not valid JSON (${(e as Error).message})`);
+    }
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('tokenizer_config.json: top level must be a JSON object');
   return v as Record<string, unknown>;

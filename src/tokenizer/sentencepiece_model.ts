@@ -50,7 +50,12 @@ export interface SentencePieceModel {
 /** Protobuf wire-format cursor over a byte array; every read is bounds-checked. */
 class ProtoReader {
   pos: number;
-  constructor(readonly buf: Uint8Array, start: number, readonly end: number, readonly what: string) {
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+    readonly what: string,
+  ) {
     this.pos = start;
   }
 
@@ -96,10 +101,20 @@ class ProtoReader {
 
   skip(wireType: number): void {
     switch (wireType) {
-      case 0: this.varint(); return;
-      case 1: if (this.pos + 8 > this.end) this.truncated(); this.pos += 8; return;
-      case 2: this.bytes(); return;
-      case 5: if (this.pos + 4 > this.end) this.truncated(); this.pos += 4; return;
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        if (this.pos + 8 > this.end) this.truncated();
+        this.pos += 8;
+        return;
+      case 2:
+        this.bytes();
+        return;
+      case 5:
+        if (this.pos + 4 > this.end) this.truncated();
+        this.pos += 4;
+        return;
       default:
         throw new Error(`tokenizer.model: unsupported protobuf wire type ${wireType} in ${this.what} at byte ${this.pos}`);
     }
@@ -115,9 +130,12 @@ function parsePiece(buf: Uint8Array, start: number, end: number, index: number):
   let type: PieceType = PieceType.Normal;
   while (r.pos < end) {
     const tag = r.varint();
-    const field = Math.floor(tag / 8), wire = tag & 7;
-    if (field === 1 && wire === 2) { const [s, e] = r.bytes(); piece = utf8.decode(buf.subarray(s, e)); }
-    else if (field === 2 && wire === 5) score = r.float32();
+    const field = Math.floor(tag / 8),
+      wire = tag & 7;
+    if (field === 1 && wire === 2) {
+      const [s, e] = r.bytes();
+      piece = utf8.decode(buf.subarray(s, e));
+    } else if (field === 2 && wire === 5) score = r.float32();
     else if (field === 3 && wire === 0) type = r.varint() as PieceType;
     else r.skip(wire);
   }
@@ -130,16 +148,33 @@ function parseTrainerSpec(buf: Uint8Array, start: number, end: number): TrainerS
   const r = new ProtoReader(buf, start, end, 'trainer_spec');
   while (r.pos < end) {
     const tag = r.varint();
-    const field = Math.floor(tag / 8), wire = tag & 7;
-    if (wire !== 0) { r.skip(wire); continue; }
+    const field = Math.floor(tag / 8),
+      wire = tag & 7;
+    if (wire !== 0) {
+      r.skip(wire);
+      continue;
+    }
     switch (field) {
-      case 3: spec.modelType = r.varint(); break;
-      case 35: spec.byteFallback = r.varint() !== 0; break;
-      case 40: spec.unkId = r.int32(); break;
-      case 41: spec.bosId = r.int32(); break;
-      case 42: spec.eosId = r.int32(); break;
-      case 43: spec.padId = r.int32(); break;
-      default: r.varint();
+      case 3:
+        spec.modelType = r.varint();
+        break;
+      case 35:
+        spec.byteFallback = r.varint() !== 0;
+        break;
+      case 40:
+        spec.unkId = r.int32();
+        break;
+      case 41:
+        spec.bosId = r.int32();
+        break;
+      case 42:
+        spec.eosId = r.int32();
+        break;
+      case 43:
+        spec.padId = r.int32();
+        break;
+      default:
+        r.varint();
     }
   }
   return spec;
@@ -148,16 +183,24 @@ function parseTrainerSpec(buf: Uint8Array, start: number, end: number): TrainerS
 function parseNormalizerSpec(buf: Uint8Array, start: number, end: number): NormalizerSpec {
   // Proto defaults: add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces all true.
   const spec: NormalizerSpec = {
-    name: '', hasPrecompiledCharsmap: false,
-    addDummyPrefix: true, removeExtraWhitespaces: true, escapeWhitespaces: true,
+    name: '',
+    hasPrecompiledCharsmap: false,
+    addDummyPrefix: true,
+    removeExtraWhitespaces: true,
+    escapeWhitespaces: true,
   };
   const r = new ProtoReader(buf, start, end, 'normalizer_spec');
   while (r.pos < end) {
     const tag = r.varint();
-    const field = Math.floor(tag / 8), wire = tag & 7;
-    if (field === 1 && wire === 2) { const [s, e] = r.bytes(); spec.name = utf8.decode(buf.subarray(s, e)); }
-    else if (field === 2 && wire === 2) { const [s, e] = r.bytes(); spec.hasPrecompiledCharsmap = e > s; }
-    else if (field === 3 && wire === 0) spec.addDummyPrefix = r.varint() !== 0;
+    const field = Math.floor(tag / 8),
+      wire = tag & 7;
+    if (field === 1 && wire === 2) {
+      const [s, e] = r.bytes();
+      spec.name = utf8.decode(buf.subarray(s, e));
+    } else if (field === 2 && wire === 2) {
+      const [s, e] = r.bytes();
+      spec.hasPrecompiledCharsmap = e > s;
+    } else if (field === 3 && wire === 0) spec.addDummyPrefix = r.varint() !== 0;
     else if (field === 4 && wire === 0) spec.removeExtraWhitespaces = r.varint() !== 0;
     else if (field === 5 && wire === 0) spec.escapeWhitespaces = r.varint() !== 0;
     else r.skip(wire);
@@ -175,11 +218,18 @@ export function parseSentencePieceModel(bytes: Uint8Array): SentencePieceModel {
   let normalizerSpec: NormalizerSpec | undefined;
   while (r.pos < bytes.length) {
     const tag = r.varint();
-    const field = Math.floor(tag / 8), wire = tag & 7;
-    if (field === 1 && wire === 2) { const [s, e] = r.bytes(); pieces.push(parsePiece(bytes, s, e, pieces.length)); }
-    else if (field === 2 && wire === 2) { const [s, e] = r.bytes(); trainerSpec = parseTrainerSpec(bytes, s, e); }
-    else if (field === 3 && wire === 2) { const [s, e] = r.bytes(); normalizerSpec = parseNormalizerSpec(bytes, s, e); }
-    else r.skip(wire);
+    const field = Math.floor(tag / 8),
+      wire = tag & 7;
+    if (field === 1 && wire === 2) {
+      const [s, e] = r.bytes();
+      pieces.push(parsePiece(bytes, s, e, pieces.length));
+    } else if (field === 2 && wire === 2) {
+      const [s, e] = r.bytes();
+      trainerSpec = parseTrainerSpec(bytes, s, e);
+    } else if (field === 3 && wire === 2) {
+      const [s, e] = r.bytes();
+      normalizerSpec = parseNormalizerSpec(bytes, s, e);
+    } else r.skip(wire);
   }
   if (pieces.length === 0) throw new Error('tokenizer.model: no pieces found (not a SentencePiece ModelProto?)');
   return {

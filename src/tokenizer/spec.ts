@@ -68,7 +68,10 @@ export function addTokensToSpec(spec: TokenizerSpec, tokens: readonly AddedToken
     }
     pieces[t.id] = t.content;
     if (t.special) special[t.id] = 1;
-    if (!known.has(t.id) && (t.special || !normIds.has(t.id))) { rawTokens.push(t); known.add(t.id); }
+    if (!known.has(t.id) && (t.special || !normIds.has(t.id))) {
+      rawTokens.push(t);
+      known.add(t.id);
+    }
   }
   return { ...spec, pieces, special, rawTokens, bpe: { ...spec.bpe, vocabSize: pieces.length } };
 }

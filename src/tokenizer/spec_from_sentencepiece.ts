@@ -24,13 +24,16 @@ export function specFromSentencePiece(bytes: Uint8Array): TokenizerSpec {
   let byteIds: Int32Array | null = ts.byteFallback ? new Int32Array(256).fill(-1) : null;
   model.pieces.forEach((p, id) => {
     switch (p.type) {
-      case PieceType.Normal: case PieceType.UserDefined: case PieceType.Unused:
+      case PieceType.Normal:
+      case PieceType.UserDefined:
+      case PieceType.Unused:
         if (mergeable.has(p.piece)) throw new Error(`tokenizer.model: duplicate piece ${JSON.stringify(p.piece)} (ids ${mergeable.get(p.piece)} and ${id})`);
         mergeable.set(p.piece, id);
         if (p.type === PieceType.UserDefined) normTokens.push({ id, content: p.piece, special: false });
         if (p.type === PieceType.Unused) unused[id] = 1;
         break;
-      case PieceType.Control: case PieceType.Unknown:
+      case PieceType.Control:
+      case PieceType.Unknown:
         special[id] = 1;
         rawTokens.push({ id, content: p.piece, special: true });
         break;
@@ -45,18 +48,27 @@ export function specFromSentencePiece(bytes: Uint8Array): TokenizerSpec {
 
   // SentencePiece BPE merges any adjacent pair whose concatenation is a piece,
   // best score first; precompute those pairs from the vocabulary.
-  const ml: number[] = [], mr: number[] = [], mres: number[] = [], mpri: number[] = [];
+  const ml: number[] = [],
+    mr: number[] = [],
+    mres: number[] = [],
+    mpri: number[] = [];
   const charIds = new Map<number, number>();
   for (const [piece, id] of mergeable) {
     const cps = Array.from(piece);
-    if (cps.length === 1) { charIds.set(piece.codePointAt(0)!, id); continue; }
+    if (cps.length === 1) {
+      charIds.set(piece.codePointAt(0)!, id);
+      continue;
+    }
     let off = 0;
     for (let k = 0; k < cps.length - 1; k++) {
       off += cps[k]!.length;
       const l = mergeable.get(piece.slice(0, off));
       const r = mergeable.get(piece.slice(off));
       if (l !== undefined && r !== undefined) {
-        ml.push(l); mr.push(r); mres.push(id); mpri.push(-model.pieces[id]!.score);
+        ml.push(l);
+        mr.push(r);
+        mres.push(id);
+        mpri.push(-model.pieces[id]!.score);
       }
     }
   }
@@ -70,14 +82,28 @@ export function specFromSentencePiece(bytes: Uint8Array): TokenizerSpec {
 
   const idOr = (id: number): number => (id >= 0 && id < n ? id : -1);
   return {
-    pieces, special, rawTokens, normTokens, normalize, split: null,
+    pieces,
+    special,
+    rawTokens,
+    normTokens,
+    normalize,
+    split: null,
     bpe: {
-      vocabSize: n, charIds,
-      mergeLeft: Int32Array.from(ml), mergeRight: Int32Array.from(mr), mergeResult: Int32Array.from(mres),
+      vocabSize: n,
+      charIds,
+      mergeLeft: Int32Array.from(ml),
+      mergeRight: Int32Array.from(mr),
+      mergeResult: Int32Array.from(mres),
       mergePriority: Float64Array.from(mpri),
-      byteIds, unkId: idOr(ts.unkId), fuseUnk: true, unusedIds: unused,
+      byteIds,
+      unkId: idOr(ts.unkId),
+      fuseUnk: true,
+      unusedIds: unused,
     },
-    bosId: idOr(ts.bosId), eosId: idOr(ts.eosId), padId: idOr(ts.padId), unkId: idOr(ts.unkId),
+    bosId: idOr(ts.bosId),
+    eosId: idOr(ts.eosId),
+    padId: idOr(ts.padId),
+    unkId: idOr(ts.unkId),
     decodeStripLeadingSpace: ns.addDummyPrefix,
   };
 }

@@ -38,7 +38,10 @@ function parseNormalizer(n: Json | undefined, where: string, out: NormalizeStep[
       out.push({ kind: 'prepend', text });
       return;
     }
-    case 'NFC': case 'NFD': case 'NFKC': case 'NFKD':
+    case 'NFC':
+    case 'NFD':
+    case 'NFKC':
+    case 'NFKD':
       out.push({ kind: 'unicode', form: n['type'] });
       return;
     case 'Sequence': {
@@ -74,7 +77,11 @@ function decoderStripsLeadingSpace(d: Json | undefined): boolean {
 export function specFromTokenizerJson(input: string | object): TokenizerSpec {
   let root: unknown;
   if (typeof input === 'string') {
-    try { root = JSON.parse(input); } catch (e) { fail(`not valid JSON (${(e as Error).message})`); }
+    try {
+      root = JSON.parse(input);
+    } catch (e) {
+      fail(`not valid JSON (${(e as Error).message})`);
+    }
   } else root = input;
   if (!isObject(root)) fail('top level must be a JSON object');
   const model = root['model'];
@@ -93,7 +100,8 @@ export function specFromTokenizerJson(input: string | object): TokenizerSpec {
   const entries = Object.entries(vocab);
   let maxId = -1;
   for (const [piece, id] of entries) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`model.vocab[${JSON.stringify(piece)}] must be a non-negative integer id, got ${JSON.stringify(id)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      fail(`model.vocab[${JSON.stringify(piece)}] must be a non-negative integer id, got ${JSON.stringify(id)}`);
     if (id > maxId) maxId = id;
   }
   for (const t of addedRaw) if (isObject(t) && typeof t['id'] === 'number' && t['id'] > maxId) maxId = t['id'];
@@ -117,11 +125,13 @@ export function specFromTokenizerJson(input: string | object): TokenizerSpec {
   }
   const added: AddedTokenSpec[] = addedRaw.map((t, i) => {
     if (!isObject(t)) fail(`added_tokens[${i}] must be an object`);
-    const id = t['id'], content = t['content'];
+    const id = t['id'],
+      content = t['content'];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`added_tokens[${i}].id must be a non-negative integer`);
     if (typeof content !== 'string' || content.length === 0) fail(`added_tokens[${i}].content must be a non-empty string`);
     if (t['normalized'] === true) fail(`added_tokens[${i}] (${JSON.stringify(content)}): normalized added tokens are not supported`);
-    if (has[id] === 1 && pieces[id] !== content) fail(`added_tokens[${i}]: id ${id} is ${JSON.stringify(pieces[id])} in model.vocab but ${JSON.stringify(content)} here`);
+    if (has[id] === 1 && pieces[id] !== content)
+      fail(`added_tokens[${i}]: id ${id} is ${JSON.stringify(pieces[id])} in model.vocab but ${JSON.stringify(content)} here`);
     pieces[id] = content;
     has[id] = 1;
     if (!pieceIds.has(content)) pieceIds.set(content, id);
@@ -132,22 +142,32 @@ export function specFromTokenizerJson(input: string | object): TokenizerSpec {
 
   // Merge rules: rank = position in the list.
   const n = merges.length;
-  const mergeLeft = new Int32Array(n), mergeRight = new Int32Array(n), mergeResult = new Int32Array(n);
+  const mergeLeft = new Int32Array(n),
+    mergeRight = new Int32Array(n),
+    mergeResult = new Int32Array(n);
   const mergePriority = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const m = merges[i];
     let a: string, b: string;
-    if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') { a = m[0]; b = m[1]; }
-    else if (typeof m === 'string') {
+    if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
+      a = m[0];
+      b = m[1];
+    } else if (typeof m === 'string') {
       const sp = m.indexOf(' ');
       if (sp < 0) fail(`model.merges[${i}] ${JSON.stringify(m)} must be "left right"`);
-      a = m.slice(0, sp); b = m.slice(sp + 1);
+      a = m.slice(0, sp);
+      b = m.slice(sp + 1);
     } else fail(`model.merges[${i}] must be a [left, right] pair or a "left right" string`);
-    const l = pieceIds.get(a), r = pieceIds.get(b), res = pieceIds.get(a + b);
+    const l = pieceIds.get(a),
+      r = pieceIds.get(b),
+      res = pieceIds.get(a + b);
     if (l === undefined) fail(`model.merges[${i}]: ${JSON.stringify(a)} is not in model.vocab`);
     if (r === undefined) fail(`model.merges[${i}]: ${JSON.stringify(b)} is not in model.vocab`);
     if (res === undefined) fail(`model.merges[${i}]: merged piece ${JSON.stringify(a + b)} is not in model.vocab`);
-    mergeLeft[i] = l; mergeRight[i] = r; mergeResult[i] = res; mergePriority[i] = i;
+    mergeLeft[i] = l;
+    mergeRight[i] = r;
+    mergeResult[i] = res;
+    mergePriority[i] = i;
   }
 
   if (byteIds !== null) {
@@ -155,20 +175,34 @@ export function specFromTokenizerJson(input: string | object): TokenizerSpec {
     if (missing >= 0) fail(`model.byte_fallback is true but <0x${missing.toString(16).toUpperCase().padStart(2, '0')}> is not in model.vocab`);
   }
   const unkPiece = model['unk_token'];
-  const unkId = typeof unkPiece === 'string' ? pieceIds.get(unkPiece) ?? -1 : -1;
+  const unkId = typeof unkPiece === 'string' ? (pieceIds.get(unkPiece) ?? -1) : -1;
 
   const normalize: NormalizeStep[] = [];
   parseNormalizer(root['normalizer'], 'normalizer', normalize);
   const lookup = (p: string): number => pieceIds.get(p) ?? -1;
   return {
-    pieces, special,
-    rawTokens: added, normTokens: [],
-    normalize, split: parsePreTokenizer(root['pre_tokenizer']),
+    pieces,
+    special,
+    rawTokens: added,
+    normTokens: [],
+    normalize,
+    split: parsePreTokenizer(root['pre_tokenizer']),
     bpe: {
-      vocabSize: pieces.length, charIds, mergeLeft, mergeRight, mergeResult, mergePriority,
-      byteIds, unkId, fuseUnk: model['fuse_unk'] === true, unusedIds: null,
+      vocabSize: pieces.length,
+      charIds,
+      mergeLeft,
+      mergeRight,
+      mergeResult,
+      mergePriority,
+      byteIds,
+      unkId,
+      fuseUnk: model['fuse_unk'] === true,
+      unusedIds: null,
     },
-    bosId: lookup('<bos>'), eosId: lookup('<eos>'), padId: lookup('<pad>'), unkId,
+    bosId: lookup('<bos>'),
+    eosId: lookup('<eos>'),
+    padId: lookup('<pad>'),
+    unkId,
     decodeStripLeadingSpace: decoderStripsLeadingSpace(root['decoder']),
   };
 }

@@ -64,10 +64,19 @@ export interface GemmaSpecialIds {
 }
 
 const SPECIAL_NAMES: ReadonlyArray<readonly [keyof GemmaSpecialIds, string]> = [
-  ['pad', '<pad>'], ['eos', '<eos>'], ['bos', '<bos>'], ['unk', '<unk>'], ['mask', '<mask>'],
-  ['startOfTurn', '<start_of_turn>'], ['endOfTurn', '<end_of_turn>'],
-  ['startOfImage', '<start_of_image>'], ['endOfImage', '<end_of_image>'], ['imageSoftToken', '<image_soft_token>'],
-  ['startOfAudio', '<start_of_audio>'], ['endOfAudio', '<end_of_audio>'], ['audioSoftToken', '<audio_soft_token>'],
+  ['pad', '<pad>'],
+  ['eos', '<eos>'],
+  ['bos', '<bos>'],
+  ['unk', '<unk>'],
+  ['mask', '<mask>'],
+  ['startOfTurn', '<start_of_turn>'],
+  ['endOfTurn', '<end_of_turn>'],
+  ['startOfImage', '<start_of_image>'],
+  ['endOfImage', '<end_of_image>'],
+  ['imageSoftToken', '<image_soft_token>'],
+  ['startOfAudio', '<start_of_audio>'],
+  ['endOfAudio', '<end_of_audio>'],
+  ['audioSoftToken', '<audio_soft_token>'],
 ];
 
 const SPACE_MARK = '\u2581'; // '▁'
@@ -197,7 +206,10 @@ export class GemmaTokenizer {
     let s = seg;
     for (const step of this.normalizeSteps) s = applyNormalize(step, s, atTextStart);
     const split = this.splitSpec;
-    if (split === null || s.indexOf(split.pattern) < 0) { this.encodeNormalized(s, out); return; }
+    if (split === null || s.indexOf(split.pattern) < 0) {
+      this.encodeNormalized(s, out);
+      return;
+    }
     for (const piece of splitLiteral(s, split.pattern, split.behavior)) this.encodeNormalized(piece, out);
   }
 
@@ -228,7 +240,10 @@ export class GemmaTokenizer {
   }
 
   private encodeWord(s: string, start: number, end: number, out: number[]): void {
-    if (end - start > WORD_CACHE_MAX_LEN) { this.bpe.encodeWord(s, start, end, out); return; }
+    if (end - start > WORD_CACHE_MAX_LEN) {
+      this.bpe.encodeWord(s, start, end, out);
+      return;
+    }
     const key = s.slice(start, end);
     let ids = this.cache.get(key);
     if (ids === undefined) {
@@ -322,9 +337,12 @@ export class GemmaTokenizer {
 
 function applyNormalize(step: NormalizeStep, s: string, atTextStart: boolean): string {
   switch (step.kind) {
-    case 'replace': return s.replaceAll(step.from, step.to);
-    case 'prepend': return s.length > 0 ? step.text + s : s;
-    case 'unicode': return s.normalize(step.form);
+    case 'replace':
+      return s.replaceAll(step.from, step.to);
+    case 'prepend':
+      return s.length > 0 ? step.text + s : s;
+    case 'unicode':
+      return s.normalize(step.form);
     case 'spm-whitespace': {
       let t = s;
       if (step.removeExtra) t = t.replace(/ {2,}/g, ' ').replace(/^ | $/g, '');
@@ -341,10 +359,23 @@ function splitLiteral(s: string, pattern: string, behavior: SplitBehavior): stri
   for (let i = s.indexOf(pattern); i >= 0; i = s.indexOf(pattern, i + pattern.length)) {
     const after = i + pattern.length;
     switch (behavior) {
-      case 'MergedWithPrevious': if (after > pos) out.push(s.slice(pos, after)); pos = after; break;
-      case 'MergedWithNext': if (i > pos) out.push(s.slice(pos, i)); pos = i; break;
-      case 'Isolated': if (i > pos) out.push(s.slice(pos, i)); out.push(pattern); pos = after; break;
-      case 'Removed': if (i > pos) out.push(s.slice(pos, i)); pos = after; break;
+      case 'MergedWithPrevious':
+        if (after > pos) out.push(s.slice(pos, after));
+        pos = after;
+        break;
+      case 'MergedWithNext':
+        if (i > pos) out.push(s.slice(pos, i));
+        pos = i;
+        break;
+      case 'Isolated':
+        if (i > pos) out.push(s.slice(pos, i));
+        out.push(pattern);
+        pos = after;
+        break;
+      case 'Removed':
+        if (i > pos) out.push(s.slice(pos, i));
+        pos = after;
+        break;
     }
   }
   if (pos < s.length) out.push(s.slice(pos));

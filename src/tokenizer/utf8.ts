@@ -25,11 +25,16 @@ function seqLength(lead: number): number {
 /** Valid range for the second byte given the lead (Unicode Table 3-7), as [lo, hi]. */
 function secondByteOk(lead: number, b: number): boolean {
   switch (lead) {
-    case 0xe0: return b >= 0xa0 && b <= 0xbf;
-    case 0xed: return b >= 0x80 && b <= 0x9f;
-    case 0xf0: return b >= 0x90 && b <= 0xbf;
-    case 0xf4: return b >= 0x80 && b <= 0x8f;
-    default: return b >= 0x80 && b <= 0xbf;
+    case 0xe0:
+      return b >= 0xa0 && b <= 0xbf;
+    case 0xed:
+      return b >= 0x80 && b <= 0x9f;
+    case 0xf0:
+      return b >= 0x90 && b <= 0xbf;
+    case 0xf4:
+      return b >= 0x80 && b <= 0x8f;
+    default:
+      return b >= 0x80 && b <= 0xbf;
   }
 }
 
@@ -47,14 +52,20 @@ export function decodeUtf8Prefix(bytes: Uint8Array, start: number, end: number, 
   while (i < end) {
     const lead = bytes[i]!;
     const len = seqLength(lead);
-    if (len === 1) { i++; continue; }
+    if (len === 1) {
+      i++;
+      continue;
+    }
     let ok = len > 0;
     let k = 1;
     for (; ok && k < len && i + k < end; k++) {
       const b = bytes[i + k]!;
       ok = k === 1 ? secondByteOk(lead, b) : b >= 0x80 && b <= 0xbf;
     }
-    if (ok && k === len) { i += len; continue; }
+    if (ok && k === len) {
+      i += len;
+      continue;
+    }
     if (ok && i + k >= end && !final) {
       // Valid so far but cut off: keep it for later.
       flushRun(i);

@@ -13,7 +13,9 @@ export function formatExplain(e: StepExplain, token: number, piece?: string): st
   lines.push(`token ${token}${piece !== undefined ? ` ${JSON.stringify(piece)}` : ''} from ${at}`);
   const looked = e.pleRowsLookedUp ?? [];
   const fetched = e.pleRowsFetched;
-  lines.push(`  per-layer embeddings: ${looked.length} row(s) needed${fetched === null || fetched === undefined ? ' (table resident in memory)' : `, ${fetched.length} read from storage (${kb(e.pleBytesFetched ?? 0)}), ${looked.length - fetched.length} from the row cache`}`);
+  lines.push(
+    `  per-layer embeddings: ${looked.length} row(s) needed${fetched === null || fetched === undefined ? ' (table resident in memory)' : `, ${fetched.length} read from storage (${kb(e.pleBytesFetched ?? 0)}), ${looked.length - fetched.length} from the row cache`}`,
+  );
   for (const l of e.layers ?? []) {
     const kv = l.kvSource === l.index ? 'own K/V' : `K/V shared from layer ${l.kvSource}`;
     const ffn = l.ffnActiveFraction < 1 ? `FFN ${(100 * l.ffnActiveFraction).toFixed(1)}% of ${l.ffnWidth} active (gaussian top-k)` : `FFN dense ${l.ffnWidth}`;

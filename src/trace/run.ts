@@ -41,10 +41,17 @@ export interface TraceRunOptions {
  * Loads the model, traces it on the ids and returns the tensors (for --compare) and file bytes.
  * With media, `inputs_embeds` is the merged embedding (text, hard and soft tokens).
  */
-export async function traceRun(folder: FileProvider, opts: TraceRunOptions): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array; tolerances: Readonly<Record<string, number>> }> {
+export async function traceRun(
+  folder: FileProvider,
+  opts: TraceRunOptions,
+): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array; tolerances: Readonly<Record<string, number>> }> {
   const kernels = opts.kernels ?? new TsKernels();
   let raw: unknown = null;
-  try { raw = JSON.parse(await folder.readText('config.json')); } catch { /* the loader below reports it */ }
+  try {
+    raw = JSON.parse(await folder.readText('config.json'));
+  } catch {
+    /* the loader below reports it */
+  }
   if (isGemma4Config(raw)) {
     // Gemma 4: the text face, with any images/audio merged at their placeholder ids
     // (the ids hold <|image|> / <|audio|> as many times as the media give soft tokens).
@@ -82,12 +89,23 @@ export async function traceRun(folder: FileProvider, opts: TraceRunOptions): Pro
 /** The towers' own faces (audio.*, vision.* names) are Gemma 3n's; a Gemma 4 folder is told how to trace its media. */
 async function refuseGemma4Tower(folder: FileProvider, tower: 'audio' | 'vision'): Promise<void> {
   let raw: unknown = null;
-  try { raw = JSON.parse(await folder.readText('config.json')); } catch { return; /* the tower's loader reports it */ }
-  if (isGemma4Config(raw)) throw new Error(`${folder.location}: trace of the ${tower} tower alone is Gemma 3n's face; for Gemma 4 give --ids holding the ${tower === 'vision' ? '<|image|>' : '<|audio|>'} placeholders with the media (their soft tokens are merged and traced as inputs_embeds)`);
+  try {
+    raw = JSON.parse(await folder.readText('config.json'));
+  } catch {
+    return; /* the tower's loader reports it */
+  }
+  if (isGemma4Config(raw))
+    throw new Error(
+      `${folder.location}: trace of the ${tower} tower alone is Gemma 3n's face; for Gemma 4 give --ids holding the ${tower === 'vision' ? '<|image|>' : '<|audio|>'} placeholders with the media (their soft tokens are merged and traced as inputs_embeds)`,
+    );
 }
 
 /** The audio face: clips (WAV bytes) batched as the feature extractor does → audio.* tensors. */
-export async function traceAudioRun(folder: FileProvider, files: { name: string; bytes: Uint8Array }[], kernels: Kernels = new TsKernels()): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
+export async function traceAudioRun(
+  folder: FileProvider,
+  files: { name: string; bytes: Uint8Array }[],
+  kernels: Kernels = new TsKernels(),
+): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
   await refuseGemma4Tower(folder, 'audio');
   const traced = await traceAudioFiles(folder, files, kernels);
   const tensors = [...traced].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }) as TensorToWrite);
@@ -99,7 +117,11 @@ export async function traceAudioRun(folder: FileProvider, files: { name: string;
  * vision.pixel_values, vision.soft_tokens [1,256,2048] and, with embed_vision weights,
  * vision.embed_soft. The text part of the config is not loaded.
  */
-export async function traceVisionRun(folder: FileProvider, input: { image: Uint8Array } | { pixelValues: Float32Array }, kernels: Kernels = new TsKernels()): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
+export async function traceVisionRun(
+  folder: FileProvider,
+  input: { image: Uint8Array } | { pixelValues: Float32Array },
+  kernels: Kernels = new TsKernels(),
+): Promise<{ tensors: TensorToWrite[]; bytes: Uint8Array }> {
   await refuseGemma4Tower(folder, 'vision');
   const config = parseModelConfig(await folder.readText('config.json'), `${folder.location}/config.json`);
   if (!config.visionConfig) throw new Error(`${folder.location}/config.json: no vision_config (not a full gemma3n checkpoint)`);
@@ -132,19 +154,29 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
   const v: Record<string, string> = {};
   let all = false;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--all') { all = true; continue; }
+    if (argv[i] === '--all') {
+      all = true;
+      continue;
+    }
     const m = /^--(model|ids|out|weights|steps)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`trace: unknown or unsupported argument '${argv[i]}' (this runner takes --model DIR --ids 2,105,9 --out FILE.safetensors [--weights FILE] [--all] [--steps N])`);
+    if (!m)
+      throw new Error(
+        `trace: unknown or unsupported argument '${argv[i]}' (this runner takes --model DIR --ids 2,105,9 --out FILE.safetensors [--weights FILE] [--all] [--steps N])`,
+      );
     const val = m[2] ?? argv[++i];
     if (val === undefined) throw new Error(`trace: --${m[1]} needs a value`);
     v[m[1]] = val;
   }
   if (v.ids === undefined) throw new Error('trace: --ids is required');
   if (v.out === undefined) throw new Error('trace: --out FILE.safetensors is required');
-  const ids = v.ids.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((p) => {
-    if (!/^\d+$/.test(p)) throw new Error(`--ids: '${p}' is not a non-negative integer token id`);
-    return Number(p);
-  });
+  const ids = v.ids
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((p) => {
+      if (!/^\d+$/.test(p)) throw new Error(`--ids: '${p}' is not a non-negative integer token id`);
+      return Number(p);
+    });
   if (ids.length === 0) throw new Error(`--ids: expected a comma-separated list of token ids, got '${v.ids}'`);
   if (v.steps !== undefined && !/^\d+$/.test(v.steps)) throw new Error(`--steps: expected a non-negative integer, got '${v.steps}'`);
   return { model: v.model, ids, out: v.out, weights: v.weights, ...(all ? { all } : {}), ...(v.steps !== undefined ? { steps: Number(v.steps) } : {}) };

@@ -54,9 +54,18 @@ export async function traceText(model: TraceableModel, ids: number[], inputsEmbe
 }
 
 /** One forward step with a tracer: the golden set, the stacked hidden_states and, with `all`, the rest. */
-async function traceStep(model: TraceableModel, ids: number[], cache: KVCache, inputsEmbeds: Float32Array | undefined, all: boolean): Promise<{ tensors: TensorToWrite[]; logits: Float32Array }> {
+async function traceStep(
+  model: TraceableModel,
+  ids: number[],
+  cache: KVCache,
+  inputsEmbeds: Float32Array | undefined,
+  all: boolean,
+): Promise<{ tensors: TensorToWrite[]; logits: Float32Array }> {
   const c = model.config;
-  const T = ids.length, L = c.numHiddenLayers, A = c.altupNumInputs ?? 1, H = c.hiddenSize;
+  const T = ids.length,
+    L = c.numHiddenLayers,
+    A = c.altupNumInputs ?? 1,
+    H = c.hiddenSize;
   const got = new Map<string, { data: Float32Array; shape: number[] }>();
   const hidden = new Float32Array((L + 1) * A * T * H);
   let layerOutputs: Float32Array | null = null;
@@ -123,7 +132,12 @@ export interface CompareRow {
  * `x.N` where the reference's `input_ids.N` equals the traced ids (the golden files hold
  * several sequences).
  */
-export async function compareWithGolden(traced: TensorToWrite[], golden: SafetensorsFile, tolerance?: number, table: Readonly<Record<string, number>> = GOLDEN_TOLERANCE): Promise<CompareRow[]> {
+export async function compareWithGolden(
+  traced: TensorToWrite[],
+  golden: SafetensorsFile,
+  tolerance?: number,
+  table: Readonly<Record<string, number>> = GOLDEN_TOLERANCE,
+): Promise<CompareRow[]> {
   const ids = traced.find((t) => t.name === 'input_ids');
   let suffix = '';
   if (ids && !golden.tensors.has('input_ids')) {
@@ -132,7 +146,10 @@ export async function compareWithGolden(traced: TensorToWrite[], golden: Safeten
       if (!m) continue;
       const ref = await golden.readF32(name);
       const mine = ids.data as Int32Array;
-      if (ref.length === mine.length && ref.every((v, i) => v === mine[i])) { suffix = m[1]; break; }
+      if (ref.length === mine.length && ref.every((v, i) => v === mine[i])) {
+        suffix = m[1];
+        break;
+      }
     }
   }
   const rows: CompareRow[] = [];
@@ -140,7 +157,10 @@ export async function compareWithGolden(traced: TensorToWrite[], golden: Safeten
     if (t.name === 'input_ids') continue;
     const tol = tolerance ?? table[t.name.replace(/^.*\./, '')] ?? table[t.name] ?? 5e-4;
     const gname = [t.name + suffix, t.name].find((n) => golden.tensors.has(n)) ?? null;
-    if (!gname) { rows.push({ name: t.name, goldenName: null, maxAbsDiff: NaN, tolerance: tol, ok: true, note: 'not in reference' }); continue; }
+    if (!gname) {
+      rows.push({ name: t.name, goldenName: null, maxAbsDiff: NaN, tolerance: tol, ok: true, note: 'not in reference' });
+      continue;
+    }
     const info = golden.info(gname);
     if (numel(info.shape) !== numel(t.shape)) {
       rows.push({ name: t.name, goldenName: gname, maxAbsDiff: Infinity, tolerance: tol, ok: false, note: `shape [${t.shape}] vs reference [${info.shape}]` });

@@ -21,7 +21,8 @@ export class Rng {
       this.spare = null;
       return v;
     }
-    const u = 1 - this.uniform(), v = this.uniform();
+    const u = 1 - this.uniform(),
+      v = this.uniform();
     const r = Math.sqrt(-2 * Math.log(u));
     this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);

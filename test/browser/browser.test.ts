@@ -31,7 +31,15 @@ const GOLDEN = join(ROOT, 'test/golden');
 const SAMPLING = { maxTokens: 20, temperature: 0.9, topK: 50, topP: 0.95, seed: 5 };
 
 interface Harness {
-  golden(base: string, kernels: string): Promise<{ kernels: string; crossOriginIsolated: boolean; rows: { seq: number; name: string; ok: boolean; maxAbsDiff: number; tolerance: number; goldenName: string | null }[]; greedy: { got: number[]; want: number[] }[] }>;
+  golden(
+    base: string,
+    kernels: string,
+  ): Promise<{
+    kernels: string;
+    crossOriginIsolated: boolean;
+    rows: { seq: number; name: string; ok: boolean; maxAbsDiff: number; tolerance: number; goldenName: string | null }[];
+    greedy: { got: number[]; want: number[] }[];
+  }>;
   generate(base: string, content: string, opts: typeof SAMPLING): Promise<{ ids: number[]; text: string; pieces: number }>;
 }
 declare const gemma3nHarness: Harness;
@@ -65,7 +73,10 @@ describe('browser (headless chromium)', () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  for (const [mount, name] of [['a', 'text-tiny-a'], ['b', 'text-tiny-b']]) {
+  for (const [mount, name] of [
+    ['a', 'text-tiny-a'],
+    ['b', 'text-tiny-b'],
+  ]) {
     for (const kernels of ['ts', 'wasm']) {
       it(`golden ${name} in the page, ${kernels} kernels: every tensor within tolerance, greedy ids exact`, async () => {
         const r = await page.evaluate(({ base, k }) => gemma3nHarness.golden(base, k), { base: `/m/${mount}/`, k: kernels });
@@ -127,11 +138,16 @@ describe('browser (headless chromium)', () => {
       const extra = name.startsWith('gemma4') ? ['--all', '--steps', '2'] : [];
       const args = ['--model', join(GOLDEN, name), '--ids', ids, ...extra];
       const file = name.replace(/\//g, '-');
-      const nodeOut = join(tmp, `${file}.node.safetensors`), denoOut = join(tmp, `${file}.deno.safetensors`);
+      const nodeOut = join(tmp, `${file}.node.safetensors`),
+        denoOut = join(tmp, `${file}.deno.safetensors`);
       await run(process.execPath, [join(ROOT, 'bin/gemma3n.js'), 'trace', ...args, '--out', nodeOut]);
       await run('npm', ['run', '-s', 'trace:deno', '--', ...args, '--out', denoOut], { cwd: ROOT });
-      const { bytes } = await traceInBrowser({ model: join(GOLDEN, name), ids: ids.split(',').map(Number), ...(extra.length ? { all: true, steps: 2 } : {}) }, { page: await browser.context.newPage() });
-      const node = readFileSync(nodeOut), deno = readFileSync(denoOut);
+      const { bytes } = await traceInBrowser(
+        { model: join(GOLDEN, name), ids: ids.split(',').map(Number), ...(extra.length ? { all: true, steps: 2 } : {}) },
+        { page: await browser.context.newPage() },
+      );
+      const node = readFileSync(nodeOut),
+        deno = readFileSync(denoOut);
       expect(node.byteLength).toBeGreaterThan(1000);
       expect(Buffer.compare(deno, node), 'Deno vs Node').toBe(0);
       expect(Buffer.compare(Buffer.from(bytes), node), 'Chromium vs Node').toBe(0);

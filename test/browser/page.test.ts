@@ -42,7 +42,11 @@ describe('chat page (headless chromium)', () => {
     // The same model as a packed int4 folder (`gemma3n quantize`), as a user would publish it.
     await run(process.execPath, [join(ROOT, 'bin/gemma3n.js'), 'quantize', '--model', tiny, '--out', join(tmp, 'tinyq')], { maxBuffer: 1 << 26 });
     await buildWeb(join(tmp, 'web')); // not dist/web: browser.test.ts may be serving it right now
-    server = await startWebServer({ root: join(tmp, 'web'), mounts: { tiny, tinyq: join(tmp, 'tinyq') }, onRequest: (r: { method?: string; url?: string; range?: string }) => requests.push(r) });
+    server = await startWebServer({
+      root: join(tmp, 'web'),
+      mounts: { tiny, tinyq: join(tmp, 'tinyq') },
+      onRequest: (r: { method?: string; url?: string; range?: string }) => requests.push(r),
+    });
     browser = await launchChromium();
   }, 180_000);
 
@@ -61,7 +65,10 @@ describe('chat page (headless chromium)', () => {
       requests.length = 0;
       await page.goto(url);
       await page.waitForSelector('#status[data-state=ready]', { timeout: 120_000 });
-      const first = await page.evaluate(() => ({ downloaded: document.getElementById('status')!.dataset.downloaded, text: document.getElementById('status')!.textContent }));
+      const first = await page.evaluate(() => ({
+        downloaded: document.getElementById('status')!.dataset.downloaded,
+        text: document.getElementById('status')!.textContent,
+      }));
       const sizes = FILES.map((f) => statSync(join(tiny, f)).size);
       const total = sizes.reduce((a, b) => a + b, 0);
       // Every byte of the four files exactly once over the network (a chunk the loader comes
@@ -122,7 +129,9 @@ describe('chat page (headless chromium)', () => {
       await page.goto(`${server.url}index.html`);
       await page.click('#demo');
       await page.waitForSelector('#status[data-state=ready]', { timeout: 180_000 });
-      expect(await page.textContent('#status')).toMatch(/Loaded demo model \(random weights\) .* 10 layers, hidden 256, text only; kernels: wasm-.*\(cross-origin isolated\)/);
+      expect(await page.textContent('#status')).toMatch(
+        /Loaded demo model \(random weights\) .* 10 layers, hidden 256, text only; kernels: wasm-.*\(cross-origin isolated\)/,
+      );
       await page.fill('#max-tokens', '24');
       await page.evaluate(() => {
         const g = globalThis as unknown as { lengths: number[] };

@@ -16,7 +16,11 @@ const LOC = 'bad-model';
 const ST = 'model.safetensors';
 const PREFIX = 'model.language_model.';
 
-interface Entry { dtype: string; shape: number[]; data_offsets: [number, number] }
+interface Entry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
 type Header = Record<string, Entry | Record<string, string>>;
 
 const modelBytes = new Uint8Array(readFileSync(join(GOLDEN, 'text-tiny-a', ST)));
@@ -135,7 +139,13 @@ describe('bad safetensors files', () => {
     const a = entry(header, 'layers.0.input_layernorm.weight');
     const b = entry(header, 'layers.0.post_attention_layernorm.weight');
     b.data_offsets = [...a.data_offsets];
-    await expectError(load({ [ST]: build(header, data) }), `${LOC}/${ST}`, `${PREFIX}layers.0.input_layernorm.weight`, `${PREFIX}layers.0.post_attention_layernorm.weight`, 'overlap');
+    await expectError(
+      load({ [ST]: build(header, data) }),
+      `${LOC}/${ST}`,
+      `${PREFIX}layers.0.input_layernorm.weight`,
+      `${PREFIX}layers.0.post_attention_layernorm.weight`,
+      'overlap',
+    );
     // Partial overlap: shift a tensor half-way into its successor (still 4-aligned).
     const fresh = parts();
     const c = entry(fresh.header, 'layers.1.input_layernorm.weight');
@@ -147,7 +157,9 @@ describe('bad safetensors files', () => {
     const { header, data } = parts();
     // Shift the last tensor in the data section by 2 bytes (and grow the data to match),
     // leaving a hole the reference library rejects.
-    const last = Object.entries(header).filter(([k]) => k !== '__metadata__').sort((a, b) => (b[1] as Entry).data_offsets[0] - (a[1] as Entry).data_offsets[0])[0];
+    const last = Object.entries(header)
+      .filter(([k]) => k !== '__metadata__')
+      .sort((a, b) => (b[1] as Entry).data_offsets[0] - (a[1] as Entry).data_offsets[0])[0];
     const e = last[1] as Entry;
     e.data_offsets = [e.data_offsets[0] + 2, e.data_offsets[1] + 2];
     const grown = new Uint8Array(data.length + 2);
@@ -180,20 +192,31 @@ describe('bad safetensors files', () => {
   it('a tensor with the wrong shape for the config', async () => {
     const { header, data } = parts();
     entry(header, 'layers.0.self_attn.q_norm.weight').shape = [4, 4]; // same bytes, wrong shape
-    await expectError(load({ [ST]: build(header, data) }), `${LOC}/${ST}`, `'${PREFIX}layers.0.self_attn.q_norm.weight'`, 'shape [4, 4]', 'config implies [16]');
+    await expectError(
+      load({ [ST]: build(header, data) }),
+      `${LOC}/${ST}`,
+      `'${PREFIX}layers.0.self_attn.q_norm.weight'`,
+      'shape [4, 4]',
+      'config implies [16]',
+    );
     const fresh = parts();
     entry(fresh.header, 'embed_tokens.weight').shape = [64, 512]; // transposed table
     await expectError(load({ [ST]: build(fresh.header, fresh.data) }), `${LOC}/${ST}`, `'${PREFIX}embed_tokens.weight'`, 'config implies [512, 64]');
   });
 
   it('a config whose sizes do not match the checkpoint', async () => {
-    const cfg = withConfig((c) => { c.hidden_size = 1e12; });
+    const cfg = withConfig((c) => {
+      c.hidden_size = 1e12;
+    });
     await expectError(load({ [ST]: modelBytes, 'config.json': cfg }), `${LOC}/${ST}`, `'${PREFIX}embed_tokens.weight'`, 'config implies [512, 1000000000000]');
   });
 
   it('a missing tensor', async () => {
     // Renaming keeps the file itself valid (its bytes stay packed); the name the config needs is gone.
-    const rename = (h: Record<string, unknown>, from: string) => { h['unused.' + from] = h[PREFIX + from]; delete h[PREFIX + from]; };
+    const rename = (h: Record<string, unknown>, from: string) => {
+      h['unused.' + from] = h[PREFIX + from];
+      delete h[PREFIX + from];
+    };
     const { header, data } = parts();
     rename(header, 'layers.3.mlp.up_proj.weight');
     await expectError(load({ [ST]: build(header, data) }), `${LOC}/${ST}`, `missing tensor '${PREFIX}layers.3.mlp.up_proj.weight'`);
@@ -211,31 +234,134 @@ describe('bad config.json', () => {
   const cfgErr = (cfg: string, ...p: string[]) => expectError(load({ [ST]: modelBytes, 'config.json': cfg }), `${LOC}/config.json`, ...p);
 
   it('unknown field values', async () => {
-    await cfgErr(withConfig((c) => { c.hidden_activation = 'relu'; }), "'hidden_activation'", '"relu"');
-    await cfgErr(withConfig((c) => { (c.layer_types as string[])[3] = 'banana'; }), "'layer_types'", 'entry 3', '"banana"');
-    await cfgErr(withConfig((c) => { c.model_type = 'llama'; }), "'model_type'", '"llama"');
-    await cfgErr(withConfig((c) => { (c.rope_parameters as Record<string, Record<string, unknown>>).full_attention.rope_type = 'yarn'; }), 'rope_parameters.full_attention', "'rope_type'", '"yarn"');
-    await cfgErr(withConfig((c) => { c.rope_scaling = { rope_type: 'yarn', factor: 8 }; }), "'rope_scaling'", '"yarn"');
-    await cfgErr(withConfig((c) => { c.tie_word_embeddings = false; }), "'tie_word_embeddings'");
-    await cfgErr(withConfig((c) => { c.activation_sparsity_pattern = [0.95, 1, 0, 0, 0, 0]; }), "'activation_sparsity_pattern'", 'entry 1');
-    await cfgErr(withConfig((c) => { c.num_kv_shared_layers = 5; }), "'num_kv_shared_layers'");
+    await cfgErr(
+      withConfig((c) => {
+        c.hidden_activation = 'relu';
+      }),
+      "'hidden_activation'",
+      '"relu"',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        (c.layer_types as string[])[3] = 'banana';
+      }),
+      "'layer_types'",
+      'entry 3',
+      '"banana"',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.model_type = 'llama';
+      }),
+      "'model_type'",
+      '"llama"',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        (c.rope_parameters as Record<string, Record<string, unknown>>).full_attention.rope_type = 'yarn';
+      }),
+      'rope_parameters.full_attention',
+      "'rope_type'",
+      '"yarn"',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.rope_scaling = { rope_type: 'yarn', factor: 8 };
+      }),
+      "'rope_scaling'",
+      '"yarn"',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.tie_word_embeddings = false;
+      }),
+      "'tie_word_embeddings'",
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.activation_sparsity_pattern = [0.95, 1, 0, 0, 0, 0];
+      }),
+      "'activation_sparsity_pattern'",
+      'entry 1',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.num_kv_shared_layers = 5;
+      }),
+      "'num_kv_shared_layers'",
+    );
   });
 
   it('wrong types', async () => {
-    await cfgErr(withConfig((c) => { c.hidden_size = '64'; }), "'hidden_size'", '"64"');
-    await cfgErr(withConfig((c) => { c.num_hidden_layers = 6.5; }), "'num_hidden_layers'", '6.5');
-    await cfgErr(withConfig((c) => { c.rms_norm_eps = '1e-6'; }), "'rms_norm_eps'");
-    await cfgErr(withConfig((c) => { c.altup_correct_scale = 'yes'; }), "'altup_correct_scale'");
-    await cfgErr(withConfig((c) => { c.intermediate_size = [128, 128, '160', 160, 192, 192]; }), "'intermediate_size'", 'entry 2');
-    await cfgErr(withConfig((c) => { c.layer_types = 'sliding_attention'; }), "'layer_types'");
-    await cfgErr(withConfig((c) => { (c.rope_parameters as Record<string, unknown>).full_attention = null; }), "'rope_parameters.full_attention'");
+    await cfgErr(
+      withConfig((c) => {
+        c.hidden_size = '64';
+      }),
+      "'hidden_size'",
+      '"64"',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.num_hidden_layers = 6.5;
+      }),
+      "'num_hidden_layers'",
+      '6.5',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.rms_norm_eps = '1e-6';
+      }),
+      "'rms_norm_eps'",
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.altup_correct_scale = 'yes';
+      }),
+      "'altup_correct_scale'",
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.intermediate_size = [128, 128, '160', 160, 192, 192];
+      }),
+      "'intermediate_size'",
+      'entry 2',
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.layer_types = 'sliding_attention';
+      }),
+      "'layer_types'",
+    );
+    await cfgErr(
+      withConfig((c) => {
+        (c.rope_parameters as Record<string, unknown>).full_attention = null;
+      }),
+      "'rope_parameters.full_attention'",
+    );
   });
 
   it('huge sizes fail before anything big is allocated', async () => {
     const before = process.memoryUsage().rss;
-    await cfgErr(withConfig((c) => { c.num_hidden_layers = 1e12; delete c.layer_types; delete c.intermediate_size; delete c.activation_sparsity_pattern; }), "'num_hidden_layers'");
-    await cfgErr(withConfig((c) => { c.num_hidden_layers = 4e9; delete c.layer_types; }), "'num_hidden_layers'");
-    const cfg = withConfig((c) => { c.vocab_size = 1e12; c.vocab_size_per_layer_input = 1e12; });
+    await cfgErr(
+      withConfig((c) => {
+        c.num_hidden_layers = 1e12;
+        delete c.layer_types;
+        delete c.intermediate_size;
+        delete c.activation_sparsity_pattern;
+      }),
+      "'num_hidden_layers'",
+    );
+    await cfgErr(
+      withConfig((c) => {
+        c.num_hidden_layers = 4e9;
+        delete c.layer_types;
+      }),
+      "'num_hidden_layers'",
+    );
+    const cfg = withConfig((c) => {
+      c.vocab_size = 1e12;
+      c.vocab_size_per_layer_input = 1e12;
+    });
     await expectError(load({ [ST]: modelBytes, 'config.json': cfg }), `${LOC}/${ST}`, `'${PREFIX}embed_tokens.weight'`, 'config implies [1000000000000, 64]');
     expect(process.memoryUsage().rss - before).toBeLessThan(256 * 2 ** 20);
   });
@@ -274,7 +400,10 @@ describe('sharded checkpoints', () => {
       }
       const d = new Uint8Array(off);
       let p = 0;
-      for (const c of chunks) { d.set(c, p); p += c.length; }
+      for (const c of chunks) {
+        d.set(c, p);
+        p += c.length;
+      }
       shards[file] = build(h, d);
     }
   });
@@ -313,7 +442,15 @@ describe('sharded checkpoints', () => {
   it('an index that is not valid JSON or has a bad weight_map', async () => {
     await expectError(load({ ...shards, [INDEX]: '{"weight_map": ' }), `${LOC}/${INDEX}`, 'not valid JSON');
     await expectError(load({ ...shards, [INDEX]: '{"metadata": {}}' }), `${LOC}/${INDEX}`, 'weight_map');
-    await expectError(load({ ...shards, [INDEX]: index({ ...weightMap, [PREFIX + 'norm.weight']: '../model.safetensors' }) }), `${LOC}/${INDEX}`, `'${PREFIX}norm.weight'`);
-    await expectError(load({ ...shards, [INDEX]: index({ ...weightMap, [PREFIX + 'norm.weight']: 7 as unknown as string }) }), `${LOC}/${INDEX}`, `'${PREFIX}norm.weight'`);
+    await expectError(
+      load({ ...shards, [INDEX]: index({ ...weightMap, [PREFIX + 'norm.weight']: '../model.safetensors' }) }),
+      `${LOC}/${INDEX}`,
+      `'${PREFIX}norm.weight'`,
+    );
+    await expectError(
+      load({ ...shards, [INDEX]: index({ ...weightMap, [PREFIX + 'norm.weight']: 7 as unknown as string }) }),
+      `${LOC}/${INDEX}`,
+      `'${PREFIX}norm.weight'`,
+    );
   });
 });

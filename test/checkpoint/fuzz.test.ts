@@ -51,15 +51,24 @@ const STRINGS = ['', 'relu', 'banana', '64', 'default', 'yarn', 'sliding_attenti
 
 function randomJson(r: Rng, depth = 0): unknown {
   switch (r.int(depth < 2 ? 9 : 6)) {
-    case 0: return null;
-    case 1: return r.next() < 0.5;
-    case 2: return r.int(100) - 3;
-    case 3: return r.pick(SPECIAL_NUMBERS);
-    case 4: return r.next() * 10;
-    case 5: return r.pick(STRINGS);
-    case 6: return Array.from({ length: r.int(7) }, () => randomJson(r, depth + 1));
-    case 7: return { rope_type: randomJson(r, depth + 1), rope_theta: randomJson(r, depth + 1) };
-    default: return {};
+    case 0:
+      return null;
+    case 1:
+      return r.next() < 0.5;
+    case 2:
+      return r.int(100) - 3;
+    case 3:
+      return r.pick(SPECIAL_NUMBERS);
+    case 4:
+      return r.next() * 10;
+    case 5:
+      return r.pick(STRINGS);
+    case 6:
+      return Array.from({ length: r.int(7) }, () => randomJson(r, depth + 1));
+    case 7:
+      return { rope_type: randomJson(r, depth + 1), rope_theta: randomJson(r, depth + 1) };
+    default:
+      return {};
   }
 }
 
@@ -206,7 +215,22 @@ function headerTextMutation(r: Rng): Case {
   return { what: `header text ${edits.join('; ')}`, model: buildSafetensors(text, data), config: configText };
 }
 
-const SIZE_FIELDS = ['num_hidden_layers', 'hidden_size', 'vocab_size', 'vocab_size_per_layer_input', 'hidden_size_per_layer_input', 'intermediate_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'laurel_rank', 'altup_num_inputs', 'sliding_window', 'max_position_embeddings', 'num_kv_shared_layers'];
+const SIZE_FIELDS = [
+  'num_hidden_layers',
+  'hidden_size',
+  'vocab_size',
+  'vocab_size_per_layer_input',
+  'hidden_size_per_layer_input',
+  'intermediate_size',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'laurel_rank',
+  'altup_num_inputs',
+  'sliding_window',
+  'max_position_embeddings',
+  'num_kv_shared_layers',
+];
 
 /** config.json: values replaced by random JSON, fields deleted, sizes made huge. */
 function configMutation(r: Rng): Case {
@@ -262,15 +286,22 @@ type Outcome = 'loaded' | 'rejected' | 'forward-error';
 
 /** Runs one case; returns its outcome, or throws a description of what went wrong. */
 async function runCase(c: Case): Promise<Outcome> {
-  const folder = new MemoryFolder(new Map<string, Uint8Array>([[ST, c.model], [CFG, new TextEncoder().encode(c.config)]]), LOC);
+  const folder = new MemoryFolder(
+    new Map<string, Uint8Array>([
+      [ST, c.model],
+      [CFG, new TextEncoder().encode(c.config)],
+    ]),
+    LOC,
+  );
   let model: Gemma3nTextModel;
   try {
     ({ model } = await Gemma3nTextModel.load(folder, kernels));
   } catch (e) {
     const err = e as Error;
-    const clear = (err instanceof CheckpointError || err instanceof RangeError)
-      && /^fuzz\/(model\.safetensors|config\.json)\b/.test(err.message)
-      && !err.message.includes('[object');
+    const clear =
+      (err instanceof CheckpointError || err instanceof RangeError) &&
+      /^fuzz\/(model\.safetensors|config\.json)\b/.test(err.message) &&
+      !err.message.includes('[object');
     if (!clear) throw new Error(`load failed unclearly: ${err?.constructor?.name}: ${err?.message}`);
     return 'rejected';
   }

@@ -61,11 +61,14 @@ describe('block types against gguf-py', () => {
 });
 
 describe('Q4_0 is our int4 in another packing', () => {
-  const rows = 10, cols = 96, r = rng(5);
+  const rows = 10,
+    cols = 96,
+    r = rng(5);
   const q40 = new Uint8Array(rows * (cols / 32) * 18);
   for (let b = 0; b < q40.length; b += 18) {
     const h = floatToHalf(0.01 + r() * 0.1);
-    q40[b] = h & 255; q40[b + 1] = h >> 8;
+    q40[b] = h & 255;
+    q40[b + 1] = h >> 8;
     for (let j = 2; j < 18; j++) q40[b + j] = Math.floor(r() * 256); // every nibble 0..15, incl. 0 = code −8
   }
   const ref = new Float32Array(rows * cols);
@@ -80,15 +83,22 @@ describe('Q4_0 is our int4 in another packing', () => {
   it('the WASM int4 GEMV on converted Q4_0 (codes −8..7) equals the TypeScript reference', async () => {
     const k = await createNodeWasmKernels({ threads: 1 });
     const q = q4_0ToQ4Matrix(q40, rows, cols);
-    const T = 3, x = Float32Array.from({ length: T * cols }, () => r() * 2 - 1);
-    const want = new Float32Array(T * rows), got = new Float32Array(T * rows);
+    const T = 3,
+      x = Float32Array.from({ length: T * cols }, () => r() * 2 - 1);
+    const want = new Float32Array(T * rows),
+      got = new Float32Array(T * rows);
     q4Linear(q, x, T, want);
     const w = k.createLinear(q, rows, cols, 'q4');
     k.linear(w, x, T, got);
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
     // and the int8-activation result is close to the exact f32 product with the Q4_0 values
     const exact = new Float32Array(T * rows);
-    for (let t = 0; t < T; t++) for (let o = 0; o < rows; o++) { let s = 0; for (let i = 0; i < cols; i++) s += ref[o * cols + i] * x[t * cols + i]; exact[t * rows + o] = s; }
+    for (let t = 0; t < T; t++)
+      for (let o = 0; o < rows; o++) {
+        let s = 0;
+        for (let i = 0; i < cols; i++) s += ref[o * cols + i] * x[t * cols + i];
+        exact[t * rows + o] = s;
+      }
     expect(maxAbsDiff(got, exact)).toBeLessThan(0.05);
     k.dispose?.();
   });
@@ -97,16 +107,31 @@ describe('Q4_0 is our int4 in another packing', () => {
 describe('GGUF metadata and tensors round-trip through writer and reader', () => {
   it('every value type and a tensor of each written type', async () => {
     const md: GgufKV[] = [
-      { key: 'a.u32', type: 'u32', value: 4_000_000_000 }, { key: 'a.i32', type: 'i32', value: -5 }, { key: 'a.f32', type: 'f32', value: 1.5 },
-      { key: 'a.u64', type: 'u64', value: 2 ** 40 }, { key: 'a.u8', type: 'u8', value: 7 }, { key: 'a.bool', type: 'bool', value: true },
-      { key: 'a.str', type: 'string', value: 'héllo ▁' }, { key: 'a.f32s', type: 'f32[]', value: [1, -Infinity, 0.25] },
-      { key: 'a.i32s', type: 'i32[]', value: [-1, 2] }, { key: 'a.bools', type: 'bool[]', value: [true, false] }, { key: 'a.strs', type: 'string[]', value: ['x', '', '<0x0A>'] },
+      { key: 'a.u32', type: 'u32', value: 4_000_000_000 },
+      { key: 'a.i32', type: 'i32', value: -5 },
+      { key: 'a.f32', type: 'f32', value: 1.5 },
+      { key: 'a.u64', type: 'u64', value: 2 ** 40 },
+      { key: 'a.u8', type: 'u8', value: 7 },
+      { key: 'a.bool', type: 'bool', value: true },
+      { key: 'a.str', type: 'string', value: 'héllo ▁' },
+      { key: 'a.f32s', type: 'f32[]', value: [1, -Infinity, 0.25] },
+      { key: 'a.i32s', type: 'i32[]', value: [-1, 2] },
+      { key: 'a.bools', type: 'bool[]', value: [true, false] },
+      { key: 'a.strs', type: 'string[]', value: ['x', '', '<0x0A>'] },
     ];
     const w = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
     const sink = new MemorySink();
     await writeGguf(sink, md, [
       { name: 't.f32', dims: [64], type: ggmlTypeByName('F32'), data: () => new Uint8Array(w.buffer) },
-      { name: 't.q8', dims: [32, 2], type: ggmlTypeByName('Q8_0'), data: async function* () { yield new Uint8Array(34); yield new Uint8Array(34); } },
+      {
+        name: 't.q8',
+        dims: [32, 2],
+        type: ggmlTypeByName('Q8_0'),
+        data: async function* () {
+          yield new Uint8Array(34);
+          yield new Uint8Array(34);
+        },
+      },
     ]);
     const f = await GgufFile.open(new MemorySource(sink.bytes(), 'rt.gguf'));
     expect(f.num('a.u32')).toBe(4_000_000_000);
@@ -213,10 +238,14 @@ describe('tokenizer from tokenizer.ggml.* metadata', () => {
     const vocab = vocabFromTokenizerJson(text, 262_400);
     await tick();
     const md: GgufKV[] = [
-      { key: 'tokenizer.ggml.model', type: 'string', value: 'llama' }, { key: 'tokenizer.ggml.tokens', type: 'string[]', value: vocab.tokens },
-      { key: 'tokenizer.ggml.scores', type: 'f32[]', value: vocab.scores }, { key: 'tokenizer.ggml.token_type', type: 'i32[]', value: vocab.types },
-      { key: 'tokenizer.ggml.bos_token_id', type: 'u32', value: 2 }, { key: 'tokenizer.ggml.eos_token_id', type: 'u32', value: 1 },
-      { key: 'tokenizer.ggml.unknown_token_id', type: 'u32', value: 3 }, { key: 'tokenizer.ggml.padding_token_id', type: 'u32', value: 0 },
+      { key: 'tokenizer.ggml.model', type: 'string', value: 'llama' },
+      { key: 'tokenizer.ggml.tokens', type: 'string[]', value: vocab.tokens },
+      { key: 'tokenizer.ggml.scores', type: 'f32[]', value: vocab.scores },
+      { key: 'tokenizer.ggml.token_type', type: 'i32[]', value: vocab.types },
+      { key: 'tokenizer.ggml.bos_token_id', type: 'u32', value: 2 },
+      { key: 'tokenizer.ggml.eos_token_id', type: 'u32', value: 1 },
+      { key: 'tokenizer.ggml.unknown_token_id', type: 'u32', value: 3 },
+      { key: 'tokenizer.ggml.padding_token_id', type: 'u32', value: 0 },
     ];
     const sink = new MemorySink();
     await writeGguf(sink, md, []);
@@ -232,10 +261,13 @@ describe('tokenizer from tokenizer.ggml.* metadata', () => {
   it('encodes the tokenizer corpus exactly as the Hugging Face tokenizer.json', () => {
     const bad: string[] = [];
     for (const { text } of makeCorpus(2000)) {
-      const a = hf.encode(text, { parseSpecial: true }), b = fromGguf.encode(text, { parseSpecial: true });
+      const a = hf.encode(text, { parseSpecial: true }),
+        b = fromGguf.encode(text, { parseSpecial: true });
       if (a.length !== b.length || a.some((x, i) => x !== b[i])) bad.push(`${JSON.stringify(text.slice(0, 60))}: ${a.slice(0, 12)} vs ${b.slice(0, 12)}`);
     }
     expect(bad.length, bad.slice(0, 3).join('\n')).toBe(0);
-    expect(fromGguf.decode(fromGguf.encode('Hello <start_of_turn> wörld\n\n  x', { parseSpecial: true }))).toBe(hf.decode(hf.encode('Hello <start_of_turn> wörld\n\n  x', { parseSpecial: true })));
+    expect(fromGguf.decode(fromGguf.encode('Hello <start_of_turn> wörld\n\n  x', { parseSpecial: true }))).toBe(
+      hf.decode(hf.encode('Hello <start_of_turn> wörld\n\n  x', { parseSpecial: true })),
+    );
   });
 });

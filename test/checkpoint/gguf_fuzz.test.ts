@@ -76,7 +76,12 @@ describe('GGUF reader under bad input', () => {
 
   it('seeded random byte flips in the header never crash, hang or allocate wildly', async () => {
     let x = 2024;
-    const rand = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
+    const rand = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
     const rss0 = process.memoryUsage().rss;
     for (let i = 0; i < 300; i++) {
       const b = valid.slice();
@@ -87,10 +92,29 @@ describe('GGUF reader under bad input', () => {
     expect(process.memoryUsage().rss - rss0).toBeLessThan(1024 * 2 ** 20);
   });
 
-  const u32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v, true); return b; };
-  const u64 = (v: bigint) => { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, v, true); return b; };
-  const cat = (...p: Uint8Array[]) => { const o = new Uint8Array(p.reduce((a, x) => a + x.length, 0)); let k = 0; for (const x of p) { o.set(x, k); k += x.length; } return o; };
-  const str = (s: string) => { const e = new TextEncoder().encode(s); return cat(u64(BigInt(e.length)), e); };
+  const u32 = (v: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, true);
+    return b;
+  };
+  const u64 = (v: bigint) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v, true);
+    return b;
+  };
+  const cat = (...p: Uint8Array[]) => {
+    const o = new Uint8Array(p.reduce((a, x) => a + x.length, 0));
+    let k = 0;
+    for (const x of p) {
+      o.set(x, k);
+      k += x.length;
+    }
+    return o;
+  };
+  const str = (s: string) => {
+    const e = new TextEncoder().encode(s);
+    return cat(u64(BigInt(e.length)), e);
+  };
   const head = (tensors: bigint, kvs: bigint) => cat(u32(0x46554747), u32(3), u64(tensors), u64(kvs));
   const pad = (b: Uint8Array) => cat(b, new Uint8Array(64));
   const open = (b: Uint8Array) => GgufFile.open(new MemorySource(b, NAME));
@@ -113,9 +137,16 @@ describe('GGUF reader under bad input', () => {
     ['misaligned offset', pad(cat(head(1n, 0n), str('t'), u32(1), u64(4n), u32(0), u64(4n))), /not a multiple of the alignment/],
     ['data past the end', pad(cat(head(1n, 0n), str('t'), u32(1), u64(64n), u32(0), u64(0n))), /tensor 't': data \[0, 256\) runs past the end/],
     ['huge shape', pad(cat(head(1n, 0n), str('t'), u32(2), u64(1n << 40n), u64(1n << 40n), u32(0), u64(0n))), /larger than the file/],
-    ['overlapping tensors', cat(head(2n, 0n), str('a'), u32(1), u64(16n), u32(0), u64(0n), str('b'), u32(1), u64(16n), u32(0), u64(32n - 32n), new Uint8Array(200)), /'b' appears twice|overlap/],
+    [
+      'overlapping tensors',
+      cat(head(2n, 0n), str('a'), u32(1), u64(16n), u32(0), u64(0n), str('b'), u32(1), u64(16n), u32(0), u64(32n - 32n), new Uint8Array(200)),
+      /'b' appears twice|overlap/,
+    ],
   ] as [string, Uint8Array, RegExp][])('%s: a clear CheckpointError', async (_name, bytes, msg) => {
-    const err = await open(bytes).then(() => null, (e: Error) => e);
+    const err = await open(bytes).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(CheckpointError);
     expect(err!.message).toMatch(msg);
     expect(err!.message.startsWith(NAME)).toBe(true);

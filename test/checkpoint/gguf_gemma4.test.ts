@@ -78,18 +78,43 @@ async function f16RoundedGolden(packed = new Map<string, Q4Matrix>()): Promise<M
     } else tensors.push({ name: n, dtype: info.dtype, shape: info.shape, data: await src.readBytes(n) });
   }
   await src.close();
-  return new MemoryFolder(new Map([
-    ['config.json', new Uint8Array(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'config.json')))],
-    ['model.safetensors', writeSafetensors(tensors)],
-  ]), 'text-tiny-a (f16 weights)');
+  return new MemoryFolder(
+    new Map([
+      ['config.json', new Uint8Array(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'config.json')))],
+      ['model.safetensors', writeSafetensors(tensors)],
+    ]),
+    'text-tiny-a (f16 weights)',
+  );
 }
 
 describe('GGUF gemma4 (llama.cpp converter layout, written by gguf-py)', () => {
-  it('the config from gemma4.* metadata and rope_freqs equals the golden folder\'s', async () => {
+  it("the config from gemma4.* metadata and rope_freqs equals the golden folder's", async () => {
     const folder = await openGguf(fixtureBytes(), FIXTURE);
     const got = parseGemma4Config(await folder.readText('config.json')).text;
     const want = parseGemma4Config(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'config.json'), 'utf8')).text;
-    for (const k of ['hiddenSize', 'numHiddenLayers', 'numAttentionHeads', 'numKeyValueHeads', 'headDim', 'globalHeadDim', 'layerTypes', 'slidingWindow', 'numKvSharedLayers', 'intermediateSize', 'useDoubleWideMlp', 'hiddenSizePerLayerInput', 'vocabSize', 'vocabSizePerLayerInput', 'ropeParameters', 'finalLogitSoftcapping', 'rmsNormEps', 'maxPositionEmbeddings', 'layerHeadDims', 'layerIntermediateSizes', 'kvSources'] as const) {
+    for (const k of [
+      'hiddenSize',
+      'numHiddenLayers',
+      'numAttentionHeads',
+      'numKeyValueHeads',
+      'headDim',
+      'globalHeadDim',
+      'layerTypes',
+      'slidingWindow',
+      'numKvSharedLayers',
+      'intermediateSize',
+      'useDoubleWideMlp',
+      'hiddenSizePerLayerInput',
+      'vocabSize',
+      'vocabSizePerLayerInput',
+      'ropeParameters',
+      'finalLogitSoftcapping',
+      'rmsNormEps',
+      'maxPositionEmbeddings',
+      'layerHeadDims',
+      'layerIntermediateSizes',
+      'kvSources',
+    ] as const) {
       expect(got[k], k).toEqual(want[k]);
     }
     expect(got.ropeParameters.full_attention).toEqual({ ropeType: 'proportional', ropeTheta: 1e6, partialRotaryFactor: 0.25 });
@@ -114,8 +139,10 @@ describe('GGUF gemma4 (llama.cpp converter layout, written by gguf-py)', () => {
       expect(maxAbsDiff(a, await golden.readF32(`logits.${seq}`)), `seq ${seq} vs golden`).toBeLessThan(0.2);
     }
     const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[] }[] };
-    const cache = model.newCache(), refCache = ref.newCache();
-    let x = (await model.forward(gen.prompts[1].prompt_ids, cache)).logits, y = (await ref.forward(gen.prompts[1].prompt_ids, refCache)).logits;
+    const cache = model.newCache(),
+      refCache = ref.newCache();
+    let x = (await model.forward(gen.prompts[1].prompt_ids, cache)).logits,
+      y = (await ref.forward(gen.prompts[1].prompt_ids, refCache)).logits;
     for (let s = 0; s < 6; s++) {
       expect(maxAbsDiff(x, y), `step ${s}`).toBe(0);
       const next = x.indexOf(Math.max(...x));
@@ -169,7 +196,7 @@ describe('GGUF gemma4 (llama.cpp converter layout, written by gguf-py)', () => {
 });
 
 describe('gemma3n quantize on a gemma4 GGUF', () => {
-  it('writes packed v2 whose linears are the int4 of the GGUF\'s f16 weights (within half a scale), within the v2 bounds of the goldens', async () => {
+  it("writes packed v2 whose linears are the int4 of the GGUF's f16 weights (within half a scale), within the v2 bounds of the goldens", async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'g4-gguf-v2-')), 'packed');
     const r = await promisify(execFile)(process.execPath, [join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'), 'quantize', '--model', FIXTURE, '--out', out]);
     expect(r.stderr).toMatch(/wrote the packed v2 model .* 12 unused tensor\(s\) left out/); // the KV-shared layers' k/v/k_norm
@@ -179,8 +206,11 @@ describe('gemma3n quantize on a gemma4 GGUF', () => {
     const f16 = await SafetensorsFile.open(src);
     const name = `${P}layers.6.mlp.down_proj.weight`;
     // every value within half its (v2.1 log-coded) group scale of the GGUF's f16 weight
-    const w = await f16.readF32(name), got = decodeQ4(await checkpoint.readBytes(name + '.q4'), name).dequantize(), q = decodeQ4(await checkpoint.readBytes(name + '.q4'), name);
-    for (let o = 0; o < 48; o++) for (let i = 0; i < 384; i++) expect(Math.abs(got[o * 384 + i] - w[o * 384 + i])).toBeLessThanOrEqual(q.scale(o, i) * 0.5 * (1 + 1e-5));
+    const w = await f16.readF32(name),
+      got = decodeQ4(await checkpoint.readBytes(name + '.q4'), name).dequantize(),
+      q = decodeQ4(await checkpoint.readBytes(name + '.q4'), name);
+    for (let o = 0; o < 48; o++)
+      for (let i = 0; i < 384; i++) expect(Math.abs(got[o * 384 + i] - w[o * 384 + i])).toBeLessThanOrEqual(q.scale(o, i) * 0.5 * (1 + 1e-5));
     expect(maxAbsDiff(got, w)).toBeGreaterThan(0);
     const golden = await openSafetensors(join(GOLDEN, 'gemma4', 'text-tiny-a', 'golden.safetensors'));
     const ids = Array.from(await golden.readF32('input_ids.1'));
@@ -192,9 +222,22 @@ describe('gemma3n quantize on a gemma4 GGUF', () => {
 
 describe('gemma3n generate --model X.gguf on a gemma4 GGUF', () => {
   it('the engine takes the GGUF as a Gemma 4 model: 16 greedy tokens equal the golden continuation', async () => {
-    const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[]; generated_ids: number[] }[] };
+    const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'generation.json'), 'utf8')) as {
+      prompts: { prompt_ids: number[]; generated_ids: number[] }[];
+    };
     const p = gen.prompts[0];
-    const r = await promisify(execFile)(process.execPath, [join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'), 'generate', '--model', FIXTURE, '--ids', p.prompt_ids.join(','), '--max-tokens', '16', '--greedy', '--json']);
+    const r = await promisify(execFile)(process.execPath, [
+      join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'),
+      'generate',
+      '--model',
+      FIXTURE,
+      '--ids',
+      p.prompt_ids.join(','),
+      '--max-tokens',
+      '16',
+      '--greedy',
+      '--json',
+    ]);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { generated_ids: number[] };
     expect(out.generated_ids).toEqual(p.generated_ids); // f16 weights; the smallest golden margin is 0.057
   }, 60_000);
@@ -211,20 +254,62 @@ describe('GGUF gemma4: bad files are refused naming what is wrong', () => {
   });
 
   it('a missing layer tensor, naming both the Hugging Face and the GGUF name', async () => {
-    const bytes = await rewritten((_, t) => { t.splice(t.findIndex((x) => x.name === 'blk.3.ffn_up.weight'), 1); });
+    const bytes = await rewritten((_, t) => {
+      t.splice(
+        t.findIndex((x) => x.name === 'blk.3.ffn_up.weight'),
+        1,
+      );
+    });
     await expect(load(bytes)).rejects.toThrow(/missing tensor 'model\.language_model\.layers\.3\.mlp\.up_proj\.weight' \(GGUF 'blk\.3\.ffn_up\.weight'\)/);
   });
 
   it('a missing or wrong rope_freqs tensor, a missing metadata key, an inconsistent MLP width', async () => {
-    await expect(openGguf(await rewritten((_, t) => { t.splice(t.findIndex((x) => x.name === 'rope_freqs.weight'), 1); }))).rejects.toThrow(/missing tensor 'rope_freqs\.weight'/);
-    await expect(openGguf(await rewritten((_, t) => {
-      const r = t.find((x) => x.name === 'rope_freqs.weight')!;
-      const v = new Float32Array(16).fill(1e30); v[0] = 1; v[5] = 0.5;
-      r.data = () => new Uint8Array(v.buffer);
-    }))).rejects.toThrow(/tensor 'rope_freqs\.weight' value 5 is 0\.5/);
-    await expect(openGguf(await rewritten((md) => { md.splice(md.findIndex((x) => x.key === 'gemma4.attention.key_length_swa'), 1); }))).rejects.toThrow(/metadata 'gemma4\.attention\.key_length_swa' is missing/);
-    await expect(openGguf(await rewritten((md) => { (md.find((x) => x.key === 'gemma4.feed_forward_length') as unknown as { value: number[] }).value = [192, 192, 192, 192, 192, 200, 384, 384, 384, 384]; }))).rejects.toThrow(/feed_forward_length' is 200 at layer 5/);
-    await expect(openGguf(await rewritten((md) => { (md.find((x) => x.key === 'gemma4.attention.head_count_kv') as unknown as { type: string; value: number[] }).type = 'i32[]'; (md.find((x) => x.key === 'gemma4.attention.head_count_kv') as unknown as { value: number[] }).value = [1, 1, 1, 1, 2, 1, 1, 1, 1, 2]; }))).rejects.toThrow(/head_count_kv' varies by layer/);
+    await expect(
+      openGguf(
+        await rewritten((_, t) => {
+          t.splice(
+            t.findIndex((x) => x.name === 'rope_freqs.weight'),
+            1,
+          );
+        }),
+      ),
+    ).rejects.toThrow(/missing tensor 'rope_freqs\.weight'/);
+    await expect(
+      openGguf(
+        await rewritten((_, t) => {
+          const r = t.find((x) => x.name === 'rope_freqs.weight')!;
+          const v = new Float32Array(16).fill(1e30);
+          v[0] = 1;
+          v[5] = 0.5;
+          r.data = () => new Uint8Array(v.buffer);
+        }),
+      ),
+    ).rejects.toThrow(/tensor 'rope_freqs\.weight' value 5 is 0\.5/);
+    await expect(
+      openGguf(
+        await rewritten((md) => {
+          md.splice(
+            md.findIndex((x) => x.key === 'gemma4.attention.key_length_swa'),
+            1,
+          );
+        }),
+      ),
+    ).rejects.toThrow(/metadata 'gemma4\.attention\.key_length_swa' is missing/);
+    await expect(
+      openGguf(
+        await rewritten((md) => {
+          (md.find((x) => x.key === 'gemma4.feed_forward_length') as unknown as { value: number[] }).value = [192, 192, 192, 192, 192, 200, 384, 384, 384, 384];
+        }),
+      ),
+    ).rejects.toThrow(/feed_forward_length' is 200 at layer 5/);
+    await expect(
+      openGguf(
+        await rewritten((md) => {
+          (md.find((x) => x.key === 'gemma4.attention.head_count_kv') as unknown as { type: string; value: number[] }).type = 'i32[]';
+          (md.find((x) => x.key === 'gemma4.attention.head_count_kv') as unknown as { value: number[] }).value = [1, 1, 1, 1, 2, 1, 1, 1, 1, 2];
+        }),
+      ),
+    ).rejects.toThrow(/head_count_kv' varies by layer/);
   });
 
   it('fuzz: every truncation of the header and seeded byte flips fail with a CheckpointError or load a model, never anything else', async () => {
@@ -232,7 +317,10 @@ describe('GGUF gemma4: bad files are refused naming what is wrong', () => {
     const f = await GgufFile.open(new MemorySource(good, 'x'));
     const headerEnd = Math.min(...[...f.tensors.values()].map((t) => t.offset));
     for (let cut = 0; cut < headerEnd; cut += 53) {
-      const err = await openGguf(good.slice(0, cut)).then(() => null, (e: unknown) => e);
+      const err = await openGguf(good.slice(0, cut)).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err, `cut at ${cut}`).toBeInstanceOf(CheckpointError);
     }
     let seed = 7;
@@ -241,7 +329,10 @@ describe('GGUF gemma4: bad files are refused naming what is wrong', () => {
       seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
       const at = 24 + (seed % (headerEnd - 24));
       bad[at] ^= 1 << (seed >>> 29);
-      const err = await load(bad).then(() => null, (e: unknown) => e);
+      const err = await load(bad).then(
+        () => null,
+        (e: unknown) => e,
+      );
       if (err !== null && !(err instanceof CheckpointError) && !(err instanceof RangeError)) throw new Error(`flip at ${at}: ${String(err)}`);
     }
   }, 60_000);

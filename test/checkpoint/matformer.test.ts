@@ -18,13 +18,32 @@ import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { NodeFolder } from '../../src/node/fs_folder.js';
 import { GOLDEN } from '../helpers.js';
 
-const L = 6, H = 32, P = 4, I = 64, V = 300;
+const L = 6,
+  H = 32,
+  P = 4,
+  I = 64,
+  V = 300;
 const config = {
-  model_type: 'gemma3n_text', vocab_size: V, vocab_size_per_layer_input: V, hidden_size: H, hidden_size_per_layer_input: P,
-  intermediate_size: Array(L).fill(I), num_hidden_layers: L, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16,
+  model_type: 'gemma3n_text',
+  vocab_size: V,
+  vocab_size_per_layer_input: V,
+  hidden_size: H,
+  hidden_size_per_layer_input: P,
+  intermediate_size: Array(L).fill(I),
+  num_hidden_layers: L,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  head_dim: 16,
   layer_types: ['sliding_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'sliding_attention', 'full_attention'],
-  num_kv_shared_layers: 2, sliding_window: 4, laurel_rank: 4, altup_num_inputs: 4, activation_sparsity_pattern: [0.95, 0.95, 0, 0, 0, 0],
-  final_logit_softcapping: 30, rope_theta: 1e6, rope_local_base_freq: 1e4, max_position_embeddings: 128,
+  num_kv_shared_layers: 2,
+  sliding_window: 4,
+  laurel_rank: 4,
+  altup_num_inputs: 4,
+  activation_sparsity_pattern: [0.95, 0.95, 0, 0, 0, 0],
+  final_logit_softcapping: 30,
+  rope_theta: 1e6,
+  rope_local_base_freq: 1e4,
+  max_position_embeddings: 128,
 };
 const spec = { layersToSkip: [1], ffnHiddenDims: [32, 48, 16, 64, 32] };
 const tensors = syntheticTextTensors(config, 5, 'F32');
@@ -47,29 +66,78 @@ function handSliced(): TensorToWrite[] {
       if (newIdx < 0) continue;
       const w = spec.ffnHiddenDims[newIdx];
       const name = t.name.replace(`layers.${m[1]}.`, `layers.${newIdx}.`);
-      if (m[2] === 'mlp.gate_proj.weight' || m[2] === 'mlp.up_proj.weight') out.push({ name, dtype: 'F32', shape: [w, H], data: cut(data, H, (r) => r < w, () => true) });
-      else if (m[2] === 'mlp.down_proj.weight') out.push({ name, dtype: 'F32', shape: [H, w], data: cut(data, I, () => true, (c) => c < w) });
+      if (m[2] === 'mlp.gate_proj.weight' || m[2] === 'mlp.up_proj.weight')
+        out.push({
+          name,
+          dtype: 'F32',
+          shape: [w, H],
+          data: cut(
+            data,
+            H,
+            (r) => r < w,
+            () => true,
+          ),
+        });
+      else if (m[2] === 'mlp.down_proj.weight')
+        out.push({
+          name,
+          dtype: 'F32',
+          shape: [H, w],
+          data: cut(
+            data,
+            I,
+            () => true,
+            (c) => c < w,
+          ),
+        });
       else out.push({ ...t, name });
     } else if (t.name.endsWith('embed_tokens_per_layer.weight')) {
-      out.push({ ...t, shape: [V, kept.length * P], data: cut(data, L * P, () => true, (c) => kept.includes(Math.floor(c / P))) });
+      out.push({
+        ...t,
+        shape: [V, kept.length * P],
+        data: cut(
+          data,
+          L * P,
+          () => true,
+          (c) => kept.includes(Math.floor(c / P)),
+        ),
+      });
     } else if (t.name.endsWith('per_layer_model_projection.weight')) {
-      out.push({ ...t, shape: [kept.length * P, H], data: cut(data, H, (r) => kept.includes(Math.floor(r / P)), () => true) });
+      out.push({
+        ...t,
+        shape: [kept.length * P, H],
+        data: cut(
+          data,
+          H,
+          (r) => kept.includes(Math.floor(r / P)),
+          () => true,
+        ),
+      });
     } else out.push(t);
   }
   return out;
 }
 
-const folderOf = (cfg: object, ts: TensorToWrite[]) => new MemoryFolder(new Map([
-  ['config.json', new TextEncoder().encode(JSON.stringify(cfg))],
-  ['model.safetensors', writeSafetensors(ts)],
-]));
+const folderOf = (cfg: object, ts: TensorToWrite[]) =>
+  new MemoryFolder(
+    new Map([
+      ['config.json', new TextEncoder().encode(JSON.stringify(cfg))],
+      ['model.safetensors', writeSafetensors(ts)],
+    ]),
+  );
 
 describe('MatFormer slicing', () => {
   it('slicing on the fly equals a model built from hand-sliced weights, bit for bit', async () => {
     const k = new TsKernels();
     const { model: onTheFly } = await Gemma3nTextModel.load(folderOf(config, tensors), k, { slice: spec });
-    const handConfig = { ...config, num_hidden_layers: 5, intermediate_size: spec.ffnHiddenDims, num_kv_shared_layers: 2,
-      layer_types: ['sliding_attention', 'full_attention', 'sliding_attention', 'sliding_attention', 'full_attention'], activation_sparsity_pattern: [0.95, 0, 0, 0, 0] };
+    const handConfig = {
+      ...config,
+      num_hidden_layers: 5,
+      intermediate_size: spec.ffnHiddenDims,
+      num_kv_shared_layers: 2,
+      layer_types: ['sliding_attention', 'full_attention', 'sliding_attention', 'sliding_attention', 'full_attention'],
+      activation_sparsity_pattern: [0.95, 0, 0, 0, 0],
+    };
     const { model: direct } = await Gemma3nTextModel.load(folderOf(handConfig, handSliced()), k);
     expect(onTheFly.config.numHiddenLayers).toBe(5);
     expect(onTheFly.config.intermediateSize).toEqual(spec.ffnHiddenDims);
@@ -106,7 +174,18 @@ describe('MatFormer slicing', () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
     writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
     const out = join(dir, 'sliced');
-    await promisify(execFile)(process.execPath, [join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'), 'slice', '--model', dir, '--layers-to-skip', '1', '--ffn', '32,48,16,64,32', '--out', out]);
+    await promisify(execFile)(process.execPath, [
+      join(GOLDEN, '..', '..', 'bin', 'gemma3n.js'),
+      'slice',
+      '--model',
+      dir,
+      '--layers-to-skip',
+      '1',
+      '--ffn',
+      '32,48,16,64,32',
+      '--out',
+      out,
+    ]);
     const k = new TsKernels();
     const { model: written } = await Gemma3nTextModel.load(new NodeFolder(out), k);
     const { model: onTheFly } = await Gemma3nTextModel.load(folderOf(config, tensors), k, { slice: spec });

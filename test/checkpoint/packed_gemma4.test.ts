@@ -35,14 +35,24 @@ const P = 'model.language_model.';
 
 /** max |Δ| and relative RMS of a against b. */
 function errors(a: Float32Array, b: Float32Array): { max: number; rel: number } {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
   return { max: maxAbsDiff(a, b), rel: Math.sqrt(num / den) };
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
   return ab / Math.sqrt(aa * bb);
 }
 
@@ -73,10 +83,21 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
       expect(names.has(P + 'embed_tokens.weight')).toBe(false);
       expect([...names].some((n) => n.includes('lm_head'))).toBe(false);
       expect(names.has(P + 'embed_tokens_per_layer.weight.q4r')).toBe(true);
-      const L = cfg.text_config.num_hidden_layers, first = L - cfg.text_config.num_kv_shared_layers;
+      const L = cfg.text_config.num_hidden_layers,
+        first = L - cfg.text_config.num_kv_shared_layers;
       for (let l = 0; l < L; l++) {
-        for (const t of ['k_proj.weight.q4', 'v_proj.weight.q4', 'k_norm.weight']) expect(names.has(`${P}layers.${l}.self_attn.${t}`), `layer ${l} ${t}`).toBe(l < first);
-        for (const t of ['self_attn.q_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj', 'per_layer_input_gate', 'per_layer_projection']) expect(names.has(`${P}layers.${l}.${t}.weight.q4`)).toBe(true);
+        for (const t of ['k_proj.weight.q4', 'v_proj.weight.q4', 'k_norm.weight'])
+          expect(names.has(`${P}layers.${l}.self_attn.${t}`), `layer ${l} ${t}`).toBe(l < first);
+        for (const t of [
+          'self_attn.q_proj',
+          'self_attn.o_proj',
+          'mlp.gate_proj',
+          'mlp.up_proj',
+          'mlp.down_proj',
+          'per_layer_input_gate',
+          'per_layer_projection',
+        ])
+          expect(names.has(`${P}layers.${l}.${t}.weight.q4`)).toBe(true);
         const scalar = await ckpt.info(`${P}layers.${l}.layer_scalar`);
         expect([scalar.dtype, scalar.shape]).toEqual(['F32', [1]]);
       }
@@ -85,7 +106,12 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
       // v2.1 scales (log-coded u8): each group scale is int4-on-load's absmax/7 rounded up by at
       // most 2^(1/32), and every value is within half its scale of the source.
       const src = await Checkpoint.open(goldenFolder(`gemma4/${name}`));
-      for (const t of ['layers.0.self_attn.q_proj.weight', `layers.${L - 1}.mlp.down_proj.weight`, 'per_layer_model_projection.weight', 'embed_tokens.weight']) {
+      for (const t of [
+        'layers.0.self_attn.q_proj.weight',
+        `layers.${L - 1}.mlp.down_proj.weight`,
+        'per_layer_model_projection.weight',
+        'embed_tokens.weight',
+      ]) {
         const info = await src.info(P + t);
         const w = await src.readF32(P + t);
         const want = Q4Matrix.quantize(w, info.shape[0], info.shape[1]);
@@ -95,9 +121,10 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
           expect(got.scales[i]).toBeLessThanOrEqual(want.scales[i] * 2 ** (1 / 32) * (1 + 1e-6));
         }
         const d = got.dequantize();
-        for (let o = 0; o < info.shape[0]; o++) for (let i = 0; i < info.shape[1]; i++) {
-          expect(Math.abs(d[o * info.shape[1] + i] - w[o * info.shape[1] + i])).toBeLessThanOrEqual(got.scale(o, i) * 0.5 * (1 + 1e-5));
-        }
+        for (let o = 0; o < info.shape[0]; o++)
+          for (let i = 0; i < info.shape[1]; i++) {
+            expect(Math.abs(d[o * info.shape[1] + i] - w[o * info.shape[1] + i])).toBeLessThanOrEqual(got.scale(o, i) * 0.5 * (1 + 1e-5));
+          }
       }
       await src.close();
       await ckpt.close();
@@ -120,10 +147,12 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
         const ids = [0, 3, c.vocabSize - 1];
         const rows = new Float32Array(ids.length * c.hiddenSize);
         await model.weights.embed_tokens.lookup(ids, rows);
-        for (let n = 0; n < ids.length; n++) for (let i = 0; i < c.hiddenSize; i++) expect(rows[n * c.hiddenSize + i]).toBe(Math.fround(q.scale(ids[n], i) * q.code(ids[n], i)));
+        for (let n = 0; n < ids.length; n++)
+          for (let i = 0; i < c.hiddenSize; i++) expect(rows[n * c.hiddenSize + i]).toBe(Math.fround(q.scale(ids[n], i) * q.code(ids[n], i)));
 
         const golden = await openSafetensors(join(GOLDEN, 'gemma4', name, 'golden.safetensors'));
-        const packed: { max: number; rel: number }[] = [], onLoadErr: { max: number; rel: number }[] = [];
+        const packed: { max: number; rel: number }[] = [],
+          onLoadErr: { max: number; rel: number }[] = [];
         for (const seq of [0, 1, 2]) {
           const input = Array.from(await golden.readF32(`input_ids.${seq}`));
           const ref = await golden.readF32(`logits.${seq}`);
@@ -157,25 +186,61 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
       const copy = async (edit: (t: TensorToWrite[]) => void) => {
         const ckpt = await Checkpoint.open(new NodeFolder(out));
         const tensors: TensorToWrite[] = [];
-        for (const n of ckpt.names()) { const i = await ckpt.info(n); tensors.push({ name: n, dtype: i.dtype, shape: i.shape, data: await ckpt.readBytes(n) }); }
+        for (const n of ckpt.names()) {
+          const i = await ckpt.info(n);
+          tensors.push({ name: n, dtype: i.dtype, shape: i.shape, data: await ckpt.readBytes(n) });
+        }
         await ckpt.close();
         edit(tensors);
-        return new MemoryFolder(new Map([['config.json', new Uint8Array(readFileSync(join(out, 'config.json')))], ['model.safetensors', writeSafetensors(tensors)]]), 'edited');
+        return new MemoryFolder(
+          new Map([
+            ['config.json', new Uint8Array(readFileSync(join(out, 'config.json')))],
+            ['model.safetensors', writeSafetensors(tensors)],
+          ]),
+          'edited',
+        );
       };
       const load = async (f: MemoryFolder) => Gemma4TextModel.load(f, new TsKernels());
-      const set = (t: TensorToWrite[], name: string, data: Uint8Array) => { const x = t.find((y) => y.name === name)!; x.data = data; x.shape = [data.length]; };
-      await expect(load(await copy((t) => t.splice(t.findIndex((x) => x.name === `${P}layers.3.mlp.gate_proj.weight.q4`), 1)))).rejects.toThrow(/missing tensor 'model\.language_model\.layers\.3\.mlp\.gate_proj\.weight'/);
+      const set = (t: TensorToWrite[], name: string, data: Uint8Array) => {
+        const x = t.find((y) => y.name === name)!;
+        x.data = data;
+        x.shape = [data.length];
+      };
+      await expect(
+        load(
+          await copy((t) =>
+            t.splice(
+              t.findIndex((x) => x.name === `${P}layers.3.mlp.gate_proj.weight.q4`),
+              1,
+            ),
+          ),
+        ),
+      ).rejects.toThrow(/missing tensor 'model\.language_model\.layers\.3\.mlp\.gate_proj\.weight'/);
       const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).text_config;
-      const H = cfg.hidden_size, I = cfg.intermediate_size;
-      await expect(load(await copy((t) => set(t, `${P}layers.2.mlp.up_proj.weight.q4`, encodeQ4(Q4Matrix.quantize(new Float32Array(I * (H - 8)), I, H - 8)))))).rejects.toThrow(new RegExp(`packed tensor '${P.replace(/\./g, '\\.')}layers\\.2\\.mlp\\.up_proj\\.weight\\.q4' is \\[${I}, ${H - 8}\\] but the config implies \\[${I}, ${H}\\]`));
+      const H = cfg.hidden_size,
+        I = cfg.intermediate_size;
+      await expect(
+        load(await copy((t) => set(t, `${P}layers.2.mlp.up_proj.weight.q4`, encodeQ4(Q4Matrix.quantize(new Float32Array(I * (H - 8)), I, H - 8))))),
+      ).rejects.toThrow(
+        new RegExp(
+          `packed tensor '${P.replace(/\./g, '\\.')}layers\\.2\\.mlp\\.up_proj\\.weight\\.q4' is \\[${I}, ${H - 8}\\] but the config implies \\[${I}, ${H}\\]`,
+        ),
+      );
       const ple = `${P}embed_tokens_per_layer.weight.q4r`;
-      await expect(load(await copy((t) => { const x = t.find((y) => y.name === ple)!; set(t, ple, (x.data as Uint8Array).subarray(0, 1000)); }))).rejects.toThrow(/tensor 'model\.language_model\.embed_tokens_per_layer\.weight\.q4r'.*truncated or mis-sized/);
+      await expect(
+        load(
+          await copy((t) => {
+            const x = t.find((y) => y.name === ple)!;
+            set(t, ple, (x.data as Uint8Array).subarray(0, 1000));
+          }),
+        ),
+      ).rejects.toThrow(/tensor 'model\.language_model\.embed_tokens_per_layer\.weight\.q4r'.*truncated or mis-sized/);
     });
   });
 }
 
 describe('packed v2 Gemma 4 multimodal: towers int8, text int4', () => {
-  it('image and audio features stay within cosine 0.999 of the goldens, logits within the int4 text decoder\'s own error', async () => {
+  it("image and audio features stay within cosine 0.999 of the goldens, logits within the int4 text decoder's own error", async () => {
     const DIR = join(GOLDEN, 'gemma4', 'multimodal');
     const out = mkdtempSync(join(tmpdir(), 'g4-mm-v2-'));
     const src = await Checkpoint.open(goldenFolder('gemma4/multimodal'));
@@ -216,7 +281,9 @@ describe('packed v2 Gemma 4 multimodal: towers int8, text int4', () => {
       // the int4-on-load text decoder given the golden merged embeddings: the error int4 alone makes
       const { model: onLoad } = await Gemma4TextModel.load(goldenFolder('gemma4/multimodal'), k, { format: 'q4' });
       const base = errors((await onLoad.forward(ids, onLoad.newCache(), { logits: 'all', inputsEmbeds: await g.readF32('inputs_embeds_merged') })).logits, ref);
-      console.log(`Gemma 4 multimodal v2: image features cosine ${img.toFixed(5)}, audio ${aud.toFixed(5)}; logits max ${logits.max.toFixed(2)}, rel ${logits.rel.toFixed(3)} (int4 on load: ${base.max.toFixed(2)}, ${base.rel.toFixed(3)})`);
+      console.log(
+        `Gemma 4 multimodal v2: image features cosine ${img.toFixed(5)}, audio ${aud.toFixed(5)}; logits max ${logits.max.toFixed(2)}, rel ${logits.rel.toFixed(3)} (int4 on load: ${base.max.toFixed(2)}, ${base.rel.toFixed(3)})`,
+      );
       expect(img).toBeGreaterThan(0.999);
       expect(aud).toBeGreaterThan(0.999);
       expect(logits.rel).toBeLessThan(1.25 * base.rel);

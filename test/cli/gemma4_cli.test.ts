@@ -34,7 +34,19 @@ describe('gemma3n CLI on Gemma 4', () => {
   it('generate --json prints the golden greedy continuation (both prompts, WASM and TS kernels)', async () => {
     const gen = JSON.parse(readFileSync(join(A, 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[]; generated_ids: number[] }[] };
     for (const [i, p] of gen.prompts.entries()) {
-      const r = await cli(['generate', '--model', A, '--ids', p.prompt_ids.join(','), '--max-tokens', '16', '--greedy', '--json', '--kernels', i === 0 ? 'ts' : 'wasm']);
+      const r = await cli([
+        'generate',
+        '--model',
+        A,
+        '--ids',
+        p.prompt_ids.join(','),
+        '--max-tokens',
+        '16',
+        '--greedy',
+        '--json',
+        '--kernels',
+        i === 0 ? 'ts' : 'wasm',
+      ]);
       expect(r.stderr).not.toMatch(/Error/);
       expect(r.code).toBe(0);
       const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as { generated_ids: number[]; generated_tokens: number; stop_reason: string };
@@ -62,9 +74,25 @@ describe('gemma3n CLI on Gemma 4', () => {
     expect(j.model_type).toBe('gemma4');
     expect(j.parameters.ple).toBe(512 * 10 * 16);
     expect(j.parameters.audio).toBe(0);
-    expect(j.text).toMatchObject({ layers: 10, hidden: 48, heads: 4, kv_heads: 1, head_dim: 16, global_head_dim: 32, layer_types: 'ssssFssssF', kv_shared_layers: 4, kv_sources: [0, 1, 2, 3, 4, 5, 5, 5, 5, 4], ffn: [192, 192, 192, 192, 192, 192, 384, 384, 384, 384], softcap: 30 });
+    expect(j.text).toMatchObject({
+      layers: 10,
+      hidden: 48,
+      heads: 4,
+      kv_heads: 1,
+      head_dim: 16,
+      global_head_dim: 32,
+      layer_types: 'ssssFssssF',
+      kv_shared_layers: 4,
+      kv_sources: [0, 1, 2, 3, 4, 5, 5, 5, 5, 4],
+      ffn: [192, 192, 192, 192, 192, 192, 384, 384, 384, 384],
+      softcap: 30,
+    });
     expect(j.text.rope).toEqual({ sliding: { type: 'default', theta: 1e4 }, full: { type: 'proportional', theta: 1e6, partial_rotary_factor: 0.25 } });
-    const mm = JSON.parse((await cli(['inspect', '--model', join(GOLDEN, 'gemma4', 'multimodal'), '--json'])).stdout) as { has_audio: boolean; has_vision: boolean; parameters: { audio: number; vision: number } };
+    const mm = JSON.parse((await cli(['inspect', '--model', join(GOLDEN, 'gemma4', 'multimodal'), '--json'])).stdout) as {
+      has_audio: boolean;
+      has_vision: boolean;
+      parameters: { audio: number; vision: number };
+    };
     expect(mm.has_audio && mm.has_vision).toBe(true);
     expect(mm.parameters.audio).toBeGreaterThan(0);
     expect(mm.parameters.vision).toBeGreaterThan(0);
@@ -77,12 +105,21 @@ describe('gemma3n CLI on Gemma 4', () => {
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tinyGemma4TokenizerJson()));
     const proc = spawn(process.execPath, [BIN, 'serve', '--model', dir, '--port', '0', '--kernels', 'ts'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    proc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    proc.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
     proc.stdout!.resume();
     try {
       await waitFor(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(err), 60_000, `the server to listen (stderr: ${err})`);
       const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)![1];
-      const r = await postJson(`${url}/v1/chat/completions`, { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello' }], max_tokens: 5, temperature: 0 });
+      const r = await postJson(`${url}/v1/chat/completions`, {
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Hello' },
+        ],
+        max_tokens: 5,
+        temperature: 0,
+      });
       expect(r.status).toBe(200);
       expect(r.json.object).toBe('chat.completion');
       // <bos> <|turn> system \n "Be brief." <turn|> \n <|turn> user \n "Hello" <turn|> \n <|turn> model \n, one id per character here.

@@ -24,12 +24,18 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Child { proc: ChildProcess; stderr: () => string; exit: Promise<number | null> }
+interface Child {
+  proc: ChildProcess;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
 
 function run(args: string[]): Child {
   const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  proc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  proc.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
   proc.stdout!.resume();
   const exit = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return { proc, stderr: () => err, exit };

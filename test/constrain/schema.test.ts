@@ -36,9 +36,29 @@ function walk(A: JsonAutomaton, rnd: () => number, maxBytes = 400): string | nul
 }
 
 const SCHEMAS: object[] = [
-  { type: 'object', properties: { a: { type: 'string', minLength: 1, maxLength: 4 }, b: { type: 'number', minimum: -1.5, exclusiveMaximum: 2 }, c: { type: 'boolean' } }, required: ['a', 'b'], additionalProperties: false },
-  { type: 'array', items: { anyOf: [{ type: 'integer', minimum: 5, maximum: 17 }, { type: 'null' }, { enum: ['x', 1.5, { k: [1] }] }] }, minItems: 2, maxItems: 5 },
-  { $defs: { t: { type: 'object', properties: { n: { type: 'integer', exclusiveMinimum: -3, maximum: 3 }, kids: { type: 'array', maxItems: 2, items: { $ref: '#/$defs/t' } } }, required: ['n'], additionalProperties: false } }, $ref: '#/$defs/t' },
+  {
+    type: 'object',
+    properties: { a: { type: 'string', minLength: 1, maxLength: 4 }, b: { type: 'number', minimum: -1.5, exclusiveMaximum: 2 }, c: { type: 'boolean' } },
+    required: ['a', 'b'],
+    additionalProperties: false,
+  },
+  {
+    type: 'array',
+    items: { anyOf: [{ type: 'integer', minimum: 5, maximum: 17 }, { type: 'null' }, { enum: ['x', 1.5, { k: [1] }] }] },
+    minItems: 2,
+    maxItems: 5,
+  },
+  {
+    $defs: {
+      t: {
+        type: 'object',
+        properties: { n: { type: 'integer', exclusiveMinimum: -3, maximum: 3 }, kids: { type: 'array', maxItems: 2, items: { $ref: '#/$defs/t' } } },
+        required: ['n'],
+        additionalProperties: false,
+      },
+    },
+    $ref: '#/$defs/t',
+  },
   { type: 'string', format: 'date-time' },
   { type: 'string', pattern: '^(ab|c+)[0-9]{2,3}$' },
   { type: 'string', pattern: '^q"\\\\+$' },
@@ -88,7 +108,11 @@ describe('schema → automaton', () => {
     ];
     for (const [schema, re, keyword] of cases) {
       let err: unknown;
-      try { compileJsonSchema(schema); } catch (e) { err = e; }
+      try {
+        compileJsonSchema(schema);
+      } catch (e) {
+        err = e;
+      }
       expect(err, JSON.stringify(schema)).toBeInstanceOf(SchemaError);
       expect((err as Error).message).toMatch(re);
       expect((err as SchemaError).keyword).toBe(keyword);
@@ -110,14 +134,25 @@ describe('schema → automaton', () => {
     const A = new JsonAutomaton(compileJsonSchema({ enum: values }));
     const validate = ajv.compile({ enum: values });
     const rnd = rng(9);
-    for (let k = 0; k < 20; k++) { const t = walk(A, rnd); if (t !== null) expect(validate(JSON.parse(t))).toBe(true); }
+    for (let k = 0; k < 20; k++) {
+      const t = walk(A, rnd);
+      if (t !== null) expect(validate(JSON.parse(t))).toBe(true);
+    }
     expect(performance.now() - t0).toBeLessThan(20_000);
     // Recursion without a way out under nesting: values stop at the depth limit, never dead-end.
     const R = new JsonAutomaton(compileJsonSchema({ $defs: { n: { type: 'array', items: { $ref: '#/$defs/n' }, maxItems: 1 } }, $ref: '#/$defs/n' }));
     let s = R.intern(R.startThreads());
-    for (let d = 0; d < 40; d++) { const n = R.next(s, 0x5b); if (n < 0) break; s = n; }
+    for (let d = 0; d < 40; d++) {
+      const n = R.next(s, 0x5b);
+      if (n < 0) break;
+      s = n;
+    }
     let closes = 0;
-    while (!R.accepting(s)) { s = R.next(s, 0x5d); expect(s).toBeGreaterThanOrEqual(0); closes++; }
+    while (!R.accepting(s)) {
+      s = R.next(s, 0x5d);
+      expect(s).toBeGreaterThanOrEqual(0);
+      closes++;
+    }
     expect(closes).toBe(24);
     // Too many ambiguous readings at once: a clear RangeError, not runaway memory.
     const amb = new JsonAutomaton(compileJsonSchema({ anyOf: Array.from({ length: 600 }, (_, i) => ({ type: 'string', maxLength: 10 + i })) }));

@@ -21,15 +21,27 @@ const TOOLS: ToolDefinition[] = [
   {
     type: 'function',
     function: {
-      name: 'get_weather', description: 'Current weather in a city',
-      parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 6 }, unit: { enum: ['c', 'f'] } }, required: ['city', 'unit'], additionalProperties: false },
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string', maxLength: 6 }, unit: { enum: ['c', 'f'] } },
+        required: ['city', 'unit'],
+        additionalProperties: false,
+      },
     },
   },
   {
     type: 'function',
     function: {
-      name: 'add', description: 'Adds two small integers',
-      parameters: { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 9 }, b: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['a', 'b'], additionalProperties: false },
+      name: 'add',
+      description: 'Adds two small integers',
+      parameters: {
+        type: 'object',
+        properties: { a: { type: 'integer', minimum: 0, maximum: 9 }, b: { type: 'integer', minimum: 0, maximum: 9 } },
+        required: ['a', 'b'],
+        additionalProperties: false,
+      },
     },
   },
   { type: 'function', function: { name: 'ping' } },
@@ -60,7 +72,15 @@ describe('tool calling', () => {
 
   it('a named function: only that one, single call when parallel calls are off', async () => {
     for (const seed of [1, 2]) {
-      const r = await g3n.generate(ask, { tools: TOOLS, toolChoice: { type: 'function', function: { name: 'add' } }, parallelToolCalls: false, temperature: 1, topK: 40, seed, maxTokens: 80 });
+      const r = await g3n.generate(ask, {
+        tools: TOOLS,
+        toolChoice: { type: 'function', function: { name: 'add' } },
+        parallelToolCalls: false,
+        temperature: 1,
+        topK: 40,
+        seed,
+        maxTokens: 80,
+      });
       checkCalls(r.toolCalls, ['add']);
       expect(r.toolCalls).toHaveLength(1);
       expect(r.text.trim().startsWith('{')).toBe(true);
@@ -69,12 +89,23 @@ describe('tool calling', () => {
 
   it('streamed deltas add up to the final calls', async () => {
     const deltas: ToolCallDelta[] = [];
-    const r = await g3n.generate(ask, { tools: TOOLS, toolChoice: 'required', temperature: 1, topK: 40, seed: 7, maxTokens: 88, onToolCall: (d) => deltas.push(d) });
+    const r = await g3n.generate(ask, {
+      tools: TOOLS,
+      toolChoice: 'required',
+      temperature: 1,
+      topK: 40,
+      seed: 7,
+      maxTokens: 88,
+      onToolCall: (d) => deltas.push(d),
+    });
     expect(r.metrics.stopReason).toBe('stop_token');
     checkCalls(r.toolCalls, ['get_weather', 'add', 'ping']);
     const rebuilt: { id: string; name: string; args: string }[] = [];
     for (const d of deltas) {
-      if (d.id) { expect(d.index).toBe(rebuilt.length); rebuilt.push({ id: d.id, name: d.function.name!, args: '' }); }
+      if (d.id) {
+        expect(d.index).toBe(rebuilt.length);
+        rebuilt.push({ id: d.id, name: d.function.name!, args: '' });
+      }
       rebuilt[d.index].args += d.function.arguments;
     }
     expect(rebuilt.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } }))).toEqual(r.toolCalls);
@@ -101,9 +132,21 @@ describe('tool calling', () => {
   }, 60_000);
 
   it('tool results come back as a user turn of ```tool_output blocks, and the next request runs', async () => {
-    const first = await g3n.generate(ask, { tools: TOOLS, toolChoice: { type: 'function', function: { name: 'get_weather' } }, parallelToolCalls: false, temperature: 1, topK: 40, seed: 3, maxTokens: 80 });
+    const first = await g3n.generate(ask, {
+      tools: TOOLS,
+      toolChoice: { type: 'function', function: { name: 'get_weather' } },
+      parallelToolCalls: false,
+      temperature: 1,
+      topK: 40,
+      seed: 3,
+      maxTokens: 80,
+    });
     const call = first.toolCalls![0];
-    const history: ToolChatMessage[] = [...ask, { role: 'assistant', content: '', toolCalls: [call] }, { role: 'tool', toolCallId: call.id, content: '{"temp": 21}' }];
+    const history: ToolChatMessage[] = [
+      ...ask,
+      { role: 'assistant', content: '', toolCalls: [call] },
+      { role: 'tool', toolCallId: call.id, content: '{"temp": 21}' },
+    ];
     const rendered = renderToolMessages(history, TOOLS, 'auto');
     expect(rendered.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
     expect(rendered[0].content).toContain('You have access to functions.');
@@ -115,8 +158,15 @@ describe('tool calling', () => {
   }, 60_000);
 
   it('bad tool declarations are refused with the field named', async () => {
-    await expect(g3n.generate(ask, { tools: [{ type: 'function', function: { name: 'bad name' } }], maxTokens: 4 })).rejects.toThrow(/tools\[0\]\.function\.name/);
+    await expect(g3n.generate(ask, { tools: [{ type: 'function', function: { name: 'bad name' } }], maxTokens: 4 })).rejects.toThrow(
+      /tools\[0\]\.function\.name/,
+    );
     await expect(g3n.generate(ask, { tools: TOOLS, toolChoice: { type: 'function', function: { name: 'nope' } }, maxTokens: 4 })).rejects.toThrow(/"nope"/);
-    await expect(g3n.generate(ask, { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { x: { type: 'string', pattern: '(?=x)' } } } } }], maxTokens: 4 })).rejects.toThrow(/lookaround/);
+    await expect(
+      g3n.generate(ask, {
+        tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { x: { type: 'string', pattern: '(?=x)' } } } } }],
+        maxTokens: 4,
+      }),
+    ).rejects.toThrow(/lookaround/);
   });
 });

@@ -7,5 +7,12 @@ declare const Deno: { args: string[] };
 
 const g3n = await Gemma3n.load(new DenoFolder(Deno.args[0]));
 const pieces: string[] = [];
-const r = await g3n.generate([{ role: 'user', content: 'Hello from Deno' }], { maxTokens: 24, temperature: 0.9, topK: 50, topP: 0.95, seed: 7, onText: (t: string) => pieces.push(t) });
+const r = await g3n.generate([{ role: 'user', content: 'Hello from Deno' }], {
+  maxTokens: 24,
+  temperature: 0.9,
+  topK: 50,
+  topP: 0.95,
+  seed: 7,
+  onText: (t: string) => pieces.push(t),
+});
 console.log(JSON.stringify({ ids: r.ids, text: r.text, pieces: pieces.length }));

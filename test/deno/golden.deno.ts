@@ -31,7 +31,10 @@ for (const name of ['text-tiny-a', 'text-tiny-b']) {
       for (const seq of [0, 1]) {
         const ids = Array.from(await golden.readF32(`input_ids.${seq}`));
         const rows = await compareWithGolden(await traceText(model, ids), golden);
-        const names = rows.filter((r) => r.goldenName !== null).map((r) => r.name).sort();
+        const names = rows
+          .filter((r) => r.goldenName !== null)
+          .map((r) => r.name)
+          .sort();
         assert(names.join() === 'hidden_states,inputs_embeds,last_hidden_state,logits,per_layer_inputs', `seq ${seq}: compared ${names}`);
         for (const r of rows) assert(r.ok, `seq ${seq} ${r.name}: max abs diff ${r.maxAbsDiff} > ${r.tolerance}`);
       }

@@ -16,7 +16,9 @@ import { greedyGenerate } from '../../dist/src/engine/greedy.js';
 import { Gemma3nTextModel } from '../../dist/src/model/text_model.js';
 import { closeness, rand } from '../numeric.ts';
 
-interface TestContext { step(name: string, fn: () => void | Promise<void>): Promise<boolean> }
+interface TestContext {
+  step(name: string, fn: () => void | Promise<void>): Promise<boolean>;
+}
 declare const Deno: {
   test(name: string, fn: (t: TestContext) => Promise<void>): void;
   readTextFile(path: string): Promise<string>;
@@ -26,23 +28,37 @@ function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
 }
 
-
-
 const haveRelaxed = relaxedSimdSupported();
 const variants = [
   { relaxed: false, threads: 1 },
   { relaxed: false, threads: 2 },
-  ...(haveRelaxed ? [{ relaxed: true, threads: 1 }, { relaxed: true, threads: 2 }] : []),
+  ...(haveRelaxed
+    ? [
+        { relaxed: true, threads: 1 },
+        { relaxed: true, threads: 2 },
+      ]
+    : []),
 ];
 const ts = new TsKernels();
 const GOLDEN = new URL('../golden/text-tiny-a/', import.meta.url).pathname;
 
 const shapes: [number, number, number][] = [
-  [1, 1, 1], [1, 5, 3], [1, 64, 32], [1, 37, 75], [2, 8, 16], [3, 19, 33], [5, 130, 257], [1, 1001, 96], [4, 3, 2048],
+  [1, 1, 1],
+  [1, 5, 3],
+  [1, 64, 32],
+  [1, 37, 75],
+  [2, 8, 16],
+  [3, 19, 33],
+  [5, 130, 257],
+  [1, 1001, 96],
+  [4, 3, 2048],
 ];
 const attn: [string, Omit<AttentionParams, 'q' | 'k' | 'v' | 'out' | 'scale'> & { scale?: number }][] = [
   ['decode GQA 8/2 D=256 full', { T: 1, S: 40, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 39, kPos0: 0, window: 0 }],
-  ['decode GQA 8/2 D=256 over 3 blocks of keys, scale 2', { T: 1, S: 150, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 149, kPos0: 0, window: 0, scale: 2 }],
+  [
+    'decode GQA 8/2 D=256 over 3 blocks of keys, scale 2',
+    { T: 1, S: 150, numHeads: 8, numKvHeads: 2, headDim: 256, qPos0: 149, kPos0: 0, window: 0, scale: 2 },
+  ],
   ['prefill causal T=S=70 (block edge) D=16', { T: 70, S: 70, numHeads: 4, numKvHeads: 1, headDim: 16, qPos0: 0, kPos0: 0, window: 0 }],
   ['sliding window 5, ragged D=7', { T: 9, S: 20, numHeads: 3, numKvHeads: 3, headDim: 7, qPos0: 11, kPos0: 0, window: 5 }],
   ['window with kPos0 > 0 (ring cache) and rows that see nothing', { T: 6, S: 10, numHeads: 2, numKvHeads: 1, headDim: 12, qPos0: 13, kPos0: 16, window: 4 }],
@@ -68,8 +84,10 @@ for (const { relaxed, threads } of variants) {
 
       for (const [T, outDim, inDim] of shapes) {
         await t.step(`f32 linear T=${T} out=${outDim} in=${inDim}`, () => {
-          const w = rand(outDim * inDim, outDim + 7 * inDim), x = rand(T * inDim, T + 3 * inDim);
-          const y = new Float32Array(T * outDim).fill(NaN), ref = new Float32Array(T * outDim);
+          const w = rand(outDim * inDim, outDim + 7 * inDim),
+            x = rand(T * inDim, T + 3 * inDim);
+          const y = new Float32Array(T * outDim).fill(NaN),
+            ref = new Float32Array(T * outDim);
           ts.linear(ts.createLinear(w, outDim, inDim), x, T, ref);
           const lw = k.createLinear(w, outDim, inDim);
           k.linear(lw, x, T, y);
@@ -83,7 +101,8 @@ for (const { relaxed, threads } of variants) {
         await t.step(`q4 linear T=${T} out=${outDim} in=${inDim}`, () => {
           const q = Q4Matrix.quantize(rand(outDim * inDim, 3 * outDim + inDim), outDim, inDim);
           const x = rand(T * inDim, 5 * T + inDim, 2);
-          const y = new Float32Array(T * outDim).fill(NaN), ref = new Float32Array(T * outDim);
+          const y = new Float32Array(T * outDim).fill(NaN),
+            ref = new Float32Array(T * outDim);
           q4Linear(q, x, T, ref);
           const lw = k.createLinear(q, outDim, inDim);
           k.linear(lw, x, T, y);
@@ -99,8 +118,11 @@ for (const { relaxed, threads } of variants) {
         await t.step(`attention ${name}`, () => {
           const { T, S, numHeads, numKvHeads, headDim } = shape;
           const p: AttentionParams = {
-            scale: 1, ...shape,
-            q: rand(T * numHeads * headDim, T + S, 0.5), k: rand(S * numKvHeads * headDim, S, 0.5), v: rand(S * numKvHeads * headDim, S + 1),
+            scale: 1,
+            ...shape,
+            q: rand(T * numHeads * headDim, T + S, 0.5),
+            k: rand(S * numKvHeads * headDim, S, 0.5),
+            v: rand(S * numKvHeads * headDim, S + 1),
             out: new Float32Array(T * numHeads * headDim).fill(NaN),
           };
           const ref = new Float32Array(T * numHeads * headDim);
@@ -112,11 +134,24 @@ for (const { relaxed, threads } of variants) {
       }
 
       await t.step('rowOps (RMSNorm, AltUp router/mix/correction) equal tsRowOps bit for bit', () => {
-        const same = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => { for (let i = 0; i < b.length; i++) assert(Object.is(a[i], b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`); };
-        for (const [T, H] of [[1, 2048], [3, 13]]) {
-          const A = 4, TH = T * H, x = rand(TH, H), w = rand(H, 2), rw = rand(A * H, 3), streams = rand(A * TH, 4), C = rand(T * 16, 5, 3), coef = rand(T * A, 6, 2);
+        const same = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+          for (let i = 0; i < b.length; i++) assert(Object.is(a[i], b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+        };
+        for (const [T, H] of [
+          [1, 2048],
+          [3, 13],
+        ]) {
+          const A = 4,
+            TH = T * H,
+            x = rand(TH, H),
+            w = rand(H, 2),
+            rw = rand(A * H, 3),
+            streams = rand(A * TH, 4),
+            C = rand(T * 16, 5, 3),
+            coef = rand(T * A, 6, 2);
           same(k.rowOps.rmsNorm(x, w, T, H, 1e-6, new Float32Array(TH)), tsRowOps.rmsNorm(x, w, T, H, 1e-6, new Float32Array(TH)), 'rmsNorm');
-          const d = [new Float64Array(T * A), new Float64Array(T * A)], n = [new Float32Array(TH), new Float32Array(TH)];
+          const d = [new Float64Array(T * A), new Float64Array(T * A)],
+            n = [new Float32Array(TH), new Float32Array(TH)];
           k.rowOps.altupRouterDots(x, w, rw, T, H, A, 1e-6, Math.fround(1 / H), n[0], d[0]);
           tsRowOps.altupRouterDots(x, w, rw, T, H, A, 1e-6, Math.fround(1 / H), n[1], d[1]);
           same(d[0], d[1], 'router dots');
@@ -143,10 +178,14 @@ for (const { relaxed, threads } of variants) {
 
       if (threads > 1) {
         await t.step('500 back-to-back calls on 2 threads equal the 1-thread results bit for bit', () => {
-          const outDim = 1024, inDim = 1056, x = rand(inDim, 79);
+          const outDim = 1024,
+            inDim = 1056,
+            x = rand(inDim, 79);
           const q = k.createLinear(Q4Matrix.quantize(rand(outDim * inDim, 77), outDim, inDim), outDim, inDim);
           const f = k.createLinear(rand(outDim * inDim, 78), outDim, inDim);
-          const refQ = new Float32Array(outDim), refF = new Float32Array(outDim), y = new Float32Array(outDim);
+          const refQ = new Float32Array(outDim),
+            refF = new Float32Array(outDim),
+            y = new Float32Array(outDim);
           try {
             k.activeThreads = 1;
             k.linear(q, x, 1, refQ);
@@ -155,7 +194,10 @@ for (const { relaxed, threads } of variants) {
             for (let i = 0; i < 500; i++) {
               const ref = i % 2 ? refQ : refF;
               k.linear(i % 2 ? q : f, x, 1, y);
-              assert(y.every((v, j) => v === ref[j]), `call ${i}: result differs from the single-thread run`);
+              assert(
+                y.every((v, j) => v === ref[j]),
+                `call ${i}: result differs from the single-thread run`,
+              );
             }
           } finally {
             k.activeThreads = threads;

@@ -42,7 +42,10 @@ describe('Gemma3n engine', () => {
     let result;
     for (;;) {
       const r = await it.next();
-      if (r.done) { result = r.value; break; }
+      if (r.done) {
+        result = r.value;
+        break;
+      }
       pieces.push(r.value);
     }
     expect(pieces.join('')).toBe(result.text);
@@ -69,7 +72,17 @@ describe('Gemma3n engine', () => {
   it('an AbortSignal cancels generation', async () => {
     const ctl = new AbortController();
     let n = 0;
-    const r = await g3n.generate({ ids: [2, 5, 6] }, { maxTokens: 50, temperature: 0, signal: ctl.signal, onText: () => { if (++n === 3) ctl.abort(); } });
+    const r = await g3n.generate(
+      { ids: [2, 5, 6] },
+      {
+        maxTokens: 50,
+        temperature: 0,
+        signal: ctl.signal,
+        onText: () => {
+          if (++n === 3) ctl.abort();
+        },
+      },
+    );
     expect(r.metrics.stopReason).toBe('aborted');
     expect(r.ids.length).toBeLessThan(50);
   });
@@ -122,7 +135,9 @@ describe('Gemma3n on WASM kernels: KV cache memory', () => {
 
       // a session (what a chat uses) holds one cache across turns, in WASM memory
       const session: { cache: KVCache | null; ids: number[] } = { cache: null, ids: [] };
-      const turn = async (prompt: number[]) => { for await (const _ of generateTokens(wasm.model, prompt, { maxTokens: 6, temperature: 0, session })); };
+      const turn = async (prompt: number[]) => {
+        for await (const _ of generateTokens(wasm.model, prompt, { maxTokens: 6, temperature: 0, session }));
+      };
       await turn(ids);
       const cache = session.cache!;
       expect(k.heapBytes).toBeGreaterThan(heap);

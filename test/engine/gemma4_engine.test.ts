@@ -15,7 +15,9 @@ import { TsKernels } from '../../src/kernels/ts_kernels.js';
 import { GOLDEN, goldenFolder, openSafetensors } from '../helpers.js';
 import { G4, gemma4ChatFolder } from './tiny_gemma4_tokenizer.js';
 
-interface Gen { prompts: { prompt_ids: number[]; generated_ids: number[] }[] }
+interface Gen {
+  prompts: { prompt_ids: number[]; generated_ids: number[] }[];
+}
 const generation = (name: string): Gen => JSON.parse(readFileSync(join(GOLDEN, 'gemma4', name, 'generation.json'), 'utf8')) as Gen;
 
 describe('engine on Gemma 4', () => {
@@ -62,16 +64,26 @@ describe('engine on Gemma 4', () => {
   it('forwardBatch rows equal forward alone, bit for bit (text-tiny-b: GQA, window 6)', async () => {
     const { model } = await Gemma4TextModel.load(goldenFolder('gemma4/text-tiny-b'), new TsKernels());
     const golden = await openSafetensors(join(GOLDEN, 'gemma4', 'text-tiny-b', 'golden.safetensors'));
-    const a = Array.from(await golden.readF32('input_ids.1')), b = Array.from(await golden.readF32('input_ids.2'));
+    const a = Array.from(await golden.readF32('input_ids.1')),
+      b = Array.from(await golden.readF32('input_ids.2'));
     const alone = async (ids: number[]) => (await model.forward(ids, model.newCache())).logits;
-    const ca = model.newCache(), cb = model.newCache();
-    const [la, lb] = await model.forwardBatch([{ ids: a, cache: ca }, { ids: b, cache: cb }]);
+    const ca = model.newCache(),
+      cb = model.newCache();
+    const [la, lb] = await model.forwardBatch([
+      { ids: a, cache: ca },
+      { ids: b, cache: cb },
+    ]);
     expect(Array.from(la)).toEqual(Array.from(await alone(a)));
     expect(Array.from(lb)).toEqual(Array.from(await alone(b)));
     // One decode step each, batched, after different prompt lengths.
-    const [da, db] = await model.forwardBatch([{ ids: [7], cache: ca }, { ids: [9], cache: cb }]);
-    const ra = model.newCache(); await model.forward(a, ra);
-    const rb = model.newCache(); await model.forward(b, rb);
+    const [da, db] = await model.forwardBatch([
+      { ids: [7], cache: ca },
+      { ids: [9], cache: cb },
+    ]);
+    const ra = model.newCache();
+    await model.forward(a, ra);
+    const rb = model.newCache();
+    await model.forward(b, rb);
     expect(Array.from(da)).toEqual(Array.from((await model.forward([7], ra)).logits));
     expect(Array.from(db)).toEqual(Array.from((await model.forward([9], rb)).logits));
   });
@@ -83,12 +95,17 @@ describe('engine on Gemma 4', () => {
     expect(g.media!.loaded).toEqual({ vision: false, audio: false });
     const gen = JSON.parse(readFileSync(join(dir, 'generation.json'), 'utf8')) as { prompt_ids: number[]; generated_ids: number[] };
     const waveform = await (await openSafetensors(join(dir, 'waveform.safetensors'))).readF32('waveform');
-    const media = [{ kind: 'image' as const, image: new Uint8Array(readFileSync(join(dir, 'image.png'))) }, { kind: 'audio' as const, audio: waveform }];
+    const media = [
+      { kind: 'image' as const, image: new Uint8Array(readFileSync(join(dir, 'image.png'))) },
+      { kind: 'audio' as const, audio: waveform },
+    ];
     const r = await g.generate({ ids: gen.prompt_ids, media }, { maxTokens: 8, temperature: 0 });
     expect(r.ids).toEqual(gen.generated_ids);
     expect(g.media!.loaded).toEqual({ vision: true, audio: true });
     // Placeholders that do not match the media are refused (counts named).
-    await expect(g.generate({ ids: [2, 250, 500, 500, 502], media: media.slice(0, 1) }, { maxTokens: 1 })).rejects.toThrow(/2 image token\(s\) but the 1 image\(s\) give 63 soft tokens/);
+    await expect(g.generate({ ids: [2, 250, 500, 500, 502], media: media.slice(0, 1) }, { maxTokens: 1 })).rejects.toThrow(
+      /2 image token\(s\) but the 1 image\(s\) give 63 soft tokens/,
+    );
     g.releaseTowers();
     expect(g.media!.loaded).toEqual({ vision: false, audio: false });
     await g.dispose();
@@ -100,14 +117,43 @@ describe('engine on Gemma 4', () => {
     expect(g.defaultStopTokens().sort((x, y) => x - y)).toEqual([G4.eos, G4.endTurn]);
     const enc = (s: string) => tok.encode(s);
     // The template (no chat_template.jinja in the folder: the Gemma 4 default).
-    const ids = g.encodePrompt([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }]);
-    expect(ids).toEqual([G4.bos, G4.turn, ...enc('system'), G4.nl, ...enc('Be brief.'), G4.endTurn, G4.nl, G4.turn, ...enc('user'), G4.nl, ...enc('Hi'), G4.endTurn, G4.nl, G4.turn, ...enc('model'), G4.nl]);
+    const ids = g.encodePrompt([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+    ]);
+    expect(ids).toEqual([
+      G4.bos,
+      G4.turn,
+      ...enc('system'),
+      G4.nl,
+      ...enc('Be brief.'),
+      G4.endTurn,
+      G4.nl,
+      G4.turn,
+      ...enc('user'),
+      G4.nl,
+      ...enc('Hi'),
+      G4.endTurn,
+      G4.nl,
+      G4.turn,
+      ...enc('model'),
+      G4.nl,
+    ]);
 
     // An image part: "\n\n<|image|>\n\n" expanded by the processor rule, 63 soft tokens for this 520×390 PNG at budget 70.
     const png = new Uint8Array(readFileSync(join(GOLDEN, 'gemma4', 'multimodal', 'image.png')));
     const chat = g.chat();
-    const r1 = await chat.send([{ type: 'image', image: png }, { type: 'text', text: 'What is it?' }], { maxTokens: 4, temperature: 0 });
-    const mm = g.encodePrompt([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'What is it?' }] }], await g.media!.prepare([{ kind: 'image', image: png }]));
+    const r1 = await chat.send(
+      [
+        { type: 'image', image: png },
+        { type: 'text', text: 'What is it?' },
+      ],
+      { maxTokens: 4, temperature: 0 },
+    );
+    const mm = g.encodePrompt(
+      [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'What is it?' }] }],
+      await g.media!.prepare([{ kind: 'image', image: png }]),
+    );
     const boi = mm.indexOf(G4.boi);
     expect(mm.slice(boi, boi + 65)).toEqual([G4.boi, ...Array(63).fill(G4.image), G4.eoi]);
     expect(tok.decode(mm.slice(0, boi), { skipSpecial: false })).toBe('<bos><|turn>user\n\n\n');

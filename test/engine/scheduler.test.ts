@@ -22,7 +22,10 @@ const prompt = (n: number, seed: number): number[] => Array.from({ length: n }, 
 async function collect(gen: AsyncGenerator<number, GenerationMetrics>, stopAfter = Infinity): Promise<{ ids: number[]; metrics: GenerationMetrics | null }> {
   const ids: number[] = [];
   for (;;) {
-    if (ids.length >= stopAfter) { await gen.return(undefined as never); return { ids, metrics: null }; }
+    if (ids.length >= stopAfter) {
+      await gen.return(undefined as never);
+      return { ids, metrics: null };
+    }
     const r = await gen.next();
     if (r.done) return { ids, metrics: r.value };
     ids.push(r.value);
@@ -139,22 +142,34 @@ describe('Gemma3n.useScheduler: stream() calls share batched steps', () => {
 
   it('chat sessions go through the scheduler: three concurrent chats of two turns give the same replies as one at a time, each turn reusing its session cache', async () => {
     const g3n = await Gemma3n.load(tinyRealVocabFolder());
-    const turns = [['Hello there', 'And then?'], ['The capital of France is', 'Why?'], ['A long story about a small cat who', 'More']];
+    const turns = [
+      ['Hello there', 'And then?'],
+      ['The capital of France is', 'Why?'],
+      ['A long story about a small cat who', 'More'],
+    ];
     const opts = { maxTokens: 5, temperature: 0 };
     const solo: { ids: number[]; prefill: number; prompt: number }[][] = [];
     for (const t of turns) {
       const chat = g3n.chat('Be brief.');
       const rs = [];
-      for (const m of t) { const r = await chat.send(m, opts); rs.push({ ids: r.ids, prefill: r.metrics.prefillTokens, prompt: r.metrics.promptTokens }); }
+      for (const m of t) {
+        const r = await chat.send(m, opts);
+        rs.push({ ids: r.ids, prefill: r.metrics.prefillTokens, prompt: r.metrics.promptTokens });
+      }
       solo.push(rs);
     }
     const sched = g3n.useScheduler({ parallel: 2, prefillChunk: 8 });
-    const together = await Promise.all(turns.map(async (t) => {
-      const chat = g3n.chat('Be brief.');
-      const rs = [];
-      for (const m of t) { const r = await chat.send(m, opts); rs.push({ ids: r.ids, prefill: r.metrics.prefillTokens, prompt: r.metrics.promptTokens }); }
-      return rs;
-    }));
+    const together = await Promise.all(
+      turns.map(async (t) => {
+        const chat = g3n.chat('Be brief.');
+        const rs = [];
+        for (const m of t) {
+          const r = await chat.send(m, opts);
+          rs.push({ ids: r.ids, prefill: r.metrics.prefillTokens, prompt: r.metrics.promptTokens });
+        }
+        return rs;
+      }),
+    );
     for (const i of turns.keys()) {
       for (const j of [0, 1]) expect(together[i][j].ids, `chat ${i} turn ${j}`).toEqual(solo[i][j].ids);
       // the second turn ran only what its session cache did not hold, as without the scheduler

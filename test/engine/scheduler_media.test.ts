@@ -24,15 +24,27 @@ describe('media requests under the scheduler', () => {
     // Time the tower's conformer blocks inside the batched run: first block's start to last block's end.
     const blocks = (await g3n.towers!.audio()).encoder.conformer;
     const window = { from: 0, to: 0 };
-    const first = blocks[0].forward.bind(blocks[0]), last = blocks[blocks.length - 1].forward.bind(blocks[blocks.length - 1]);
-    blocks[0].forward = (...a) => { window.from = performance.now(); return first(...a); };
-    blocks[blocks.length - 1].forward = (...a) => { const r = last(...a); window.to = performance.now(); return r; };
+    const first = blocks[0].forward.bind(blocks[0]),
+      last = blocks[blocks.length - 1].forward.bind(blocks[blocks.length - 1]);
+    blocks[0].forward = (...a) => {
+      window.from = performance.now();
+      return first(...a);
+    };
+    blocks[blocks.length - 1].forward = (...a) => {
+      const r = last(...a);
+      window.to = performance.now();
+      return r;
+    };
 
     const sched = g3n.useScheduler({ parallel: 4 });
     // The text request at the token level (its pieces of text come irregularly).
-    const textTimes: number[] = [], textOut: number[] = [];
+    const textTimes: number[] = [],
+      textOut: number[] = [];
     const text = (async () => {
-      for await (const id of sched.generate(textIds, { ...opts, maxTokens: 40 })) { textOut.push(id); textTimes.push(performance.now()); }
+      for await (const id of sched.generate(textIds, { ...opts, maxTokens: 40 })) {
+        textOut.push(id);
+        textTimes.push(performance.now());
+      }
     })();
     // The text request is decoding before the audio one arrives.
     while (textTimes.length < 2) await new Promise((r) => setTimeout(r, 0));

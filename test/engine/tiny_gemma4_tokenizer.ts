@@ -11,12 +11,39 @@ import { join } from 'node:path';
 import { MemoryFolder } from '../../src/io/byte_source.js';
 import { GOLDEN } from '../helpers.js';
 
-export const G4 = { pad: 0, eos: 1, bos: 2, unk: 3, turn: 105, endTurn: 106, nl: 107, nl2: 108, boi: 250, boa: 251, image: 500, audio: 501, eoi: 502, eoa: 503, video: 504 } as const;
+export const G4 = {
+  pad: 0,
+  eos: 1,
+  bos: 2,
+  unk: 3,
+  turn: 105,
+  endTurn: 106,
+  nl: 107,
+  nl2: 108,
+  boi: 250,
+  boa: 251,
+  image: 500,
+  audio: 501,
+  eoi: 502,
+  eoa: 503,
+  video: 504,
+} as const;
 
 export function tinyGemma4TokenizerJson(): object {
   const control: [number, string][] = [
-    [G4.pad, '<pad>'], [G4.eos, '<eos>'], [G4.bos, '<bos>'], [G4.unk, '<unk>'], [G4.turn, '<|turn>'], [G4.endTurn, '<turn|>'],
-    [G4.boi, '<|image>'], [G4.boa, '<|audio>'], [G4.image, '<|image|>'], [G4.audio, '<|audio|>'], [G4.eoi, '<image|>'], [G4.eoa, '<audio|>'], [G4.video, '<|video|>'],
+    [G4.pad, '<pad>'],
+    [G4.eos, '<eos>'],
+    [G4.bos, '<bos>'],
+    [G4.unk, '<unk>'],
+    [G4.turn, '<|turn>'],
+    [G4.endTurn, '<turn|>'],
+    [G4.boi, '<|image>'],
+    [G4.boa, '<|audio>'],
+    [G4.image, '<|image|>'],
+    [G4.audio, '<|audio|>'],
+    [G4.eoi, '<image|>'],
+    [G4.eoa, '<audio|>'],
+    [G4.video, '<|video|>'],
   ];
   const vocab: Record<string, number> = { '\n': G4.nl, '\n\n': G4.nl2 };
   for (const [id, piece] of control) vocab[piece] = id;
@@ -39,9 +66,12 @@ export function tinyGemma4TokenizerJson(): object {
 /** test/golden/gemma4/NAME's config and weights, plus the tiny tokenizer. */
 export function gemma4ChatFolder(name: 'text-tiny-a' | 'text-tiny-b' | 'multimodal'): MemoryFolder {
   const dir = join(GOLDEN, 'gemma4', name);
-  return new MemoryFolder(new Map<string, Uint8Array>([
-    ['config.json', readFileSync(join(dir, 'config.json'))],
-    ['model.safetensors', readFileSync(join(dir, 'model.safetensors'))],
-    ['tokenizer.json', new TextEncoder().encode(JSON.stringify(tinyGemma4TokenizerJson()))],
-  ]), `<gemma4 ${name} + tiny tokenizer>`);
+  return new MemoryFolder(
+    new Map<string, Uint8Array>([
+      ['config.json', readFileSync(join(dir, 'config.json'))],
+      ['model.safetensors', readFileSync(join(dir, 'model.safetensors'))],
+      ['tokenizer.json', new TextEncoder().encode(JSON.stringify(tinyGemma4TokenizerJson()))],
+    ]),
+    `<gemma4 ${name} + tiny tokenizer>`,
+  );
 }

@@ -15,7 +15,11 @@ import { defaultModelDir, packageRoot } from '../../src/node/default_model.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
-const saved = { GEMMA3N_CACHE_DIR: process.env.GEMMA3N_CACHE_DIR, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, GEMMA3N_DEFAULT_MODEL_DIR: process.env.GEMMA3N_DEFAULT_MODEL_DIR };
+const saved = {
+  GEMMA3N_CACHE_DIR: process.env.GEMMA3N_CACHE_DIR,
+  XDG_CACHE_HOME: process.env.XDG_CACHE_HOME,
+  GEMMA3N_DEFAULT_MODEL_DIR: process.env.GEMMA3N_DEFAULT_MODEL_DIR,
+};
 
 describe('cache directory', () => {
   afterEach(() => {
@@ -50,7 +54,7 @@ describe('cache directory', () => {
   it('two processes creating the default model at once: both succeed, one complete folder, no leftovers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'g3n-cache-'));
     try {
-      const script = "const m = await import(process.argv[1]); process.stdout.write(await m.ensureDefaultModel());";
+      const script = 'const m = await import(process.argv[1]); process.stdout.write(await m.ensureDefaultModel());';
       const env: NodeJS.ProcessEnv = { ...process.env, GEMMA3N_CACHE_DIR: dir };
       delete env.GEMMA3N_DEFAULT_MODEL_DIR;
       const entry = join(ROOT, 'dist/src/node/index.js');

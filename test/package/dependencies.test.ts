@@ -15,7 +15,11 @@ function files(p: string): string[] {
 }
 
 /** The package a bare specifier names: 'a/b/c' -> 'a', '@s/a/b' -> '@s/a'. */
-const packageOf = (spec: string): string => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+const packageOf = (spec: string): string =>
+  spec
+    .split('/')
+    .slice(0, spec.startsWith('@') ? 2 : 1)
+    .join('/');
 
 describe('runtime dependencies', () => {
   it('are exactly what src/ and bin/ import (incl. require.resolve of data files)', () => {

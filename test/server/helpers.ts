@@ -11,17 +11,25 @@ export interface Reply {
 /** One request with a raw body (string or bytes); resolves with the whole response. */
 export function httpRequest(url: string, method: string, body?: string | Uint8Array, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers }, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      { method, headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers }, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`request to ${url} timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     if (body !== undefined) req.write(body);
@@ -79,11 +87,15 @@ export function openStream(url: string, body: unknown): { received: () => string
   let buf = '';
   let destroy = () => {};
   let statusResolve: (n: number) => void = () => {};
-  const status = new Promise<number>((r) => { statusResolve = r; });
+  const status = new Promise<number>((r) => {
+    statusResolve = r;
+  });
   const done = new Promise<string>((resolve, reject) => {
     const req = request(url, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
       statusResolve(res.statusCode ?? 0);
-      res.on('data', (c: Buffer) => { buf += c.toString('utf8'); });
+      res.on('data', (c: Buffer) => {
+        buf += c.toString('utf8');
+      });
       res.on('end', () => resolve(buf));
       res.on('error', reject);
       res.on('close', () => resolve(buf));

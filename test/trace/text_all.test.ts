@@ -14,7 +14,9 @@ import { Gemma3nTextModel } from '../../src/model/text_model.js';
 import { traceText } from '../../src/trace/text.js';
 import { GOLDEN, goldenFolder, maxAbsDiff, openSafetensors } from '../helpers.js';
 
-interface Generation { prompts: { prompt_ids: number[]; generated_ids: number[] }[] }
+interface Generation {
+  prompts: { prompt_ids: number[]; generated_ids: number[] }[];
+}
 
 const STEPS = 3;
 
@@ -48,9 +50,12 @@ describe('trace --all --steps (text-tiny-a)', () => {
 
   it('inside every layer, at the prompt and at each step, the named tensors relate as in Gemma3nTextDecoderLayer.forward', () => {
     const c = model.config;
-    const H = c.hiddenSize, A = c.altupNumInputs, active = c.altupActiveIdx;
+    const H = c.hiddenSize,
+      A = c.altupNumInputs,
+      active = c.altupActiveIdx;
     for (const prefix of ['', ...Array.from({ length: STEPS }, (_, s) => `step.${s + 1}.`)]) {
-      const T = prefix === '' ? prompt.prompt_ids.length : 1, TH = T * H;
+      const T = prefix === '' ? prompt.prompt_ids.length : 1,
+        TH = T * H;
       const hidden = f32(`${prefix}hidden_states`);
       for (let l = 0; l < c.numHiddenLayers; l++) {
         const at = (n: string): Float32Array => f32(`${prefix}layers.${l}.${n}`);
@@ -60,13 +65,18 @@ describe('trace --all --steps (text-tiny-a)', () => {
         const gated = at('active_prediction').map((x, i) => x + at('attn')[i]);
         expect(at('attn_gated'), where).toEqual(gated);
         let m = 0;
-        for (let i = 0; i < TH; i++) m = Math.max(m, Math.abs(at('attn_laurel')[i] - (gated[i] + at('laurel_output')[i]) * Math.SQRT1_2) / (1 + Math.abs(at('attn_laurel')[i])));
+        for (let i = 0; i < TH; i++)
+          m = Math.max(m, Math.abs(at('attn_laurel')[i] - (gated[i] + at('laurel_output')[i]) * Math.SQRT1_2) / (1 + Math.abs(at('attn_laurel')[i])));
         expect(m, `${where} attn_laurel`).toBeLessThan(1e-6);
         expect(at('attn_ffw_laurel_gated'), where).toEqual(at('attn_laurel').map((x, i) => x + at('attn_ffw_norm')[i]));
-        expect(at('attn_ffw').some((x, i) => x !== at('attn_ffw_norm')[i]), `${where}: attn_ffw is taken before its norm`).toBe(true);
+        expect(
+          at('attn_ffw').some((x, i) => x !== at('attn_ffw_norm')[i]),
+          `${where}: attn_ffw is taken before its norm`,
+        ).toBe(true);
         expect(tensors.get(`${prefix}layers.${l}.per_layer_input`)!.shape).toEqual([1, T, c.hiddenSizePerLayerInput]);
         // The layer's output: stream 0 is corrected_predictions[0]; streams 1.. also get first_prediction.
-        const corrected = at('corrected_predictions'), first = at('first_prediction');
+        const corrected = at('corrected_predictions'),
+          first = at('first_prediction');
         const out = hidden.subarray((l + 1) * A * TH, (l + 2) * A * TH);
         expect(out.subarray(0, TH), where).toEqual(corrected.subarray(0, TH));
         for (let s = 1; s < A; s++) {

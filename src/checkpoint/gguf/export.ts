@@ -39,11 +39,16 @@ export interface ExportOptions {
 
 function encode(w: Float32Array, rows: number, cols: number, t: GgmlType): Uint8Array {
   switch (t.name) {
-    case 'F32': return toF32Bytes(w);
-    case 'F16': return toF16Bytes(w);
-    case 'Q8_0': return quantizeQ8_0(w);
-    case 'Q4_0': return quantizeQ4_0(w, rows, cols);
-    default: throw new Error(`export: cannot write ${t.name}`);
+    case 'F32':
+      return toF32Bytes(w);
+    case 'F16':
+      return toF16Bytes(w);
+    case 'Q8_0':
+      return quantizeQ8_0(w);
+    case 'Q4_0':
+      return quantizeQ4_0(w, rows, cols);
+    default:
+      throw new Error(`export: cannot write ${t.name}`);
   }
 }
 
@@ -77,10 +82,15 @@ function placeholderVocab(n: number): GgufVocab {
 
 export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOptions): { metadata: GgufKV[]; tensors: GgufTensorToWrite[] } {
   const prefix = textPrefix(store);
-  const H = c.hiddenSize, L = c.numHiddenLayers, P = c.hiddenSizePerLayerInput;
+  const H = c.hiddenSize,
+    L = c.numHiddenLayers,
+    P = c.hiddenSizePerLayerInput;
   const vocabRows = Math.max(opts.vocabRows ?? opts.vocab?.tokens.length ?? c.vocabSize, c.vocabSize);
   const big = opts.type === 'q4_0' ? GGML.Q4_0 : opts.type === 'q8_0' ? GGML.Q8_0 : opts.type === 'f16' ? GGML.F16 : GGML.F32;
-  const packed = async (local: string): Promise<Q4Matrix | null> => (store.has(prefix + local + Q4_SUFFIX) ? readPackedQ4(await store.readBytes(prefix + local + Q4_SUFFIX), `${store.file}: '${prefix + local + Q4_SUFFIX}'`) : null);
+  const packed = async (local: string): Promise<Q4Matrix | null> =>
+    store.has(prefix + local + Q4_SUFFIX)
+      ? readPackedQ4(await store.readBytes(prefix + local + Q4_SUFFIX), `${store.file}: '${prefix + local + Q4_SUFFIX}'`)
+      : null;
   const f32Of = async (local: string, rows: number, cols: number): Promise<Float32Array> => {
     const q = await packed(local);
     if (q) return q.dequantize();
@@ -91,10 +101,15 @@ export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOption
   const add = (name: string, local: string | null, rows: number, cols: number, type: GgmlType) => {
     const t = cols % type.blockSize === 0 ? type : GGML.F32;
     tensors.push({
-      name, dims: cols === 1 ? [rows] : [cols, rows], type: t,
+      name,
+      dims: cols === 1 ? [rows] : [cols, rows],
+      type: t,
       data: async () => {
         if (local === null) return encode(new Float32Array(rows * cols), rows, cols, t); // zero k/v of KV-shared layers
-        if (t === GGML.Q4_0) { const q = await packed(local); if (q) return q4MatrixToQ4_0(q); }
+        if (t === GGML.Q4_0) {
+          const q = await packed(local);
+          if (q) return q4MatrixToQ4_0(q);
+        }
         return encode(await f32Of(local, rows, cols), rows, cols, t);
       },
     });
@@ -103,7 +118,9 @@ export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOption
   const table = (name: string, local: string, rows: number, cols: number, outRows: number, headQ4: string | null) => {
     const t = cols % big.blockSize === 0 ? big : GGML.F32;
     tensors.push({
-      name, dims: [cols, outRows], type: t,
+      name,
+      dims: [cols, outRows],
+      type: t,
       data: async function* () {
         if (t === GGML.Q4_0 && headQ4 !== null) {
           const q = await packed(headQ4);
@@ -114,11 +131,13 @@ export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOption
           }
         }
         const { info, source } = await store.sourceOf(prefix + local);
-        if (info.shape[0] !== rows || info.shape[1] !== cols) throw new CheckpointError(`${source.name}: '${info.name}' is [${info.shape.join(', ')}], expected [${rows}, ${cols}]`);
+        if (info.shape[0] !== rows || info.shape[1] !== cols)
+          throw new CheckpointError(`${source.name}: '${info.name}' is [${info.shape.join(', ')}], expected [${rows}, ${cols}]`);
         const esize = info.byteLength / (rows * cols);
         const slice = Math.max(1, Math.floor((64 << 20) / (cols * 4)));
         for (let r = 0; r < outRows; r += slice) {
-          const n = Math.min(slice, outRows - r), have = Math.max(0, Math.min(n, rows - r));
+          const n = Math.min(slice, outRows - r),
+            have = Math.max(0, Math.min(n, rows - r));
           const w = new Float32Array(n * cols);
           if (have > 0) w.set(toFloat32(await source.read(info.offset + r * cols * esize, have * cols * esize), info.dtype, have * cols));
           yield encode(w, n, cols, t);
@@ -132,10 +151,15 @@ export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOption
   add('per_layer_model_proj.weight', 'per_layer_model_projection.weight', L * P, H, big);
   add('per_layer_proj_norm.weight', 'per_layer_projection_norm.weight', P, 1, GGML.F32);
   add('output_norm.weight', 'norm.weight', H, 1, GGML.F32);
-  for (const [name, stem] of [[ALTUP_PROJ, 'altup_projections'], [ALTUP_UNEMBD_PROJ, 'altup_unembed_projections']] as const) {
+  for (const [name, stem] of [
+    [ALTUP_PROJ, 'altup_projections'],
+    [ALTUP_UNEMBD_PROJ, 'altup_unembed_projections'],
+  ] as const) {
     const A1 = c.altupNumInputs - 1;
     tensors.push({
-      name, dims: [H, H, A1], type: GGML.F32,
+      name,
+      dims: [H, H, A1],
+      type: GGML.F32,
       data: async () => {
         const out = new Float32Array(A1 * H * H);
         for (let i = 0; i < A1; i++) out.set(await f32Of(`${stem}.${i}.weight`, H, H), i * H * H);
@@ -143,9 +167,13 @@ export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOption
       },
     });
   }
-  const nQ = c.numAttentionHeads * c.headDim, nKV = c.numKeyValueHeads * c.headDim, A = c.altupNumInputs;
+  const nQ = c.numAttentionHeads * c.headDim,
+    nKV = c.numKeyValueHeads * c.headDim,
+    A = c.altupNumInputs;
   for (let l = 0; l < L; l++) {
-    const I = c.intermediateSize[l], p = `layers.${l}.`, shared = isKvSharedLayer(c, l);
+    const I = c.intermediateSize[l],
+      p = `layers.${l}.`,
+      shared = isKvSharedLayer(c, l);
     const hasKv = (n: string) => store.has(prefix + p + n) || store.has(prefix + p + n + Q4_SUFFIX);
     const w = (local: string, rows: number, cols: number, type: GgmlType, zeroIfMissing = false) =>
       add(`blk.${l}.${ggufName(p + local)!.slice(`blk.${l}.`.length)}`, zeroIfMissing && !hasKv(local) ? null : p + local, rows, cols, type);
@@ -174,6 +202,9 @@ export function ggufExport(store: TensorStore, c: TextConfig, opts: ExportOption
     w('laurel.linear_right.weight', H, c.laurelRank, big);
     w('laurel.post_laurel_norm.weight', H, 1, GGML.F32);
   }
-  const metadata = [...metadataForConfig(c, opts.name ?? 'gemma3n-ts export', FILE_TYPE[opts.type]), ...vocabMetadata(opts.vocab, vocabRows, opts.chatTemplate)];
+  const metadata = [
+    ...metadataForConfig(c, opts.name ?? 'gemma3n-ts export', FILE_TYPE[opts.type]),
+    ...vocabMetadata(opts.vocab, vocabRows, opts.chatTemplate),
+  ];
   return { metadata, tensors };
 }

@@ -19,16 +19,31 @@ export function ggufVocab(f: GgufFile): GgufVocab | null {
   if (model === null) return null;
   if (model === 'gemma4') return null; // Gemma 4's BPE vocabulary (tokens + merges) is not rebuilt yet: give the tokenizer files beside the GGUF, or --ids
   if (model !== 'llama') throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.model' is '${model}'; Gemma 3n uses 'llama' (SentencePiece)`);
-  const tokens = f.strings('tokenizer.ggml.tokens') ?? (() => { throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.tokens' is missing`); })();
+  const tokens =
+    f.strings('tokenizer.ggml.tokens') ??
+    (() => {
+      throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.tokens' is missing`);
+    })();
   const scores = f.numbers('tokenizer.ggml.scores') ?? new Array<number>(tokens.length).fill(0);
   const types = f.numbers('tokenizer.ggml.token_type') ?? new Array<number>(tokens.length).fill(1);
-  if (scores.length !== tokens.length || types.length !== tokens.length) throw new CheckpointError(`${f.name}: tokenizer.ggml.tokens has ${tokens.length} entries but scores ${scores.length} and token_type ${types.length}`);
-  for (let i = 0; i < types.length; i++) if (!(types[i] >= 1 && types[i] <= 6)) throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.token_type'[${i}] is ${types[i]}, not a token type (1-6)`);
-  const id = (k: string, def: number) => { const v = f.num(k, def); if (v >= tokens.length) throw new CheckpointError(`${f.name}: metadata '${k}' is ${v}, past the ${tokens.length} tokens`); return v; };
+  if (scores.length !== tokens.length || types.length !== tokens.length)
+    throw new CheckpointError(`${f.name}: tokenizer.ggml.tokens has ${tokens.length} entries but scores ${scores.length} and token_type ${types.length}`);
+  for (let i = 0; i < types.length; i++)
+    if (!(types[i] >= 1 && types[i] <= 6))
+      throw new CheckpointError(`${f.name}: metadata 'tokenizer.ggml.token_type'[${i}] is ${types[i]}, not a token type (1-6)`);
+  const id = (k: string, def: number) => {
+    const v = f.num(k, def);
+    if (v >= tokens.length) throw new CheckpointError(`${f.name}: metadata '${k}' is ${v}, past the ${tokens.length} tokens`);
+    return v;
+  };
   return {
-    tokens, scores, types,
-    bosId: id('tokenizer.ggml.bos_token_id', 2), eosId: id('tokenizer.ggml.eos_token_id', 1),
-    unkId: id('tokenizer.ggml.unknown_token_id', 3), padId: id('tokenizer.ggml.padding_token_id', 0),
+    tokens,
+    scores,
+    types,
+    bosId: id('tokenizer.ggml.bos_token_id', 2),
+    eosId: id('tokenizer.ggml.eos_token_id', 1),
+    unkId: id('tokenizer.ggml.unknown_token_id', 3),
+    padId: id('tokenizer.ggml.padding_token_id', 0),
     addSpacePrefix: f.bool('tokenizer.ggml.add_space_prefix', false),
   };
 }
@@ -52,11 +67,18 @@ export class GgufFolder implements FileProvider {
     const template = f.has('tokenizer.chat_template') ? f.str('tokenizer.chat_template') : undefined;
     if (template !== undefined) folder.texts.set('chat_template.jinja', template);
     if (vocab) {
-      folder.texts.set('tokenizer_config.json', JSON.stringify({
-        add_bos_token: f.bool('tokenizer.ggml.add_bos_token', true), add_eos_token: f.bool('tokenizer.ggml.add_eos_token', false),
-        bos_token: vocab.tokens[vocab.bosId], eos_token: vocab.tokens[vocab.eosId], pad_token: vocab.tokens[vocab.padId], unk_token: vocab.tokens[vocab.unkId],
-        ...(template !== undefined ? { chat_template: template } : {}),
-      }));
+      folder.texts.set(
+        'tokenizer_config.json',
+        JSON.stringify({
+          add_bos_token: f.bool('tokenizer.ggml.add_bos_token', true),
+          add_eos_token: f.bool('tokenizer.ggml.add_eos_token', false),
+          bos_token: vocab.tokens[vocab.bosId],
+          eos_token: vocab.tokens[vocab.eosId],
+          pad_token: vocab.tokens[vocab.padId],
+          unk_token: vocab.tokens[vocab.unkId],
+          ...(template !== undefined ? { chat_template: template } : {}),
+        }),
+      );
     }
     return folder;
   }

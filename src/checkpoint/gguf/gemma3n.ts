@@ -64,7 +64,8 @@ export function ggufName(local: string): string | null {
 function normalCdf(x: number): number {
   // Abramowitz-Stegun 7.1.26 is too coarse; use erf via its continued series (|x| small here).
   const t = x / Math.SQRT2;
-  let sum = t, term = t;
+  let sum = t,
+    term = t;
   for (let n = 1; n < 200; n++) {
     term *= (-t * t) / n;
     const add = term / (2 * n + 1);
@@ -77,14 +78,22 @@ function normalCdf(x: number): number {
 /** Φ⁻¹ by bisection on normalCdf (only used when writing metadata). */
 function normalQuantile(p: number): number {
   if (p <= 0) return -Infinity;
-  let lo = -10, hi = 10;
-  for (let i = 0; i < 200; i++) { const mid = (lo + hi) / 2; if (normalCdf(mid) < p) lo = mid; else hi = mid; }
+  let lo = -10,
+    hi = 10;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (normalCdf(mid) < p) lo = mid;
+    else hi = mid;
+  }
   return (lo + hi) / 2;
 }
 
 /** GGUF stores f32: 1e-6 comes back as 9.99999997e-7; the shortest decimal that rounds to it is the config's value. */
 function f32Decimal(x: number): number {
-  for (let p = 1; p <= 9; p++) { const d = Number(x.toPrecision(p)); if (Math.fround(d) === Math.fround(x)) return d; }
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(x.toPrecision(p));
+    if (Math.fround(d) === Math.fround(x)) return d;
+  }
   return x;
 }
 
@@ -170,7 +179,9 @@ export function metadataForConfig(c: TextConfig, name: string, fileType: number)
     { key: k('context_length'), type: 'u32', value: c.maxPositionEmbeddings },
     { key: k('embedding_length'), type: 'u32', value: c.hiddenSize },
     { key: k('block_count'), type: 'u32', value: c.numHiddenLayers },
-    uniformFf ? { key: k('feed_forward_length'), type: 'u32', value: c.intermediateSize[0] } : { key: k('feed_forward_length'), type: 'i32[]', value: c.intermediateSize },
+    uniformFf
+      ? { key: k('feed_forward_length'), type: 'u32', value: c.intermediateSize[0] }
+      : { key: k('feed_forward_length'), type: 'i32[]', value: c.intermediateSize },
     { key: k('attention.head_count'), type: 'u32', value: c.numAttentionHeads },
     { key: k('attention.head_count_kv'), type: 'u32', value: c.numKeyValueHeads },
     { key: k('attention.layer_norm_rms_epsilon'), type: 'f32', value: c.rmsNormEps },

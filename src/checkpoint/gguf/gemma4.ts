@@ -53,7 +53,10 @@ export const ROPE_FREQS = 'rope_freqs.weight';
 
 /** GGUF stores f32: the shortest decimal that rounds to the stored value (1e-6, not 9.99999997e-7). */
 function f32Decimal(x: number): number {
-  for (let p = 1; p <= 9; p++) { const d = Number(x.toPrecision(p)); if (Math.fround(d) === Math.fround(x)) return d; }
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(x.toPrecision(p));
+    if (Math.fround(d) === Math.fround(x)) return d;
+  }
   return x;
 }
 
@@ -66,7 +69,9 @@ export function gemma4ConfigFromGguf(f: GgufFile, ropeFreqs: Float32Array): Reco
   const arch = f.str('general.architecture');
   if (arch !== GGUF_ARCH_GEMMA4) throw new CheckpointError(`${f.name}: architecture '${arch}' is not '${GGUF_ARCH_GEMMA4}'`);
   const k = (s: string) => `${GGUF_ARCH_GEMMA4}.${s}`;
-  const fail = (msg: string): never => { throw new CheckpointError(`${f.name}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new CheckpointError(`${f.name}: ${msg}`);
+  };
   const L = f.num(k('block_count'));
   const perLayer = (key: string): number[] => {
     const v = f.numbers(k(key)) ?? fail(`metadata '${k(key)}' is missing`);
@@ -76,7 +81,8 @@ export function gemma4ConfigFromGguf(f: GgufFile, ropeFreqs: Float32Array): Reco
   };
   const uniform = (key: string): number => {
     const v = perLayer(key);
-    if (v.some((x) => x !== v[0])) fail(`metadata '${k(key)}' varies by layer (${v.join(', ')}): per-layer KV heads (num_global_key_value_heads, the 31B/26B models) are not supported`);
+    if (v.some((x) => x !== v[0]))
+      fail(`metadata '${k(key)}' varies by layer (${v.join(', ')}): per-layer KV heads (num_global_key_value_heads, the 31B/26B models) are not supported`);
     return v[0];
   };
   const pattern = f.metadata.get(k('attention.sliding_window_pattern'));
@@ -90,24 +96,35 @@ export function gemma4ConfigFromGguf(f: GgufFile, ropeFreqs: Float32Array): Reco
   const ff = perLayer('feed_forward_length');
   const I = ff[0];
   const doubleWide = shared > 0 && ff[L - 1] === 2 * I;
-  ff.forEach((n, l) => { if (n !== (doubleWide && l >= first ? 2 * I : I)) fail(`metadata '${k('feed_forward_length')}' is ${n} at layer ${l}; Gemma 4 has one width, doubled only in the KV-shared layers`); });
+  ff.forEach((n, l) => {
+    if (n !== (doubleWide && l >= first ? 2 * I : I))
+      fail(`metadata '${k('feed_forward_length')}' is ${n} at layer ${l}; Gemma 4 has one width, doubled only in the KV-shared layers`);
+  });
 
   const headDim = f.num(k('attention.key_length_swa'));
   const globalHeadDim = f.num(k('attention.key_length'));
-  if (f.num(k('attention.value_length_swa'), headDim) !== headDim || f.num(k('attention.value_length'), globalHeadDim) !== globalHeadDim) fail('value_length differs from key_length: Gemma 4 requires equal key and value head sizes');
-  if (f.num(k('rope.dimension_count_swa'), headDim) !== headDim) fail(`metadata '${k('rope.dimension_count_swa')}' is ${f.num(k('rope.dimension_count_swa'))}: partial RoPE on sliding layers is not supported (head_dim ${headDim})`);
+  if (f.num(k('attention.value_length_swa'), headDim) !== headDim || f.num(k('attention.value_length'), globalHeadDim) !== globalHeadDim)
+    fail('value_length differs from key_length: Gemma 4 requires equal key and value head sizes');
+  if (f.num(k('rope.dimension_count_swa'), headDim) !== headDim)
+    fail(
+      `metadata '${k('rope.dimension_count_swa')}' is ${f.num(k('rope.dimension_count_swa'))}: partial RoPE on sliding layers is not supported (head_dim ${headDim})`,
+    );
 
   // Proportional RoPE on full layers: rope_freqs holds 1 for each rotated pair, 1e30 (frequency → 0) for the rest.
-  if (ropeFreqs.length !== globalHeadDim / 2) fail(`tensor '${ROPE_FREQS}' has ${ropeFreqs.length} values, expected global_head_dim / 2 = ${globalHeadDim / 2}`);
+  if (ropeFreqs.length !== globalHeadDim / 2)
+    fail(`tensor '${ROPE_FREQS}' has ${ropeFreqs.length} values, expected global_head_dim / 2 = ${globalHeadDim / 2}`);
   let rotated = 0;
   while (rotated < ropeFreqs.length && ropeFreqs[rotated] === 1) rotated++;
-  for (let i = rotated; i < ropeFreqs.length; i++) if (!(ropeFreqs[i] >= 1e29)) fail(`tensor '${ROPE_FREQS}' value ${i} is ${ropeFreqs[i]}: expected 1 for the ${rotated} rotated pairs, then 1e30 (proportional RoPE)`);
+  for (let i = rotated; i < ropeFreqs.length; i++)
+    if (!(ropeFreqs[i] >= 1e29))
+      fail(`tensor '${ROPE_FREQS}' value ${i} is ${ropeFreqs[i]}: expected 1 for the ${rotated} rotated pairs, then 1e30 (proportional RoPE)`);
   if (rotated === 0) fail(`tensor '${ROPE_FREQS}' rotates no pair`);
 
   const tok = f.info('token_embd.weight');
   const ple = f.info('per_layer_token_embd.weight');
   const P = f.num(k('embedding_length_per_layer_input'));
-  if (ple.dims[0] !== L * P) fail(`tensor 'per_layer_token_embd.weight' has ${ple.dims[0]} columns, expected block_count × embedding_length_per_layer_input = ${L * P}`);
+  if (ple.dims[0] !== L * P)
+    fail(`tensor 'per_layer_token_embd.weight' has ${ple.dims[0]} columns, expected block_count × embedding_length_per_layer_input = ${L * P}`);
   const eos = [f.num('tokenizer.ggml.eos_token_id', 1)];
   if (f.has('tokenizer.ggml.eot_token_id')) eos.push(f.num('tokenizer.ggml.eot_token_id'));
   const softcap = f.has(k('final_logit_softcapping')) ? f32Decimal(f.num(k('final_logit_softcapping'))) : null;
@@ -143,7 +160,8 @@ export function gemma4ConfigFromGguf(f: GgufFile, ropeFreqs: Float32Array): Reco
 /** The config of a gemma4 GGUF file, reading its rope_freqs tensor (F32, as the converter writes it). */
 export async function gemma4ConfigFromGgufFile(f: GgufFile): Promise<Record<string, unknown>> {
   const t = f.info(ROPE_FREQS); // a missing tensor is an error naming it
-  if (t.type.name !== 'F32' || t.dims.length !== 1) throw new CheckpointError(`${f.name}: tensor '${ROPE_FREQS}' must be a 1-D F32 tensor, got ${t.type.name} [${t.dims.join(', ')}]`);
+  if (t.type.name !== 'F32' || t.dims.length !== 1)
+    throw new CheckpointError(`${f.name}: tensor '${ROPE_FREQS}' must be a 1-D F32 tensor, got ${t.type.name} [${t.dims.join(', ')}]`);
   const b = await f.readBytes(ROPE_FREQS);
   return gemma4ConfigFromGguf(f, new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
 }

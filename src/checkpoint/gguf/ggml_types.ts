@@ -63,8 +63,12 @@ export function ggmlTypeByName(name: string): GgmlType {
 }
 
 export const GGML = {
-  F32: BY_NAME.get('F32')!, F16: BY_NAME.get('F16')!, BF16: BY_NAME.get('BF16')!, Q4_0: BY_NAME.get('Q4_0')!,
-  Q8_0: BY_NAME.get('Q8_0')!, Q6_K: BY_NAME.get('Q6_K')!,
+  F32: BY_NAME.get('F32')!,
+  F16: BY_NAME.get('F16')!,
+  BF16: BY_NAME.get('BF16')!,
+  Q4_0: BY_NAME.get('Q4_0')!,
+  Q8_0: BY_NAME.get('Q8_0')!,
+  Q6_K: BY_NAME.get('Q6_K')!,
 } as const;
 
 /** Bytes of `count` values of type t (count must be a whole number of blocks). */

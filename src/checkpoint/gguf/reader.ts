@@ -18,13 +18,35 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 
 /** GGUF metadata value types [gguf.md gguf_metadata_value_type]. */
 export const GgufValueType = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12,
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
 } as const;
 export type GgufValueType = (typeof GgufValueType)[keyof typeof GgufValueType];
 
 const SCALAR_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
 
-export type GgufNumericArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
+export type GgufNumericArray =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array;
 
 /** An array value: numbers/bools as a typed array, strings as string[], nested arrays as GgufArray[]. */
 export interface GgufArray {
@@ -57,7 +79,10 @@ class Cursor {
   private buf: Uint8Array = new Uint8Array(0);
   private bufStart = 0;
   pos = 0;
-  constructor(private readonly src: ByteSource, private readonly fail: (msg: string) => never) {}
+  constructor(
+    private readonly src: ByteSource,
+    private readonly fail: (msg: string) => never,
+  ) {}
 
   get remaining(): number {
     return this.src.size - this.pos;
@@ -80,7 +105,9 @@ class Cursor {
     const b = await this.bytes(n, what);
     return new DataView(b.buffer, b.byteOffset, n);
   }
-  async u32(what: string): Promise<number> { return (await this.view(4, what)).getUint32(0, true); }
+  async u32(what: string): Promise<number> {
+    return (await this.view(4, what)).getUint32(0, true);
+  }
   async u64(what: string): Promise<number> {
     const v = (await this.view(8, what)).getBigUint64(0, true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} is ${v}, beyond any file`);
@@ -88,7 +115,10 @@ class Cursor {
   }
   async string(what: string, max = MAX_STRING): Promise<string> {
     const n = await this.u64(`${what} length`);
-    if (n > max || n > this.remaining) this.fail(`${what}: string length ${n} is ${n > this.remaining ? `past the end of the file (${this.remaining} bytes left)` : `over the limit of ${max}`}`);
+    if (n > max || n > this.remaining)
+      this.fail(
+        `${what}: string length ${n} is ${n > this.remaining ? `past the end of the file (${this.remaining} bytes left)` : `over the limit of ${max}`}`,
+      );
     try {
       return UTF8.decode(await this.bytes(n, what));
     } catch {
@@ -114,11 +144,16 @@ export class GgufFile {
   }
 
   static async open(source: ByteSource): Promise<GgufFile> {
-    const fail = (msg: string): never => { throw new CheckpointError(`${source.name}: ${msg}`); };
+    const fail = (msg: string): never => {
+      throw new CheckpointError(`${source.name}: ${msg}`);
+    };
     const c = new Cursor(source, fail);
     if (source.size < 24) fail(`truncated: ${source.size} bytes, a GGUF header needs at least 24`);
     const magic = await c.u32('magic');
-    if (magic !== GGUF_MAGIC) fail(`not a GGUF file (magic ${JSON.stringify(String.fromCharCode(magic & 255, (magic >> 8) & 255, (magic >> 16) & 255, magic >>> 24))}, expected "GGUF")`);
+    if (magic !== GGUF_MAGIC)
+      fail(
+        `not a GGUF file (magic ${JSON.stringify(String.fromCharCode(magic & 255, (magic >> 8) & 255, (magic >> 16) & 255, magic >>> 24))}, expected "GGUF")`,
+      );
     const version = await c.u32('version');
     if (version !== 2 && version !== 3) fail(`GGUF version ${version} is not supported (2 or 3)`);
     const nTensors = await c.u64('tensor count');
@@ -138,7 +173,8 @@ export class GgufFile {
     let alignment = GGUF_DEFAULT_ALIGNMENT;
     const a = metadata.get('general.alignment');
     if (a !== undefined) {
-      if (typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || (a & (a - 1)) !== 0 || a > 1 << 20) fail(`metadata 'general.alignment' must be a power of two, got ${String(a)}`);
+      if (typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || (a & (a - 1)) !== 0 || a > 1 << 20)
+        fail(`metadata 'general.alignment' must be a power of two, got ${String(a)}`);
       alignment = a as number;
     }
 
@@ -170,18 +206,27 @@ export class GgufFile {
     const dataSize = source.size - dataOffset;
     const tensors = new Map<string, GgufTensorInfo>();
     for (const t of infos) {
-      if (t.rel + t.byteLength > dataSize) fail(`tensor '${t.name}': data [${t.rel}, ${t.rel + t.byteLength}) runs past the end of the data section (${Math.max(0, dataSize)} bytes; file truncated?)`);
+      if (t.rel + t.byteLength > dataSize)
+        fail(
+          `tensor '${t.name}': data [${t.rel}, ${t.rel + t.byteLength}) runs past the end of the data section (${Math.max(0, dataSize)} bytes; file truncated?)`,
+        );
       tensors.set(t.name, { name: t.name, dims: t.dims, type: t.type, offset: dataOffset + t.rel, byteLength: t.byteLength, count: t.count });
     }
     const sorted = [...tensors.values()].filter((t) => t.byteLength > 0).sort((x, y) => x.offset - y.offset);
     for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i - 1].offset + sorted[i - 1].byteLength > sorted[i].offset) fail(`tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap in the data section`);
+      if (sorted[i - 1].offset + sorted[i - 1].byteLength > sorted[i].offset)
+        fail(`tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap in the data section`);
     }
     return new GgufFile(source, version, metadata, tensors, alignment, dataOffset);
   }
 
   info(name: string): GgufTensorInfo {
-    return this.tensors.get(name) ?? (() => { throw new CheckpointError(`${this.name}: missing tensor '${name}'`); })();
+    return (
+      this.tensors.get(name) ??
+      (() => {
+        throw new CheckpointError(`${this.name}: missing tensor '${name}'`);
+      })()
+    );
   }
 
   async readBytes(name: string): Promise<Uint8Array> {
@@ -193,16 +238,24 @@ export class GgufFile {
   private fail(key: string, msg: string): never {
     throw new CheckpointError(`${this.name}: metadata '${key}' ${msg}`);
   }
-  has(key: string): boolean { return this.metadata.has(key); }
+  has(key: string): boolean {
+    return this.metadata.has(key);
+  }
   num(key: string, def?: number): number {
     const v = this.metadata.get(key);
-    if (v === undefined) { if (def !== undefined) return def; this.fail(key, 'is missing'); }
+    if (v === undefined) {
+      if (def !== undefined) return def;
+      this.fail(key, 'is missing');
+    }
     if (typeof v !== 'number') this.fail(key, `must be a number, got ${describe(v)}`);
     return v as number;
   }
   str(key: string, def?: string): string {
     const v = this.metadata.get(key);
-    if (v === undefined) { if (def !== undefined) return def; this.fail(key, 'is missing'); }
+    if (v === undefined) {
+      if (def !== undefined) return def;
+      this.fail(key, 'is missing');
+    }
     if (typeof v !== 'string') this.fail(key, `must be a string, got ${describe(v)}`);
     return v as string;
   }
@@ -242,7 +295,8 @@ function describe(v: GgufValue): string {
 
 async function readValue(c: Cursor, type: number, what: string, depth: number, fail: (m: string) => never): Promise<GgufValue> {
   switch (type) {
-    case GgufValueType.STRING: return c.string(what);
+    case GgufValueType.STRING:
+      return c.string(what);
     case GgufValueType.ARRAY: {
       if (depth >= MAX_ARRAY_DEPTH) fail(`${what}: arrays nested more than ${MAX_ARRAY_DEPTH} deep`);
       const et = await c.u32(`${what} element type`);
@@ -259,8 +313,26 @@ async function readValue(c: Cursor, type: number, what: string, depth: number, f
       const raw = await c.bytes(n * size, what);
       const copy = new Uint8Array(raw); // aligned, owned
       const b = copy.buffer;
-      const values: GgufNumericArray = et === 0 || et === 7 ? copy : et === 1 ? new Int8Array(b) : et === 2 ? new Uint16Array(b) : et === 3 ? new Int16Array(b)
-        : et === 4 ? new Uint32Array(b) : et === 5 ? new Int32Array(b) : et === 6 ? new Float32Array(b) : et === 10 ? new BigUint64Array(b) : et === 11 ? new BigInt64Array(b) : new Float64Array(b);
+      const values: GgufNumericArray =
+        et === 0 || et === 7
+          ? copy
+          : et === 1
+            ? new Int8Array(b)
+            : et === 2
+              ? new Uint16Array(b)
+              : et === 3
+                ? new Int16Array(b)
+                : et === 4
+                  ? new Uint32Array(b)
+                  : et === 5
+                    ? new Int32Array(b)
+                    : et === 6
+                      ? new Float32Array(b)
+                      : et === 10
+                        ? new BigUint64Array(b)
+                        : et === 11
+                          ? new BigInt64Array(b)
+                          : new Float64Array(b);
       if (et === 7) for (const x of copy) if (x > 1) fail(`${what}: bool array holds ${x}`);
       return { type: 'array', elementType: et as GgufValueType, values };
     }
@@ -269,17 +341,35 @@ async function readValue(c: Cursor, type: number, what: string, depth: number, f
       const b = await c.bytes(size, what);
       const dv = new DataView(b.buffer, b.byteOffset, size);
       switch (type) {
-        case 0: return dv.getUint8(0);
-        case 1: return dv.getInt8(0);
-        case 2: return dv.getUint16(0, true);
-        case 3: return dv.getInt16(0, true);
-        case 4: return dv.getUint32(0, true);
-        case 5: return dv.getInt32(0, true);
-        case 6: return dv.getFloat32(0, true);
-        case 7: { const x = dv.getUint8(0); if (x > 1) fail(`${what}: bool holds ${x}`); return x === 1; }
-        case 10: { const x = dv.getBigUint64(0, true); return x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x; }
-        case 11: { const x = dv.getBigInt64(0, true); return x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x; }
-        default: return dv.getFloat64(0, true);
+        case 0:
+          return dv.getUint8(0);
+        case 1:
+          return dv.getInt8(0);
+        case 2:
+          return dv.getUint16(0, true);
+        case 3:
+          return dv.getInt16(0, true);
+        case 4:
+          return dv.getUint32(0, true);
+        case 5:
+          return dv.getInt32(0, true);
+        case 6:
+          return dv.getFloat32(0, true);
+        case 7: {
+          const x = dv.getUint8(0);
+          if (x > 1) fail(`${what}: bool holds ${x}`);
+          return x === 1;
+        }
+        case 10: {
+          const x = dv.getBigUint64(0, true);
+          return x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+        }
+        case 11: {
+          const x = dv.getBigInt64(0, true);
+          return x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+        }
+        default:
+          return dv.getFloat64(0, true);
       }
     }
   }

@@ -26,7 +26,9 @@ export async function cmdChat(argv: string[]): Promise<number> {
       const r = await chat.send(line, { ...opts, signal: abort.signal, onText: (t) => process.stdout.write(t) });
       abort = null;
       process.stdout.write('\n');
-      process.stderr.write(`[${r.metrics.generatedTokens} tokens, prefill ${r.metrics.prefillTokens} new of ${r.metrics.promptTokens}, ${r.metrics.decodeTokPerS.toFixed(1)} tok/s]\n`);
+      process.stderr.write(
+        `[${r.metrics.generatedTokens} tokens, prefill ${r.metrics.prefillTokens} new of ${r.metrics.promptTokens}, ${r.metrics.decodeTokPerS.toFixed(1)} tok/s]\n`,
+      );
     }
   } finally {
     rl.close();

@@ -23,7 +23,11 @@ const TYPES: readonly ExportType[] = ['q4_0', 'q8_0', 'f16', 'f32'];
 async function folderVocab(folder: FileProvider, rows: number): Promise<{ vocab: GgufVocab | null; chatTemplate?: string }> {
   let config: Record<string, unknown> = {};
   if (await folder.exists('tokenizer_config.json')) config = JSON.parse(await folder.readText('tokenizer_config.json')) as Record<string, unknown>;
-  const chatTemplate = (await folder.exists('chat_template.jinja')) ? await folder.readText('chat_template.jinja') : typeof config.chat_template === 'string' ? config.chat_template : undefined;
+  const chatTemplate = (await folder.exists('chat_template.jinja'))
+    ? await folder.readText('chat_template.jinja')
+    : typeof config.chat_template === 'string'
+      ? config.chat_template
+      : undefined;
   if (await folder.exists('tokenizer.json')) return { vocab: vocabFromTokenizerJson(await folder.readText('tokenizer.json'), rows), chatTemplate };
   if (await folder.exists('tokenizer.model')) {
     const src = await folder.open('tokenizer.model');
@@ -33,16 +37,37 @@ async function folderVocab(folder: FileProvider, rows: number): Promise<{ vocab:
     const types = Array.from({ length: n }, (_, i) => m.pieces[i]?.type ?? 5);
     const scores = Array.from({ length: n }, (_, i) => m.pieces[i]?.score ?? 0);
     for (const [id, t] of Object.entries((config.added_tokens_decoder ?? {}) as Record<string, { content: string; special?: boolean }>)) {
-      if (Number(id) < n && Number(id) >= m.pieces.length) { tokens[Number(id)] = t.content; types[Number(id)] = t.special ? 3 : 4; }
+      if (Number(id) < n && Number(id) >= m.pieces.length) {
+        tokens[Number(id)] = t.content;
+        types[Number(id)] = t.special ? 3 : 4;
+      }
     }
     const ts = m.trainerSpec;
-    return { vocab: { tokens, scores, types, bosId: ts.bosId, eosId: ts.eosId, unkId: ts.unkId, padId: Math.max(0, ts.padId), addSpacePrefix: m.normalizerSpec.addDummyPrefix }, chatTemplate };
+    return {
+      vocab: {
+        tokens,
+        scores,
+        types,
+        bosId: ts.bosId,
+        eosId: ts.eosId,
+        unkId: ts.unkId,
+        padId: Math.max(0, ts.padId),
+        addSpacePrefix: m.normalizerSpec.addDummyPrefix,
+      },
+      chatTemplate,
+    };
   }
   return { vocab: null, chatTemplate };
 }
 
 export async function cmdExportGguf(argv: string[]): Promise<number> {
-  const v = parse(argv, { model: { type: 'string' }, weights: { type: 'string' }, out: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' } });
+  const v = parse(argv, {
+    model: { type: 'string' },
+    weights: { type: 'string' },
+    out: { type: 'string' },
+    type: { type: 'string' },
+    name: { type: 'string' },
+  });
   const out = str(v, 'out');
   if (out === undefined || !out.endsWith('.gguf')) throw new UsageError('export-gguf: --out FILE.gguf is required');
   const type = (str(v, 'type') ?? 'q4_0').toLowerCase() as ExportType;
@@ -57,12 +82,22 @@ export async function cmdExportGguf(argv: string[]): Promise<number> {
   const fh = await open(tmp, 'w');
   let bytes = 0;
   try {
-    bytes = await writeGguf({ write: async (b) => { await fh.write(b); } }, metadata, tensors);
+    bytes = await writeGguf(
+      {
+        write: async (b) => {
+          await fh.write(b);
+        },
+      },
+      metadata,
+      tensors,
+    );
   } finally {
     await fh.close();
     await store.close();
   }
   await rename(tmp, out);
-  process.stderr.write(`wrote ${out}: ${tensors.length} tensors, ${(bytes / 2 ** 20).toFixed(1)} MB, ${type.toUpperCase()}${vocab ? `, ${vocab.tokens.length}-token vocabulary` : ', placeholder vocabulary (the folder has no tokenizer)'}\n`);
+  process.stderr.write(
+    `wrote ${out}: ${tensors.length} tensors, ${(bytes / 2 ** 20).toFixed(1)} MB, ${type.toUpperCase()}${vocab ? `, ${vocab.tokens.length}-token vocabulary` : ', placeholder vocabulary (the folder has no tokenizer)'}\n`,
+  );
   return 0;
 }

@@ -23,7 +23,7 @@ export const samplingFlags = {
 export function samplingOptions(v: Values, defaultMax: number): GenerateOptions {
   return {
     maxTokens: parseIntFlag(str(v, 'max-tokens'), '--max-tokens', defaultMax),
-    temperature: v.greedy ? 0 : parseNumFlag(str(v, 'temperature'), '--temperature') ?? 0,
+    temperature: v.greedy ? 0 : (parseNumFlag(str(v, 'temperature'), '--temperature') ?? 0),
     topK: parseIntFlag(str(v, 'top-k'), '--top-k', 0),
     topP: parseNumFlag(str(v, 'top-p'), '--top-p'),
     minP: parseNumFlag(str(v, 'min-p'), '--min-p'),
@@ -36,7 +36,19 @@ export function samplingOptions(v: Values, defaultMax: number): GenerateOptions 
 const round = (x: number): number => Math.round(x * 100) / 100;
 
 export async function cmdGenerate(argv: string[]): Promise<number> {
-  const v = parse(argv, { ...modelFlags, ...samplingFlags, ...mediaFlags, ...structuredFlags, ids: { type: 'string' }, prompt: { type: 'string' }, system: { type: 'string' }, raw: { type: 'boolean' }, json: { type: 'boolean' }, explain: { type: 'boolean' }, 'stream-ple': { type: 'boolean' } });
+  const v = parse(argv, {
+    ...modelFlags,
+    ...samplingFlags,
+    ...mediaFlags,
+    ...structuredFlags,
+    ids: { type: 'string' },
+    prompt: { type: 'string' },
+    system: { type: 'string' },
+    raw: { type: 'boolean' },
+    json: { type: 'boolean' },
+    explain: { type: 'boolean' },
+    'stream-ple': { type: 'boolean' },
+  });
   if (v.ids === undefined && v.prompt === undefined) throw new UsageError('generate: give --ids 2,105,9 or --prompt TEXT');
   if (v.ids !== undefined && v.prompt !== undefined) throw new UsageError('generate: give --ids or --prompt, not both');
   const opts = { ...samplingOptions(v, 32), ...structuredOptions(v) };
@@ -51,7 +63,9 @@ export async function cmdGenerate(argv: string[]): Promise<number> {
     input = str(v, 'prompt')!;
   } else {
     // The user turn: media first (as the Gemma 3n examples do), then the text.
-    const parts: ChatContentPart[] = media.map((m) => (m.kind === 'image' ? { type: 'image', image: m.image, pixelValues: m.pixelValues } : { type: 'audio', audio: m.audio, features: m.features }));
+    const parts: ChatContentPart[] = media.map((m) =>
+      m.kind === 'image' ? { type: 'image', image: m.image, pixelValues: m.pixelValues } : { type: 'audio', audio: m.audio, features: m.features },
+    );
     parts.push({ type: 'text', text: str(v, 'prompt')! });
     input = [...(v.system ? [{ role: 'system', content: str(v, 'system')! }] : []), { role: 'user', content: media.length ? parts : str(v, 'prompt')! }];
   }
@@ -61,10 +75,12 @@ export async function cmdGenerate(argv: string[]): Promise<number> {
   const result = await g3n.generate(input, {
     ...opts,
     onText: showText ? (t) => process.stdout.write(t) : undefined,
-    onExplain: v.explain ? (e, token) => {
-      if (json) explained.push({ ...e, token });
-      else process.stderr.write('\n' + formatExplain(e, token, g3n.tokenizer?.idToPiece(token)) + '\n');
-    } : undefined,
+    onExplain: v.explain
+      ? (e, token) => {
+          if (json) explained.push({ ...e, token });
+          else process.stderr.write('\n' + formatExplain(e, token, g3n.tokenizer?.idToPiece(token)) + '\n');
+        }
+      : undefined,
   });
   if (!json && !showText) process.stdout.write(result.ids.join(' '));
   if (!json) process.stdout.write('\n');
@@ -86,6 +102,9 @@ export async function cmdGenerate(argv: string[]): Promise<number> {
     tool_calls: result.toolCalls,
   };
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else process.stderr.write(`[${m.promptTokens} prompt tokens, ${m.generatedTokens} generated] prefill ${summary.prefill_tok_s} tok/s, decode ${summary.decode_tok_s} tok/s, first token ${summary.time_to_first_token_ms} ms, rss ${summary.peak_rss_mb} MB\n`);
+  else
+    process.stderr.write(
+      `[${m.promptTokens} prompt tokens, ${m.generatedTokens} generated] prefill ${summary.prefill_tok_s} tok/s, decode ${summary.decode_tok_s} tok/s, first token ${summary.time_to_first_token_ms} ms, rss ${summary.peak_rss_mb} MB\n`,
+    );
   return 0;
 }

@@ -43,10 +43,21 @@ export async function cmdInspect(argv: string[]): Promise<number> {
     dtypes,
     parameters: { ...counts, total: counts.effective + counts.ple + counts.audio + counts.vision },
     text: {
-      layers: t.numHiddenLayers, hidden: t.hiddenSize, heads: t.numAttentionHeads, kv_heads: t.numKeyValueHeads, head_dim: t.headDim,
-      vocab: t.vocabSize, ple_width: t.hiddenSizePerLayerInput, ffn: t.intermediateSize, sliding_window: t.slidingWindow,
-      layer_types: t.layerTypes.map((x) => (x === 'full_attention' ? 'F' : 's')).join(''), kv_shared_layers: t.numKvSharedLayers,
-      altup_streams: t.altupNumInputs, laurel_rank: t.laurelRank, sparsity: t.activationSparsityPattern, softcap: t.finalLogitSoftcapping,
+      layers: t.numHiddenLayers,
+      hidden: t.hiddenSize,
+      heads: t.numAttentionHeads,
+      kv_heads: t.numKeyValueHeads,
+      head_dim: t.headDim,
+      vocab: t.vocabSize,
+      ple_width: t.hiddenSizePerLayerInput,
+      ffn: t.intermediateSize,
+      sliding_window: t.slidingWindow,
+      layer_types: t.layerTypes.map((x) => (x === 'full_attention' ? 'F' : 's')).join(''),
+      kv_shared_layers: t.numKvSharedLayers,
+      altup_streams: t.altupNumInputs,
+      laurel_rank: t.laurelRank,
+      sparsity: t.activationSparsityPattern,
+      softcap: t.finalLogitSoftcapping,
       rope_theta: { full: t.ropeThetaFull, sliding: t.ropeThetaSliding },
     },
     has_audio: config!.audioConfig !== null,
@@ -58,25 +69,51 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   }
   const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${n}`);
   process.stdout.write(`${dir}\n  model_type ${report.model_type}, ${report.tensors} tensors in ${report.shards} file(s), dtypes ${JSON.stringify(dtypes)}\n`);
-  process.stdout.write(`  parameters: effective ${fmt(counts.effective)}, PLE ${fmt(counts.ple)}, audio ${fmt(counts.audio)}, vision ${fmt(counts.vision)}, total ${fmt(report.parameters.total)}\n`);
-  process.stdout.write(`  text: ${t.numHiddenLayers} layers [${report.text.layer_types}], hidden ${t.hiddenSize}, ${t.numAttentionHeads}/${t.numKeyValueHeads} heads of ${t.headDim}, vocab ${t.vocabSize}, PLE ${t.hiddenSizePerLayerInput}/layer, window ${t.slidingWindow}, ${t.numKvSharedLayers} KV-shared layers\n`);
+  process.stdout.write(
+    `  parameters: effective ${fmt(counts.effective)}, PLE ${fmt(counts.ple)}, audio ${fmt(counts.audio)}, vision ${fmt(counts.vision)}, total ${fmt(report.parameters.total)}\n`,
+  );
+  process.stdout.write(
+    `  text: ${t.numHiddenLayers} layers [${report.text.layer_types}], hidden ${t.hiddenSize}, ${t.numAttentionHeads}/${t.numKeyValueHeads} heads of ${t.headDim}, vocab ${t.vocabSize}, PLE ${t.hiddenSizePerLayerInput}/layer, window ${t.slidingWindow}, ${t.numKvSharedLayers} KV-shared layers\n`,
+  );
   return 0;
 }
 
 const fmtCount = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${n}`);
 
 /** Gemma 4: the same counts, and the text fields that differ (two head sizes, per-layer MLP widths, p-RoPE, KV sources). */
-function reportGemma4(json: boolean, dir: string, config: Gemma4Config, tensors: number, shards: number, dtypes: Record<string, number>, counts: Record<'effective' | 'ple' | 'audio' | 'vision', number>): number {
-  const t = config.text, r = t.ropeParameters;
+function reportGemma4(
+  json: boolean,
+  dir: string,
+  config: Gemma4Config,
+  tensors: number,
+  shards: number,
+  dtypes: Record<string, number>,
+  counts: Record<'effective' | 'ple' | 'audio' | 'vision', number>,
+): number {
+  const t = config.text,
+    r = t.ropeParameters;
   const report = {
     folder: dir,
     model_type: config.raw.model_type as string,
-    tensors, shards, dtypes,
+    tensors,
+    shards,
+    dtypes,
     parameters: { ...counts, total: counts.effective + counts.ple + counts.audio + counts.vision },
     text: {
-      layers: t.numHiddenLayers, hidden: t.hiddenSize, heads: t.numAttentionHeads, kv_heads: t.numKeyValueHeads, head_dim: t.headDim, global_head_dim: t.globalHeadDim,
-      vocab: t.vocabSize, ple_width: t.hiddenSizePerLayerInput, ffn: t.layerIntermediateSizes, double_wide_mlp: t.useDoubleWideMlp, sliding_window: t.slidingWindow,
-      layer_types: t.layerTypes.map((x) => (x === 'full_attention' ? 'F' : 's')).join(''), kv_shared_layers: t.numKvSharedLayers, kv_sources: t.kvSources,
+      layers: t.numHiddenLayers,
+      hidden: t.hiddenSize,
+      heads: t.numAttentionHeads,
+      kv_heads: t.numKeyValueHeads,
+      head_dim: t.headDim,
+      global_head_dim: t.globalHeadDim,
+      vocab: t.vocabSize,
+      ple_width: t.hiddenSizePerLayerInput,
+      ffn: t.layerIntermediateSizes,
+      double_wide_mlp: t.useDoubleWideMlp,
+      sliding_window: t.slidingWindow,
+      layer_types: t.layerTypes.map((x) => (x === 'full_attention' ? 'F' : 's')).join(''),
+      kv_shared_layers: t.numKvSharedLayers,
+      kv_sources: t.kvSources,
       softcap: t.finalLogitSoftcapping,
       rope: {
         sliding: { type: r.sliding_attention.ropeType, theta: r.sliding_attention.ropeTheta },
@@ -91,7 +128,11 @@ function reportGemma4(json: boolean, dir: string, config: Gemma4Config, tensors:
     return 0;
   }
   process.stdout.write(`${dir}\n  model_type ${report.model_type} (Gemma 4), ${tensors} tensors in ${shards} file(s), dtypes ${JSON.stringify(dtypes)}\n`);
-  process.stdout.write(`  parameters: effective ${fmtCount(counts.effective)}, PLE ${fmtCount(counts.ple)}, audio ${fmtCount(counts.audio)}, vision ${fmtCount(counts.vision)}, total ${fmtCount(report.parameters.total)}\n`);
-  process.stdout.write(`  text: ${t.numHiddenLayers} layers [${report.text.layer_types}], hidden ${t.hiddenSize}, ${t.numAttentionHeads}/${t.numKeyValueHeads} heads of ${t.headDim} (full layers ${t.globalHeadDim}), vocab ${t.vocabSize}, PLE ${t.hiddenSizePerLayerInput}/layer, window ${t.slidingWindow}, ${t.numKvSharedLayers} KV-shared layers, MLP ${t.intermediateSize}${t.useDoubleWideMlp ? ` (${2 * t.intermediateSize} in KV-shared layers)` : ''}\n`);
+  process.stdout.write(
+    `  parameters: effective ${fmtCount(counts.effective)}, PLE ${fmtCount(counts.ple)}, audio ${fmtCount(counts.audio)}, vision ${fmtCount(counts.vision)}, total ${fmtCount(report.parameters.total)}\n`,
+  );
+  process.stdout.write(
+    `  text: ${t.numHiddenLayers} layers [${report.text.layer_types}], hidden ${t.hiddenSize}, ${t.numAttentionHeads}/${t.numKeyValueHeads} heads of ${t.headDim} (full layers ${t.globalHeadDim}), vocab ${t.vocabSize}, PLE ${t.hiddenSizePerLayerInput}/layer, window ${t.slidingWindow}, ${t.numKvSharedLayers} KV-shared layers, MLP ${t.intermediateSize}${t.useDoubleWideMlp ? ` (${2 * t.intermediateSize} in KV-shared layers)` : ''}\n`,
+  );
   return 0;
 }

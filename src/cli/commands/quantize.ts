@@ -20,7 +20,13 @@ import { AUX_FILES } from '../write_checkpoint.js';
 import { writeCompactTokenizerFile } from '../../node/compact_tokenizer_file.js';
 
 export async function cmdQuantize(argv: string[]): Promise<number> {
-  const v = parse(argv, { model: { type: 'string' }, weights: { type: 'string' }, out: { type: 'string' }, 'keep-f32': { type: 'string' }, 'text-only': { type: 'boolean' } });
+  const v = parse(argv, {
+    model: { type: 'string' },
+    weights: { type: 'string' },
+    out: { type: 'string' },
+    'keep-f32': { type: 'string' },
+    'text-only': { type: 'boolean' },
+  });
   const out = str(v, 'out');
   if (out === undefined) throw new UsageError('quantize: --out DIR is required');
   let keep: RegExp | null = null;
@@ -51,7 +57,10 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
       metadata: { format },
       onTensor: (name, done, total) => {
         const now = performance.now();
-        if (now - last > 2000 || done === total) { last = now; process.stderr.write(`\r  ${done}/${total} tensors (${name.slice(0, 60)})`.padEnd(90)); }
+        if (now - last > 2000 || done === total) {
+          last = now;
+          process.stderr.write(`\r  ${done}/${total} tensors (${name.slice(0, 60)})`.padEnd(90));
+        }
       },
     });
     process.stderr.write('\n');
@@ -60,7 +69,9 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
     for (const f of AUX_FILES) if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(out, f));
     if (isGgufPath(m)) await copyTokenizerFiles(folder, out); // tokenizer.model etc. rebuilt from the GGUF metadata
     if (existsSync(join(out, 'tokenizer.json'))) await writeCompactTokenizerFile(out);
-    process.stderr.write(`wrote the packed v2 model (${(written.bytes / 2 ** 20).toFixed(1)} MB in ${written.files.length} shard(s); ${plan.dropped.length} unused tensor(s) left out) to ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `wrote the packed v2 model (${(written.bytes / 2 ** 20).toFixed(1)} MB in ${written.files.length} shard(s); ${plan.dropped.length} unused tensor(s) left out) to ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
   } finally {
     await store.close();
   }

@@ -35,13 +35,19 @@ export async function cmdServe(argv: string[]): Promise<number> {
 
   const engine = await loadEngine(v);
   const server = createServer(engine, {
-    modelId, maxQueue, defaultMaxTokens, parallel, prefillChunk,
+    modelId,
+    maxQueue,
+    defaultMaxTokens,
+    parallel,
+    prefillChunk,
     prefixCacheBytes: Math.round(prefixCacheMb * 2 ** 20),
     maxBodyBytes: Math.round(maxBodyMb * 2 ** 20),
     log: (line) => process.stderr.write(line + '\n'),
   });
   const addr = await server.listen(port, host);
-  process.stderr.write(`serving '${modelId}' (${parallel} sequences decoded together, queue ${maxQueue}, prefill chunk ${prefillChunk}, prefix cache ${prefixCacheMb} MB, body limit ${maxBodyMb} MB)\nlistening on ${addr.url}\n`);
+  process.stderr.write(
+    `serving '${modelId}' (${parallel} sequences decoded together, queue ${maxQueue}, prefill chunk ${prefillChunk}, prefix cache ${prefixCacheMb} MB, body limit ${maxBodyMb} MB)\nlistening on ${addr.url}\n`,
+  );
 
   // SIGINT/SIGTERM: stop accepting, let the running request finish (or abort it after the
   // grace period), exit 0. A second signal exits at once.

@@ -12,13 +12,21 @@ import { NodeFolder } from '../../node/fs_folder.js';
 import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str } from '../common.js';
 
-
 export const sliceFlags = { preset: { type: 'string' }, 'layers-to-skip': { type: 'string' }, ffn: { type: 'string' } } as const;
 
 export async function cmdSlice(argv: string[]): Promise<number> {
-  const v = parse(argv, { model: { type: 'string' }, weights: { type: 'string' }, out: { type: 'string' }, ...sliceFlags, 'list-presets': { type: 'boolean' } });
+  const v = parse(argv, {
+    model: { type: 'string' },
+    weights: { type: 'string' },
+    out: { type: 'string' },
+    ...sliceFlags,
+    'list-presets': { type: 'boolean' },
+  });
   if (v['list-presets']) {
-    for (const [name, p] of Object.entries(MATFORMER_PRESETS)) process.stdout.write(`${name.padEnd(14)} ${p.effectiveParamsB.toFixed(2)} B effective, ${p.spec.ffnHiddenDims.length} layers, skip [${p.spec.layersToSkip.join(',')}]\n`);
+    for (const [name, p] of Object.entries(MATFORMER_PRESETS))
+      process.stdout.write(
+        `${name.padEnd(14)} ${p.effectiveParamsB.toFixed(2)} B effective, ${p.spec.ffnHiddenDims.length} layers, skip [${p.spec.layersToSkip.join(',')}]\n`,
+      );
     return 0;
   }
   const out = str(v, 'out');
@@ -38,6 +46,8 @@ export async function cmdSlice(argv: string[]): Promise<number> {
   }
   const written = await writeModelFolder(out, newConfig, tensors(), dir, { matformer_slice: spec });
   await store.close();
-  process.stderr.write(`wrote a ${spec.ffnHiddenDims.length}-layer slice (${(written.parameters / 1e6).toFixed(2)} M parameters, ${written.shards} shard(s)) to ${out}\n`);
+  process.stderr.write(
+    `wrote a ${spec.ffnHiddenDims.length}-layer slice (${(written.parameters / 1e6).toFixed(2)} M parameters, ${written.shards} shard(s)) to ${out}\n`,
+  );
   return 0;
 }

@@ -11,7 +11,13 @@ import { UsageError } from '../args.js';
 import { parse, resolveModelDir, str } from '../common.js';
 
 export async function cmdTokenize(argv: string[]): Promise<number> {
-  const v = parse(argv, { model: { type: 'string' }, jsonl: { type: 'string' }, decode: { type: 'boolean' }, 'parse-special': { type: 'boolean' }, 'skip-special': { type: 'boolean' } });
+  const v = parse(argv, {
+    model: { type: 'string' },
+    jsonl: { type: 'string' },
+    decode: { type: 'boolean' },
+    'parse-special': { type: 'boolean' },
+    'skip-special': { type: 'boolean' },
+  });
   const file = str(v, 'jsonl');
   if (file === undefined) throw new UsageError('tokenize: --jsonl FILE is required (one JSON value per line)');
   const dir = await resolveModelDir(v, 'tokenizer'); // a tokenizer-only folder is enough
@@ -28,7 +34,8 @@ export async function cmdTokenize(argv: string[]): Promise<number> {
       throw new UsageError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
     }
     if (v.decode) {
-      if (!Array.isArray(value) || !value.every((x) => Number.isInteger(x) && x >= 0 && x < tokenizer.vocabSize)) throw new UsageError(`${file}:${i + 1}: expected a JSON array of token ids in [0, ${tokenizer.vocabSize})`);
+      if (!Array.isArray(value) || !value.every((x) => Number.isInteger(x) && x >= 0 && x < tokenizer.vocabSize))
+        throw new UsageError(`${file}:${i + 1}: expected a JSON array of token ids in [0, ${tokenizer.vocabSize})`);
       out.push(JSON.stringify(tokenizer.decode(value as number[], { skipSpecial: v['skip-special'] === true })));
     } else {
       if (typeof value !== 'string') throw new UsageError(`${file}:${i + 1}: expected a JSON string`);

@@ -10,11 +10,21 @@ import { progressBar } from '../progress.js';
 import { compareWithGolden } from '../../trace/text.js';
 
 export async function cmdTrace(argv: string[]): Promise<number> {
-  const v = parse(argv, { ...modelFlags, ...mediaFlags, ids: { type: 'string' }, out: { type: 'string' }, compare: { type: 'string' }, tolerance: { type: 'string' }, all: { type: 'boolean' }, steps: { type: 'string' } });
+  const v = parse(argv, {
+    ...modelFlags,
+    ...mediaFlags,
+    ids: { type: 'string' },
+    out: { type: 'string' },
+    compare: { type: 'string' },
+    tolerance: { type: 'string' },
+    all: { type: 'boolean' },
+    steps: { type: 'string' },
+  });
   if (v.out === undefined && v.compare === undefined) throw new UsageError('trace: give --out FILE.safetensors and/or --compare GOLDEN.safetensors');
   const tolerance = parseNumFlag(str(v, 'tolerance'), '--tolerance');
   const steps = parseNumFlag(str(v, 'steps'), '--steps');
-  if (steps !== undefined && !(Number.isInteger(steps) && steps >= 0)) throw new UsageError(`trace: --steps must be a non-negative integer, got ${str(v, 'steps')}`);
+  if (steps !== undefined && !(Number.isInteger(steps) && steps >= 0))
+    throw new UsageError(`trace: --steps must be a non-negative integer, got ${str(v, 'steps')}`);
   if ((v.all !== undefined || steps !== undefined) && v.ids === undefined) throw new UsageError('trace: --all and --steps apply to the text face (--ids)');
   const dir = await resolveModelDir(v);
   const folder = new NodeFolder(dir);
@@ -24,7 +34,16 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   let result: { tensors: TensorToWrite[]; bytes: Uint8Array; tolerances?: Readonly<Record<string, number>> };
   if (v.ids !== undefined) {
     // The text face (with any images/audio merged into the prompt at their placeholder ids).
-    result = await traceRun(folder, { ids: parseIds(str(v, 'ids')!), weightsFile: str(v, 'weights'), kernels, onProgress: progressBar('loading'), media, all: v.all === true, steps, imageSoftTokens: imageSoftTokens(v) });
+    result = await traceRun(folder, {
+      ids: parseIds(str(v, 'ids')!),
+      weightsFile: str(v, 'weights'),
+      kernels,
+      onProgress: progressBar('loading'),
+      media,
+      all: v.all === true,
+      steps,
+      imageSoftTokens: imageSoftTokens(v),
+    });
   } else if (v.audio !== undefined) {
     // The audio face: clips batched as the feature extractor does.
     if (v.image !== undefined || v['pixel-values'] !== undefined) throw new UsageError('trace: without --ids, give either --audio or an image, not both');
@@ -49,7 +68,9 @@ export async function cmdTrace(argv: string[]): Promise<number> {
     for (const r of rows) {
       ok &&= r.ok;
       const diff = Number.isNaN(r.maxAbsDiff) ? '-' : r.maxAbsDiff.toExponential(3);
-      process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(20)} max_abs_diff ${diff}  tol ${r.tolerance.toExponential(1)}${r.goldenName ? `  vs ${r.goldenName}` : ''}${r.note ? `  (${r.note})` : ''}\n`);
+      process.stdout.write(
+        `${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(20)} max_abs_diff ${diff}  tol ${r.tolerance.toExponential(1)}${r.goldenName ? `  vs ${r.goldenName}` : ''}${r.note ? `  (${r.note})` : ''}\n`,
+      );
     }
     return ok ? 0 : 1;
   } finally {
