@@ -45,6 +45,12 @@ async function main(): Promise<void> {
     att(p);
     add('attention', performance.now() - t0);
   };
+  const someRows = k.linearRows.bind(k); // the sparse layers' up_proj (src/model/mlp.ts)
+  k.linearRows = (w: LinearWeight, x: Float32Array, y: Float32Array, ranges: Int32Array, n: number) => {
+    const t0 = performance.now();
+    someRows(w, x, y, ranges, n);
+    add(`rows of ${w.outDim}x${w.inDim}`, performance.now() - t0);
+  };
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) await model.decode();
   const total = (performance.now() - t0) / steps;
@@ -63,6 +69,7 @@ async function main(): Promise<void> {
     // Same run, alternating: the decoder's row-wise math in WASM (k.rowOps) and in TypeScript.
     k.linearMany = many;
     k.attention = att;
+    k.linearRows = someRows;
     const own = k.rowOps,
       time = { wasm: 0, ts: 0 };
     for (let i = 0; i < 2 * steps; i++) {
