@@ -29,9 +29,19 @@ const reps = opt('reps', 0),
  * WasmKernels.rowOps or tsRowOps: the JavaScript a decode step moved into WASM.
  */
 async function rowOps(ops: RowOps): Promise<void> {
-  const H = 2048, A = 4, D = 256, TH = T * H;
-  const x = new Float32Array(A * TH).map((_, i) => Math.sin(i)), w = new Float32Array(H).map((_, i) => Math.cos(i)), wd = w.subarray(0, D), rw = new Float32Array(A * H).map((_, i) => Math.sin(3 * i));
-  const out = new Float32Array(A * TH), normed = new Float32Array(TH), dots = new Float64Array(T * A), C = new Float32Array(16 * T).fill(0.1), coef = new Float32Array(A * T).fill(1.1);
+  const H = 2048,
+    A = 4,
+    D = 256,
+    TH = T * H;
+  const x = new Float32Array(A * TH).map((_, i) => Math.sin(i)),
+    w = new Float32Array(H).map((_, i) => Math.cos(i)),
+    wd = w.subarray(0, D),
+    rw = new Float32Array(A * H).map((_, i) => Math.sin(3 * i));
+  const out = new Float32Array(A * TH),
+    normed = new Float32Array(TH),
+    dots = new Float64Array(T * A),
+    C = new Float32Array(16 * T).fill(0.1),
+    coef = new Float32Array(A * T).fill(1.1);
   const layer = () => {
     for (let i = 0; i < 6; i++) ops.rmsNorm(x.subarray(0, TH), w, T, H, 1e-6, out.subarray(0, TH)); // input, post-attn, pre/post-FFN, LAuReL, PLE
     ops.rmsNorm(out.subarray(0, 8 * T * D), wd, 8 * T, D, 1e-6); // q_norm
