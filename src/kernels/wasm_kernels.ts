@@ -371,12 +371,10 @@ export class WasmKernels implements Kernels {
 
   geluMul(a: Float32Array, b: Float32Array, n: number): void {
     if (a.length < n || b.length < n) throw new Error(`geluMul: a has ${a.length}, b has ${b.length} values (need ${n})`);
-    const ap = this.scratch(align(n * 4) * 2), bp = ap + align(n * 4);
-    this.view();
-    this.f32.set(a.subarray(0, n), ap / 4);
-    this.f32.set(b.subarray(0, n), bp / 4);
+    const io = new CallArrays(this, align(n * 4) * 2);
+    const ap = io.out(a, n, true), bp = io.in(b, n);
     this.exports.gelu_mul(ap, bp, n);
-    this.copyOut(ap, n, a);
+    io.finish();
   }
 
   softcap(x: Float32Array, n: number, cap: number): void {
@@ -463,22 +461,25 @@ export class WasmKernels implements Kernels {
     const qn = T * H * D, kn = S * KVH * D;
     if (p.q.length < qn || p.k.length < kn || p.v.length < kn || p.out.length < qn) throw new Error('attention: q/k/v/out shorter than T, S and the head shapes say');
     const perThread = align(this.exports.attention_scratch_floats(D, H / KVH) * 4);
-    // A KV cache allocated with allocF32 is used in place; otherwise K and V are copied in.
-    const kIn = this.inMemory(p.k), vIn = this.inMemory(p.v);
-    const qp = this.scratch(align(qn * 4) * 2 + (kIn ? 0 : align(kn * 4)) + (vIn ? 0 : align(kn * 4)) + perThread * this.threads);
-    let next = qp + align(qn * 4);
-    const op = next; next += align(qn * 4);
+    // Arrays in WASM memory (a KV cache from allocF32, the model's work buffers) are used in
+    // place; the others are copied in (and the output back out).
+    const qIn = this.inMemory(p.q), oIn = this.inMemory(p.out), kIn = this.inMemory(p.k), vIn = this.inMemory(p.v);
+    let next = this.scratch((qIn ? 0 : align(qn * 4)) + (oIn ? 0 : align(qn * 4)) + (kIn ? 0 : align(kn * 4)) + (vIn ? 0 : align(kn * 4)) + perThread * this.threads);
     const sp = next; next += perThread * this.threads;
+    const qp = qIn ? p.q.byteOffset : next; if (!qIn) next += align(qn * 4);
+    const op = oIn ? p.out.byteOffset : next; if (!oIn) next += align(qn * 4);
     const kp = kIn ? p.k.byteOffset : next; if (!kIn) next += align(kn * 4);
     const vp = vIn ? p.v.byteOffset : next;
     this.view();
-    this.f32.set(p.q.subarray(0, qn), qp / 4);
+    if (!qIn) this.f32.set(p.q.subarray(0, qn), qp / 4);
     if (!kIn) this.f32.set(p.k.subarray(0, kn), kp / 4);
     if (!vIn) this.f32.set(p.v.subarray(0, kn), vp / 4);
     const scaleBits = new Int32Array(new Float32Array([p.scale]).buffer)[0];
     this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread, 2 * T * H * S * D);
-    this.view();
-    this.copyOut(op, qn, p.out);
+    if (!oIn) {
+      this.view();
+      this.copyOut(op, qn, p.out);
+    }
   }
 
   // The towers' other operations (assembly/tower_ops.ts): inputs copied into the call scratch,

@@ -48,8 +48,8 @@ export class Gemma3nTextModel {
   hardEmbedders: HardTokenEmbedder[] = [];
   /** Each layer's RoPE: rope_local_base_freq on sliding layers, rope_theta on full ones. */
   private readonly ropes: RotaryEmbedding[];
-  /** The layers' intermediate buffers, reused from token to token. */
-  private readonly work = new Scratch();
+  /** The layers' intermediate buffers, reused from token to token (in the kernels' memory when they have some). */
+  private readonly work: Scratch;
   /** Written by each layer's MLP for the explain trace (ForwardContext.ffnActiveFraction). */
   private readonly ffnActiveFraction: Float64Array;
 
@@ -58,6 +58,7 @@ export class Gemma3nTextModel {
     const full = new RotaryEmbedding(config.headDim, config.ropeThetaFull);
     this.ropes = config.layerTypes.map((type) => (type === 'sliding_attention' ? sliding : full));
     this.ffnActiveFraction = new Float64Array(config.numHiddenLayers);
+    this.work = new Scratch(kernels);
   }
 
   /**
@@ -205,7 +206,8 @@ export class Gemma3nTextModel {
     trace?.('per_layer_inputs', ple, [1, T, L, P]);
 
     // AltUp streams: stream 0 is e, the others are learned projections of e at e's magnitude.
-    const streams: Float32Array = new Float32Array(A * TH);
+    // (A work buffer: from here to the return there is no await.)
+    const streams = this.work.take('model.streams', A * TH);
     streams.set(e, 0);
     for (let s = 1; s < A; s++) {
       const view = streams.subarray(s * TH, (s + 1) * TH);
