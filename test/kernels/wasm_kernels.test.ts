@@ -261,7 +261,7 @@ describe('WasmKernels threading', () => {
 });
 
 describe('WasmKernels KV cache in WASM memory', () => {
-  it('attention reads an allocF32 KV cache in place, also after memory.grow', async () => {
+  it('attention reads an allocF32 KV cache (and q, out) in place, also after memory.grow', async () => {
     const k = await createNodeWasmKernels({ threads: 2 });
     try {
       const S = 50, KVH = 2, D = 32, H = 4, T = 2;
@@ -273,8 +273,13 @@ describe('WasmKernels KV cache in WASM memory', () => {
       ts.attention({ ...p, k: kc.slice(), v: vc.slice(), out: ref });
       k.attention(p);
       expect(closeness(p.out, ref, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+      // q and out in WASM memory too (the decoder's work buffers): used in place
+      const qr = k.allocF32(T * H * D), outr = k.allocF32(T * H * D).fill(NaN);
+      qr.set(p.q);
+      k.attention({ ...p, q: qr, out: outr });
+      expect(outr).toEqual(p.out);
       k.release(big);
-      k.freeF32(kc); k.freeF32(vc);
+      k.freeF32(kc); k.freeF32(vc); k.freeF32(qr); k.freeF32(outr);
     } finally {
       k.dispose();
     }
