@@ -5,6 +5,7 @@ import { f32_gemm } from './matmul_f32';
 import { q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
+import { q4_expand } from './q4_expand';
 import { gelu_mul, softcap } from './elementwise';
 import { q8_gemm, q8_panel_bytes } from './tower_q8';
 import { dw_conv2d, mqa_scratch_bytes, rms_norm_act, tower_ops_run, tower_ops_units } from './tower_ops';
@@ -19,6 +20,7 @@ import {
 
 export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap, q8_gemm, q8_panel_bytes, rms_norm, altup_router, altup_mix4, altup_correct };
 export { dw_conv2d, rms_norm_act, mqa_scratch_bytes };
+export { q4_expand };
 // The descriptor layout as exported globals, so a test can hold the TypeScript side to it.
 export {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,

@@ -156,17 +156,18 @@ function blockBases(dv: DataView, at: number, b: number, where: string): [number
  * Widens a v3 `.q4` body that sits at byte `srcAt` of `region` into the kernel layout at byte 0
  * of `region` ([B][G][16 code words, 4 f32 scales]), in place: the body must end where the
  * widened matrix ends (srcAt = B·G·80 − body bytes), then every write lands at or before the
- * bytes it replaces and each group is read before it is overwritten.
+ * bytes it replaces and each group is read before it is overwritten. `from` > 0 resumes at that
+ * block (blocks before it already widened, e.g. by Kernels' Q4Reservation.expandCompact).
  */
-export function expandQ4Blocks(region: Uint8Array, srcAt: number, B: number, G: number, where: string): void {
+export function expandQ4Blocks(region: Uint8Array, srcAt: number, B: number, G: number, where: string, from = 0): void {
   if (region.byteOffset % 4 !== 0 || srcAt % 4 !== 0) throw new Error('expandQ4Blocks: region and body must be 4-byte aligned');
   const u32 = new Uint32Array(region.buffer, region.byteOffset, (B * G * 80) >> 2);
   const f32 = new Float32Array(region.buffer, region.byteOffset, (B * G * 80) >> 2);
   const dv = new DataView(region.buffer, region.byteOffset, region.byteLength);
   const T = LOG_SCALE;
-  let s = srcAt >> 2,
-    d = 0;
-  for (let b = 0; b < B; b++) {
+  let s = (srcAt + from * q4BlockBytes(G)) >> 2,
+    d = from * G * 20;
+  for (let b = from; b < B; b++) {
     const [b0, b1, b2, b3] = blockBases(dv, s * 4, b, where);
     s += 4;
     for (let g = 0; g < G; g++) {

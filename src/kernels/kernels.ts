@@ -121,4 +121,12 @@ export interface Q4Reservation {
   view(): Uint8Array;
   commit(): LinearWeight;
   cancel(): void;
+  /**
+   * Optional: widens a packed v2.1 `.q4` body (blob version 3) that was read into view() at byte
+   * `srcAt` into this weight's layout, in place: `blocks` 4-row blocks of `groups` groups, scale
+   * codes looked up in `table` (256 f32). Returns −1, or the first block whose f32 bases are not
+   * finite and ≥ 0 (that block and later ones are left as read, so the caller can name the row).
+   * The same result as checkpoint/q4_compact.ts expandQ4Blocks, bit for bit, without a JS pass.
+   */
+  expandCompact?(srcAt: number, blocks: number, groups: number, table: Float32Array): number;
 }

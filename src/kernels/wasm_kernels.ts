@@ -62,6 +62,7 @@ interface KernelExports {
   altup_correct(pred: number, activated: number, active: number, coef: number, out: number, T: number, H: number, A: number): void;
   q8_panel_bytes(inDim: number): number;
   mqa_scratch_bytes(M: number): number;
+  q4_expand(region: number, srcAt: number, B: number, G: number, table: number): number;
 }
 
 class WasmLinear implements LinearWeight {
@@ -154,6 +155,8 @@ export class WasmKernels implements Kernels {
     return this.heap.used;
   }
 
+  private readonly tables = new Map<Float32Array, number>();
+
   // Views over memory.buffer: re-created whenever memory.grow replaced (or extended) the buffer.
   private refreshViews(): void {
     const buf = this.memory.buffer;
@@ -232,7 +235,22 @@ export class WasmKernels implements Kernels {
       view: () => { this.view(); return new Uint8Array(this.memory.buffer, p, bytes); },
       commit: () => { state = 'done'; return new WasmLinear('q4', outDim, inDim, p, bytes); },
       cancel: () => { if (state === 'open') { state = 'done'; this.heap.release(p); } },
+      expandCompact: (srcAt, blocks, groups, table) => {
+        if (srcAt % 4 !== 0 || srcAt < 0 || blocks * groups * Q4_GROUP_BYTES !== bytes || table.length !== 256) throw new Error('expandCompact: the body does not fit this reservation');
+        return this.exports.q4_expand(p, srcAt, blocks, groups, this.tablePtr(table));
+      },
     };
+  }
+
+  /** A 256-entry f32 table copied into WASM memory once (the v2.1 log-scale steps). */
+  private tablePtr(table: Float32Array): number {
+    let p = this.tables.get(table);
+    if (p === undefined) {
+      p = this.alloc(table.byteLength);
+      this.f32.set(table, p / 4);
+      this.tables.set(table, p);
+    }
+    return p;
   }
 
   /** Uploads a per-channel int8 matrix: codes row-major, then the f32 row scales (assembly/tower_q8.ts). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { decodeQ4, encodeQ4, q4Header } from '../../src/checkpoint/packed_format.js';
-import { quantizeQ4Blocks } from '../../src/checkpoint/q4_compact.js';
+import { expandQ4Blocks, LOG_SCALE, q4BlockBytes, quantizeQ4Blocks } from '../../src/checkpoint/q4_compact.js';
 import { loadPackedQ4, startPackedQ4 } from '../../src/checkpoint/q4_load.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { MemoryFolder } from '../../src/io/byte_source.js';
@@ -133,5 +133,38 @@ describe('packed .q4 loading', () => {
     const again = k.reserveQ4!(OUT, IN); // the heap hands the same block out again: nothing leaked
     expect(again.view().byteOffset).toBe(at);
     again.cancel();
+  });
+
+  it('the kernels widen a v3 body exactly as expandQ4Blocks does (SIMD128 and Relaxed, zero groups too) and stop at a bad block', async () => {
+    for (const relaxed of [false, true]) {
+      const k = await createNodeWasmKernels({ threads: 1, relaxed });
+      const [out, inDim] = [13, 200];
+      const w = values(out * inDim, 11);
+      for (let i = 0; i < 32; i++) w[5 * inDim + 64 + i] = 0; // an all-zero group: scale code 255
+      const body = quantizeQ4Blocks(w, out, inDim, 'test');
+      const B = Math.ceil(out / 4),
+        G = Math.ceil(inDim / 32);
+      for (const [bad, value] of [
+        [-1, 0],
+        [2, Infinity],
+        [0, -1],
+        [3, NaN],
+      ] as const) {
+        const src = body.slice();
+        if (bad >= 0) new DataView(src.buffer).setFloat32(bad * q4BlockBytes(G) + 8, value, true); // row 4·bad + 2
+        const r = k.reserveQ4!(out, inDim);
+        const tail = r.view().length - src.length;
+        r.view().set(src, tail);
+        expect(r.expandCompact!(tail, B, G, LOG_SCALE)).toBe(bad);
+        const got = r.view().slice(0, bad >= 0 ? bad * G * 80 : undefined);
+        const ref = new Uint8Array(B * G * 80);
+        ref.set(src, tail);
+        if (bad >= 0) expect(() => expandQ4Blocks(ref, tail, B, G, 'W')).toThrow(new RegExp(`W: scale base of row ${4 * bad + 2} is ${value}`));
+        else expandQ4Blocks(ref, tail, B, G, 'W');
+        expect(Buffer.from(got).equals(Buffer.from(ref.subarray(0, got.length)))).toBe(true);
+        if (bad >= 0) expect(() => expandQ4Blocks(r.view(), tail, B, G, 'W', bad)).toThrow(new RegExp(`row ${4 * bad + 2} is ${value}`)); // the resumed JS pass names it
+        r.cancel();
+      }
+    }
   });
 });
