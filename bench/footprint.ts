@@ -21,7 +21,10 @@
  *
  * Last line with --json: {disk_text_mb, disk_full_mb, quantize_peak_rss_mb, quantize_s,
  * rss_decode_mb, peak_rss_mb, start_to_first_token_ms, loaded_ms, prompt_tokens, decode_tok_s,
- * generated_tokens, image_ms, audio_30s_ms, kernels, cpu}. MB = 10^6 bytes for disk sizes (as
+ * generated_tokens, start_ms, image_ms, audio_30s_ms, kernels, cpu}; start_ms is the start-up
+ * timeline of the measured run (ms from the spawn at which Node ran the script, the modules were
+ * imported, the kernels were ready, the tokenizer, layer 0's weights and all weights were in
+ * place, load() returned, the prefill started and finished its layers, the first token came). MB = 10^6 bytes for disk sizes (as
  * file sizes are quoted), MiB for RSS.
  */
 import { execFileSync } from 'node:child_process';
@@ -97,6 +100,29 @@ if (!argv.includes('--no-media')) {
   media = run(['media', full]);
 }
 
+// Where the start-up time went (marks from src/util/marks.ts, ms since the spawn): the last
+// mark of each phase, so the phases read as a timeline.
+const marks = (gen.marks ?? []) as unknown as [string, number][];
+const at = (prefix: string) => marks.filter(([n]) => n.startsWith(prefix)).reduce((t, [, ms]) => Math.max(t, ms), NaN);
+const startMs = {
+  node_started: at('node: main module runs'),
+  modules_imported: at('node: modules imported'),
+  kernels_ready: at('kernels: ready'),
+  tokenizer_loaded: at('tokenizer loaded'),
+  layer0_weights: at('weights: layer 0 ready'),
+  load_returned: at('engine: load returned'),
+  all_weights: at('weights: all ready'),
+  prefill_start: at('prefill: start'),
+  prefill_layers_done: at('prefill: layer'),
+  first_token: at('first token'),
+};
+log(
+  'start-up timeline (ms from the spawn): ' +
+    Object.entries(startMs)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', '),
+);
+
 const MB = 1e6;
 const r = {
   disk_text_mb: Math.round(diskText / MB),
@@ -110,6 +136,7 @@ const r = {
   prompt_tokens: gen.prompt_tokens,
   decode_tok_s: gen.decode_tok_s,
   generated_tokens: gen.generated_tokens,
+  start_ms: startMs,
   image_ms: media.image_ms,
   audio_30s_ms: media.audio_30s_ms,
   kernels: gen.kernels,

@@ -10,7 +10,11 @@
  * performance.now() (whose origin is this process's start). `generate` runs with the CLI's
  * defaults: the parent starts it without V8 flags, and the kernels are the default WASM ones.
  */
+import { setMarkSink } from '../src/util/marks.js';
+
 const [mode, ...args] = process.argv.slice(2);
+/** Start-up marks (src/util/marks.ts) as [name, ms since process start]; see `generate` below. */
+const marks: [string, number][] = [];
 const MB = 2 ** 20;
 const round = (x: number) => Math.round(x * 10) / 10;
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
@@ -23,21 +27,31 @@ if (mode === 'cli') {
   process.exit(code);
 } else if (mode === 'generate') {
   const [dir, n, prompt, t0] = args;
-  const sinceStart = t0 === undefined ? () => performance.now() : () => Date.now() - Number(t0);
+  // performance.timeOrigin + now() is the epoch clock at sub-ms resolution (Date.now() is whole ms).
+  const sinceStart = t0 === undefined ? () => performance.now() : () => performance.timeOrigin + performance.now() - Number(t0);
+  if (t0 !== undefined) marks.push(['node: process start', Math.max(0, performance.timeOrigin - Number(t0))]);
+  marks.push(['node: main module runs', sinceStart()]);
+  setMarkSink((name) => marks.push([name, round(sinceStart())]));
   const { Gemma3n } = await import('../src/engine/engine.js');
   const { NodeFolder } = await import('../src/node/fs_folder.js');
   const { createNodeWasmKernels } = await import('../src/node/wasm_host.js');
+  marks.push(['node: modules imported', sinceStart()]);
   const kernels = await createNodeWasmKernels();
+  marks.push(['kernels: ready', sinceStart()]);
   const g3n = await Gemma3n.load(new NodeFolder(dir), { kernels });
   const loadedMs = sinceStart();
+  marks.push(['engine: load returned', loadedMs]);
   let first = 0,
     tokens = 0,
     rssDecode = 0;
   const ids = g3n.encodePrompt([{ role: 'user', content: prompt }]);
+  marks.push(['prompt encoded', sinceStart()]);
   // Greedy from raw ids so exactly n tokens come out (random weights would stop anywhere).
   const it = g3n.stream({ ids }, { maxTokens: Number(n), temperature: 0 });
   let r = await it.next();
   first = sinceStart();
+  marks.push(['first token', first]);
+  setMarkSink(null);
   while (!r.done) {
     tokens++;
     rssDecode = Math.max(rssDecode, process.memoryUsage().rss);
@@ -56,6 +70,7 @@ if (mode === 'cli') {
       peak_rss_mb: round(maxRssMb()),
       kernels: kernels.name,
       _tokens: tokens,
+      marks: marks.map(([name, ms]) => [name, round(ms)]),
     }),
   );
   process.exit(0);

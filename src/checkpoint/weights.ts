@@ -14,6 +14,7 @@ import { StreamedTable } from './streamed_table.js';
 import { Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
 import { inMemoryLocation, q4BlockTable, q4RowTable, type PackedLocation } from './q4_tables.js';
 import { startPackedQ4 } from './q4_load.js';
+import { mark } from '../util/marks.js';
 
 export interface AttentionWeights {
   q_proj: LinearWeight; // [heads*head_dim, H]
@@ -172,9 +173,11 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     altup_unembed_projections.push(await linear(`altup_unembed_projections.${i}.weight`, H, H));
   }
 
+  mark('weights: globals issued');
   const layers: LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
     const p = `layers.${l}.`;
+    const before = pending.length;
     const I = c.intermediateSize[l];
     const shared = l >= firstShared;
     // KV-shared layers may still carry k/v tensors (real checkpoints do); they are unused.
@@ -218,8 +221,14 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
       post_per_layer_input_norm: await vec(p + 'post_per_layer_input_norm.weight', [H]),
     });
     done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
+    void Promise.all(pending.slice(before)).then(
+      () => mark(`weights: layer ${l} ready`),
+      () => {},
+    );
   }
+  mark('weights: all issued');
   await Promise.all(pending);
+  mark('weights: all ready');
   return {
     embed_tokens,
     embed_tokens_per_layer,

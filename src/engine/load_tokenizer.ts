@@ -2,6 +2,7 @@
 import type { FileProvider } from '../io/byte_source.js';
 import { GemmaTokenizer, loadTokenizerFromFiles } from '../tokenizer/index.js';
 import { decodeCompactTokenizer, sampledHash } from '../tokenizer/compact.js';
+import { mark } from '../util/marks.js';
 
 /** The compact tokenizer `gemma3n quantize` writes (src/tokenizer/compact.ts). */
 export const COMPACT_TOKENIZER = 'tokenizer.gtok';
@@ -51,6 +52,7 @@ export async function loadFolderTokenizer(folder: FileProvider): Promise<FolderT
   } catch (e) {
     throw new Error(`${folder.location}: cannot load the tokenizer: ${(e as Error).message}`);
   }
+  mark('tokenizer loaded');
   const chatTemplate = (await folder.exists('chat_template.jinja')) ? await folder.readText('chat_template.jinja') : undefined;
   return { tokenizer, tokenizerConfig, chatTemplate };
 }

@@ -30,6 +30,7 @@ import type { Tracer } from './trace.js';
 import type { BatchSequence, ForwardOptions, ForwardResult } from './causal_lm.js';
 import { packedVersionOf } from '../checkpoint/packed_format.js';
 import { loadTextWeights, type LoadOptions, type TextWeights } from '../checkpoint/weights.js';
+import { mark } from '../util/marks.js';
 
 export type { BatchSequence, ForwardOptions, ForwardResult } from './causal_lm.js';
 
@@ -200,7 +201,9 @@ export class Gemma3nTextModel {
     const T = ids.length, H = c.hiddenSize, A = c.altupNumInputs, L = c.numHiddenLayers, P = c.hiddenSizePerLayerInput, TH = T * H;
     trace?.('inputs_embeds', e, [1, T, H]);
     // Per-layer embeddings [T, L, P]: the table half, then the projection of e.
+    if (T > 1) mark('prefill: start');
     const ple = projectPerLayerInputs(k, w, c, e, await getPerLayerInputs(w, c, ids), T);
+    if (T > 1) mark('prefill: ple done');
     const cache = sequences.length === 1 ? sequences[0].cache : null; // explain covers one sequence
     if (ex && cache) explainInputs(ex, c, ids, cache, w.embed_tokens_per_layer);
     trace?.('per_layer_inputs', ple, [1, T, L, P]);
@@ -225,6 +228,7 @@ export class Gemma3nTextModel {
     for (let l = 0; l < L; l++) {
       for (let t = 0; t < T; t++) pleSlice.set(ple.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
       decoderLayer(ctx, w.layers[l], l, streams, pleSlice);
+      if (T > 1) mark(`prefill: layer ${l} done`);
       trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
     }
     if (ex && cache) explainLayers(ex, c, cache, c.intermediateSize, this.ffnActiveFraction);

@@ -6,6 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { WasmHost, WasmVariant, WorkerLike } from '../kernels/wasm_host.js';
 import { WasmKernels, type WasmKernelsOptions } from '../kernels/wasm_kernels.js';
+import { mark } from '../util/marks.js';
 
 /** build/ at the package root, from src/node (ts via vitest) or dist/src/node (compiled). */
 function buildDir(): URL {
@@ -21,8 +22,13 @@ export interface NodeHostOptions {
 
 export function nodeWasmHost(opts: NodeHostOptions = {}): WasmHost {
   return {
-    loadWasm: (variant: WasmVariant) => readFile(new URL(`kernels_${variant}.wasm`, buildDir())),
+    loadWasm: async (variant: WasmVariant) => {
+      const bytes = await readFile(new URL(`kernels_${variant}.wasm`, buildDir()));
+      mark('kernels: wasm read');
+      return bytes;
+    },
     startWorker(source: string): WorkerLike {
+      mark('kernels: worker start');
       const glue = `const { parentPort } = require('node:worker_threads');
         (${source})({ on: (f) => parentPort.on('message', f), post: (m) => parentPort.postMessage(m) });`;
       const w = new Worker(glue, { eval: true });
@@ -33,7 +39,10 @@ export function nodeWasmHost(opts: NodeHostOptions = {}): WasmHost {
         onMessage: (cb) => {
           w.on('message', (m) => {
             cb(m);
-            if (m === 'ready') w.unref();
+            if (m === 'ready') {
+              mark('kernels: worker ready');
+              w.unref();
+            }
           });
         },
         terminate: () => {
