@@ -45,8 +45,8 @@ import type { Q8Matrix } from './q8.js';
 import type { DepthwiseConv2dParams, MultiQueryAttentionParams, RmsNormActParams } from './tower_ops.js';
 
 /**
- * The decoder's row-wise float math (RMSNorm, the AltUp router, mix and correction): the TS
- * functions of src/kernels/norm.ts and src/kernels/altup.ts (`tsRowOps`), or a backend's
+ * The decoder's row-wise float math (RMSNorm, the AltUp router, mix and correction, the residual
+ * adds): the TS functions of src/kernels/norm.ts, src/kernels/altup.ts and src/kernels/residual.ts (`tsRowOps`), or a backend's
  * implementation that equals them BIT FOR BIT (WasmKernels: assembly/norm.ts, assembly/altup.ts),
  * so the backend changes only the speed. Weights (`weight`, `normW`, `routerW`) are model
  * constants: a backend may keep its own copy of one, keyed by the array.
@@ -56,6 +56,10 @@ export interface RowOps {
   altupRouterDots(x: Float32Array, normW: Float32Array, routerW: Float32Array, T: number, H: number, A: number, eps: number, scale: number, normed: Float32Array, dots: Float64Array): void;
   altupMix4(C: Float32Array, x: Float32Array, out: Float32Array, T: number, H: number): void;
   altupCorrectStreams(pred: Float32Array, activated: Float32Array, active: number, coef: Float32Array, out: Float32Array, T: number, H: number, A: number): void;
+  /** The residual adds and per-channel scales of src/kernels/residual.ts. */
+  addRepeated(x: Float32Array, y: Float32Array, n: number, times?: number): void;
+  sum3Scaled(a: Float32Array, b: Float32Array, c: Float32Array, s: number, out: Float32Array, n: number): void;
+  scaleColumns(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, dim: number): Float32Array;
 }
 
 export interface Kernels {

@@ -2,5 +2,6 @@
 import { altupCorrectStreams, altupMix4, altupRouterDots } from './altup.js';
 import type { RowOps } from './kernels.js';
 import { rmsNorm } from './norm.js';
+import { addRepeated, scaleColumns, sum3Scaled } from './residual.js';
 
-export const tsRowOps: RowOps = { rmsNorm, altupRouterDots, altupMix4, altupCorrectStreams };
+export const tsRowOps: RowOps = { rmsNorm, altupRouterDots, altupMix4, altupCorrectStreams, addRepeated, sum3Scaled, scaleColumns };

@@ -60,6 +60,9 @@ interface KernelExports {
   altup_router(x: number, normW: number, routerW: number, T: number, H: number, A: number, eps: number, scale: number, normed: number, dots: number): void;
   altup_mix4(c: number, x: number, out: number, T: number, H: number): void;
   altup_correct(pred: number, activated: number, active: number, coef: number, out: number, T: number, H: number, A: number): void;
+  add_repeated(x: number, y: number, n: number, times: number): void;
+  sum3_scaled(a: number, b: number, c: number, s: number, out: number, n: number): void;
+  scale_columns(x: number, w: number, out: number, rows: number, dim: number): void;
   q8_panel_bytes(inDim: number): number;
   mqa_scratch_bytes(M: number): number;
   q4_expand(region: number, srcAt: number, B: number, G: number, table: number): number;
@@ -405,7 +408,7 @@ export class WasmKernels implements Kernels {
   }
 
   /**
-   * RowOps in WASM (assembly/norm.ts, assembly/altup.ts), bit-identical to tsRowOps. Arrays in
+   * RowOps in WASM (assembly/norm.ts, assembly/altup.ts, assembly/residual.ts), bit-identical to tsRowOps. Arrays in
    * WASM memory (allocF32) are used in place, others copied through the scratch; weights are
    * copied into WASM memory once (constPtr).
    */
@@ -441,6 +444,30 @@ export class WasmKernels implements Kernels {
       const pp = io.in(pred, n), ap = io.in(activated, T * H), cp = io.in(coef, T * A), op = io.out(out, n);
       this.exports.altup_correct(pp, ap, active, cp, op, T, H, A);
       io.finish();
+    },
+    addRepeated: (x, y, n, times = 1) => {
+      if (x.length < n * times || y.length < n) throw new Error(`addRepeated: x has ${x.length}, y ${y.length} values (need ${times}x${n}, ${n})`);
+      const io = new CallArrays(this, align(n * times * 4) + align(n * 4));
+      const xp = io.out(x, n * times, true), yp = io.in(y, n);
+      this.exports.add_repeated(xp, yp, n, times);
+      io.finish();
+    },
+    sum3Scaled: (a, b, c, s, out, n) => {
+      if (a.length < n || b.length < n || c.length < n || out.length < n) throw new Error(`sum3Scaled: fewer than ${n} values`);
+      const io = new CallArrays(this, align(n * 4) * 4);
+      const ap = io.in(a, n), bp = io.in(b, n), cp = io.in(c, n), op = io.out(out, n);
+      this.exports.sum3_scaled(ap, bp, cp, s, op, n);
+      io.finish();
+    },
+    scaleColumns: (x, w, out, rows, dim) => {
+      const n = rows * dim;
+      if (x.length < n || out.length < n || w.length < dim) throw new Error(`scaleColumns: x has ${x.length}, out ${out.length}, w ${w.length} values (need ${rows}x${dim})`);
+      const wp = this.constPtr(w);
+      const io = new CallArrays(this, align(n * 4) * 2);
+      const op = io.out(out, n, out === x), xp = out === x ? op : io.in(x, n);
+      this.exports.scale_columns(xp, wp, op, rows, dim);
+      io.finish();
+      return out;
     },
   };
 

@@ -94,9 +94,7 @@ export function altupCorrect(ctx: ForwardContext, w: AltUpWeights, pred: Float32
  * decoder layer scales the corrected active stream before it gates the per-layer input.
  */
 export function scaleCorrectedOutput(ctx: ForwardContext, w: AltUpWeights, x: Float32Array, out: Float32Array): Float32Array {
-  const H = ctx.config.hiddenSize, scale = w.correct_output_scale;
-  for (let t = 0; t < ctx.T; t++) for (let h = 0; h < H; h++) out[t * H + h] = x[t * H + h] * scale[h];
-  return out;
+  return rowOps(ctx.kernels).scaleColumns(x, w.correct_output_scale, out, ctx.T, ctx.config.hiddenSize);
 }
 
 /**

@@ -36,7 +36,7 @@ export function decoderLayer(ctx: ForwardContext, w: LayerWeights, layer: number
   const H = c.hiddenSize, A = c.altupNumInputs, TH = T * H, eps = c.rmsNormEps;
   const active = c.altupActiveIdx * TH;
   const name = `layers.${layer}`;
-  const { rmsNorm } = rowOps(ctx.kernels);
+  const { rmsNorm, sum3Scaled, addRepeated } = rowOps(ctx.kernels);
 
   // AltUp predict: the block runs on one stream only.
   const predictions = altupPredict(ctx, w.altup, hiddenStates);
@@ -54,7 +54,7 @@ export function decoderLayer(ctx: ForwardContext, w: LayerWeights, layer: number
   selfAttention(ctx, w.self_attn, layer, activePredictionNormed, attn);
   rmsNorm(attn, w.post_attention_layernorm, T, H, eps);
   const attnLaurel = work.take('layer.attn_laurel', TH);
-  for (let i = 0; i < TH; i++) attnLaurel[i] = (activePrediction[i] + attn[i] + laurelOutput[i]) * Math.SQRT1_2;
+  sum3Scaled(activePrediction, attn, laurelOutput, Math.SQRT1_2, attnLaurel, TH);
   if (trace) {
     trace(`${name}.attn`, attn, [1, T, H]);
     const attnGated = work.take('trace.attn_gated', TH);
@@ -72,7 +72,7 @@ export function decoderLayer(ctx: ForwardContext, w: LayerWeights, layer: number
   const attnFfwNorm = rmsNorm(attnFfw, w.post_feedforward_layernorm, T, H, eps); // in place
   trace?.(`${name}.attn_ffw_norm`, attnFfwNorm, [1, T, H]);
   const attnFfwLaurelGated = attnFfwNorm; // in place
-  for (let i = 0; i < TH; i++) attnFfwLaurelGated[i] += attnLaurel[i];
+  addRepeated(attnFfwLaurelGated, attnLaurel, TH);
   trace?.(`${name}.attn_ffw_laurel_gated`, attnFfwLaurelGated, [1, T, H]);
 
   // AltUp correct, into hiddenStates (the old streams are no longer read).
@@ -85,8 +85,5 @@ export function decoderLayer(ctx: ForwardContext, w: LayerWeights, layer: number
   firstPrediction = gatePerLayerInput(ctx, w, firstPrediction, perLayerInput, work.take('layer.per_layer_output', TH));
   trace?.(`${name}.per_layer_input`, perLayerInput, [1, T, c.hiddenSizePerLayerInput]);
   trace?.(`${name}.first_prediction`, firstPrediction, [1, T, H]);
-  for (let s = 1; s < A; s++) {
-    const o = s * TH;
-    for (let i = 0; i < TH; i++) correctedPredictions[o + i] += firstPrediction[i];
-  }
+  addRepeated(correctedPredictions.subarray(TH, A * TH), firstPrediction, TH, A - 1);
 }

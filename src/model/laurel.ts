@@ -14,7 +14,8 @@ export function laurel(ctx: ForwardContext, w: LayerWeights['laurel'], x: Float3
   const low = ctx.work.take('laurel.low', T * c.laurelRank); // [T, r]
   kernels.linear(w.linear_left, x, T, low);
   kernels.linear(w.linear_right, low, T, out);
-  rowOps(kernels).rmsNorm(out, w.post_laurel_norm, T, H, c.rmsNormEps);
-  for (let i = 0; i < T * H; i++) out[i] += x[i];
+  const ops = rowOps(kernels);
+  ops.rmsNorm(out, w.post_laurel_norm, T, H, c.rmsNormEps);
+  ops.addRepeated(out, x, T * H);
   return out;
 }

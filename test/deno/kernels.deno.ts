@@ -133,7 +133,7 @@ for (const { relaxed, threads } of variants) {
         });
       }
 
-      await t.step('rowOps (RMSNorm, AltUp router/mix/correction) equal tsRowOps bit for bit', () => {
+      await t.step('rowOps (RMSNorm, AltUp router/mix/correction, residual adds) equal tsRowOps bit for bit', () => {
         const same = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
           for (let i = 0; i < b.length; i++) assert(Object.is(a[i], b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
         };
@@ -163,6 +163,14 @@ for (const { relaxed, threads } of variants) {
           k.rowOps.altupCorrectStreams(m[1], x, 0, coef, o[0], T, H, A);
           tsRowOps.altupCorrectStreams(m[1], x, 0, coef, o[1], T, H, A);
           same(o[0], o[1], 'correct');
+          const r = [streams.slice(), streams.slice()];
+          k.rowOps.addRepeated(r[0], x, TH, A);
+          tsRowOps.addRepeated(r[1], x, TH, A);
+          same(r[0], r[1], 'addRepeated');
+          k.rowOps.sum3Scaled(x, streams, coef.length >= TH ? coef : streams.subarray(TH), Math.SQRT1_2, o[0], TH);
+          tsRowOps.sum3Scaled(x, streams, coef.length >= TH ? coef : streams.subarray(TH), Math.SQRT1_2, o[1], TH);
+          same(o[0], o[1], 'sum3Scaled');
+          same(k.rowOps.scaleColumns(x, w, o[0], T, H), tsRowOps.scaleColumns(x, w, o[1], T, H), 'scaleColumns');
         }
       });
 

@@ -66,4 +66,35 @@ describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps
     expect(ws).toEqual(out[0]);
     k.freeF32(wmix); k.freeF32(ws);
   });
+
+  it.each([[1, 2048], [3, 13], [2, 7], [1, 1]])('residual adds and column scale T=%i H=%i (ordinary and WASM memory, in place)', (T, H) => {
+    const A = 4, TH = T * H;
+    const a = spread(TH, 11), b = spread(TH, 12), c = spread(TH, 13), w = spread(H, 14), streams = spread(A * TH, 15);
+    b[0] = 2e38; c[0] = 2e38; // the float64 sum does not overflow where a float32 one would
+    const want = new Float32Array(TH), got = new Float32Array(TH);
+    tsRowOps.sum3Scaled(a, b, c, Math.SQRT1_2, want, TH);
+    k.rowOps.sum3Scaled(a, b, c, Math.SQRT1_2, got, TH);
+    expect(got).toEqual(want);
+    expect(Number.isFinite(want[0])).toBe(true);
+    const wa = wasmArray(a), wb = wasmArray(b), wc = wasmArray(c), wo = k.allocF32(TH);
+    k.rowOps.sum3Scaled(wa, wb, wc, Math.SQRT1_2, wo, TH);
+    expect(wo).toEqual(want);
+
+    const r0 = streams.slice(), r1 = streams.slice(), r2 = wasmArray(streams);
+    tsRowOps.addRepeated(r0.subarray(TH), a, TH, A - 1);
+    k.rowOps.addRepeated(r1.subarray(TH), a, TH, A - 1);
+    k.rowOps.addRepeated(r2.subarray(TH), wa, TH, A - 1);
+    expect(r1).toEqual(r0);
+    expect(r2).toEqual(r0);
+    expect(r0.subarray(0, TH)).toEqual(streams.subarray(0, TH)); // the first block is left alone
+
+    const s0 = tsRowOps.scaleColumns(a, w, new Float32Array(TH), T, H);
+    expect(k.rowOps.scaleColumns(a, w, new Float32Array(TH), T, H)).toEqual(s0);
+    const inPlace = a.slice();
+    k.rowOps.scaleColumns(inPlace, w, inPlace, T, H);
+    expect(inPlace).toEqual(s0);
+    k.rowOps.scaleColumns(wa, w, wo, T, H);
+    expect(wo).toEqual(s0);
+    for (const f of [wa, wb, wc, wo, r2]) k.freeF32(f);
+  });
 });
