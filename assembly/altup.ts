@@ -31,7 +31,12 @@ export function altup_router(x: usize, normW: usize, routerW: usize, T: i32, H: 
  * f32(Σ_i C[t, j, i]·x[i, t]) + x[j, t], C [T, 4, 4] float32. out must not be x.
  */
 export function altup_mix4(c: usize, x: usize, out: usize, T: i32, H: i32): void {
-  for (let t = 0; t < T; t++) mixToken(c + <usize>t * 64, x, out, T * H, t * H, H);
+  altup_mix4_rows(c, x, out, T, H, 0, T);
+}
+
+/** altup_mix4 for rows [t0, t1) only (a thread's share, assembly/row_jobs.ts). */
+export function altup_mix4_rows(c: usize, x: usize, out: usize, T: i32, H: i32, t0: i32, t1: i32): void {
+  for (let t = t0; t < t1; t++) mixToken(c + <usize>t * 64, x, out, T * H, t * H, H);
 }
 
 /** altup_mix4 for the row at offset o of each stream (stream i's H values at x + 4·(i·stride + o)). */
@@ -63,8 +68,13 @@ function mixToken(c: usize, x: usize, out: usize, stride: i32, o: i32, H: i32): 
  * f32((activated[t] − pred[active, t]) · coef[t, j]), coef [T, A] float32. out must not be pred.
  */
 export function altup_correct(pred: usize, activated: usize, active: i32, coef: usize, out: usize, T: i32, H: i32, A: i32): void {
+  altup_correct_rows(pred, activated, active, coef, out, T, H, A, 0, T);
+}
+
+/** altup_correct for rows [t0, t1) only (a thread's share, assembly/row_jobs.ts). */
+export function altup_correct_rows(pred: usize, activated: usize, active: i32, coef: usize, out: usize, T: i32, H: i32, A: i32, t0: i32, t1: i32): void {
   const TH = <usize>T * H;
-  for (let t = 0; t < T; t++) {
+  for (let t = t0; t < t1; t++) {
     const at = activated + <usize>t * H * 4, pa = pred + (<usize>active * TH + <usize>t * H) * 4;
     for (let j = 0; j < A; j++) {
       const cf = load<f32>(coef + <usize>(t * A + j) * 4), cv = f32x4.splat(cf);

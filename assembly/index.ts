@@ -12,11 +12,12 @@ import { dw_conv2d, mqa_scratch_bytes, rms_norm_act, tower_ops_run, tower_ops_un
 import { rms_norm } from './norm';
 import { altup_router, altup_mix4, altup_correct } from './altup';
 import { add_repeated, sum3_scaled, scale_columns } from './residual';
+import { row_job_run, row_job_units } from './row_jobs';
 import { arg, claim, cut, finished } from './job';
 import {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
-  OP_Q4_ROWS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
+  OP_Q4_ROWS, OP_ROW_OPS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 } from './job_layout';
 
 export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap, q8_gemm, q8_panel_bytes, rms_norm, altup_router, altup_mix4, altup_correct };
@@ -27,7 +28,7 @@ export { add_repeated, sum3_scaled, scale_columns };
 export {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
-  OP_Q4_ROWS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
+  OP_Q4_ROWS, OP_ROW_OPS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 };
 
 /** Activation bytes per group of 32 for q4 in this build (32 relaxed, 64 simd128). */
@@ -64,6 +65,7 @@ function chunksOf(job: usize, op: i32, nt: i32): i32 {
   else if (op == OP_Q4_ROWS) units = arg(job, 9); // the listed row blocks
   else if (op == OP_ATTENTION) units = arg(job, 4) * arg(job, 7); // (token, KV head) pairs
   else if (op == OP_READ) units = arg(job, 1) >>> 20; // MiB
+  else if (op == OP_ROW_OPS) units = row_job_units(job); // assembly/row_jobs.ts
   else if (op >= OP_DW_CONV2D) units = tower_ops_units(job, op); // assembly/tower_ops.ts
   return nt == 1 ? min(units, 1) : min(units, nt * CHUNKS_PER_THREAD);
 }
@@ -123,6 +125,8 @@ export function run(job: usize, tid: i32, id: i32): i32 {
       const r0 = cut(quads, c, nchunks) * 4, r1 = min(outDim, cut(quads, c + 1, nchunks) * 4);
       const panel = <usize>load<i32>(job + JOB_SCRATCH_BASE) + <usize>tid * <usize>load<i32>(job + JOB_SCRATCH_STRIDE);
       q8_gemm(arg(job, 0), arg(job, 1), arg(job, 2), arg(job, 3), arg(job, 4), outDim, arg(job, 6), r0, r1, panel);
+    } else if (op == OP_ROW_OPS) {
+      row_job_run(job, c, nchunks);
     } else if (op >= OP_DW_CONV2D) {
       tower_ops_run(job, op, tid, c, nchunks);
     } else if (op == OP_READ) {

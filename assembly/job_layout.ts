@@ -33,6 +33,8 @@ export const OP_ATTENTION: i32 = 3;
 export const OP_READ: i32 = 4;
 export const OP_Q8_GEMM: i32 = 5;
 export const OP_Q4_ROWS: i32 = 6;
+/** The decoder's row-wise kernels, rows cut between the threads (assembly/row_jobs.ts). */
+export const OP_ROW_OPS: i32 = 8;
 // The towers' other operations (assembly/tower_ops.ts), numbered apart from the GEMM ops.
 export const OP_DW_CONV2D: i32 = 16;
 export const OP_RMS_NORM_ACT: i32 = 17;

@@ -35,6 +35,8 @@ export const OP_READ = 4;
 export const OP_Q8_GEMM = 5;
 /** One token through listed row-block ranges of a q4 weight (the rows a sparse layer needs). */
 export const OP_Q4_ROWS = 6;
+/** The decoder's row-wise kernels (RMSNorm, AltUp, GELU, residual adds), rows cut between the threads (assembly/row_jobs.ts). */
+export const OP_ROW_OPS = 8;
 // The towers' other operations (assembly/tower_ops.ts), numbered apart from the GEMM ops.
 export const OP_DW_CONV2D = 16;
 export const OP_RMS_NORM_ACT = 17;
@@ -44,5 +46,5 @@ export const OP_MQA = 18;
 export const JOB_LAYOUT: Readonly<Record<string, number>> = {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
-  OP_Q4_ROWS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
+  OP_Q4_ROWS, OP_ROW_OPS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 };

@@ -20,11 +20,11 @@ function spread(n: number, seed: number): Float32Array {
 
 describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps exactly', ({ relaxed, threads }) => {
   let k: WasmKernels;
-  beforeAll(async () => { k = await createNodeWasmKernels({ relaxed, threads }); });
+  beforeAll(async () => { k = await createNodeWasmKernels({ relaxed, threads, smallJobMacs: 0 }); }); // 2 threads: every call a row job cut between them
   afterAll(() => k.dispose());
   const wasmArray = (a: Float32Array) => { const b = k.allocF32(a.length); b.set(a); return b; };
 
-  it.each([[1, 1], [1, 7], [3, 2048], [8, 256], [5, 99], [2, 4]])('rmsNorm rows=%i dim=%i (weight, no weight, in place, WASM memory)', (rows, dim) => {
+  it.each([[1, 1], [1, 7], [3, 2048], [8, 256], [5, 99], [2, 4], [77, 40]])('rmsNorm rows=%i dim=%i (weight, no weight, in place, WASM memory)', (rows, dim) => {
     const x = spread(rows * dim, rows + dim), w = spread(dim, dim);
     for (const weight of [w, null]) {
       const want = tsRowOps.rmsNorm(x, weight, rows, dim, 1e-6, new Float32Array(rows * dim));
@@ -39,7 +39,7 @@ describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps
     }
   });
 
-  it.each([[1, 2048], [3, 13], [2, 64]])('AltUp router dots, mix and correction T=%i H=%i', (T, H) => {
+  it.each([[1, 2048], [3, 13], [2, 64], [37, 130]])('AltUp router dots, mix and correction T=%i H=%i', (T, H) => {
     const A = 4, TH = T * H;
     const x = spread(TH, 3 * H), normW = spread(H, 4), routerW = spread(A * H, 5);
     const dots = [new Float64Array(T * A), new Float64Array(T * A)], normed = [new Float32Array(TH), new Float32Array(TH)];
@@ -67,7 +67,7 @@ describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps
     k.freeF32(wmix); k.freeF32(ws);
   });
 
-  it.each([[1, 2048], [3, 13], [2, 7], [1, 1]])('residual adds and column scale T=%i H=%i (ordinary and WASM memory, in place)', (T, H) => {
+  it.each([[1, 2048], [3, 13], [2, 7], [1, 1], [37, 300]])('residual adds and column scale T=%i H=%i (ordinary and WASM memory, in place)', (T, H) => {
     const A = 4, TH = T * H;
     const a = spread(TH, 11), b = spread(TH, 12), c = spread(TH, 13), w = spread(H, 14), streams = spread(A * TH, 15);
     b[0] = 2e38; c[0] = 2e38; // the float64 sum does not overflow where a float32 one would
