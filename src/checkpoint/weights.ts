@@ -59,6 +59,8 @@ export interface TextWeights {
   layers: LayerWeights[];
   /** True when a table reads rows from the checkpoint file: keep it open while the model lives. */
   readsCheckpoint: boolean;
+  /** Non-null while parts are still loading (LoadOptions.background): await a part before using it. */
+  loading: WeightsLoading | null;
 }
 
 export interface LoadOptions {
@@ -76,6 +78,27 @@ export interface LoadOptions {
   pleCacheRows?: number;
   /** Called after each tensor is loaded: (done, total). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * For a packed v2 folder: return as soon as every part's reads are under way, with
+   * `TextWeights.loading` set; the forward pass awaits each part (the input projections, layer l,
+   * the output side) just before it uses it, so the first prompt runs while the later layers are
+   * still arriving. A read that fails rejects its part (and every part not yet started), so the
+   * error surfaces from the forward pass that needed it. Default false (everything in place on
+   * return). Other folders ignore it.
+   */
+  background?: boolean;
+}
+
+/** Weights still arriving (LoadOptions.background); each promise resolves once its part is in place. */
+export interface WeightsLoading {
+  /** per_layer_model_projection, per_layer_projection_norm, altup_projections: a step's input side. */
+  readonly input: Promise<void>;
+  /** layers[l]: set and its tensors read. */
+  readonly layers: readonly Promise<void>[];
+  /** norm, altup_unembed_projections, lm_head: a step's output side. */
+  readonly output: Promise<void>;
+  /** Every part (then `loading` is null). */
+  readonly all: Promise<void>;
 }
 
 /** A table left in the checkpoint file, read row by row. */
@@ -97,8 +120,12 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     nKV = c.numKeyValueHeads * c.headDim;
   const firstShared = firstKvSharedLayer(c);
   const total = 8 + 2 * (A - 1) + L * 24;
-  let done = 0;
-  const tick = () => opts.onProgress?.(++done, total);
+  let done = 0,
+    reporting = true;
+  const tick = () => {
+    done++;
+    if (reporting) opts.onProgress?.(done, total);
+  };
 
   /** A float tensor of the expected shape; integer dtypes are refused, not reinterpreted. */
   const readWeight = async (name: string, shape: number[]) => {
@@ -160,24 +187,51 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
       ? await streamedTable(ckpt, prefix + 'embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P, opts.pleCacheRows)
       : await table('embed_tokens_per_layer.weight', c.vocabSizePerLayerInput, L * P);
   if (packedPle || !resident) tick();
-  const packedHead = packedEmbed ? await packedLinear('embed_tokens.weight', c.vocabSize, H) : await packedLinear('lm_head.weight', c.vocabSize, H);
-  const lm_head = packedHead ?? kernels.createLinear((embed_tokens as InMemoryTable).toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
-  tick();
-  const per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
-  const per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);
-  const norm = await vec('norm.weight', [H]);
-  const altup_projections: LinearWeight[] = [];
-  const altup_unembed_projections: LinearWeight[] = [];
-  for (let i = 0; i < A - 1; i++) {
-    altup_projections.push(await linear(`altup_projections.${i}.weight`, H, H));
-    altup_unembed_projections.push(await linear(`altup_unembed_projections.${i}.weight`, H, H));
-  }
-
-  mark('weights: globals issued');
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < L; l++) {
+  const readsCheckpoint = packedEmbed || !resident;
+  // The rest, in the order a forward pass uses it: the step's input projections, the layers,
+  // then the output side (the LM head last: at 287 MB for E2B the largest read, needed last).
+  // `background` (a packed folder only: its reads go straight into kernel memory) returns once
+  // everything is started and lets each part resolve as its bytes arrive.
+  const background = opts.background === true && packedEmbed;
+  const w = {
+    embed_tokens,
+    embed_tokens_per_layer,
+    readsCheckpoint,
+    layers: [],
+    altup_projections: [],
+    altup_unembed_projections: [],
+    loading: null,
+  } as unknown as TextWeights;
+  const input = deferred(),
+    output = deferred(),
+    layerParts = Array.from({ length: L }, () => deferred());
+  /** Resolves `part` once the reads started since `from` have landed (or rejects with their error). */
+  const settle = (part: Deferred, from: number, name?: string) => {
+    const p = Promise.all(pending.slice(from));
+    part.resolve(p.then(() => (name === undefined ? undefined : mark(name))));
+  };
+  const fill = async () => {
+    let from = pending.length;
+    w.per_layer_model_projection = await linear('per_layer_model_projection.weight', L * P, H);
+    w.per_layer_projection_norm = await vec('per_layer_projection_norm.weight', [P]);
+    for (let i = 0; i < A - 1; i++) w.altup_projections.push(await linear(`altup_projections.${i}.weight`, H, H));
+    settle(input, from, 'weights: input ready');
+    for (let l = 0; l < L; l++) {
+      from = pending.length;
+      w.layers.push(await loadLayer(l));
+      settle(layerParts[l], from, `weights: layer ${l} ready`);
+    }
+    from = pending.length;
+    w.norm = await vec('norm.weight', [H]);
+    for (let i = 0; i < A - 1; i++) w.altup_unembed_projections.push(await linear(`altup_unembed_projections.${i}.weight`, H, H));
+    const packedHead = packedEmbed ? await packedLinear('embed_tokens.weight', c.vocabSize, H) : await packedLinear('lm_head.weight', c.vocabSize, H);
+    w.lm_head = packedHead ?? kernels.createLinear((embed_tokens as InMemoryTable).toFloat32(), c.vocabSize, H, formatOf('lm_head.weight'));
+    tick();
+    settle(output, from, 'weights: output ready');
+    mark('weights: all issued');
+  };
+  const loadLayer = async (l: number): Promise<LayerWeights> => {
     const p = `layers.${l}.`;
-    const before = pending.length;
     const I = c.intermediateSize[l];
     const shared = l >= firstShared;
     // KV-shared layers may still carry k/v tensors (real checkpoints do); they are unused.
@@ -186,7 +240,7 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
       const clip = c.altupCoefClip; // [modeling_gemma3n.py, Gemma3nTextAltUp.correct: clamp_(-clip, clip)]
       for (let i = 0; i < correction.length; i++) correction[i] = Math.min(clip, Math.max(-clip, correction[i]));
     }
-    layers.push({
+    const layer: LayerWeights = {
       input_layernorm: await vec(p + 'input_layernorm.weight', [H]),
       post_attention_layernorm: await vec(p + 'post_attention_layernorm.weight', [H]),
       pre_feedforward_layernorm: await vec(p + 'pre_feedforward_layernorm.weight', [H]),
@@ -219,26 +273,47 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
       per_layer_input_gate: await linear(p + 'per_layer_input_gate.weight', P, H),
       per_layer_projection: await linear(p + 'per_layer_projection.weight', H, P),
       post_per_layer_input_norm: await vec(p + 'post_per_layer_input_norm.weight', [H]),
-    });
+    };
     done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
-    void Promise.all(pending.slice(before)).then(
-      () => mark(`weights: layer ${l} ready`),
-      () => {},
-    );
-  }
-  mark('weights: all issued');
-  await Promise.all(pending);
-  mark('weights: all ready');
-  return {
-    embed_tokens,
-    embed_tokens_per_layer,
-    per_layer_model_projection,
-    per_layer_projection_norm,
-    altup_projections,
-    altup_unembed_projections,
-    norm,
-    lm_head,
-    layers,
-    readsCheckpoint: packedEmbed || !resident,
+    return layer;
   };
+
+  const parts = [input, ...layerParts, output];
+  const filled = fill();
+  // A failure while starting the reads fails every part not yet settled (earlier parts keep
+  // their own outcome): whoever awaits one gets the error, nobody hangs.
+  filled.catch((e: unknown) => {
+    for (const part of parts) part.reject(e);
+  });
+  const all = Promise.all(parts.map((d) => d.promise)).then(() => {
+    w.loading = null;
+    mark('weights: all ready');
+  });
+  all.catch(() => {}); // observed through the parts by whoever awaits them
+  if (!background) {
+    await filled;
+    await all;
+    return w;
+  }
+  w.loading = { input: input.promise, layers: layerParts.map((d) => d.promise), output: output.promise, all };
+  opts.onProgress?.(total, total); // the rest arrives while the first step runs
+  reporting = false;
+  return w;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(p: Promise<void>): void;
+  reject(e: unknown): void;
+}
+
+/** A promise settled from outside (resolve adopts another promise; later calls are no-ops). */
+function deferred(): Deferred {
+  let resolve!: (p: Promise<void>) => void, reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // a part nobody awaits (the model was never run) must not be an unhandled rejection
+  return { promise, resolve, reject };
 }

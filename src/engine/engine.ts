@@ -108,7 +108,9 @@ export class Gemma3n {
     // The tokenizer loads while the weights stream in (their file reads run on other threads).
     const tok = loadFolderTokenizer(folder);
     tok.catch(() => {}); // awaited below; a failed weight load must not leave it unhandled
-    const f = await loadModelFamily(folder, kernels, opts);
+    // A packed folder's weights keep arriving while the first prompt runs (LoadOptions.background:
+    // the forward pass awaits each layer just before using it; `background: false` waits for all).
+    const f = await loadModelFamily(folder, kernels, { ...opts, background: opts.background ?? true });
     const keepOpen = f.model.readsCheckpoint || (f.media !== null && (f.media.hasAudio || f.media.hasVision));
     if (!keepOpen) await f.checkpoint.close();
     const { tokenizer, tokenizerConfig, chatTemplate } = await tok;

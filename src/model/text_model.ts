@@ -202,8 +202,11 @@ export class Gemma3nTextModel {
     trace?.('inputs_embeds', e, [1, T, H]);
     // Per-layer embeddings [T, L, P]: the table half, then the projection of e.
     if (T > 1) mark('prefill: start');
-    const ple = projectPerLayerInputs(k, w, c, e, await getPerLayerInputs(w, c, ids), T);
-    if (T > 1) mark('prefill: ple done');
+    // Weights still arriving (LoadOptions.background): each part is awaited just before its use.
+    const loading = w.loading;
+    const pleRows = await getPerLayerInputs(w, c, ids);
+    if (loading) await loading.input;
+    const ple = projectPerLayerInputs(k, w, c, e, pleRows, T);
     const cache = sequences.length === 1 ? sequences[0].cache : null; // explain covers one sequence
     if (ex && cache) explainInputs(ex, c, ids, cache, w.embed_tokens_per_layer);
     trace?.('per_layer_inputs', ple, [1, T, L, P]);
@@ -227,6 +230,7 @@ export class Gemma3nTextModel {
     const pleSlice = new Float32Array(T * P);
     for (let l = 0; l < L; l++) {
       for (let t = 0; t < T; t++) pleSlice.set(ple.subarray((t * L + l) * P, (t * L + l + 1) * P), t * P);
+      if (loading) await loading.layers[l];
       decoderLayer(ctx, w.layers[l], l, streams, pleSlice);
       if (T > 1) mark(`prefill: layer ${l} done`);
       trace?.(`hidden_states.${l + 1}`, streams, [A, 1, T, H]);
@@ -238,6 +242,7 @@ export class Gemma3nTextModel {
     }
     if (ex && cache) ex.kvCacheBytes = cache.bytes;
 
+    if (loading) await loading.output;
     // Un-embed the extra streams back to stream 0's space and average them.
     const s0 = streams.subarray(0, TH);
     const h = new Float32Array(s0);
