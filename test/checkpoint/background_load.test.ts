@@ -49,7 +49,10 @@ class GatedFolder implements FileProvider {
       name: src.name,
       size: src.size,
       read: (o, n) => src.read(o, n),
-      readInto: async (o, dst) => (await wait(), src.readInto!(o, dst)),
+      readInto: async (o, dst) => {
+        await wait();
+        await src.readInto!(o, dst);
+      },
       close: () => src.close?.() ?? Promise.resolve(),
     };
   }
@@ -104,7 +107,10 @@ describe('background weight loading (packed folder)', () => {
     const gate = new GatedFolder(new NodeFolder(dir));
     const bg = await Gemma3nTextModel.load(gate, k, { background: true }); // returns with the big reads held
     let done = false;
-    const step = logits(bg.model).then((l) => ((done = true), l));
+    const step = logits(bg.model).then((l) => {
+      done = true;
+      return l;
+    });
     await new Promise((r) => setTimeout(r, 100));
     expect(done).toBe(false);
     expect(gate.waiting).toBeGreaterThan(0);
