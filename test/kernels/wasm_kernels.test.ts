@@ -201,6 +201,8 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     ['sliding window 5, ragged D=7', { T: 9, S: 20, numHeads: 3, numKvHeads: 3, headDim: 7, qPos0: 11, kPos0: 0, window: 5 }],
     ['window with kPos0 > 0 (ring cache) and rows that see nothing', { T: 6, S: 10, numHeads: 2, numKvHeads: 1, headDim: 12, qPos0: 13, kPos0: 16, window: 4 }],
     ['long context S=300 window 128 scale 0.3', { T: 3, S: 300, numHeads: 4, numKvHeads: 2, headDim: 32, qPos0: 297, kPos0: 0, window: 128, scale: 0.3 }],
+    ['GQA group 5 (four heads blocked, one alone), ragged D=20', { T: 4, S: 30, numHeads: 5, numKvHeads: 1, headDim: 20, qPos0: 26, kPos0: 0, window: 0 }],
+    ['GQA group 3 (a pair of heads, one alone), D=36, 2 key blocks', { T: 5, S: 90, numHeads: 6, numKvHeads: 2, headDim: 36, qPos0: 85, kPos0: 0, window: 0 }],
   ];
   it.each(attn)('attention %s matches TsKernels', (_name, shape) => {
     const { T, S, numHeads, numKvHeads, headDim } = shape as AttentionParams;
@@ -213,6 +215,22 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     ts.attention({ ...p, out: ref });
     k.attention(p);
     expect(closeness(p.out, ref, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+  });
+
+  // A prefill's rows and decode steps must agree bit for bit (chunked prefill, batched decode:
+  // test/model/batch.test.ts): each query row alone gives the same values as in a T-row call.
+  it.each([[8, 2, 256], [5, 1, 20], [6, 2, 36]])('attention H=%i KVH=%i D=%i: every query row bit-identical to running it alone', (H, KVH, D) => {
+    const T = 7, S = 75;
+    const p: AttentionParams = {
+      q: rand(T * H * D, 5, 0.5), k: rand(S * KVH * D, 6, 0.5), v: rand(S * KVH * D, 7), T, S, numHeads: H, numKvHeads: KVH, headDim: D,
+      qPos0: S - T, kPos0: 0, window: 0, scale: 1, out: new Float32Array(T * H * D),
+    };
+    k.attention(p);
+    const one = new Float32Array(H * D);
+    for (let t = 0; t < T; t++) {
+      k.attention({ ...p, q: p.q.subarray(t * H * D, (t + 1) * H * D), T: 1, qPos0: S - T + t, out: one });
+      expect(one, `row ${t}`).toEqual(p.out.subarray(t * H * D, (t + 1) * H * D));
+    }
   });
 
   it('memory: freed weights are reused and release is checked', () => {
