@@ -39,6 +39,20 @@ function pow2Step(n: number): number {
 }
 
 /** e^x, relative error < 1e-13 for |x| ≤ 100 (beyond: the value at ±100); NaN stays NaN. */
+/**
+ * fastExp's constants for a kernel that reproduces it (assembly/sparse.ts): [256·log2 e, ln2/256,
+ * √(2/π) (GELU's), then POW2 (2·K_MAX + 1 values), then FRAC (256)].
+ */
+export const FAST_EXP_TABLE: Float64Array = (() => {
+  const t = new Float64Array(3 + POW2.length + FRAC.length);
+  t[0] = INV_STEP;
+  t[1] = STEP;
+  t[2] = Math.sqrt(2 / Math.PI);
+  t.set(POW2, 3);
+  t.set(FRAC, 3 + POW2.length);
+  return t;
+})();
+
 export function fastExp(x: number): number {
   if (x !== x) return x;
   const c = Math.max(-EXP_LIMIT, Math.min(x, EXP_LIMIT));

@@ -46,7 +46,7 @@ import type { DepthwiseConv2dParams, MultiQueryAttentionParams, RmsNormActParams
 
 /**
  * The decoder's row-wise float math (RMSNorm, the AltUp router, mix and correction, the residual
- * adds): the TS functions of src/kernels/norm.ts, src/kernels/altup.ts and src/kernels/residual.ts (`tsRowOps`), or a backend's
+ * adds, the sparse layers' top-k GELU): the TS functions of src/kernels/norm.ts, altup.ts, residual.ts and sparse.ts (`tsRowOps`), or a backend's
  * implementation that equals them BIT FOR BIT (WasmKernels: assembly/norm.ts, assembly/altup.ts),
  * so the backend changes only the speed. Weights (`weight`, `normW`, `routerW`) are model
  * constants: a backend may keep its own copy of one, keyed by the array.
@@ -60,6 +60,8 @@ export interface RowOps {
   addRepeated(x: Float32Array, y: Float32Array, n: number, times?: number): void;
   sum3Scaled(a: Float32Array, b: Float32Array, c: Float32Array, s: number, out: Float32Array, n: number): void;
   scaleColumns(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, dim: number): Float32Array;
+  /** The sparse FFN layers' gaussian top-k and gated GELU (src/kernels/sparse.ts); returns the kept count. */
+  gaussianGeluMul(gate: Float32Array, up: Float32Array, rows: number, dim: number, stdMultiplier: number): number;
 }
 
 export interface Kernels {

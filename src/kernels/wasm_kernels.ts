@@ -15,6 +15,7 @@
  * its protocol: wasm_job_layout.ts, wasm_job.ts; the workers' program: wasm_worker.ts.
  */
 import type { AttentionParams, Kernels, LinearWeight, Q4Reservation, RowOps, WeightFormat } from './kernels.js';
+import { FAST_EXP_TABLE } from './fast_math.js';
 import { Q4Matrix, Q4_GROUP } from './q4.js';
 import { Q8Matrix } from './q8.js';
 import { relaxedSimdSupported, sharedMemorySupported } from './wasm_features.js';
@@ -48,7 +49,7 @@ const SMALL_JOB = 1 << 18;
 // The row-wise kernels as jobs (assembly/row_jobs.ts): kernel ids and elements per unit of the
 // element-wise ones; a row job goes to the threads from SMALL_JOB / ROW_WORK elements (32 K: a
 // prefill's rows, not a decode step's).
-const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7;
+const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7, ROW_GAUSSIAN_GELU = 8;
 const ROW_BLOCK = 4096, ROW_WORK = 8;
 const f64Words = (x: number): number[] => Array.from(new Int32Array(new Float64Array([x]).buffer));
 const f32Bits = (x: number): number => new Int32Array(new Float32Array([x]).buffer)[0]; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
@@ -70,6 +71,7 @@ interface KernelExports {
   add_repeated(x: number, y: number, n: number, times: number): void;
   sum3_scaled(a: number, b: number, c: number, s: number, out: number, n: number): void;
   scale_columns(x: number, w: number, out: number, rows: number, dim: number): void;
+  gaussian_gelu_mul_rows(gate: number, up: number, dim: number, k: number, table: number, counts: number, r0: number, r1: number): void;
   q8_panel_bytes(inDim: number): number;
   mqa_scratch_bytes(M: number): number;
   q4_expand(region: number, srcAt: number, B: number, G: number, table: number): number;
@@ -476,6 +478,19 @@ export class WasmKernels implements Kernels {
       io.finish();
       return out;
     },
+    gaussianGeluMul: (gate, up, rows, dim, k) => {
+      const n = rows * dim;
+      if (gate.length < n || up.length < n) throw new Error(`gaussianGeluMul: gate has ${gate.length}, up ${up.length} values (need ${rows}x${dim})`);
+      const tp = this.constPtr64(FAST_EXP_TABLE);
+      const io = new CallArrays(this, align(n * 4) * 2 + align(rows * 4));
+      const gp = io.out(gate, n, true), upp = io.in(up, n), cp = io.alloc(rows * 4);
+      this.rowJob(ROW_GAUSSIAN_GELU, rows, 2 * n, [gp, upp, dim, ...f64Words(k), tp, cp], () => this.exports.gaussian_gelu_mul_rows(gp, upp, dim, k, tp, cp, 0, rows));
+      io.finish();
+      const counts = new Int32Array(this.memory.buffer, cp, rows);
+      let kept = 0;
+      for (let r = 0; r < rows; r++) kept += counts[r];
+      return kept;
+    },
   };
 
   /**
@@ -501,6 +516,18 @@ export class WasmKernels implements Kernels {
     return p;
   }
   private readonly consts = new WeakMap<Float32Array, number>();
+
+  /** constPtr for a float64 table (FAST_EXP_TABLE). */
+  private constPtr64(a: Float64Array): number {
+    let p = this.consts64.get(a);
+    if (p === undefined) {
+      p = this.alloc(align(a.length * 8));
+      new Float64Array(this.memory.buffer, p, a.length).set(a);
+      this.consts64.set(a, p);
+    }
+    return p;
+  }
+  private readonly consts64 = new WeakMap<Float64Array, number>();
 
   /** The per-call scratch region of at least `bytes` (for CallArrays), with fresh views. */
   callScratch(bytes: number): number {

@@ -10,7 +10,10 @@
  */
 import type { LayerWeights } from '../checkpoint/weights.js';
 import type { ForwardContext } from './forward_context.js';
-import { geluTanh } from './ops.js';
+import { gaussianCutoff } from '../kernels/sparse.js';
+import { rowOps } from './ops.js';
+
+export { gaussianCutoff };
 
 /** Inverse CDF of the standard normal, Φ⁻¹(p) = √2·erfinv(2p−1), to double precision. */
 export function normalIcdf(p: number): number {
@@ -45,24 +48,6 @@ function erfc(x: number): number {
 }
 
 /**
- * The gaussian top-k cutoff of one row [Gemma3nTextMLP._gaussian_topk], mean + std·k, where std is the population std
- * (unbiased=False). Sums in four parts so the adds overlap.
- */
-export function gaussianCutoff(g: Float32Array, o: number, dim: number, stdMultiplier: number): number {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
-  for (; i + 3 < dim; i += 4) { s0 += g[o + i]; s1 += g[o + i + 1]; s2 += g[o + i + 2]; s3 += g[o + i + 3]; }
-  for (; i < dim; i++) s0 += g[o + i];
-  const mean = (s0 + s1 + (s2 + s3)) / dim;
-  s0 = s1 = s2 = s3 = 0;
-  for (i = 0; i + 3 < dim; i += 4) {
-    const d0 = g[o + i] - mean, d1 = g[o + i + 1] - mean, d2 = g[o + i + 2] - mean, d3 = g[o + i + 3] - mean;
-    s0 += d0 * d0; s1 += d1 * d1; s2 += d2 * d2; s3 += d3 * d3;
-  }
-  for (; i < dim; i++) s0 += (g[o + i] - mean) ** 2;
-  return mean + Math.sqrt((s0 + s1 + (s2 + s3)) / dim) * stdMultiplier;
-}
-
-/**
  * The 4-row blocks of one token's gate [I] holding an activation that survives the cutoff
  * (f32(g − cutoff) > 0, as mlp tests it), as [b0, b1) pairs of consecutive blocks in `list`.
  */
@@ -89,33 +74,21 @@ export function mlp(ctx: ForwardContext, w: LayerWeights['mlp'], layer: number, 
   const gate = work.take('mlp.gate', T * I), up = work.take('mlp.up', T * I);
   // _gaussian_topk: Φ⁻¹ is taken in f32 as the reference does: Φ⁻¹(0.95) = 1.6448536.
   const k = sparsity > 0 ? Math.fround(normalIcdf(Math.fround(sparsity))) : 0;
-  let cutoff0 = 0;
   if (sparsity > 0 && T === 1 && kernels.linearRows) {
     // One token in a sparse layer: only the up_proj rows of kept gate activations are ever read,
     // so only the 4-row blocks holding one are computed (~19% of them at 5% kept); each row
     // equals the full linear's, so the result is the same bit for bit.
     kernels.linear(w.gate_proj, x, 1, gate);
-    cutoff0 = gaussianCutoff(gate, 0, I, k);
-    const ranges = keptRowBlocks(gate, I, cutoff0, work.takeI32('mlp.ranges', 2 * Math.ceil(I / 4)));
+    const ranges = keptRowBlocks(gate, I, gaussianCutoff(gate, 0, I, k), work.takeI32('mlp.ranges', 2 * Math.ceil(I / 4)));
     kernels.linearRows(w.up_proj, x, up, ranges.list, ranges.n);
   } else {
     kernels.linearMany([w.gate_proj, w.up_proj], x, T, [gate, up]); // one pass over x for both
   }
   let activeFraction = 1;
   if (sparsity > 0) {
-    let active = 0;
-    for (let r = 0; r < T; r++) {
-      const o = r * I, cutoff = T === 1 && kernels.linearRows ? cutoff0 : gaussianCutoff(gate, o, I, k);
-      // g ← relu(g − cutoff) (in f32) leaves ~5% nonzero, and gelu(0) = 0: only those need GELU.
-      for (let i = o; i < o + I; i++) {
-        const g = Math.fround(gate[i] - cutoff);
-        if (g > 0) {
-          gate[i] = geluTanh(g) * up[i];
-          active++;
-        } else gate[i] = Math.max(0, g); // 0, or NaN stays NaN
-      }
-    }
-    activeFraction = active / (T * I);
+    // g ← relu(g − cutoff) (in f32) leaves ~5% nonzero, and gelu(0) = 0: only those need GELU
+    // (src/kernels/sparse.ts; one token recomputes the cutoff above, the same value).
+    activeFraction = rowOps(kernels).gaussianGeluMul(gate, up, T, I, k) / (T * I);
   } else {
     kernels.geluMul(gate, up, T * I);
   }

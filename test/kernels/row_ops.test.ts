@@ -97,4 +97,21 @@ describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps
     expect(wo).toEqual(s0);
     for (const f of [wa, wb, wc, wo, r2]) k.freeF32(f);
   });
+
+  it.each([[1, 8192], [3, 13], [37, 130], [2, 7], [4, 2048]])('gaussian top-k GELU rows=%i dim=%i (kept count, NaN row, WASM memory)', (rows, dim) => {
+    const n = rows * dim, kStd = Math.fround(1.6448536);
+    const gate = rand(n, rows + 5 * dim, 3), up = rand(n, dim + 1, 2);
+    for (let i = 0; i < n; i += 97) gate[i] = 4 + i / n; // a few well above the cutoff in every row
+    if (rows > 2) gate[2 * dim + 1] = NaN; // row 2: mean and cutoff NaN, the row all NaN
+    const want = gate.slice(), got = gate.slice();
+    const keptTs = tsRowOps.gaussianGeluMul(want, up, rows, dim, kStd);
+    const keptWasm = k.rowOps.gaussianGeluMul(got, up, rows, dim, kStd);
+    if (dim >= 100) expect(keptTs).toBeGreaterThan(0);
+    expect(keptWasm).toBe(keptTs);
+    expect(got).toEqual(want);
+    const wg = wasmArray(gate), wu = wasmArray(up);
+    expect(k.rowOps.gaussianGeluMul(wg, wu, rows, dim, kStd)).toBe(keptTs);
+    expect(wg).toEqual(want);
+    k.freeF32(wg); k.freeF32(wu);
+  });
 });
