@@ -2,7 +2,7 @@
 // dispatcher that the main thread and the worker threads call on the same shared job
 // descriptor (layout: assembly/job_layout.ts; protocol: assembly/job.ts), each doing its share.
 import { f32_gemm } from './matmul_f32';
-import { q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
+import { q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, q4_tokens_batched, q4_tokens_bytes, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
 import { q4_expand } from './q4_expand';
@@ -21,7 +21,7 @@ import {
   OP_Q4_ROWS, OP_ROW_OPS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 } from './job_layout';
 
-export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap, q8_gemm, q8_panel_bytes, rms_norm, altup_router, altup_mix4, altup_correct };
+export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, q4_tokens_batched, q4_tokens_bytes, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap, q8_gemm, q8_panel_bytes, rms_norm, altup_router, altup_mix4, altup_correct };
 export { dw_conv2d, rms_norm_act, mqa_scratch_bytes };
 export { q4_expand };
 export { add_repeated, sum3_scaled, scale_columns, gaussian_gelu_mul_rows };
@@ -90,7 +90,8 @@ export function run(job: usize, tid: i32, id: i32): i32 {
     } else if (op == OP_Q4_GEMM) {
       // G, xq, xs, xc, T, n, then n × (w (codes + scales interleaved), y, outDim): the weights'
       // row blocks laid end to end; this chunk's range is cut at the weight boundaries. A
-      // per-thread scratch (q4_gemm_scratch_bytes(G)), when given, holds an unpacked row block.
+      // per-thread scratch (q4_gemm_scratch_bytes(G)), when given, holds the batched path's
+      // unpacked row blocks (xq then holds the tokens in its layout, q4_tokens_batched).
       const units = q4Blocks(job), u0 = cut(units, c, nchunks), u1 = cut(units, c + 1, nchunks);
       const scratch = <usize>load<i32>(job + JOB_SCRATCH_BASE) + <usize>tid * <usize>load<i32>(job + JOB_SCRATCH_STRIDE);
       let first = 0;

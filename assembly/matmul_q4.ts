@@ -197,95 +197,174 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
   }
 }
 
-/** Bytes of one unpacked group in the prefill scratch: 8 vectors of codes (a0 b0 .. a3 b3), then the 4 scales. */
-const UNPACKED_BYTES: usize = 144;
+// Batched decode and prefill (relaxed build, T ≥ 2). The GEMV's lanes are one row's inputs,
+// so every (row block, token, group) ends in a transposing reduction (rowSums4, 10 of the ~60
+// instructions of a group). Here each thread unpacks QB row blocks once per call into a
+// scratch whose code vectors hold two rows × 8 inputs ("row pairs": [r0 i..i+7 | r1 i..i+7]),
+// and the tokens' codes are laid out as 8 inputs repeated ([x i..i+7 | x i..i+7]), so
+// i16x8.relaxed_dot yields [r0 ×4 | r1 ×4] partial sums directly: 4 dots per row pair and
+// group add up in i16 (4 · 2 · 15 · 127 = 15240), one shuffle-add gives [r0 r0 r1 r1 r2 r2 r3
+// r3] (30480 < 32767) and one widening the 4 rows' sums.
+//
+// V8 emits one accumulator's expression tree after another, so a value shared by several
+// accumulators stays live from its first use to its last: a token's 4 activation vectors
+// (and its scale and correction) are shared by the QB row blocks; the codes are loaded where
+// used. 4 activations + 2 + QB accumulators + temporaries fit x64's 16 xmm registers.
+//
+// The float part follows the GEMV's order exactly (a token's row is bit-identical alone or
+// batched): group g into accumulator g % 4 (the groups after the last full four into
+// accumulator 0), combined as (0 + 1) + (2 + 3). Each accumulator is a chain of its own, so
+// the four chains run one after another (chain c: groups c, c + 4, ...) with one accumulator
+// per row block live.
 
-/** Per-thread scratch q4_gemm wants for G groups (relaxed build, prefill): one unpacked row block. */
+/** Row blocks (of 4 rows) unpacked together; the activations' loads are shared by them. */
+const QB: i32 = 4;
+/** Bytes of one group of one row block in the batched scratch: 8 row-pair code vectors. */
+const UCODE_BYTES: usize = 128;
+/** Bytes of one group of QB row blocks in the batched scratch: their scales, then their codes. */
+const UGROUP_BYTES: usize = QB * (UCODE_BYTES + 16);
+/** Bytes of one group of one token in the batched layout: 4 repeated-code vectors, the correction and the scale splat. */
+const XGROUP_BYTES: usize = 96;
+
+/** Per-thread scratch q4_gemm wants for G groups (relaxed build, T ≥ 2): QB unpacked row blocks, 4 × QB accumulators, a constant. */
 export function q4_gemm_scratch_bytes(G: i32): i32 {
-  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>UNPACKED_BYTES : 0;
+  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>UGROUP_BYTES + 16 * 4 * QB + 16 : 0;
 }
 
-/** Tokens from which a relaxed-build call unpacks each row block once into the scratch. */
-const UNPACK_MIN_T = 4;
+/** Bytes per token of the batched activation layout (q4_tokens_batched), 0 if this build has none. */
+export function q4_tokens_bytes(G: i32): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>XGROUP_BYTES : 0;
+}
 
 /**
- * Relaxed build, prefill: row block `wBlk` (G groups) unpacked into `u` once, so the token loop
- * only loads ready code vectors. Keeping 8 unpacked vectors, 4 accumulators and the activations
- * in registers across 4 tokens needed ~20 of x64's 16 xmm registers, and V8 spilled: 0.44
- * instructions per multiply-add against ~0.3 for this (bench/icount.ts).
+ * Relaxed build: T tokens quantized by q4_quantize_act, laid out for the batched path at dst:
+ * per token and group the codes as [x 8i..8i+7 twice] for i = 0..3, then the correction and the
+ * scale each in 4 lanes.
  */
-function unpackBlock(wBlk: usize, G: i32, u: usize): void {
-  for (let g = 0; g < G; g++) {
-    const wp = wBlk + <usize>g * GROUP_BYTES, up = u + <usize>g * UNPACKED_BYTES;
-    const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-    v128.store(up, unpackA(w0)); v128.store(up, unpackB(w0), 16);
-    v128.store(up, unpackA(w1), 32); v128.store(up, unpackB(w1), 48);
-    v128.store(up, unpackA(w2), 64); v128.store(up, unpackB(w2), 80);
-    v128.store(up, unpackA(w3), 96); v128.store(up, unpackB(w3), 112);
-    v128.store(up, v128.load(wp, 64), 128);
+export function q4_tokens_batched(xq: usize, xs: usize, xc: usize, T: i32, G: i32, dst: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  const n = T * G;
+  for (let i = 0; i < n; i++) {
+    const a = v128.load(xq + <usize>i * 32), b = v128.load(xq + <usize>i * 32, 16);
+    const d = dst + <usize>i * XGROUP_BYTES;
+    v128.store(d, v128.shuffle<i64>(a, a, 0, 0));
+    v128.store(d, v128.shuffle<i64>(a, a, 1, 1), 16);
+    v128.store(d, v128.shuffle<i64>(b, b, 0, 0), 32);
+    v128.store(d, v128.shuffle<i64>(b, b, 1, 1), 48);
+    v128.store(d, i32x4.splat(load<i32>(xc + <usize>i * 4)), 64);
+    v128.store(d, f32x4.splat(load<f32>(xs + <usize>i * 4)), 80);
   }
 }
 
-/** Relaxed build: the four rows' integer dot products of one unpacked group (at up) with one token's codes (at xp). */
+/** One group of a 4-row block (packed at wp) into its 8 row-pair code vectors at up. */
 // @ts-ignore: decorator
-@inline function dot4rowsUnpacked(xp: usize, up: usize): v128 {
-  const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-  const d0 = dot16(x0, x1, v128.load(up), v128.load(up, 16));
-  const d1 = dot16(x0, x1, v128.load(up, 32), v128.load(up, 48));
-  const t01 = i16x8.add(v128.shuffle<i32>(d0, d1, 0, 4, 1, 5), v128.shuffle<i32>(d0, d1, 2, 6, 3, 7));
-  const d2 = dot16(x0, x1, v128.load(up, 64), v128.load(up, 80));
-  const d3 = dot16(x0, x1, v128.load(up, 96), v128.load(up, 112));
-  const t23 = i16x8.add(v128.shuffle<i32>(d2, d3, 0, 4, 1, 5), v128.shuffle<i32>(d2, d3, 2, 6, 3, 7));
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.shuffle<i64>(t01, t23, 0, 2), v128.shuffle<i64>(t01, t23, 1, 3)));
+@inline function unpackRowPairs(wp: usize, up: usize): void {
+  const v0 = v128.load(wp), v1 = v128.load(wp, 16), v2 = v128.load(wp, 32), v3 = v128.load(wp, 48);
+  // bytes 0..7 of a row hold codes 0..7 (low nibbles) and 16..23 (high); bytes 8..15: 8..15 and 24..31
+  const l01 = v128.shuffle<i64>(v0, v1, 0, 2), h01 = v128.shuffle<i64>(v0, v1, 1, 3);
+  const l23 = v128.shuffle<i64>(v2, v3, 0, 2), h23 = v128.shuffle<i64>(v2, v3, 1, 3);
+  // vector 2i: rows 0, 1 × inputs 8i..8i+7; vector 2i + 1: rows 2, 3
+  v128.store(up, unpackA(l01)); v128.store(up, unpackA(l23), 16);
+  v128.store(up, unpackA(h01), 32); v128.store(up, unpackA(h23), 48);
+  v128.store(up, unpackB(l01), 64); v128.store(up, unpackB(l23), 80);
+  v128.store(up, unpackB(h01), 96); v128.store(up, unpackB(h23), 112);
 }
 
-/** Relaxed build: acc + the scaled dot products of one unpacked group with one token. */
+/**
+ * acc + one group's scaled dot products of row block q of the unpacked group at up with one
+ * token (x0..x3, corr, xScale). Q ∈ u8, u16, u32, u64 stands for q = log2(sizeof<Q>()): a
+ * load's offset must be a compile-time constant, and offsets (not pointer adds) keep V8 from
+ * spending an instruction on every block's address.
+ */
 // @ts-ignore: decorator
-@inline function unpackedGroup(xp: usize, up: usize, sp: usize, cp: usize, acc: v128): v128 {
-  const s = dot4rowsUnpacked(xp, up);
-  return fma(f32x4.convert_i32x4_s(i32x4.sub(s, v128.load32_splat(cp))), f32x4.mul(v128.load(up, 128), v128.load32_splat(sp)), acc);
+@inline function batchedGroup<Q>(up: usize, x0: v128, x1: v128, x2: v128, x3: v128, corr: v128, xScale: v128, ones: v128, acc: v128): v128 {
+  const q = ctz<usize>(sizeof<Q>()), cp = <usize>QB * 16 + q * UCODE_BYTES;
+  const d01 = i16x8.add(
+    i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.load(up, cp)), i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.load(up, cp + 32))),
+    i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.load(up, cp + 64)), i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.load(up, cp + 96))));
+  const d23 = i16x8.add(
+    i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.load(up, cp + 16)), i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.load(up, cp + 48))),
+    i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.load(up, cp + 80)), i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.load(up, cp + 112))));
+  // [r0 r0 | r1 r1 | r2 r2 | r3 r3] (i16 pairs), widened
+  const u = i16x8.add(v128.shuffle<i32>(d01, d23, 0, 2, 4, 6), v128.shuffle<i32>(d01, d23, 1, 3, 5, 7));
+  const s = i32x4.dot_i16x8_s(u, ones);
+  return fma(f32x4.convert_i32x4_s(i32x4.sub(s, corr)), f32x4.mul(v128.load(up, q * 16), xScale), acc);
+}
+
+/**
+ * Relaxed build, T ≥ 2: row blocks [b0, b1), QB at a time (a ragged last set repeats its last
+ * block), × T tokens in the batched layout at xt (q4_tokens_batched).
+ */
+function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32, scratch: usize): void {
+  const ws = scratch, part = scratch + <usize>G * UGROUP_BYTES;
+  const Gf = <usize>(G & ~3);
+  const rowBytes = <usize>G * GROUP_BYTES;
+  const scales: usize = <usize>QB * 16;
+  // i16 ones for the widening, loaded in the loop (V8 would rebuild the constant in 3 instructions)
+  const onesAt = part + 16 * 4 * <usize>QB;
+  v128.store(onesAt, i16x8.splat(1));
+  // Prefill: tokens in tiles of ~192 KiB of activations (they stay in L2 while the row blocks
+  // stream past), each tile unpacking the row blocks anew.
+  const tile = max(8, 196608 / (G * <i32>XGROUP_BYTES));
+  for (let t0 = 0; t0 < T; t0 += tile) for (let b = b0; b < b1; b += QB) {
+    for (let q = 0; q < QB; q++) {
+      let wp = wq + <usize>min(b + q, b1 - 1) * rowBytes;
+      const wEnd = wp + rowBytes;
+      for (let up = ws + <usize>q * 16; wp < wEnd; wp += GROUP_BYTES, up += UGROUP_BYTES) {
+        v128.store(up, v128.load(wp, 64));
+        unpackRowPairs(wp, up + scales + <usize>q * (UCODE_BYTES - 16));
+      }
+    }
+    for (let t = t0, t1 = min(T, t0 + tile); t < t1; t++) {
+      const xBase = xt + <usize>t * G * XGROUP_BYTES;
+      for (let c: usize = 0; c < 4; c++) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let up = ws + c * UGROUP_BYTES, xp = xBase + c * XGROUP_BYTES;
+        let upEnd = ws + Gf * UGROUP_BYTES, upStep = 4 * UGROUP_BYTES, xpStep = 4 * XGROUP_BYTES;
+        for (;;) {
+          for (; up < upEnd; up += upStep, xp += xpStep) {
+            const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+            const corr = v128.load(xp, 64), xScale = v128.load(xp, 80), ones = v128.load(onesAt);
+            a0 = batchedGroup<u8>(up, x0, x1, x2, x3, corr, xScale, ones, a0);
+            a1 = batchedGroup<u16>(up, x0, x1, x2, x3, corr, xScale, ones, a1);
+            a2 = batchedGroup<u32>(up, x0, x1, x2, x3, corr, xScale, ones, a2);
+            a3 = batchedGroup<u64>(up, x0, x1, x2, x3, corr, xScale, ones, a3);
+          }
+          // chain 0 goes on with the groups after the last full four, one at a time
+          if (c != 0 || upStep == UGROUP_BYTES) break;
+          upEnd = ws + <usize>G * UGROUP_BYTES; upStep = UGROUP_BYTES; xpStep = XGROUP_BYTES;
+        }
+        const pp = part + c * 16 * QB;
+        v128.store(pp, a0); v128.store(pp, a1, 16); v128.store(pp, a2, 32); v128.store(pp, a3, 48);
+      }
+      // (chain 0 + chain 1) + (chain 2 + chain 3) per row block
+      const yt = y + <usize>t * outDim * 4;
+      for (let q = 0; q < QB && b + q < b1; q++) {
+        const pq = part + <usize>q * 16;
+        const r = f32x4.add(f32x4.add(v128.load(pq), v128.load(pq, 16 * QB)), f32x4.add(v128.load(pq, 32 * QB), v128.load(pq, 48 * QB)));
+        store4(yt, (b + q) * 4, outDim, r);
+      }
+    }
+  }
 }
 
 /**
  * Row blocks [b0, b1) of y[T, outDim] = x · Wᵀ, x already quantized by q4_quantize_act.
- * Prefill (relaxed build, T ≥ UNPACK_MIN_T, `scratch` holding q4_gemm_scratch_bytes(G)): each
- * row block is unpacked once and every token streams over it. Otherwise tokens are taken two at
- * a time so each unpacked weight group serves both; one token is the decode GEMV.
+ * Batched decode and prefill (relaxed build, T ≥ 2, `scratch` holding q4_gemm_scratch_bytes(G)):
+ * q4GemmBatched, with x at xq in the batched layout (q4_tokens_batched; xs, xc unused).
+ * SIMD128 build: tokens two at a time so each unpacked weight group serves both. One token is
+ * the decode GEMV (and every relaxed-build call without a scratch).
  */
 export function q4_gemm(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32, scratch: usize = 0): void {
   const xStride = <usize>G * Q4_XB;
-  if (ASC_FEATURE_RELAXED_SIMD && T >= UNPACK_MIN_T && scratch != 0) {
-    for (let b = b0; b < b1; b++) {
-      unpackBlock(wq + <usize>b * G * GROUP_BYTES, G, scratch);
-      for (let t = 0; t < T; t++) {
-        // The decode GEMV's order exactly: group g into accumulator g % 4 (the groups after the
-        // last full four into the first), combined as (0 + 1) + (2 + 3), so a token's result is
-        // bit-identical whether it runs alone or in a batch (test/model/batch.test.ts).
-        let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-        let xp = xq + <usize>t * xStride, sp = xs + <usize>t * G * 4, cp = xc + <usize>t * G * 4;
-        let up = scratch;
-        let g = 0;
-        for (; g + 4 <= G; g += 4) {
-          acc0 = unpackedGroup(xp, up, sp, cp, acc0);
-          acc1 = unpackedGroup(xp + Q4_XB, up + UNPACKED_BYTES, sp + 4, cp + 4, acc1);
-          acc2 = unpackedGroup(xp + 2 * Q4_XB, up + 2 * UNPACKED_BYTES, sp + 8, cp + 8, acc2);
-          acc3 = unpackedGroup(xp + 3 * Q4_XB, up + 3 * UNPACKED_BYTES, sp + 12, cp + 12, acc3);
-          xp += 4 * Q4_XB; sp += 16; cp += 16; up += 4 * UNPACKED_BYTES;
-        }
-        for (; g < G; g++) {
-          acc0 = unpackedGroup(xp, up, sp, cp, acc0);
-          xp += Q4_XB; sp += 4; cp += 4; up += UNPACKED_BYTES;
-        }
-        store4(y + <usize>t * outDim * 4, b * 4, outDim, f32x4.add(f32x4.add(acc0, acc1), f32x4.add(acc2, acc3)));
-      }
-    }
+  if (ASC_FEATURE_RELAXED_SIMD && T >= 2 && scratch != 0) {
+    q4GemmBatched(wq, G, xq, T, y, outDim, b0, b1, scratch);
     return;
   }
   for (let b = b0; b < b1; b++) {
     const wBlk = wq + <usize>b * G * GROUP_BYTES;
     let t = 0;
-    // SIMD128: two tokens per unpacked group. (Relaxed: every token below UNPACK_MIN_T runs
-    // the GEMV loop below, so batched and single tokens sum in the same order.)
+    // SIMD128: two tokens per unpacked group.
     if (!ASC_FEATURE_RELAXED_SIMD) for (; t + 2 <= T; t += 2) {
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       let xp0 = xq + <usize>t * xStride;

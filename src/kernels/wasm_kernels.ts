@@ -60,6 +60,8 @@ interface KernelExports {
   q4_xb(): number;
   q4_touch_slack(): number;
   q4_gemm_scratch_bytes(G: number): number;
+  q4_tokens_bytes(G: number): number;
+  q4_tokens_batched(xq: number, xs: number, xc: number, T: number, G: number, dst: number): void;
   heap_base(): number;
   gelu_mul(a: number, b: number, n: number): void;
   softcap(x: number, n: number, cap: number): void;
@@ -337,10 +339,12 @@ export class WasmKernels implements Kernels {
     const G = Math.ceil(inDim / Q4_GROUP);
     const outTotal = ws.reduce((s, w) => s + align(w.outDim * 4) / 4, 0);
     // Bytes per token of scratch; tokens go in chunks so the LM head (262144 outputs) stays bounded.
-    const perT = (inDim + outTotal) * 4 + (ws[0].format === 'q4' ? G * (this.xb + 8) : 0);
+    const q4 = ws[0].format === 'q4';
+    const perT = (inDim + outTotal) * 4 + (q4 ? G * (this.xb + 8) + this.exports.q4_tokens_bytes(G) : 0);
     const chunk = Math.max(1, Math.min(T, Math.floor(this.maxScratch / perT)));
-    // Prefill: each thread unpacks one row block at a time into a scratch of its own (assembly/matmul_q4.ts).
-    const unpackStride = ws[0].format === 'q4' && T >= 4 ? align(this.exports.q4_gemm_scratch_bytes(G)) : 0;
+    // Batched decode and prefill (Relaxed SIMD build): each thread unpacks a few row blocks at a
+    // time into a scratch of its own, the tokens go in their own layout (assembly/matmul_q4.ts).
+    const unpackStride = q4 && T >= 2 ? align(this.exports.q4_gemm_scratch_bytes(G)) : 0;
     // q8: one float32 panel of dequantized rows per thread (assembly/tower_q8.ts)
     const panelBytes = ws[0].format === 'q8' ? align(this.exports.q8_panel_bytes(inDim)) : 0;
     const callBytes = align(chunk * perT + 256 * (ws.length + 1));
@@ -364,7 +368,12 @@ export class WasmKernels implements Kernels {
       } else {
         const xq = next, xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
-        const args = [G, xq, xs, xc, n, ws.length];
+        let xArg = xq;
+        if (unpackStride && n >= 2) {
+          xArg = align(xc + n * G * 4);
+          this.exports.q4_tokens_batched(xq, xs, xc, n, G, xArg);
+        }
+        const args = [G, xArg, xs, xc, n, ws.length];
         ws.forEach((w, i) => args.push(w.ptr, yps[i], w.outDim));
         this.dispatch(OP_Q4_GEMM, args, unpackBase, unpackStride, macs);
       }
