@@ -39,6 +39,7 @@ export async function startPackedQ4(
   outDim: number,
   inDim: number,
   where: string,
+  slots?: ReadSlots,
 ): Promise<{ weight: LinearWeight; ready: Promise<void> }> {
   const { info, source } = await store.sourceOf(name);
   const len = info.byteLength;
@@ -58,7 +59,8 @@ export async function startPackedQ4(
   const B = Math.ceil(outDim / Q4_ROWS),
     G = Math.ceil(inDim / Q4_GROUP);
   const fill = async () => {
-    await readInto(source, info.offset + BLOB_HEADER, r.view().subarray(tail));
+    const read = () => readInto(source, info.offset + BLOB_HEADER, r.view().subarray(tail));
+    await (slots ? slots.run(read) : read());
     // In the kernels (WASM SIMD, ~5× the JS loop) when they can; a bad block is named by the JS
     // pass over what is left (the kernel stops before writing it).
     const bad = r.expandCompact?.(tail, B, G, LOG_SCALE) ?? 0;
@@ -82,4 +84,29 @@ export async function startPackedQ4(
   });
   ready.catch(() => {}); // observed by the loader's await; never an unhandled rejection meanwhile
   return { weight, ready };
+}
+
+/**
+ * At most `n` reads at a time, started in the order they were asked for (a FIFO semaphore). A
+ * loader that starts every weight at once queues its bodies here rather than in the file
+ * system's thread pool, so a small read issued meanwhile (the tokenizer, an embedding row of the
+ * first prompt) waits behind at most `n` weights, not behind the whole model.
+ */
+export class ReadSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    try {
+      return await f();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }

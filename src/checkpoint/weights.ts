@@ -13,7 +13,7 @@ import { CheckpointError } from './safetensors.js';
 import { StreamedTable } from './streamed_table.js';
 import { Q4_SUFFIX, Q4R_SUFFIX } from './packed_format.js';
 import { inMemoryLocation, q4BlockTable, q4RowTable, type PackedLocation } from './q4_tables.js';
-import { startPackedQ4 } from './q4_load.js';
+import { ReadSlots, startPackedQ4 } from './q4_load.js';
 import { mark } from '../util/marks.js';
 
 export interface AttentionWeights {
@@ -143,12 +143,14 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
   const formatOf = (name: string): WeightFormat => (opts.format === 'q4' && !(opts.keepF32?.(name) ?? false) ? 'q4' : 'f32');
   /** Reads of packed weights still in flight (q4_load.ts startPackedQ4), awaited before returning. */
   const pending: Promise<void>[] = [];
+  /** Two weight bodies read at a time, in the order a forward pass needs them (ReadSlots). */
+  const slots = new ReadSlots(2);
   /** A `NAME.q4` straight into the kernels (q4_load.ts: version 3 blobs without a JS-side copy). */
   const packedLinear = async (name: string, out: number, inp: number): Promise<LinearWeight | null> => {
     const full = prefix + name + Q4_SUFFIX;
     if (!ckpt.has(full)) return null;
     const info = await ckpt.info(full);
-    const { weight, ready } = await startPackedQ4(ckpt, full, kernels, out, inp, `${info.file}: tensor '${full}'`);
+    const { weight, ready } = await startPackedQ4(ckpt, full, kernels, out, inp, `${info.file}: tensor '${full}'`, slots);
     pending.push(ready);
     return weight;
   };
@@ -230,50 +232,55 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
     settle(output, from, 'weights: output ready');
     mark('weights: all issued');
   };
+  /**
+   * One layer's tensors, all started at once (their small reads — norms, blob headers — would
+   * otherwise each wait in turn behind the big reads in the file system's thread pool).
+   */
   const loadLayer = async (l: number): Promise<LayerWeights> => {
     const p = `layers.${l}.`;
     const I = c.intermediateSize[l];
     const shared = l >= firstShared;
     // KV-shared layers may still carry k/v tensors (real checkpoints do); they are unused.
-    const correction = await vec(p + 'altup.correction_coefs.weight', [A, A]);
-    if (c.altupCoefClip !== null) {
+    const none = Promise.resolve(null);
+    const correction = vec(p + 'altup.correction_coefs.weight', [A, A]).then((v) => {
       const clip = c.altupCoefClip; // [modeling_gemma3n.py, Gemma3nTextAltUp.correct: clamp_(-clip, clip)]
-      for (let i = 0; i < correction.length; i++) correction[i] = Math.min(clip, Math.max(-clip, correction[i]));
-    }
-    const layer: LayerWeights = {
-      input_layernorm: await vec(p + 'input_layernorm.weight', [H]),
-      post_attention_layernorm: await vec(p + 'post_attention_layernorm.weight', [H]),
-      pre_feedforward_layernorm: await vec(p + 'pre_feedforward_layernorm.weight', [H]),
-      post_feedforward_layernorm: await vec(p + 'post_feedforward_layernorm.weight', [H]),
-      self_attn: {
-        q_proj: await linear(p + 'self_attn.q_proj.weight', nQ, H),
-        k_proj: shared ? null : await linear(p + 'self_attn.k_proj.weight', nKV, H),
-        v_proj: shared ? null : await linear(p + 'self_attn.v_proj.weight', nKV, H),
-        o_proj: await linear(p + 'self_attn.o_proj.weight', H, nQ),
-        q_norm: await vec(p + 'self_attn.q_norm.weight', [c.headDim]),
-        k_norm: shared ? null : await vec(p + 'self_attn.k_norm.weight', [c.headDim]),
-      },
-      mlp: {
-        gate_proj: await linear(p + 'mlp.gate_proj.weight', I, H),
-        up_proj: await linear(p + 'mlp.up_proj.weight', I, H),
-        down_proj: await linear(p + 'mlp.down_proj.weight', H, I),
-      },
-      altup: {
-        correct_output_scale: await vec(p + 'altup.correct_output_scale', [H]),
+      if (clip !== null) for (let i = 0; i < v.length; i++) v[i] = Math.min(clip, Math.max(-clip, v[i]));
+      return v;
+    });
+    const layer = await allOf({
+      input_layernorm: vec(p + 'input_layernorm.weight', [H]),
+      post_attention_layernorm: vec(p + 'post_attention_layernorm.weight', [H]),
+      pre_feedforward_layernorm: vec(p + 'pre_feedforward_layernorm.weight', [H]),
+      post_feedforward_layernorm: vec(p + 'post_feedforward_layernorm.weight', [H]),
+      self_attn: allOf({
+        q_proj: linear(p + 'self_attn.q_proj.weight', nQ, H),
+        k_proj: shared ? none : linear(p + 'self_attn.k_proj.weight', nKV, H),
+        v_proj: shared ? none : linear(p + 'self_attn.v_proj.weight', nKV, H),
+        o_proj: linear(p + 'self_attn.o_proj.weight', H, nQ),
+        q_norm: vec(p + 'self_attn.q_norm.weight', [c.headDim]),
+        k_norm: shared ? none : vec(p + 'self_attn.k_norm.weight', [c.headDim]),
+      }),
+      mlp: allOf({
+        gate_proj: linear(p + 'mlp.gate_proj.weight', I, H),
+        up_proj: linear(p + 'mlp.up_proj.weight', I, H),
+        down_proj: linear(p + 'mlp.down_proj.weight', H, I),
+      }),
+      altup: allOf({
+        correct_output_scale: vec(p + 'altup.correct_output_scale', [H]),
         correction_coefs: correction,
-        prediction_coefs: await vec(p + 'altup.prediction_coefs.weight', [A * A, A]),
-        modality_router: await vec(p + 'altup.modality_router.weight', [A, H]),
-        router_norm: await vec(p + 'altup.router_norm.weight', [H]),
-      },
-      laurel: {
-        linear_left: await linear(p + 'laurel.linear_left.weight', c.laurelRank, H),
-        linear_right: await linear(p + 'laurel.linear_right.weight', H, c.laurelRank),
-        post_laurel_norm: await vec(p + 'laurel.post_laurel_norm.weight', [H]),
-      },
-      per_layer_input_gate: await linear(p + 'per_layer_input_gate.weight', P, H),
-      per_layer_projection: await linear(p + 'per_layer_projection.weight', H, P),
-      post_per_layer_input_norm: await vec(p + 'post_per_layer_input_norm.weight', [H]),
-    };
+        prediction_coefs: vec(p + 'altup.prediction_coefs.weight', [A * A, A]),
+        modality_router: vec(p + 'altup.modality_router.weight', [A, H]),
+        router_norm: vec(p + 'altup.router_norm.weight', [H]),
+      }),
+      laurel: allOf({
+        linear_left: linear(p + 'laurel.linear_left.weight', c.laurelRank, H),
+        linear_right: linear(p + 'laurel.linear_right.weight', H, c.laurelRank),
+        post_laurel_norm: vec(p + 'laurel.post_laurel_norm.weight', [H]),
+      }),
+      per_layer_input_gate: linear(p + 'per_layer_input_gate.weight', P, H),
+      per_layer_projection: linear(p + 'per_layer_projection.weight', H, P),
+      post_per_layer_input_norm: vec(p + 'post_per_layer_input_norm.weight', [H]),
+    });
     done += shared ? 3 : 0; // keep the progress total honest for layers without k/v
     return layer;
   };
@@ -299,6 +306,13 @@ export async function loadTextWeights(ckpt: TensorStore, c: TextConfig, kernels:
   opts.onProgress?.(total, total); // the rest arrives while the first step runs
   reporting = false;
   return w;
+}
+
+/** An object of promises as a promise of the object (every member awaited, all started already). */
+async function allOf<T extends Record<string, unknown>>(parts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const keys = Object.keys(parts) as (keyof T)[];
+  const values = await Promise.all(keys.map((k) => parts[k]));
+  return Object.fromEntries(keys.map((k, i) => [k, values[i]])) as T;
 }
 
 interface Deferred {

@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import type { ByteSource, FileProvider } from '../io/byte_source.js';
 
 /**
- * A file read by offset. Each read opens, reads and closes the file, so no descriptor outlives
- * a call (a forgotten close can never leak one); opening costs microseconds, reads are tensor-
- * or row-sized.
+ * A file read by offset. The descriptor is opened by the first read and closed once no read has
+ * been in flight for LINGER_MS (or by close()), so a burst of reads — a model load issues ~1,000 —
+ * costs one open and one close instead of one each, and a forgotten close() still leaks nothing:
+ * the descriptor goes when the reads stop (the timer does not keep the process alive).
  */
 export class NodeFileSource implements ByteSource {
   private closed = false;
+  private handle: Promise<FileHandle> | null = null;
+  private active = 0;
+  private linger: ReturnType<typeof setTimeout> | null = null;
   private constructor(
     private readonly path: string,
     readonly name: string,
@@ -34,7 +38,7 @@ export class NodeFileSource implements ByteSource {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new RangeError(`${this.name}: read of ${length} bytes at offset ${offset} is outside the file (size ${this.size})`);
     }
-    const handle: FileHandle = await open(this.path, 'r');
+    const handle = await this.acquire();
     try {
       let done = 0;
       while (done < length) {
@@ -44,14 +48,49 @@ export class NodeFileSource implements ByteSource {
         done += bytesRead;
       }
     } finally {
-      await handle.close();
+      this.releaseHandle();
     }
+  }
+
+  private acquire(): Promise<FileHandle> {
+    this.active++;
+    if (this.linger !== null) {
+      clearTimeout(this.linger);
+      this.linger = null;
+    }
+    if (this.handle === null) {
+      const h = open(this.path, 'r');
+      h.catch(() => {
+        if (this.handle === h) this.handle = null; // the next read tries again
+      });
+      this.handle = h;
+    }
+    return this.handle;
+  }
+
+  private releaseHandle(): void {
+    if (--this.active > 0) return;
+    this.linger = setTimeout(() => void this.closeHandle(), LINGER_MS);
+    this.linger.unref?.();
+  }
+
+  private async closeHandle(): Promise<void> {
+    this.linger = null;
+    const h = this.handle;
+    if (h === null || this.active > 0) return;
+    this.handle = null;
+    await (await h.catch(() => null))?.close();
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.linger !== null) clearTimeout(this.linger);
+    if (this.active === 0) await this.closeHandle(); // reads in flight close it when they end
   }
 }
+
+/** How long a file stays open after its last read. */
+const LINGER_MS = 50;
 
 export class NodeFolder implements FileProvider {
   constructor(readonly location: string) {}

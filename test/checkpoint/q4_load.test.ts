@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { decodeQ4, encodeQ4, q4Header } from '../../src/checkpoint/packed_format.js';
 import { expandQ4Blocks, LOG_SCALE, q4BlockBytes, quantizeQ4Blocks } from '../../src/checkpoint/q4_compact.js';
-import { loadPackedQ4, startPackedQ4 } from '../../src/checkpoint/q4_load.js';
+import { loadPackedQ4, ReadSlots, startPackedQ4 } from '../../src/checkpoint/q4_load.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { MemoryFolder } from '../../src/io/byte_source.js';
 import { Q4Matrix } from '../../src/kernels/q4.js';
@@ -166,5 +166,26 @@ describe('packed .q4 loading', () => {
         r.cancel();
       }
     }
+  });
+
+  it('ReadSlots: at most n reads at a time, started in the order asked; a failing read frees its slot', async () => {
+    const slots = new ReadSlots(2);
+    let running = 0,
+      most = 0;
+    const started: number[] = [];
+    const job = (i: number) => async () => {
+      started.push(i);
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5 + ((i * 7) % 4)));
+      running--;
+      if (i === 3) throw new Error('read 3 failed');
+      return i;
+    };
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => slots.run(job(i))));
+    expect(most).toBe(2);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual([0, 1, 2, 'Error: read 3 failed', 4, 5, 6, 7]);
+    expect(await slots.run(async () => 'again')).toBe('again');
   });
 });
