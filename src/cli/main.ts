@@ -3,15 +3,6 @@
  * through the Node adapter (src/node), everything else is the runtime-neutral engine.
  */
 import { UsageError } from './args.js';
-import { cmdChat } from './commands/chat.js';
-import { cmdGenerate } from './commands/generate.js';
-import { cmdInspect } from './commands/inspect.js';
-import { cmdExportGguf } from './commands/export_gguf.js';
-import { cmdSlice } from './commands/slice.js';
-import { cmdQuantize } from './commands/quantize.js';
-import { cmdServe } from './commands/serve.js';
-import { cmdTokenize } from './commands/tokenize.js';
-import { cmdTrace } from './commands/trace.js';
 
 export const USAGE = `gemma3n — Gemma 3n inference in TypeScript
 
@@ -34,16 +25,19 @@ Common options: --kernels ts   --weights FILE (a .safetensors file or index insi
 Set GEMMA3N_DEBUG=1 for stack traces.
 `;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  generate: cmdGenerate,
-  chat: cmdChat,
-  trace: cmdTrace,
-  tokenize: cmdTokenize,
-  inspect: cmdInspect,
-  slice: cmdSlice,
-  quantize: cmdQuantize,
-  serve: cmdServe,
-  'export-gguf': cmdExportGguf,
+type Command = (argv: string[]) => Promise<number>;
+
+/** Each command's module is imported when it runs (start-up imports only what `generate` needs, not the server or the GGUF writer). */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  generate: async () => (await import('./commands/generate.js')).cmdGenerate,
+  chat: async () => (await import('./commands/chat.js')).cmdChat,
+  trace: async () => (await import('./commands/trace.js')).cmdTrace,
+  tokenize: async () => (await import('./commands/tokenize.js')).cmdTokenize,
+  inspect: async () => (await import('./commands/inspect.js')).cmdInspect,
+  slice: async () => (await import('./commands/slice.js')).cmdSlice,
+  quantize: async () => (await import('./commands/quantize.js')).cmdQuantize,
+  serve: async () => (await import('./commands/serve.js')).cmdServe,
+  'export-gguf': async () => (await import('./commands/export_gguf.js')).cmdExportGguf,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -52,8 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return cmd === undefined ? 1 : 0;
   }
-  const run = COMMANDS[cmd];
-  if (!run) {
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!command) {
     process.stderr.write(`gemma3n: unknown command '${cmd}'\n\n${USAGE}`);
     return 2;
   }
@@ -62,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
+    const run = await command();
     return await run(rest);
   } catch (e) {
     const err = e as Error;
