@@ -206,10 +206,12 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
 // group add up in i16 (4 · 2 · 15 · 127 = 15240), one shuffle-add gives [r0 r0 r1 r1 r2 r2 r3
 // r3] (30480 < 32767) and one widening the 4 rows' sums.
 //
-// V8 emits one accumulator's expression tree after another, so a value shared by several
-// accumulators stays live from its first use to its last: a token's 4 activation vectors
-// (and its scale and correction) are shared by the QB row blocks; the codes are loaded where
-// used. 4 activations + 2 + QB accumulators + temporaries fit x64's 16 xmm registers.
+// V8 (TurboFan) emits one accumulator's expression tree after another, each tree's loads
+// first (it folds no load into a SIMD instruction), so a value shared by several accumulators
+// stays live from its first use to its last, and a tree's 8 code vectors are live at once: a
+// token's 4 activation vectors (and its scale, correction and the widening's ones) are shared
+// by the QB row blocks, the codes loaded where used; the accumulators V8 spills (x64 has 15
+// allocatable xmm registers) cost less than reloading the activations per block.
 //
 // The float part follows the GEMV's order exactly (a token's row is bit-identical alone or
 // batched): group g into accumulator g % 4 (the groups after the last full four into
@@ -218,17 +220,19 @@ export function q4_quantize_act(x: usize, T: i32, inDim: i32, G: i32, xq: usize,
 // per row block live.
 
 /** Row blocks (of 4 rows) unpacked together; the activations' loads are shared by them. */
-const QB: i32 = 4;
+const QB: i32 = 8;
 /** Bytes of one group of one row block in the batched scratch: 8 row-pair code vectors. */
 const UCODE_BYTES: usize = 128;
-/** Bytes of one group of QB row blocks in the batched scratch: their scales, then their codes. */
-const UGROUP_BYTES: usize = QB * (UCODE_BYTES + 16);
+/** Bytes of one group of 4 row blocks in the batched scratch: their scales, then their codes. */
+const HALF_BYTES: usize = 4 * (UCODE_BYTES + 16);
+/** Bytes of one group of QB row blocks in the batched scratch: two halves. */
+const UGROUP_BYTES: usize = 2 * HALF_BYTES;
 /** Bytes of one group of one token in the batched layout: 4 repeated-code vectors, the correction and the scale splat. */
 const XGROUP_BYTES: usize = 96;
 
 /** Per-thread scratch q4_gemm wants for G groups (relaxed build, T ≥ 2): QB unpacked row blocks, 4 × QB accumulators, a constant. */
 export function q4_gemm_scratch_bytes(G: i32): i32 {
-  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>UGROUP_BYTES + 16 * 4 * QB + 16 : 0;
+  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>UGROUP_BYTES + 4 * 128 + 16 : 0;
 }
 
 /** Bytes per token of the batched activation layout (q4_tokens_batched), 0 if this build has none. */
@@ -278,7 +282,7 @@ export function q4_tokens_batched(xq: usize, xs: usize, xc: usize, T: i32, G: i3
  */
 // @ts-ignore: decorator
 @inline function batchedGroup<Q>(up: usize, x0: v128, x1: v128, x2: v128, x3: v128, corr: v128, xScale: v128, ones: v128, acc: v128): v128 {
-  const q = ctz<usize>(sizeof<Q>()), cp = <usize>QB * 16 + q * UCODE_BYTES;
+  const q = ctz<usize>(sizeof<Q>()), cp = 64 + q * UCODE_BYTES;
   const d01 = i16x8.add(
     i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.load(up, cp)), i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.load(up, cp + 32))),
     i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.load(up, cp + 64)), i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.load(up, cp + 96))));
@@ -292,56 +296,81 @@ export function q4_tokens_batched(xq: usize, xs: usize, xc: usize, T: i32, G: i3
 }
 
 /**
- * Relaxed build, T ≥ 2: row blocks [b0, b1), QB at a time (a ragged last set repeats its last
- * block), × T tokens in the batched layout at xt (q4_tokens_batched).
+ * Relaxed build, one token of the batched path: for each of the 4 accumulator chains, the
+ * unpacked row blocks at ws (4, or 8 if H is u64: two halves of HALF_BYTES per group) times the
+ * token's groups at xBase, into part (chain c, block q at part + (c · 8 + q) · 16). (A type
+ * parameter, not a flag: a branch in the loop made V8 compute the first half after it, with
+ * every loaded code vector spilled meanwhile.)
+ */
+// @ts-ignore: decorator
+@inline function batchedToken<H>(ws: usize, xBase: usize, G: i32, part: usize, onesAt: usize): void {
+  const two = sizeof<H>() == 8;
+  const Gf = <usize>(G & ~3);
+  for (let c: usize = 0; c < 4; c++) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    let up = ws + c * UGROUP_BYTES, xp = xBase + c * XGROUP_BYTES;
+    let upEnd = ws + Gf * UGROUP_BYTES, upStep = 4 * UGROUP_BYTES, xpStep = 4 * XGROUP_BYTES;
+    for (;;) {
+      for (; up < upEnd; up += upStep, xp += xpStep) {
+        const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+        const corr = v128.load(xp, 64), xScale = v128.load(xp, 80), ones = v128.load(onesAt);
+        a0 = batchedGroup<u8>(up, x0, x1, x2, x3, corr, xScale, ones, a0);
+        a1 = batchedGroup<u16>(up, x0, x1, x2, x3, corr, xScale, ones, a1);
+        a2 = batchedGroup<u32>(up, x0, x1, x2, x3, corr, xScale, ones, a2);
+        a3 = batchedGroup<u64>(up, x0, x1, x2, x3, corr, xScale, ones, a3);
+        if (two) {
+          const uh = up + HALF_BYTES;
+          a4 = batchedGroup<u8>(uh, x0, x1, x2, x3, corr, xScale, ones, a4);
+          a5 = batchedGroup<u16>(uh, x0, x1, x2, x3, corr, xScale, ones, a5);
+          a6 = batchedGroup<u32>(uh, x0, x1, x2, x3, corr, xScale, ones, a6);
+          a7 = batchedGroup<u64>(uh, x0, x1, x2, x3, corr, xScale, ones, a7);
+        }
+      }
+      // chain 0 goes on with the groups after the last full four, one at a time
+      if (c != 0 || upStep == UGROUP_BYTES) break;
+      upEnd = ws + <usize>G * UGROUP_BYTES; upStep = UGROUP_BYTES; xpStep = XGROUP_BYTES;
+    }
+    const pp = part + c * 128;
+    v128.store(pp, a0); v128.store(pp, a1, 16); v128.store(pp, a2, 32); v128.store(pp, a3, 48);
+    if (two) { v128.store(pp, a4, 64); v128.store(pp, a5, 80); v128.store(pp, a6, 96); v128.store(pp, a7, 112); }
+  }
+}
+
+/**
+ * Relaxed build, T ≥ 2: row blocks [b0, b1), 8 at a time (a last set of 1-4 takes the 4-block
+ * loop; a ragged set repeats its last block), × T tokens in the batched layout at xt
+ * (q4_tokens_batched).
  */
 function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32, scratch: usize): void {
   const ws = scratch, part = scratch + <usize>G * UGROUP_BYTES;
-  const Gf = <usize>(G & ~3);
   const rowBytes = <usize>G * GROUP_BYTES;
-  const scales: usize = <usize>QB * 16;
   // i16 ones for the widening, loaded in the loop (V8 would rebuild the constant in 3 instructions)
-  const onesAt = part + 16 * 4 * <usize>QB;
+  const onesAt = part + 4 * 128;
   v128.store(onesAt, i16x8.splat(1));
   // Prefill: tokens in tiles of ~192 KiB of activations (they stay in L2 while the row blocks
   // stream past), each tile unpacking the row blocks anew.
   const tile = max(8, 196608 / (G * <i32>XGROUP_BYTES));
   for (let t0 = 0; t0 < T; t0 += tile) for (let b = b0; b < b1; b += QB) {
-    for (let q = 0; q < QB; q++) {
+    const two = b1 - b > QB / 2, nq = two ? QB : QB / 2;
+    for (let q = 0; q < nq; q++) {
       let wp = wq + <usize>min(b + q, b1 - 1) * rowBytes;
       const wEnd = wp + rowBytes;
-      for (let up = ws + <usize>q * 16; wp < wEnd; wp += GROUP_BYTES, up += UGROUP_BYTES) {
+      // block q: scales at (q / 4) · HALF_BYTES + (q % 4) · 16, codes 64 + (q % 4) · 128 after its half
+      const h = <usize>(q >> 2) * HALF_BYTES, r = <usize>(q & 3);
+      for (let up = ws + h + r * 16; wp < wEnd; wp += GROUP_BYTES, up += UGROUP_BYTES) {
         v128.store(up, v128.load(wp, 64));
-        unpackRowPairs(wp, up + scales + <usize>q * (UCODE_BYTES - 16));
+        unpackRowPairs(wp, up + 64 + r * (UCODE_BYTES - 16));
       }
     }
     for (let t = t0, t1 = min(T, t0 + tile); t < t1; t++) {
-      const xBase = xt + <usize>t * G * XGROUP_BYTES;
-      for (let c: usize = 0; c < 4; c++) {
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let up = ws + c * UGROUP_BYTES, xp = xBase + c * XGROUP_BYTES;
-        let upEnd = ws + Gf * UGROUP_BYTES, upStep = 4 * UGROUP_BYTES, xpStep = 4 * XGROUP_BYTES;
-        for (;;) {
-          for (; up < upEnd; up += upStep, xp += xpStep) {
-            const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-            const corr = v128.load(xp, 64), xScale = v128.load(xp, 80), ones = v128.load(onesAt);
-            a0 = batchedGroup<u8>(up, x0, x1, x2, x3, corr, xScale, ones, a0);
-            a1 = batchedGroup<u16>(up, x0, x1, x2, x3, corr, xScale, ones, a1);
-            a2 = batchedGroup<u32>(up, x0, x1, x2, x3, corr, xScale, ones, a2);
-            a3 = batchedGroup<u64>(up, x0, x1, x2, x3, corr, xScale, ones, a3);
-          }
-          // chain 0 goes on with the groups after the last full four, one at a time
-          if (c != 0 || upStep == UGROUP_BYTES) break;
-          upEnd = ws + <usize>G * UGROUP_BYTES; upStep = UGROUP_BYTES; xpStep = XGROUP_BYTES;
-        }
-        const pp = part + c * 16 * QB;
-        v128.store(pp, a0); v128.store(pp, a1, 16); v128.store(pp, a2, 32); v128.store(pp, a3, 48);
-      }
+      if (two) batchedToken<u64>(ws, xt + <usize>t * G * XGROUP_BYTES, G, part, onesAt);
+      else batchedToken<u32>(ws, xt + <usize>t * G * XGROUP_BYTES, G, part, onesAt);
       // (chain 0 + chain 1) + (chain 2 + chain 3) per row block
       const yt = y + <usize>t * outDim * 4;
       for (let q = 0; q < QB && b + q < b1; q++) {
         const pq = part + <usize>q * 16;
-        const r = f32x4.add(f32x4.add(v128.load(pq), v128.load(pq, 16 * QB)), f32x4.add(v128.load(pq, 32 * QB), v128.load(pq, 48 * QB)));
+        const r = f32x4.add(f32x4.add(v128.load(pq), v128.load(pq, 128)), f32x4.add(v128.load(pq, 256), v128.load(pq, 384)));
         store4(yt, (b + q) * 4, outDim, r);
       }
     }

@@ -60,8 +60,9 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
 
   // Batched decode and prefill must give each token exactly what it gets alone (the GEMV):
   // the engine's batched logits are bit-identical to single-sequence ones (test/model/batch.test.ts).
-  // (The batched path takes 4 row blocks at a time, the ragged last set repeating its last
-  // block; 67 groups leave 3 after the last full four; 40 tokens of 64 groups make two tiles.)
+  // (The batched path takes 8 row blocks at a time, a last 1-4 in a 4-block loop, a ragged set
+  // repeating its last block; 67 groups leave 3 after the last full four; 40 tokens of 64
+  // groups make two tiles.)
   it.each([[2, 9, 9 * 32 - 5], [3, 37, 75], [5, 13, 8 * 32], [8, 6, 32], [17, 21, 13 * 32 + 1], [4, 70, 66 * 32 + 7], [40, 45, 64 * 32]])('q4 T=%i out=%i in=%i: every token bit-identical to running it alone', (T, outDim, inDim) => {
     const q = Q4Matrix.quantize(rand(outDim * inDim, 7 * outDim + inDim), outDim, inDim);
     const x = rand(T * inDim, 3 * T + inDim, 2);
