@@ -50,12 +50,35 @@ export class StreamedTable implements EmbeddingTable {
     this.rowBytes = decoder ? decoder.rowBytes : cols * DTYPE_BYTES[dtype];
   }
 
+  private readRow(id: number): Promise<Float32Array> {
+    return this.decoder
+      ? this.decoder.readRow(id)
+      : this.source.read(this.offset + id * this.rowBytes, this.rowBytes).then((b) => toFloat32(b, this.dtype, this.cols));
+  }
+
   async lookup(ids: ArrayLike<number>, out: Float32Array): Promise<void> {
     const c = this.cols;
-    this.stats.lastFetched = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (!(id >= 0 && id < this.rows)) throw new RangeError(`embedding lookup: id ${id} outside [0, ${this.rows})`);
+    }
+    // The rows not cached are read up to READ_AHEAD at a time (a prompt's rows in one round of
+    // reads rather than one after another); the pass below counts and caches exactly as reading
+    // them in turn would. The rows are needed in `missing` order, so each is started in time.
+    const missing = [...new Set(Array.from(ids))].filter((id) => !this.cache.has(id));
+    const fetched = new Map<number, Promise<Float32Array>>();
+    let next = 0;
+    const readAhead = () => {
+      for (; next < missing.length && fetched.size < READ_AHEAD; next++) {
+        const p = this.readRow(missing[next]);
+        p.catch(() => {}); // a failure is thrown where the row is awaited
+        fetched.set(missing[next], p);
+      }
+    };
+    readAhead();
+    this.stats.lastFetched = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
       this.stats.lookups++;
       let row = this.cache.get(id);
       if (row) {
@@ -63,7 +86,10 @@ export class StreamedTable implements EmbeddingTable {
         this.cache.delete(id); // re-insert: Map order is the LRU order
       } else {
         this.stats.misses++;
-        row = this.decoder ? await this.decoder.readRow(id) : toFloat32(await this.source.read(this.offset + id * this.rowBytes, this.rowBytes), this.dtype, c);
+        const early = fetched.get(id);
+        fetched.delete(id); // a second miss of this id in this call (evicted meanwhile) reads again
+        readAhead();
+        row = await (early ?? this.readRow(id));
         this.stats.bytesRead += this.rowBytes;
         this.stats.lastFetched.push(id);
         if (this.cache.size >= this.cacheRows) this.cache.delete(this.cache.keys().next().value as number);
@@ -80,3 +106,6 @@ export class StreamedTable implements EmbeddingTable {
 }
 
 const c4 = (cols: number): number => cols * 4;
+
+/** Rows of one lookup read at the same time. */
+const READ_AHEAD = 32;
