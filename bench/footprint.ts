@@ -103,7 +103,10 @@ if (!argv.includes('--no-media')) {
 // Where the start-up time went (marks from src/util/marks.ts, ms since the spawn): the last
 // mark of each phase, so the phases read as a timeline.
 const marks = (gen.marks ?? []) as unknown as [string, number][];
-const at = (prefix: string) => marks.filter(([n]) => n.startsWith(prefix)).reduce((t, [, ms]) => Math.max(t, ms), NaN);
+const at = (prefix: string) => {
+  const ms = marks.filter(([n]) => n.startsWith(prefix)).map(([, t]) => t);
+  return ms.length > 0 ? Math.max(...ms) : null;
+};
 const startMs = {
   node_started: at('node: main module runs'),
   modules_imported: at('node: modules imported'),
