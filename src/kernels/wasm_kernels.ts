@@ -51,8 +51,10 @@ const SMALL_JOB = 1 << 18;
 // prefill's rows, not a decode step's).
 const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7, ROW_GAUSSIAN_GELU = 8;
 const ROW_BLOCK = 4096, ROW_WORK = 8;
-const f64Words = (x: number): number[] => Array.from(new Int32Array(new Float64Array([x]).buffer));
-const f32Bits = (x: number): number => new Int32Array(new Float32Array([x]).buffer)[0]; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
+const wordsF64 = new Float64Array(1), wordsF32 = new Float32Array(wordsF64.buffer, 0, 1), words = new Int32Array(wordsF64.buffer);
+/** A float64 as two job words (low, high); a float32's bits. */
+const f64Words = (x: number): [number, number] => { wordsF64[0] = x; return [words[0], words[1]]; };
+const f32Bits = (x: number): number => { wordsF32[0] = x; return words[0]; }; // multiply-adds below which a call stays on one thread (Laurel); with spinning workers a hand-off costs a few µs
 
 interface KernelExports {
   run(job: number, tid: number, id: number): number;
@@ -412,7 +414,7 @@ export class WasmKernels implements Kernels {
     if (a.length < n || b.length < n) throw new Error(`geluMul: a has ${a.length}, b has ${b.length} values (need ${n})`);
     const io = new CallArrays(this, align(n * 4) * 2);
     const ap = io.out(a, n, true), bp = io.in(b, n);
-    this.rowJob(ROW_GELU_MUL, Math.ceil(n / ROW_BLOCK), n, [ap, bp, n], () => this.exports.gelu_mul(ap, bp, n));
+    this.rowJob(ROW_GELU_MUL, Math.ceil(n / ROW_BLOCK), n, () => [ap, bp, n], () => this.exports.gelu_mul(ap, bp, n));
     io.finish();
   }
 
@@ -437,7 +439,7 @@ export class WasmKernels implements Kernels {
       const wp = weight ? this.constPtr(weight) : 0;
       const io = new CallArrays(this, align(n * 4) * 2);
       const op = io.out(out, n, out === x), xp = out === x ? op : io.in(x, n);
-      this.rowJob(ROW_RMS_NORM, rows, n, [xp, wp, op, rows, dim, ...f64Words(eps)], () => this.exports.rms_norm(xp, wp, rows, dim, eps, op));
+      this.rowJob(ROW_RMS_NORM, rows, n, () => [xp, wp, op, rows, dim, ...f64Words(eps)], () => this.exports.rms_norm(xp, wp, rows, dim, eps, op));
       io.finish();
       return out;
     },
@@ -445,7 +447,7 @@ export class WasmKernels implements Kernels {
       const nw = this.constPtr(normW), rw = this.constPtr(routerW);
       const io = new CallArrays(this, align(T * H * 4) * 2 + align(T * A * 8));
       const xp = io.in(x, T * H), np = io.out(normed, T * H), dp = io.alloc(T * A * 8);
-      this.rowJob(ROW_ALTUP_ROUTER, T, T * H, [xp, nw, rw, T, H, A, ...f64Words(eps), f32Bits(scale), np, dp], () => this.exports.altup_router(xp, nw, rw, T, H, A, eps, scale, np, dp));
+      this.rowJob(ROW_ALTUP_ROUTER, T, T * H, () => [xp, nw, rw, T, H, A, ...f64Words(eps), f32Bits(scale), np, dp], () => this.exports.altup_router(xp, nw, rw, T, H, A, eps, scale, np, dp));
       io.finish();
       dots.set(new Float64Array(this.memory.buffer, dp, T * A));
     },
@@ -453,28 +455,28 @@ export class WasmKernels implements Kernels {
       const n = 4 * T * H;
       const io = new CallArrays(this, align(T * 64) + align(n * 4) * 2);
       const cp = io.in(C, T * 16), xp = io.in(x, n), op = io.out(out, n);
-      this.rowJob(ROW_ALTUP_MIX4, T, n, [cp, xp, op, T, H], () => this.exports.altup_mix4(cp, xp, op, T, H));
+      this.rowJob(ROW_ALTUP_MIX4, T, n, () => [cp, xp, op, T, H], () => this.exports.altup_mix4(cp, xp, op, T, H));
       io.finish();
     },
     altupCorrectStreams: (pred, activated, active, coef, out, T, H, A) => {
       const n = A * T * H;
       const io = new CallArrays(this, align(n * 4) * 2 + align(T * H * 4) + align(T * A * 4));
       const pp = io.in(pred, n), ap = io.in(activated, T * H), cp = io.in(coef, T * A), op = io.out(out, n);
-      this.rowJob(ROW_ALTUP_CORRECT, T, n, [pp, ap, active, cp, op, T, H, A], () => this.exports.altup_correct(pp, ap, active, cp, op, T, H, A));
+      this.rowJob(ROW_ALTUP_CORRECT, T, n, () => [pp, ap, active, cp, op, T, H, A], () => this.exports.altup_correct(pp, ap, active, cp, op, T, H, A));
       io.finish();
     },
     addRepeated: (x, y, n, times = 1) => {
       if (x.length < n * times || y.length < n) throw new Error(`addRepeated: x has ${x.length}, y ${y.length} values (need ${times}x${n}, ${n})`);
       const io = new CallArrays(this, align(n * times * 4) + align(n * 4));
       const xp = io.out(x, n * times, true), yp = io.in(y, n);
-      this.rowJob(ROW_ADD_REPEATED, Math.ceil(n / ROW_BLOCK), n * times, [xp, yp, n, times], () => this.exports.add_repeated(xp, yp, n, times));
+      this.rowJob(ROW_ADD_REPEATED, Math.ceil(n / ROW_BLOCK), n * times, () => [xp, yp, n, times], () => this.exports.add_repeated(xp, yp, n, times));
       io.finish();
     },
     sum3Scaled: (a, b, c, s, out, n) => {
       if (a.length < n || b.length < n || c.length < n || out.length < n) throw new Error(`sum3Scaled: fewer than ${n} values`);
       const io = new CallArrays(this, align(n * 4) * 4);
       const ap = io.in(a, n), bp = io.in(b, n), cp = io.in(c, n), op = io.out(out, n);
-      this.rowJob(ROW_SUM3_SCALED, Math.ceil(n / ROW_BLOCK), n, [ap, bp, cp, ...f64Words(s), op, n], () => this.exports.sum3_scaled(ap, bp, cp, s, op, n));
+      this.rowJob(ROW_SUM3_SCALED, Math.ceil(n / ROW_BLOCK), n, () => [ap, bp, cp, ...f64Words(s), op, n], () => this.exports.sum3_scaled(ap, bp, cp, s, op, n));
       io.finish();
     },
     scaleColumns: (x, w, out, rows, dim) => {
@@ -483,7 +485,7 @@ export class WasmKernels implements Kernels {
       const wp = this.constPtr(w);
       const io = new CallArrays(this, align(n * 4) * 2);
       const op = io.out(out, n, out === x), xp = out === x ? op : io.in(x, n);
-      this.rowJob(ROW_SCALE_COLUMNS, rows, n, [xp, wp, op, rows, dim], () => this.exports.scale_columns(xp, wp, op, rows, dim));
+      this.rowJob(ROW_SCALE_COLUMNS, rows, n, () => [xp, wp, op, rows, dim], () => this.exports.scale_columns(xp, wp, op, rows, dim));
       io.finish();
       return out;
     },
@@ -493,7 +495,7 @@ export class WasmKernels implements Kernels {
       const tp = this.constPtr64(FAST_EXP_TABLE);
       const io = new CallArrays(this, align(n * 4) * 2 + align(rows * 4));
       const gp = io.out(gate, n, true), upp = io.in(up, n), cp = io.alloc(rows * 4);
-      this.rowJob(ROW_GAUSSIAN_GELU, rows, 2 * n, [gp, upp, dim, ...f64Words(k), tp, cp], () => this.exports.gaussian_gelu_mul_rows(gp, upp, dim, k, tp, cp, 0, rows));
+      this.rowJob(ROW_GAUSSIAN_GELU, rows, 2 * n, () => [gp, upp, dim, ...f64Words(k), tp, cp], () => this.exports.gaussian_gelu_mul_rows(gp, upp, dim, k, tp, cp, 0, rows));
       io.finish();
       const counts = new Int32Array(this.memory.buffer, cp, rows);
       let kept = 0;
@@ -507,8 +509,8 @@ export class WasmKernels implements Kernels {
    * one (a prefill's) as an OP_ROW_OPS job cut between the threads by rows or element blocks
    * (assembly/row_jobs.ts); every row comes out the same either way. `work` ~ elements touched.
    */
-  private rowJob(kind: number, units: number, work: number, args: number[], direct: () => void): void {
-    if (this.threads > 1 && this.activeThreads > 1 && units > 1 && work * ROW_WORK >= this.smallJob) this.dispatch(OP_ROW_OPS, [kind, units, ...args]);
+  private rowJob(kind: number, units: number, work: number, args: () => number[], direct: () => void): void {
+    if (this.threads > 1 && this.activeThreads > 1 && units > 1 && work * ROW_WORK >= this.smallJob) this.dispatch(OP_ROW_OPS, [kind, units, ...args()]);
     else direct();
   }
 
@@ -572,8 +574,7 @@ export class WasmKernels implements Kernels {
     if (!qIn) this.f32.set(p.q.subarray(0, qn), qp / 4);
     if (!kIn) this.f32.set(p.k.subarray(0, kn), kp / 4);
     if (!vIn) this.f32.set(p.v.subarray(0, kn), vp / 4);
-    const scaleBits = new Int32Array(new Float32Array([p.scale]).buffer)[0];
-    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, scaleBits], sp, perThread, 2 * T * H * S * D);
+    this.dispatch(OP_ATTENTION, [qp, kp, vp, op, T, S, H, KVH, D, p.qPos0, p.kPos0, p.window, f32Bits(p.scale)], sp, perThread, 2 * T * H * S * D);
     if (!oIn) {
       this.view();
       this.copyOut(op, qn, p.out);
