@@ -354,12 +354,11 @@ export class WasmKernels implements Kernels {
     const unpackBase = unpackStride ? base + callBytes : 0;
     for (let t0 = 0; t0 < T; t0 += chunk) {
       const n = Math.min(chunk, T - t0);
-      const xp = base;
       const yps: number[] = [];
-      let next = align(xp + n * inDim * 4);
+      let next = align(base + n * inDim * 4);
       for (const w of ws) { yps.push(next); next = align(next + n * w.outDim * 4); }
       this.view();
-      this.f32.set(x.subarray(t0 * inDim, (t0 + n) * inDim), xp / 4);
+      const xp = this.inPlace(x, t0 * inDim, n * inDim, base, yps, ys, ws, t0);
       const macs = n * inDim * ws.reduce((s, w) => s + w.outDim, 0);
       if (ws[0].format === 'f32') {
         const w = ws[0];
@@ -380,8 +379,21 @@ export class WasmKernels implements Kernels {
         this.dispatch(OP_Q4_GEMM, args, unpackBase, unpackStride, macs);
       }
       this.view();
-      ws.forEach((w, i) => this.copyOut(yps[i], n * w.outDim, ys[i], t0 * w.outDim));
+      ws.forEach((w, i) => { if (yps[i] !== ys[i].byteOffset + t0 * w.outDim * 4 || !this.inMemory(ys[i])) this.copyOut(yps[i], n * w.outDim, ys[i], t0 * w.outDim); });
     }
+  }
+
+  /**
+   * linearMany's q4 chunk of tokens [t0, t0 + n): an x or y that lives in WASM memory (the
+   * decoder's work buffers) is read or written in place, the others go through the call scratch.
+   * Returns x's address (x copied to `scratchX` unless in place) and points yps[i] at ys[i]'s rows
+   * where they are in place (the kernels write exactly outDim values per token).
+   */
+  private inPlace(x: Float32Array, at: number, count: number, scratchX: number, yps: number[], ys: readonly Float32Array[], ws: readonly WasmLinear[], t0: number): number {
+    if (ws[0].format === 'q4') ws.forEach((w, i) => { if (this.inMemory(ys[i])) yps[i] = ys[i].byteOffset + t0 * w.outDim * 4; });
+    if (ws[0].format === 'q4' && this.inMemory(x)) return x.byteOffset + at * 4;
+    this.f32.set(x.subarray(at, at + count), scratchX / 4);
+    return scratchX;
   }
 
   /** Kernels.linearRows: q4 weights run only the listed row blocks (OP_Q4_ROWS, the decode GEMV per block); others the full linear. */

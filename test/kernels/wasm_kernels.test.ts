@@ -236,6 +236,24 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
     }
   });
 
+  it.each([[1, 37, 75], [5, 130, 257], [17, 21, 13 * 32 + 1]])('q4 linearMany T=%i out=%i in=%i with x and ys in WASM memory: in place, bit-identical, nothing past the rows written', (T, outDim, inDim) => {
+    const q = Q4Matrix.quantize(rand(outDim * inDim, 3 * outDim + inDim), outDim, inDim), q2 = Q4Matrix.quantize(rand(outDim * inDim, 5), outDim, inDim);
+    const x = rand(T * inDim, 5 * T + inDim, 2);
+    const w1 = k.createLinear(q, outDim, inDim), w2 = k.createLinear(q2, outDim, inDim);
+    const want = [new Float32Array(T * outDim), new Float32Array(T * outDim)];
+    k.linearMany([w1, w2], x, T, want);
+    const wx = k.allocF32(T * inDim), wy = k.allocF32(2 * T * outDim + 8).fill(-7);
+    wx.set(x);
+    const ys = [wy.subarray(0, T * outDim), wy.subarray(T * outDim + 4, 2 * T * outDim + 4)];
+    k.linearMany([w1, w2], wx, T, ys);
+    expect(ys[0]).toEqual(want[0]);
+    expect(ys[1]).toEqual(want[1]);
+    expect(Array.from(wy.subarray(T * outDim, T * outDim + 4))).toEqual([-7, -7, -7, -7]);
+    expect(Array.from(wy.subarray(2 * T * outDim + 4))).toEqual([-7, -7, -7, -7]);
+    expect(wx).toEqual(x);
+    k.freeF32(wx); k.freeF32(wy); k.release(w1); k.release(w2);
+  });
+
   it('memory: freed weights are reused and release is checked', () => {
     const before = k.heapBytes;
     const a = k.createLinear(rand(100 * 100, 1), 100, 100);
