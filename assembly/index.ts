@@ -14,6 +14,7 @@ import { altup_router, altup_mix4, altup_correct } from './altup';
 import { add_repeated, sum3_scaled, scale_columns } from './residual';
 import { row_job_run, row_job_units } from './row_jobs';
 import { gaussian_gelu_mul_rows } from './sparse';
+import { rope_rows } from './rope';
 import { arg, claim, cut, finished } from './job';
 import {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,
@@ -24,7 +25,7 @@ import {
 export { f32_gemm, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, q4_tokens_batched, q4_tokens_bytes, attention, attention_scratch_floats, heap_base, read_stream, gelu_mul, softcap, q8_gemm, q8_panel_bytes, rms_norm, altup_router, altup_mix4, altup_correct };
 export { dw_conv2d, rms_norm_act, mqa_scratch_bytes };
 export { q4_expand };
-export { add_repeated, sum3_scaled, scale_columns, gaussian_gelu_mul_rows };
+export { add_repeated, sum3_scaled, scale_columns, gaussian_gelu_mul_rows, rope_rows };
 // The descriptor layout as exported globals, so a test can hold the TypeScript side to it.
 export {
   JOB_ID, JOB_DONE, JOB_OP, JOB_THREADS, JOB_SCRATCH_BASE, JOB_SCRATCH_STRIDE, JOB_ARGS, JOB_MAX_ARGS, JOB_CLAIM,

@@ -8,6 +8,7 @@ import { altup_router, altup_mix4_rows, altup_correct_rows } from './altup';
 import { gelu_mul } from './elementwise';
 import { add_repeated, sum3_scaled, scale_columns } from './residual';
 import { gaussian_gelu_mul_rows } from './sparse';
+import { rope_rows } from './rope';
 
 export const ROW_RMS_NORM: i32 = 0;
 export const ROW_ALTUP_ROUTER: i32 = 1;
@@ -18,6 +19,7 @@ export const ROW_ADD_REPEATED: i32 = 5;
 export const ROW_SUM3_SCALED: i32 = 6;
 export const ROW_SCALE_COLUMNS: i32 = 7;
 export const ROW_GAUSSIAN_GELU: i32 = 8;
+export const ROW_ROPE: i32 = 9;
 /** Elements per unit of the element-wise kernels (a multiple of 16: whole vectors). */
 export const ROW_BLOCK: i32 = 4096;
 
@@ -59,6 +61,9 @@ export function row_job_run(job: usize, c: i32, nchunks: i32): void {
   } else if (kind == ROW_GAUSSIAN_GELU) {
     // gate, up, dim, k (2 words), fastExp table, counts (i32 per row)
     gaussian_gelu_mul_rows(<usize>arg(job, 2), <usize>arg(job, 3), arg(job, 4), arg64(job, 5), <usize>arg(job, 7), <usize>arg(job, 8), u0, u1);
+  } else if (kind == ROW_ROPE) {
+    // x, cos, sin, H, d
+    rope_rows(<usize>arg(job, 2), <usize>arg(job, 3), <usize>arg(job, 4), arg(job, 5), arg(job, 6), u0, u1);
   } else {
     // element-wise: [i0, i1) of n
     const n = kind == ROW_SUM3_SCALED ? arg(job, 8) : arg(job, 4);

@@ -46,7 +46,7 @@ import type { DepthwiseConv2dParams, MultiQueryAttentionParams, RmsNormActParams
 
 /**
  * The decoder's row-wise float math (RMSNorm, the AltUp router, mix and correction, the residual
- * adds, the sparse layers' top-k GELU): the TS functions of src/kernels/norm.ts, altup.ts, residual.ts and sparse.ts (`tsRowOps`), or a backend's
+ * adds, the sparse layers' top-k GELU): the TS functions of src/kernels/norm.ts, altup.ts, residual.ts, sparse.ts and rope.ts (`tsRowOps`), or a backend's
  * implementation that equals them BIT FOR BIT (WasmKernels: assembly/norm.ts, assembly/altup.ts),
  * so the backend changes only the speed. Weights (`weight`, `normW`, `routerW`) are model
  * constants: a backend may keep its own copy of one, keyed by the array.
@@ -62,6 +62,8 @@ export interface RowOps {
   scaleColumns(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, dim: number): Float32Array;
   /** The sparse FFN layers' gaussian top-k and gated GELU (src/kernels/sparse.ts); returns the kept count. */
   gaussianGeluMul(gate: Float32Array, up: Float32Array, rows: number, dim: number, stdMultiplier: number): number;
+  /** RoPE of x [T, numHeads·headDim] in place with cos/sin tables [T, headDim/2] (src/kernels/rope.ts). */
+  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, numHeads: number, headDim: number): void;
 }
 
 export interface Kernels {

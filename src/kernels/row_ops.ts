@@ -3,6 +3,7 @@ import { altupCorrectStreams, altupMix4, altupRouterDots } from './altup.js';
 import type { RowOps } from './kernels.js';
 import { rmsNorm } from './norm.js';
 import { addRepeated, scaleColumns, sum3Scaled } from './residual.js';
+import { ropeRows } from './rope.js';
 import { gaussianGeluMul } from './sparse.js';
 
-export const tsRowOps: RowOps = { rmsNorm, altupRouterDots, altupMix4, altupCorrectStreams, addRepeated, sum3Scaled, scaleColumns, gaussianGeluMul };
+export const tsRowOps: RowOps = { rmsNorm, altupRouterDots, altupMix4, altupCorrectStreams, addRepeated, sum3Scaled, scaleColumns, gaussianGeluMul, rope: ropeRows };

@@ -49,7 +49,7 @@ const SMALL_JOB = 1 << 18;
 // The row-wise kernels as jobs (assembly/row_jobs.ts): kernel ids and elements per unit of the
 // element-wise ones; a row job goes to the threads from SMALL_JOB / ROW_WORK elements (32 K: a
 // prefill's rows, not a decode step's).
-const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7, ROW_GAUSSIAN_GELU = 8;
+const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7, ROW_GAUSSIAN_GELU = 8, ROW_ROPE = 9;
 const ROW_BLOCK = 4096, ROW_WORK = 8;
 const wordsF64 = new Float64Array(1), wordsF32 = new Float32Array(wordsF64.buffer, 0, 1), words = new Int32Array(wordsF64.buffer);
 /** A float64 as two job words (low, high); a float32's bits. */
@@ -76,6 +76,7 @@ interface KernelExports {
   sum3_scaled(a: number, b: number, c: number, s: number, out: number, n: number): void;
   scale_columns(x: number, w: number, out: number, rows: number, dim: number): void;
   gaussian_gelu_mul_rows(gate: number, up: number, dim: number, k: number, table: number, counts: number, r0: number, r1: number): void;
+  rope_rows(x: number, cos: number, sin: number, H: number, d: number, t0: number, t1: number): void;
   q8_panel_bytes(inDim: number): number;
   mqa_scratch_bytes(M: number): number;
   q4_expand(region: number, srcAt: number, B: number, G: number, table: number): number;
@@ -513,6 +514,14 @@ export class WasmKernels implements Kernels {
       let kept = 0;
       for (let r = 0; r < rows; r++) kept += counts[r];
       return kept;
+    },
+    rope: (x, cos, sin, T, H, d) => {
+      const n = T * H * d, half = d / 2;
+      if (x.length < n || cos.length < T * half || sin.length < T * half) throw new Error(`rope: x has ${x.length}, cos ${cos.length}, sin ${sin.length} values (need ${T}x${H}x${d})`);
+      const io = new CallArrays(this, align(n * 4) + 2 * align(T * half * 4));
+      const xp = io.out(x, n, true), cp = io.in(cos, T * half), sp = io.in(sin, T * half);
+      this.rowJob(ROW_ROPE, T, n, () => [xp, cp, sp, H, d], () => this.exports.rope_rows(xp, cp, sp, H, d, 0, T));
+      io.finish();
     },
   };
 

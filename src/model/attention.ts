@@ -46,8 +46,9 @@ export function selfAttention(ctx: ForwardContext<AttentionConfig>, w: Attention
   // RoPE on every row at once, each at its own sequence's position.
   const positions = new Int32Array(T);
   for (const { cache, first, count } of ctx.sequences) for (let i = 0; i < count; i++) positions[first + i] = cache.position + i;
-  rope.applyRows(q, positions, nH);
-  if (ownsKV) rope.applyRows(k, positions, nKV);
+  const ops = rowOps(kernels);
+  rope.applyRows(q, positions, nH, ops);
+  if (ownsKV) rope.applyRows(k, positions, nKV, ops);
 
   const attnOutput = work.take('attn.ctx', T * qW);
   for (const { cache, first, count } of ctx.sequences) {

@@ -4,6 +4,9 @@
  * Gemma 3n uses two bases: rope_local_base_freq on sliding layers, rope_theta on full ones.
  * Frequencies and angles are rounded to f32 as the reference computes them.
  */
+import type { RowOps } from '../kernels/kernels.js';
+import { tsRowOps } from '../kernels/row_ops.js';
+
 export class RotaryEmbedding {
   /** inv_freq[i] = 1 / base^(2i/d), i < d/2 (0 past the rotated pairs: those channels pass through). */
   readonly invFreq: Float32Array;
@@ -58,22 +61,11 @@ export class RotaryEmbedding {
 
   /**
    * Rotates x [T, numHeads*headDim] in place, row t at absolute position positions[t]: a batched
-   * step's rows, which belong to several sequences at their own positions, in one call.
+   * step's rows, which belong to several sequences at their own positions, in one call. `ops`:
+   * the kernels' row ops (WASM: assembly/rope.ts), bit for bit the TypeScript ones.
    */
-  applyRows(x: Float32Array, positions: ArrayLike<number>, numHeads: number): void {
-    const d = this.headDim, half = d / 2, T = positions.length;
+  applyRows(x: Float32Array, positions: ArrayLike<number>, numHeads: number, ops: Pick<RowOps, 'rope'> = tsRowOps): void {
     this.angles(positions);
-    for (let t = 0; t < T; t++) {
-      for (let i = 0; i < half; i++) {
-        const cos = this.cos[t * half + i], sin = this.sin[t * half + i];
-        for (let h = 0; h < numHeads; h++) {
-          const o = (t * numHeads + h) * d;
-          const x1 = x[o + i], x2 = x[o + half + i];
-          // x·cos + rotate_half(x)·sin, rotate_half(x) = [-x2, x1]
-          x[o + i] = x1 * cos - x2 * sin;
-          x[o + half + i] = x2 * cos + x1 * sin;
-        }
-      }
-    }
+    ops.rope(x, this.cos, this.sin, positions.length, numHeads, this.headDim);
   }
 }

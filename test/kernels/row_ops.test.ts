@@ -98,6 +98,19 @@ describe.each(variants)('rowOps relaxed=$relaxed threads=$threads equal tsRowOps
     for (const f of [wa, wb, wc, wo, r2]) k.freeF32(f);
   });
 
+  it.each([[1, 8, 256], [37, 2, 256], [3, 3, 10], [5, 1, 6]])('RoPE T=%i heads=%i d=%i (ordinary and WASM memory)', (T, H, d) => {
+    const half = d / 2;
+    const x = spread(T * H * d, T + d), cos = rand(T * half, 21), sin = rand(T * half, 22);
+    cos[0] = 1; sin[0] = 0; // a pass-through pair (Gemma 4's p-RoPE)
+    const want = x.slice(), got = x.slice(), wx = wasmArray(x);
+    tsRowOps.rope(want, cos, sin, T, H, d);
+    k.rowOps.rope(got, cos, sin, T, H, d);
+    k.rowOps.rope(wx, cos, sin, T, H, d);
+    expect(got).toEqual(want);
+    expect(wx).toEqual(want);
+    k.freeF32(wx);
+  });
+
   it.each([[1, 8192], [3, 13], [37, 130], [2, 7], [4, 2048]])('gaussian top-k GELU rows=%i dim=%i (kept count, NaN row, WASM memory)', (rows, dim) => {
     const n = rows * dim, kStd = Math.fround(1.6448536);
     const gate = rand(n, rows + 5 * dim, 3), up = rand(n, dim + 1, 2);
