@@ -171,7 +171,8 @@ for (const { relaxed, threads } of variants) {
           tsRowOps.sum3Scaled(x, streams, coef.length >= TH ? coef : streams.subarray(TH), Math.SQRT1_2, o[1], TH);
           same(o[0], o[1], 'sum3Scaled');
           same(k.rowOps.scaleColumns(x, w, o[0], T, H), tsRowOps.scaleColumns(x, w, o[1], T, H), 'scaleColumns');
-          const rr = [streams.slice(), streams.slice()], half = H % 2 ? 0 : H / 2;
+          const rr = [streams.slice(), streams.slice()],
+            half = H % 2 ? 0 : H / 2;
           if (half) {
             k.rowOps.rope(rr[0], w, rw, T, 4, H);
             tsRowOps.rope(rr[1], w, rw, T, 4, H);
