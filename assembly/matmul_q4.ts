@@ -230,9 +230,12 @@ const UGROUP_BYTES: usize = 2 * HALF_BYTES;
 /** Bytes of one group of one token in the batched layout: 4 repeated-code vectors, the correction and the scale splat. */
 const XGROUP_BYTES: usize = 96;
 
-/** Per-thread scratch q4_gemm wants for G groups (relaxed build, T ≥ 2): QB unpacked row blocks, 4 × QB accumulators, a constant. */
+/** Most tokens per tile of the batched path. */
+const TILE_MAX: i32 = 64;
+
+/** Per-thread scratch q4_gemm wants for G groups (relaxed build, T ≥ 2): QB unpacked row blocks, 4 × QB accumulators per token of a tile, a constant. */
 export function q4_gemm_scratch_bytes(G: i32): i32 {
-  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>UGROUP_BYTES + 4 * 128 + 16 : 0;
+  return ASC_FEATURE_RELAXED_SIMD ? G * <i32>UGROUP_BYTES + TILE_MAX * 512 + 16 : 0;
 }
 
 /** Bytes per token of the batched activation layout (q4_tokens_batched), 0 if this build has none. */
@@ -296,45 +299,42 @@ export function q4_tokens_batched(xq: usize, xs: usize, xc: usize, T: i32, G: i3
 }
 
 /**
- * Relaxed build, one token of the batched path: for each of the 4 accumulator chains, the
- * unpacked row blocks at ws (4, or 8 if H is u64: two halves of HALF_BYTES per group) times the
- * token's groups at xBase, into part (chain c, block q at part + (c · 8 + q) · 16). (A type
- * parameter, not a flag: a branch in the loop made V8 compute the first half after it, with
- * every loaded code vector spilled meanwhile.)
+ * Relaxed build, one token and one accumulator chain c of the batched path: the unpacked row
+ * blocks at ws (4, or 8 if H is u64: two halves of HALF_BYTES per group) times the token's
+ * groups c, c + 4, ... at xBase (chain 0 also the groups after the last full four), the 8
+ * blocks' sums stored at pp. (A type parameter, not a flag: a branch in the loop made V8
+ * compute the first half after it, with every loaded code vector spilled meanwhile.)
  */
 // @ts-ignore: decorator
-@inline function batchedToken<H>(ws: usize, xBase: usize, G: i32, part: usize, onesAt: usize): void {
+@inline function batchedChain<H>(ws: usize, xBase: usize, G: i32, c: usize, pp: usize, onesAt: usize): void {
   const two = sizeof<H>() == 8;
   const Gf = <usize>(G & ~3);
-  for (let c: usize = 0; c < 4; c++) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-    let up = ws + c * UGROUP_BYTES, xp = xBase + c * XGROUP_BYTES;
-    let upEnd = ws + Gf * UGROUP_BYTES, upStep = 4 * UGROUP_BYTES, xpStep = 4 * XGROUP_BYTES;
-    for (;;) {
-      for (; up < upEnd; up += upStep, xp += xpStep) {
-        const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-        const corr = v128.load(xp, 64), xScale = v128.load(xp, 80), ones = v128.load(onesAt);
-        a0 = batchedGroup<u8>(up, x0, x1, x2, x3, corr, xScale, ones, a0);
-        a1 = batchedGroup<u16>(up, x0, x1, x2, x3, corr, xScale, ones, a1);
-        a2 = batchedGroup<u32>(up, x0, x1, x2, x3, corr, xScale, ones, a2);
-        a3 = batchedGroup<u64>(up, x0, x1, x2, x3, corr, xScale, ones, a3);
-        if (two) {
-          const uh = up + HALF_BYTES;
-          a4 = batchedGroup<u8>(uh, x0, x1, x2, x3, corr, xScale, ones, a4);
-          a5 = batchedGroup<u16>(uh, x0, x1, x2, x3, corr, xScale, ones, a5);
-          a6 = batchedGroup<u32>(uh, x0, x1, x2, x3, corr, xScale, ones, a6);
-          a7 = batchedGroup<u64>(uh, x0, x1, x2, x3, corr, xScale, ones, a7);
-        }
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+  let up = ws + c * UGROUP_BYTES, xp = xBase + c * XGROUP_BYTES;
+  let upEnd = ws + Gf * UGROUP_BYTES, upStep = 4 * UGROUP_BYTES, xpStep = 4 * XGROUP_BYTES;
+  for (;;) {
+    for (; up < upEnd; up += upStep, xp += xpStep) {
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      const corr = v128.load(xp, 64), xScale = v128.load(xp, 80), ones = v128.load(onesAt);
+      a0 = batchedGroup<u8>(up, x0, x1, x2, x3, corr, xScale, ones, a0);
+      a1 = batchedGroup<u16>(up, x0, x1, x2, x3, corr, xScale, ones, a1);
+      a2 = batchedGroup<u32>(up, x0, x1, x2, x3, corr, xScale, ones, a2);
+      a3 = batchedGroup<u64>(up, x0, x1, x2, x3, corr, xScale, ones, a3);
+      if (two) {
+        const uh = up + HALF_BYTES;
+        a4 = batchedGroup<u8>(uh, x0, x1, x2, x3, corr, xScale, ones, a4);
+        a5 = batchedGroup<u16>(uh, x0, x1, x2, x3, corr, xScale, ones, a5);
+        a6 = batchedGroup<u32>(uh, x0, x1, x2, x3, corr, xScale, ones, a6);
+        a7 = batchedGroup<u64>(uh, x0, x1, x2, x3, corr, xScale, ones, a7);
       }
-      // chain 0 goes on with the groups after the last full four, one at a time
-      if (c != 0 || upStep == UGROUP_BYTES) break;
-      upEnd = ws + <usize>G * UGROUP_BYTES; upStep = UGROUP_BYTES; xpStep = XGROUP_BYTES;
     }
-    const pp = part + c * 128;
-    v128.store(pp, a0); v128.store(pp, a1, 16); v128.store(pp, a2, 32); v128.store(pp, a3, 48);
-    if (two) { v128.store(pp, a4, 64); v128.store(pp, a5, 80); v128.store(pp, a6, 96); v128.store(pp, a7, 112); }
+    // chain 0 goes on with the groups after the last full four, one at a time
+    if (c != 0 || upStep == UGROUP_BYTES) break;
+    upEnd = ws + <usize>G * UGROUP_BYTES; upStep = UGROUP_BYTES; xpStep = XGROUP_BYTES;
   }
+  v128.store(pp, a0); v128.store(pp, a1, 16); v128.store(pp, a2, 32); v128.store(pp, a3, 48);
+  if (two) { v128.store(pp, a4, 64); v128.store(pp, a5, 80); v128.store(pp, a6, 96); v128.store(pp, a7, 112); }
 }
 
 /**
@@ -346,11 +346,11 @@ function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i
   const ws = scratch, part = scratch + <usize>G * UGROUP_BYTES;
   const rowBytes = <usize>G * GROUP_BYTES;
   // i16 ones for the widening, loaded in the loop (V8 would rebuild the constant in 3 instructions)
-  const onesAt = part + 4 * 128;
+  const onesAt = part + <usize>TILE_MAX * 512;
   v128.store(onesAt, i16x8.splat(1));
   // Prefill: tokens in tiles of ~192 KiB of activations (they stay in L2 while the row blocks
   // stream past), each tile unpacking the row blocks anew.
-  const tile = max(8, 196608 / (G * <i32>XGROUP_BYTES));
+  const tile = min(TILE_MAX, max(8, 196608 / (G * <i32>XGROUP_BYTES)));
   for (let t0 = 0; t0 < T; t0 += tile) for (let b = b0; b < b1; b += QB) {
     const two = b1 - b > QB / 2, nq = two ? QB : QB / 2;
     for (let q = 0; q < nq; q++) {
@@ -363,13 +363,21 @@ function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i
         unpackRowPairs(wp, up + 64 + r * (UCODE_BYTES - 16));
       }
     }
-    for (let t = t0, t1 = min(T, t0 + tile); t < t1; t++) {
-      if (two) batchedToken<u64>(ws, xt + <usize>t * G * XGROUP_BYTES, G, part, onesAt);
-      else batchedToken<u32>(ws, xt + <usize>t * G * XGROUP_BYTES, G, part, onesAt);
-      // (chain 0 + chain 1) + (chain 2 + chain 3) per row block
+    // chain by chain, each over all the tile's tokens: a chain touches a quarter of the
+    // unpacked groups, which stay in L1 while the tokens stream past
+    const t1 = min(T, t0 + tile);
+    for (let c: usize = 0; c < 4; c++) {
+      for (let t = t0; t < t1; t++) {
+        const xBase = xt + <usize>t * G * XGROUP_BYTES, pp = part + <usize>(t - t0) * 512 + c * 128;
+        if (two) batchedChain<u64>(ws, xBase, G, c, pp, onesAt);
+        else batchedChain<u32>(ws, xBase, G, c, pp, onesAt);
+      }
+    }
+    // (chain 0 + chain 1) + (chain 2 + chain 3) per token and row block
+    for (let t = t0; t < t1; t++) {
       const yt = y + <usize>t * outDim * 4;
       for (let q = 0; q < QB && b + q < b1; q++) {
-        const pq = part + <usize>q * 16;
+        const pq = part + <usize>(t - t0) * 512 + <usize>q * 16;
         const r = f32x4.add(f32x4.add(v128.load(pq), v128.load(pq, 128)), f32x4.add(v128.load(pq, 256), v128.load(pq, 384)));
         store4(yt, (b + q) * 4, outDim, r);
       }

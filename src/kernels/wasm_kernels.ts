@@ -46,6 +46,13 @@ export interface WasmKernelsOptions {
 const MAX_MANY = 6; // weights in one q4 job: 6 header words + 3 per weight fit the 24 argument words
 const Q4_GROUP_BYTES = 80; // one group of a 4-row block in WASM memory: 64 code bytes + 4 f32 scales
 const SMALL_JOB = 1 << 18;
+/**
+ * Tokens from which a q4 call takes the batched GEMM (Relaxed SIMD build; below, the GEMV per
+ * token). At 2 tokens the batched path ran fewer instructions (0.43 against 0.47 per
+ * multiply-add) but ~5% slower (it writes and rereads its unpacked codes); at 3 ~4% faster,
+ * at 8 ~21% (8192×2048 linears streamed from memory, 2 threads).
+ */
+const Q4_BATCH_MIN_T = 3;
 // The row-wise kernels as jobs (assembly/row_jobs.ts): kernel ids and elements per unit of the
 // element-wise ones; a row job goes to the threads from SMALL_JOB / ROW_WORK elements (32 K: a
 // prefill's rows, not a decode step's).
@@ -345,9 +352,10 @@ export class WasmKernels implements Kernels {
     const q4 = ws[0].format === 'q4';
     const perT = (inDim + outTotal) * 4 + (q4 ? G * (this.xb + 8) + this.exports.q4_tokens_bytes(G) : 0);
     const chunk = Math.max(1, Math.min(T, Math.floor(this.maxScratch / perT)));
-    // Batched decode and prefill (Relaxed SIMD build): each thread unpacks a few row blocks at a
-    // time into a scratch of its own, the tokens go in their own layout (assembly/matmul_q4.ts).
-    const unpackStride = q4 && T >= 2 ? align(this.exports.q4_gemm_scratch_bytes(G)) : 0;
+    // Batched decode and prefill (Relaxed SIMD build, T ≥ Q4_BATCH_MIN_T): each thread unpacks 8
+    // row blocks at a time into a scratch of its own, the tokens go in their own layout
+    // (assembly/matmul_q4.ts).
+    const unpackStride = q4 && T >= Q4_BATCH_MIN_T ? align(this.exports.q4_gemm_scratch_bytes(G)) : 0;
     // q8: one float32 panel of dequantized rows per thread (assembly/tower_q8.ts)
     const panelBytes = ws[0].format === 'q8' ? align(this.exports.q8_panel_bytes(inDim)) : 0;
     const callBytes = align(chunk * perT + 256 * (ws.length + 1));
