@@ -62,8 +62,8 @@ describe.each(variants)('WasmKernels relaxed=$relaxed threads=$threads', ({ rela
   // the engine's batched logits are bit-identical to single-sequence ones (test/model/batch.test.ts).
   // (The batched path takes 8 row blocks at a time, a last 1-4 in a 4-block loop, a ragged set
   // repeating its last block; 67 groups leave 3 after the last full four; 40 tokens of 64
-  // groups make two tiles.)
-  it.each([[2, 9, 9 * 32 - 5], [3, 37, 75], [5, 13, 8 * 32], [8, 6, 32], [17, 21, 13 * 32 + 1], [4, 70, 66 * 32 + 7], [40, 45, 64 * 32]])('q4 T=%i out=%i in=%i: every token bit-identical to running it alone', (T, outDim, inDim) => {
+  // groups make two tiles, 9 tokens of 256 groups too.)
+  it.each([[2, 9, 9 * 32 - 5], [3, 37, 75], [5, 13, 8 * 32], [8, 6, 32], [17, 21, 13 * 32 + 1], [4, 70, 66 * 32 + 7], [40, 45, 64 * 32], [9, 40, 8192]])('q4 T=%i out=%i in=%i: every token bit-identical to running it alone', (T, outDim, inDim) => {
     const q = Q4Matrix.quantize(rand(outDim * inDim, 7 * outDim + inDim), outDim, inDim);
     const x = rand(T * inDim, 3 * T + inDim, 2);
     x.fill(0, 0, Math.min(inDim, 40)); // an all-zero group (scale 0) in token 0
