@@ -48,11 +48,13 @@ const Q4_GROUP_BYTES = 80; // one group of a 4-row block in WASM memory: 64 code
 const SMALL_JOB = 1 << 18;
 /**
  * Tokens from which a q4 call takes the batched GEMM (Relaxed SIMD build; below, the GEMV per
- * token). At 2 tokens the batched path ran fewer instructions (0.43 against 0.47 per
- * multiply-add) but ~5% slower (it writes and rereads its unpacked codes); at 3 ~4% faster,
- * at 8 ~21% (8192×2048 linears streamed from memory, 2 threads).
+ * token). At 2 tokens the batched path runs fewer instructions (0.43 against 0.47 per
+ * multiply-add); one linear streamed alone from memory ran ~5% slower with it (it writes and
+ * rereads its unpacked codes), but a whole decoder step of 2 sequences ran ~8% faster
+ * (bench/batch_profile.ts --batches=1,2, two runs each, 2-core Xeon: 139/138 against 152/147 ms),
+ * so 2 tokens take it too; at 3 ~4% faster, at 8 ~21% (linears alone, 2 threads).
  */
-const Q4_BATCH_MIN_T = 3;
+const Q4_BATCH_MIN_T = 2;
 // The row-wise kernels as jobs (assembly/row_jobs.ts): kernel ids and elements per unit of the
 // element-wise ones; a row job goes to the threads from SMALL_JOB / ROW_WORK elements (32 K: a
 // prefill's rows, not a decode step's).
