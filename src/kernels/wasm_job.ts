@@ -40,13 +40,6 @@ export class WasmJobs {
   dispatch(op: number, args: readonly number[], threads: number, scratchBase = 0, scratchStride = 0): void {
     if (args.length > JOB_MAX_ARGS) throw new Error(`WasmJobs: ${args.length} arguments (at most ${JOB_MAX_ARGS})`);
     const c = this.ctl;
-    // Close the previous job before its descriptor is rewritten: its chunks are all done, but a
-    // worker that woke late may still be in `run` for it, reading the op and arguments before it
-    // claims. With the claim word still (previous id, chunks so far), such a worker could read the
-    // next job's op and arguments and claim a chunk of them under the old id, which nothing
-    // waits for (found as a rare "memory access out of bounds" / "divide by zero" in a worker).
-    // The counter at its maximum makes every claim of the old id fail.
-    if (this.shared) Atomics.store(this.claimWord, 0, (BigInt(this.jobId) << 32n) | 0x7fffffffn);
     const id = (this.jobId = (this.jobId + 1) | 0);
     c[JOB_OP / 4] = op;
     c[JOB_THREADS / 4] = threads;
@@ -70,6 +63,13 @@ export class WasmJobs {
     while ((done = Atomics.load(c, JOB_DONE / 4)) < chunks) {
       if (++n > SPIN && this.canBlock) Atomics.wait(c, JOB_DONE / 4, done, 1);
     }
+    // Close the job before the descriptor is rewritten for the next one. Its chunks are all done,
+    // but a worker that woke late may still be in `run` for it, reading the op and arguments
+    // before it claims: with the claim word left at (id, chunks so far) it could read the next
+    // job's op and arguments and claim one of their chunks under this id, which nothing waits
+    // for (seen as a rare "memory access out of bounds" / "divide by zero" in a worker). The
+    // counter at its maximum makes every later claim of this id fail.
+    Atomics.store(this.claimWord, 0, (BigInt(id) << 32n) | 0x7fffffffn);
   }
 
   /** Tells the workers to exit their loop. */

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { JOB_LAYOUT } from '../../src/kernels/wasm_job_layout.js';
+import { WasmJobs } from '../../src/kernels/wasm_job.js';
 import { WORKER_SOURCE } from '../../src/kernels/wasm_worker.js';
 import { nodeWasmHost } from '../../src/node/wasm_host.js';
 import { ensureWasmBuilt } from '../helpers.js';
@@ -40,4 +41,33 @@ it('the worker program reads the job id and op words of the layout', () => {
   expect(WORKER_SOURCE).toContain(`Atomics.load(ctl, ${JOB_LAYOUT.JOB_ID / 4})`);
   expect(WORKER_SOURCE).toContain(`Atomics.load(ctl, ${JOB_LAYOUT.JOB_OP / 4}) === ${JOB_LAYOUT.OP_QUIT}`);
   expect(WORKER_SOURCE).toContain(`Atomics.notify(ctl, ${JOB_LAYOUT.JOB_DONE / 4})`);
+});
+
+describe.each(['simd_mt', 'relaxed_mt'])('kernels_%s.wasm: a worker late for a finished job', (variant) => {
+  it('claims nothing of the next job whose op and arguments it reads under the old id', () => {
+    // A worker that woke late for job N runs `run(job, tid, N)`: it reads the op and arguments
+    // first and claims after. If the caller has meanwhile written job N+1's op and arguments
+    // (more chunks than N had) but not yet opened it, the late worker must not run any of them.
+    const module = new WebAssembly.Module(readFileSync(new URL(`../../build/kernels_${variant}.wasm`, import.meta.url)));
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 65536, shared: true });
+    const inst = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('abort'); } } });
+    const run = inst.exports.run as (job: number, tid: number, id: number) => number;
+    const L = JOB_LAYOUT, ROW_GELU_MUL = 4, ROW_BLOCK = 4096;
+    const job = 2 << 20, a = job + 4096, b = a + 4 * 4 * ROW_BLOCK, a2 = b + 4 * 4 * ROW_BLOCK;
+    const f32 = new Float32Array(memory.buffer);
+    f32.fill(0.5, a / 4, a2 / 4 + 4 * ROW_BLOCK);
+    const jobs = new WasmJobs(job, run, true, false, memory.buffer);
+    // Job N: a ← gelu(a)·b over 2 blocks of ROW_BLOCK on "2 threads" (the caller runs both chunks).
+    jobs.dispatch(L.OP_ROW_OPS, [ROW_GELU_MUL, 2, a, b, 2 * ROW_BLOCK], 2);
+    const id = new Int32Array(memory.buffer, job, L.JOB_BYTES / 4)[L.JOB_ID / 4];
+    expect(f32[a / 4]).not.toBe(0.5); // job N ran
+    // Job N+1's op and arguments, written but not opened: 4 blocks of a2.
+    const ctl = new Int32Array(memory.buffer, job, L.JOB_BYTES / 4);
+    const next = [ROW_GELU_MUL, 4, a2, b, 4 * ROW_BLOCK];
+    next.forEach((v, i) => (ctl[L.JOB_ARGS / 4 + i] = v));
+    const doneBefore = ctl[L.JOB_DONE / 4];
+    run(job, 1, id); // the late worker
+    expect(ctl[L.JOB_DONE / 4]).toBe(doneBefore);
+    expect(Array.from(f32.subarray(a2 / 4, a2 / 4 + 4 * ROW_BLOCK)).every((v) => v === 0.5)).toBe(true);
+  });
 });
