@@ -55,6 +55,8 @@ function instrument(k: Kernels, acc: Acc): void {
   const shape = (ws: readonly LinearWeight[], T: number) => `linear ${ws.map((w) => w.outDim).join('+')}x${ws[0]!.inDim}`.padEnd(22) + ` (T=${T})`;
   wrap('linearMany', (ws: readonly LinearWeight[], _x: Float32Array, T: number) => shape(ws, T));
   wrap('linear', (w: LinearWeight, _x: Float32Array, T: number) => shape([w], T));
+  // the sparse layers' up_proj rows at B = 1 (src/model/mlp.ts), otherwise counted as JavaScript
+  if (k.linearRows) wrap('linearRows', (w: LinearWeight) => `linear ${w.outDim}x${w.inDim} rows`.padEnd(22) + ' (T=1)');
   wrap('attention', (_p: AttentionParams) => 'attention');
   wrap('geluMul', () => 'geluMul (wasm)');
   wrap('softcap', () => 'softcap (wasm)');
