@@ -34,7 +34,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function time(c: Case): Promise<Row> {
+async function time(c: Case): Promise<Row> {
+  // Warm-up (lets V8 optimise the JS glue), awaited: an async case's calls must not overlap the
+  // timed ones (two decode steps at once on one KV cache, or one thread's work on top of another).
+  for (let i = 0; i < 2; i++) await c.fn();
   return new Promise((resolve, reject) => {
     const isAsync = c.fn.constructor.name === 'AsyncFunction';
     const b = new Benchmark(c.name, {
@@ -62,7 +65,6 @@ function time(c: Case): Promise<Row> {
       },
       onError: (e: unknown) => reject(e),
     });
-    for (let i = 0; i < 2; i++) void c.fn(); // warm-up (lets V8 optimise the JS glue)
     b.run({ async: true });
   });
 }
@@ -88,6 +90,9 @@ async function main(): Promise<void> {
   await run(q4GemvCases(relaxed, relaxed.relaxed ? 'relaxed SIMD' : 'simd128', 'int4_gemv_gbs'));
   await run(q4GemvCases(simd, 'simd128', relaxed.relaxed ? 'int4_gemv_simd128_gbs' : undefined));
   await run(ortCases());
+  // onnxruntime's pool threads spin for a while after their last run (measured: the next
+  // 1-thread decode ran ~1.5x slower right after, not 3 s later): let them go quiet first.
+  await new Promise((r) => setTimeout(r, 3000));
   await run(gemmCases(relaxed, 'q4', 128, 'int8 dot', 'gemm_gflops'));
   await run(gemmCases(relaxed, 'f32', 128, 'f32', 'f32_gemm_gflops'));
   await run(tfjsCases());

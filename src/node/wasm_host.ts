@@ -52,7 +52,9 @@ export function nodeWasmHost(opts: NodeHostOptions = {}): WasmHost {
     },
     canBlock: true,
     enableRelaxedSimd() {
-      if (opts.relaxedFlag !== false) setFlagsFromString('--experimental-wasm-relaxed-simd');
+      // V8 ships Relaxed SIMD from 11.4 (Node 22+), where the flag no longer exists.
+      const [major, minor] = process.versions.v8.split('.').map(Number);
+      if (opts.relaxedFlag !== false && (major < 11 || (major === 11 && minor < 4))) setFlagsFromString('--experimental-wasm-relaxed-simd');
     },
     defaultThreads: availableParallelism(),
   };
