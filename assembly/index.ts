@@ -2,7 +2,7 @@
 // dispatcher that the main thread and the worker threads call on the same shared job
 // descriptor (layout: assembly/job_layout.ts; protocol: assembly/job.ts), each doing its share.
 import { f32_gemm } from './matmul_f32';
-import { q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, q4_tokens_batched, q4_tokens_bytes, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
+import { Q4_FUSED_MAX_T, q4_gemm, q4_gemm_scratch_bytes, q4_quantize_act, q4_tokens_batched, q4_tokens_bytes, Q4_XB, Q4_TOUCH_SLACK } from './matmul_q4';
 import { attention, attention_scratch_floats } from './attention';
 import { heap_base, read_stream } from './memory';
 import { q4_expand } from './q4_expand';
@@ -32,6 +32,11 @@ export {
   JOB_RESULTS, JOB_BYTES, JOB_MAX_THREADS, OP_QUIT, OP_F32_GEMM, OP_Q4_GEMM, OP_ATTENTION, OP_READ, OP_Q8_GEMM,
   OP_Q4_ROWS, OP_ROW_OPS, OP_DW_CONV2D, OP_RMS_NORM_ACT, OP_MQA,
 };
+
+/** Most tokens of the multi-token GEMV (more take the batched GEMM and its token layout). */
+export function q4_fused_max_t(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? Q4_FUSED_MAX_T : 0;
+}
 
 /** Activation bytes per group of 32 for q4 in this build (32 relaxed, 64 simd128). */
 export function q4_xb(): i32 {

@@ -69,6 +69,7 @@ interface KernelExports {
   run(job: number, tid: number, id: number): number;
   q4_quantize_act(x: number, T: number, inDim: number, G: number, xq: number, xs: number, xc: number): void;
   q4_xb(): number;
+  q4_fused_max_t(): number;
   q4_touch_slack(): number;
   q4_gemm_scratch_bytes(G: number): number;
   q4_tokens_bytes(G: number): number;
@@ -381,7 +382,8 @@ export class WasmKernels implements Kernels {
         const xq = next, xs = align(xq + n * G * this.xb), xc = align(xs + n * G * 4);
         this.exports.q4_quantize_act(xp, n, inDim, G, xq, xs, xc);
         let xArg = xq;
-        if (unpackStride && n >= 2) {
+        // 2..q4_fused_max_t() tokens: the multi-token GEMV on the plain layout; more: the batched GEMM's
+        if (unpackStride && n >= 2 && n > this.exports.q4_fused_max_t()) {
           xArg = align(xc + n * G * 4);
           this.exports.q4_tokens_batched(xq, xs, xc, n, G, xArg);
         }
