@@ -351,6 +351,7 @@ function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i
   // Prefill: tokens in tiles of ~192 KiB of activations (they stay in L2 while the row blocks
   // stream past), each tile unpacking the row blocks anew.
   const tile = min(TILE_MAX, max(8, 196608 / (G * <i32>XGROUP_BYTES)));
+  let pf: u32 = 0;
   for (let t0 = 0; t0 < T; t0 += tile) for (let b = b0; b < b1; b += QB) {
     const two = b1 - b > QB / 2, nq = two ? QB : QB / 2;
     for (let q = 0; q < nq; q++) {
@@ -366,11 +367,17 @@ function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i
     // chain by chain, each over all the tile's tokens: a chain touches a quarter of the
     // unpacked groups, which stay in L1 while the tokens stream past
     const t1 = min(T, t0 + tile);
+    // Meanwhile touch the next set's weights, a slice after each chain of a token, so they come
+    // from DRAM while this set computes instead of stalling the next unpack (no overlap otherwise).
+    let tp = wq + <usize>min(b + QB, b1) * rowBytes;
+    const tEnd = wq + <usize>min(b + 2 * QB, b1) * rowBytes;
+    const slice = (((tEnd - tp) / <usize>(4 * (t1 - t0))) + 63) & ~<usize>63;
     for (let c: usize = 0; c < 4; c++) {
       for (let t = t0; t < t1; t++) {
         const xBase = xt + <usize>t * G * XGROUP_BYTES, pp = part + <usize>(t - t0) * 512 + c * 128;
         if (two) batchedChain<u64>(ws, xBase, G, c, pp, onesAt);
         else batchedChain<u32>(ws, xBase, G, c, pp, onesAt);
+        for (const e = min(tp + slice, tEnd); tp < e; tp += 64) pf |= load<u8>(tp);
       }
     }
     // (chain 0 + chain 1) + (chain 2 + chain 3) per token and row block
@@ -383,48 +390,86 @@ function q4GemmBatched(wq: usize, G: i32, xt: usize, T: i32, y: usize, outDim: i
       }
     }
   }
+  if (pf == 0xdeadbeef) prefetchSink = pf; // keeps the touch loads; never true for bytes
 }
 
 /**
  * Most tokens of the multi-token GEMV (relaxed build): 2..Q4_FUSED_MAX_T tokens take it, more
  * the batched GEMM above. A decode batch is memory-bound at B = 1 and turns compute-bound as B
- * grows; the batched GEMM reads a set of row blocks (unpack, no touches ahead) and then computes
- * on them, so its weight reads and its arithmetic do not overlap, while this loop streams the
- * weights as the GEMV does, touching lines ahead, with every token's arithmetic between the
- * loads. Measured on a 2-core AMD Zen 5 VM: a decode step of 2 sequences took 2.9× a lone step
- * through the batched GEMM.
+ * grows. The batched GEMM runs fewer instructions per multiply-add (no per-token fold of four
+ * rows) but writes and rereads its unpacked codes and reads a set of row blocks in bursts; the
+ * multi-token GEMV streams the weights as the GEMV does, touching lines ahead, with every token's
+ * arithmetic between the loads. Measured on a 2-core AMD Zen 5 VM (decode steps of B sequences,
+ * whole E2B decoder, builds alternated): B = 2 / 4 / 8 took 242 / 308 / 452 ms through the batched
+ * GEMM, 106-112 / 168-207 / 322-392 through this; the batched GEMM with the next set touched
+ * during the compute (below) still 298-403 / 438-551 at B = 4 / 8.
  */
 export const Q4_FUSED_MAX_T: i32 = 8;
 
+/** Groups of a row block unpacked at a time by the multi-token GEMV (a multiple of 4). */
+const CHUNK_G: i32 = 16;
+/** Bytes of one unpacked group of a row block: 8 code vectors (the GEMV's a/b per row), the 4 scales. */
+const UNPACKED_GROUP: usize = 144;
+
+/** The GEMV's gemvGroup (the same operations in the same order) on a group unpacked at up. */
+// @ts-ignore: decorator
+@inline function gemvGroupU(up: usize, xp: usize, sp: usize, cp: usize, acc: v128): v128 {
+  const s = dot4rows(xp, v128.load(up), v128.load(up, 16), v128.load(up, 32), v128.load(up, 48),
+    v128.load(up, 64), v128.load(up, 80), v128.load(up, 96), v128.load(up, 112));
+  return fma(f32x4.convert_i32x4_s(i32x4.sub(s, v128.load32_splat(cp))), f32x4.mul(v128.load(up, 128), v128.load32_splat(sp)), acc);
+}
+
 /**
  * Relaxed build, 2 ≤ T ≤ Q4_FUSED_MAX_T tokens (quantized by q4_quantize_act, plain layout): the
- * decode GEMV with each group of a row block unpacked once and used by every token. Each token's
- * four accumulators (group g into g % 4, the groups after the last full four into 0, combined
- * (0 + 1) + (2 + 3)) are the GEMV's, so every token's row is bit-identical to the GEMV's; they
- * live at `acc` (T × 4 vectors of the thread's scratch).
+ * decode GEMV with each row block unpacked once for all tokens, CHUNK_G groups at a time into the
+ * thread's scratch (2.3 KB, stays in L1; the unpack touches the weights PF ahead as the GEMV
+ * does), then every token runs the GEMV's loop over the chunk with code loads in place of the
+ * unpack. Each token's four accumulators (group g into g % 4, the groups after the last full
+ * four into 0, combined (0 + 1) + (2 + 3)) are the GEMV's, kept in the scratch between chunks,
+ * so every row is bit-identical to the GEMV's.
  */
-function q4GemvMulti(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32, acc: usize): void {
+function q4GemvMulti(wq: usize, G: i32, xq: usize, xs: usize, xc: usize, T: i32, y: usize, outDim: i32, b0: i32, b1: i32, scratch: usize): void {
   const xStride = <usize>G * Q4_XB, gStride = <usize>G * 4;
+  const acc = scratch, ub = scratch + <usize>T * 64;
   const Gf = G & ~3;
   let pf: u32 = 0;
   for (let b = b0; b < b1; b++) {
     const wBlk = wq + <usize>b * G * GROUP_BYTES;
     for (let i = 0; i < T * 4; i++) v128.store(acc + <usize>i * 16, f32x4.splat(0));
-    let wp = wBlk;
-    for (let g = 0; g < G; g++, wp += GROUP_BYTES) {
-      // two touches per group: every line of the stream PF ahead (some twice)
-      pf |= load<u8>(wp + PF) | load<u8>(wp + PF + 64);
-      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-      const a0 = unpackA(w0), c0 = unpackB(w0), a1 = unpackA(w1), c1 = unpackB(w1);
-      const a2 = unpackA(w2), c2 = unpackB(w2), a3 = unpackA(w3), c3 = unpackB(w3);
-      const wScale = v128.load(wp, 64);
-      const j = g < Gf ? g & 3 : 0;
-      let xp = xq + <usize>g * Q4_XB, sp = xs + <usize>g * 4, ap = acc + <usize>j * 16;
-      for (let t = 0; t < T; t++, xp += xStride, sp += gStride, ap += 64) {
-        const s = dot4rows(xp, a0, c0, a1, c1, a2, c2, a3, c3);
-        // xc sits at the same offset from xs as in the GEMV: one pointer for both
-        const v = fma(f32x4.convert_i32x4_s(i32x4.sub(s, v128.load32_splat(sp + (xc - xs)))), f32x4.mul(wScale, v128.load32_splat(sp)), v128.load(ap));
-        v128.store(ap, v);
+    for (let g0 = 0; g0 < G; g0 += CHUNK_G) {
+      const n = min(CHUNK_G, G - g0);
+      let wp = wBlk + <usize>g0 * GROUP_BYTES, up = ub;
+      for (let i = 0; i < n; i++, wp += GROUP_BYTES, up += UNPACKED_GROUP) {
+        pf |= load<u8>(wp + PF) | load<u8>(wp + PF + 64);
+        const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+        v128.store(up, unpackA(w0)); v128.store(up, unpackB(w0), 16);
+        v128.store(up, unpackA(w1), 32); v128.store(up, unpackB(w1), 48);
+        v128.store(up, unpackA(w2), 64); v128.store(up, unpackB(w2), 80);
+        v128.store(up, unpackA(w3), 96); v128.store(up, unpackB(w3), 112);
+        v128.store(up, v128.load(wp, 64), 128);
+      }
+      // groups of this chunk in full fours (g < Gf; g0 and Gf are multiples of 4), then single ones
+      const nf = min(n, max(0, Gf - g0));
+      for (let t = 0; t < T; t++) {
+        const ap = acc + <usize>t * 64;
+        let a0 = v128.load(ap), a1 = v128.load(ap, 16), a2 = v128.load(ap, 32), a3 = v128.load(ap, 48);
+        let xp = xq + <usize>t * xStride + <usize>g0 * Q4_XB;
+        let sp = xs + <usize>t * gStride + <usize>g0 * 4;
+        let cp = xc + <usize>t * gStride + <usize>g0 * 4;
+        up = ub;
+        const uEnd4 = ub + <usize>nf * UNPACKED_GROUP, uEnd = ub + <usize>n * UNPACKED_GROUP;
+        for (; up < uEnd4; up += 4 * UNPACKED_GROUP) {
+          a0 = gemvGroupU(up, xp, sp, cp, a0);
+          a1 = gemvGroupU(up + UNPACKED_GROUP, xp + Q4_XB, sp + 4, cp + 4, a1);
+          a2 = gemvGroupU(up + 2 * UNPACKED_GROUP, xp + 2 * Q4_XB, sp + 8, cp + 8, a2);
+          a3 = gemvGroupU(up + 3 * UNPACKED_GROUP, xp + 3 * Q4_XB, sp + 12, cp + 12, a3);
+          xp += 4 * Q4_XB; sp += 16; cp += 16;
+        }
+        for (; up < uEnd; up += UNPACKED_GROUP) {
+          a0 = gemvGroupU(up, xp, sp, cp, a0);
+          xp += Q4_XB; sp += 4; cp += 4;
+        }
+        v128.store(ap, a0); v128.store(ap, a1, 16); v128.store(ap, a2, 32); v128.store(ap, a3, 48);
       }
     }
     for (let t = 0; t < T; t++) {
