@@ -5,7 +5,7 @@
 import { arg, cut } from './job';
 import { rms_norm } from './norm';
 import { altup_router, altup_mix4_rows, altup_correct_rows } from './altup';
-import { gelu_mul } from './elementwise';
+import { gelu_mul, softcap } from './elementwise';
 import { add_repeated, sum3_scaled, scale_columns } from './residual';
 import { gaussian_gelu_mul_rows } from './sparse';
 import { rope_rows } from './rope';
@@ -20,6 +20,7 @@ export const ROW_SUM3_SCALED: i32 = 6;
 export const ROW_SCALE_COLUMNS: i32 = 7;
 export const ROW_GAUSSIAN_GELU: i32 = 8;
 export const ROW_ROPE: i32 = 9;
+export const ROW_SOFTCAP: i32 = 10;
 /** Elements per unit of the element-wise kernels (a multiple of 16: whole vectors). */
 export const ROW_BLOCK: i32 = 4096;
 
@@ -77,6 +78,9 @@ export function row_job_run(job: usize, c: i32, nchunks: i32): void {
     } else if (kind == ROW_SUM3_SCALED) {
       // a, b, c, s (2 words), out, n
       sum3_scaled(<usize>arg(job, 2) + o, <usize>arg(job, 3) + o, <usize>arg(job, 4) + o, arg64(job, 5), <usize>arg(job, 7) + o, i1 - i0);
+    } else if (kind == ROW_SOFTCAP) {
+      // x, cap (f32 bits), n
+      softcap(<usize>arg(job, 2) + o, i1 - i0, reinterpret<f32>(arg(job, 3)));
     }
   }
 }

@@ -58,7 +58,7 @@ const Q4_BATCH_MIN_T = 2;
 // The row-wise kernels as jobs (assembly/row_jobs.ts): kernel ids and elements per unit of the
 // element-wise ones; a row job goes to the threads from SMALL_JOB / ROW_WORK elements (32 K: a
 // prefill's rows, not a decode step's).
-const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7, ROW_GAUSSIAN_GELU = 8, ROW_ROPE = 9;
+const ROW_RMS_NORM = 0, ROW_ALTUP_ROUTER = 1, ROW_ALTUP_MIX4 = 2, ROW_ALTUP_CORRECT = 3, ROW_GELU_MUL = 4, ROW_ADD_REPEATED = 5, ROW_SUM3_SCALED = 6, ROW_SCALE_COLUMNS = 7, ROW_GAUSSIAN_GELU = 8, ROW_ROPE = 9, ROW_SOFTCAP = 10;
 const ROW_BLOCK = 4096, ROW_WORK = 8;
 const wordsF64 = new Float64Array(1), wordsF32 = new Float32Array(wordsF64.buffer, 0, 1), words = new Int32Array(wordsF64.buffer);
 /** A float64 as two job words (low, high); a float32's bits. */
@@ -445,11 +445,13 @@ export class WasmKernels implements Kernels {
 
   softcap(x: Float32Array, n: number, cap: number): void {
     if (x.length < n) throw new Error(`softcap: x has ${x.length} values (need ${n})`);
-    const p = this.scratch(n * 4);
+    // element-wise, so cutting it into blocks between the threads changes no value (a batch's LM head: 262,400 × B)
+    const inPlace = this.holds(x);
+    const p = inPlace ? x.byteOffset : this.scratch(n * 4);
     this.view();
-    this.f32.set(x.subarray(0, n), p / 4);
-    this.exports.softcap(p, n, cap);
-    this.copyOut(p, n, x);
+    if (!inPlace) this.f32.set(x.subarray(0, n), p / 4);
+    this.rowJob(ROW_SOFTCAP, Math.ceil(n / ROW_BLOCK), n, () => [p, f32Bits(cap), n], () => this.exports.softcap(p, n, cap));
+    if (!inPlace) this.copyOut(p, n, x);
   }
 
   /**
